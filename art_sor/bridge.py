@@ -1,0 +1,110 @@
+"""Differentiable torch functions of an ART ``PyTorchClassifier``.
+
+Inputs stay in the classifier's raw input space, before its preprocessing, so that ε means what it means in ART's
+attacks; gradients flow through the (PyTorch) preprocessing such as standardisation.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from art_sor.core.lmo import Box
+from art_sor.validation import check_pytorch_classifier
+
+if TYPE_CHECKING:
+    from art.estimators.classification import PyTorchClassifier
+
+_INDEX_TARGET_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)
+# Layers whose output depends on train/eval mode (batch statistics, random masks).
+_MODE_DEPENDENT_LAYERS = (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)
+
+
+class ClassifierView:
+    """Per-sample losses and logits of an ART ``PyTorchClassifier`` as plain torch functions.
+
+    :param classifier: The ART classifier; its model, loss, device, preprocessing and ``clip_values`` are used.
+    """
+
+    def __init__(self, classifier: PyTorchClassifier) -> None:
+        check_pytorch_classifier(classifier)
+        loss = classifier.loss
+        if not isinstance(loss, _INDEX_TARGET_LOSSES):
+            raise TypeError("classifier.loss must be a classification loss over class indices "
+                            f"(CrossEntropyLoss, NLLLoss or MultiMarginLoss), got {type(loss).__name__}")
+        self.classifier = classifier
+        self.model: nn.Module = classifier.model
+        self.device: torch.device = classifier.device
+        self.dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
+        self._per_sample_loss = copy.copy(loss)
+        self._per_sample_loss.reduction = "none"
+        self.mode_dependent = any(isinstance(m, _MODE_DEPENDENT_LAYERS) for m in self.model.modules())
+        self.box = self._box(classifier)
+
+    def _box(self, classifier: PyTorchClassifier) -> Box | None:
+        if classifier.clip_values is None:
+            return None
+        shape = tuple(classifier.input_shape)
+        bounds = []
+        for bound in classifier.clip_values:
+            tensor = torch.as_tensor(np.asarray(bound), dtype=self.dtype, device=self.device)
+            bounds.append(tensor.reshape(shape) if tensor.numel() > 1 else tensor)
+        return bounds[0], bounds[1]
+
+    def inputs(self, x: np.ndarray) -> torch.Tensor:
+        """Copy a NumPy batch to the classifier's device, in the model's floating dtype."""
+        return torch.tensor(x, dtype=self.dtype, device=self.device)
+
+    def labels(self, y: np.ndarray) -> torch.Tensor:
+        """Copy class indices to the classifier's device."""
+        return torch.tensor(y, dtype=torch.long, device=self.device)
+
+    def logits(self, x: torch.Tensor, fit: bool = True) -> torch.Tensor:
+        """Model output for raw inputs ``x``, through the classifier's preprocessing.
+
+        :param x: Raw inputs.
+        :param fit: Apply the preprocessing meant for training (``apply_fit``) rather than for prediction.
+        """
+        x_pre, _ = self.classifier._apply_preprocessing(x, None, fit=fit, no_grad=False)
+        return self.model(x_pre)
+
+    def loss_fn(self, y: torch.Tensor, fit: bool = True) -> RecordingLoss:
+        """Per-sample loss function of the raw inputs for the labels ``y``."""
+        return RecordingLoss(self, y, fit)
+
+    @contextmanager
+    def eval_mode(self) -> Iterator[None]:
+        """Run the model in eval mode inside the block and restore its previous mode afterwards."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            yield
+        finally:
+            self.model.train(was_training)
+
+
+class RecordingLoss:
+    """Per-sample loss of a fixed label batch that keeps the logits of its first evaluation.
+
+    Every regularizer evaluates the loss at the clean batch first, so those logits give the training accuracy
+    without an extra forward pass.
+    """
+
+    def __init__(self, view: ClassifierView, y: torch.Tensor, fit: bool) -> None:
+        self._view = view
+        self._y = y
+        self._fit = fit
+        self.first_logits: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the per-sample losses at ``x``."""
+        logits = self._view.logits(x, fit=self._fit)
+        if self.first_logits is None:
+            self.first_logits = logits.detach()
+        return self._view._per_sample_loss(logits, self._y)

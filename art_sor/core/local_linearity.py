@@ -1,0 +1,85 @@
+"""Local linearity regularization (LLR).
+
+``γ(ε, x) = max_{‖δ‖≤ε} |ℓ(x+δ) − ℓ(x) − δᵀ∇ℓ(x)|`` measures how far the loss is from its linear model in the
+ball; a few PGD steps find the maximiser ``δ_LLR``. The training loss is ``ℓ + λ·γ + μ·|δ_LLRᵀ∇ℓ(x)|``.
+
+| Paper link: https://arxiv.org/abs/1907.02610
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from art_sor.core.checks import check_count, check_non_negative, check_positive
+from art_sor.core.gradients import LossFn, batch_dot, gradient_at
+from art_sor.core.lmo import Box, linear_maximizer
+from art_sor.core.norms import Norm, parse_norm
+from art_sor.core.penalty import Penalty
+from art_sor.core.projection import project, random_start
+
+
+def linearity_gap(loss_fn: LossFn, x: torch.Tensor, losses: torch.Tensor, grad: torch.Tensor, delta: torch.Tensor
+                  ) -> torch.Tensor:
+    """Per-sample ``|ℓ(x+δ) − ℓ(x) − δᵀ∇ℓ(x)|`` given ``ℓ(x)`` and ``∇ℓ(x)``."""
+    return (loss_fn(x + delta) - losses - batch_dot(delta, grad)).abs()
+
+
+def maximize_linearity_gap(loss_fn: LossFn, x: torch.Tensor, losses: torch.Tensor, grad: torch.Tensor, eps: float,
+                           norm: Norm, steps: int, step_size: float, box: Box | None = None) -> torch.Tensor:
+    """PGD from a random start on the linearity gap; ``losses`` and ``grad`` are taken as constants.
+
+    :return: ``δ_LLR``, detached.
+    """
+    x, losses, grad = x.detach(), losses.detach(), grad.detach()
+    delta = random_start(x, eps, norm, box)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        (ascent,) = torch.autograd.grad(linearity_gap(loss_fn, x, losses, grad, delta).sum(), delta)
+        delta = project(delta.detach() + linear_maximizer(ascent, step_size, norm), eps, norm, x, box)
+    return delta.detach()
+
+
+@dataclass(frozen=True)
+class LocalLinearityRegularizer:
+    """LLR as a :class:`~art_sor.core.penalty.Regularizer`: ``λ·mean γ + μ·mean |δ_LLRᵀ∇ℓ(x)|``.
+
+    | Paper link: https://arxiv.org/abs/1907.02610
+
+    :param eps: Radius of the threat model.
+    :param norm: ``"inf"`` or ``"l2"``.
+    :param lam: Weight ``λ`` of the linearity gap (the paper's 4.0).
+    :param mu: Weight ``μ`` of the gradient term (the paper's 3.0).
+    :param steps: PGD steps of the inner maximisation.
+    :param step_size: PGD step, by default ``2.5·ε/steps``.
+    :param box: Data bounds for ``x + δ``.
+    """
+
+    eps: float
+    norm: Norm
+    lam: float = 4.0
+    mu: float = 3.0
+    steps: int = 3
+    step_size: float | None = None
+    box: Box | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "norm", parse_norm(self.norm))
+        check_positive(self.eps, "eps")
+        check_non_negative(self.lam, "lam")
+        check_non_negative(self.mu, "mu")
+        check_count(self.steps, "steps")
+        if self.step_size is None:
+            object.__setattr__(self, "step_size", 2.5 * self.eps / self.steps)
+        check_positive(self.step_size, "step_size")
+
+    def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> Penalty:
+        """Return ``λ·mean γ + μ·mean |δᵀg|`` at the PGD maximiser ``δ`` of the linearity gap."""
+        at = gradient_at(loss_fn, x, create_graph=True)
+        delta = maximize_linearity_gap(loss_fn, x, at.losses, at.grad, self.eps, self.norm, self.steps,
+                                       self.step_size, self.box)
+        gap = linearity_gap(loss_fn, at.x, at.losses, at.grad, delta).mean()
+        slope = batch_dot(delta, at.grad).abs().mean()
+        return Penalty(value=self.lam * gap + self.mu * slope, clean_losses=at.losses,
+                       parts={"linearity_gap": gap.detach(), "gradient_term": slope.detach()})

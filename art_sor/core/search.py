@@ -1,0 +1,61 @@
+"""Worst-case perturbation of the second-order (quadratic) model of the loss."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from art_sor.core.gradients import GradientAt, LossFn
+from art_sor.core.hvp import HVPMode, hessian_vector_product
+from art_sor.core.lmo import Box, linear_maximizer
+from art_sor.core.norms import Norm
+
+StepRule = Literal["replace", "frank_wolfe"]
+STEP_RULES: tuple[StepRule, ...] = ("replace", "frank_wolfe")
+
+
+def worst_case_perturbation(
+    loss_fn: LossFn,
+    at: GradientAt,
+    eps: float,
+    norm: Norm,
+    iterations: int = 1,
+    step: StepRule = "replace",
+    hvp: HVPMode = "finite_difference",
+    h: float = 1.0,
+    box: Box | None = None,
+) -> torch.Tensor:
+    """Approximately maximise ``gᵀδ + ½ δᵀHδ`` over the ε-ball.
+
+    Starting from ``δ₀ = 0``, each step moves toward the ball's extreme point along the model's gradient
+    ``v = g + Hδ``: ``"replace"`` sets ``δ ← lmo(v)``, ``"frank_wolfe"`` sets ``δ ← δ + γₖ(lmo(v) − δ)`` with
+    ``γₖ = 2/(k+2)``. The first step needs no Hessian-vector product because ``δ₀ = 0``, so ``iterations=1``
+    gives ``δ = lmo(g)`` at the cost of one gradient.
+
+    | Paper link: https://arxiv.org/abs/2009.04923
+
+    :param loss_fn: Per-sample loss.
+    :param at: Loss and gradient at ``x``; built with ``create_graph=True`` when ``hvp="exact"`` and
+               ``iterations > 1``.
+    :param eps: Radius of the ball.
+    :param norm: ``"inf"`` or ``"l2"``.
+    :param iterations: Number of steps, at least 1.
+    :param step: ``"replace"`` or ``"frank_wolfe"``.
+    :param hvp: How ``Hδ`` is computed: ``"exact"`` or ``"finite_difference"``.
+    :param h: Finite-difference step.
+    :param box: Data bounds that ``x + δ`` must respect, or ``None``.
+    :return: ``δ``, detached from every graph.
+    """
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if step not in STEP_RULES:
+        raise ValueError(f"step must be one of {STEP_RULES}, got {step!r}")
+    x = at.x.detach()
+    grad = at.grad.detach()
+    delta = torch.zeros_like(x)
+    for k in range(iterations):
+        v = grad if k == 0 else grad + hessian_vector_product(loss_fn, at, delta, mode=hvp, h=h)
+        extreme = linear_maximizer(v, eps, norm, x=x, box=box)
+        delta = extreme if step == "replace" else delta + (2.0 / (k + 2)) * (extreme - delta)
+    return delta.detach()

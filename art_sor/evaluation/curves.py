@@ -1,0 +1,70 @@
+"""Security curves: accuracy against ε, up to an ε at which every classifier must be at chance or below."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from art.estimators.classification import PyTorchClassifier
+from tqdm.auto import tqdm
+
+from art_sor.core.norms import Norm, parse_norm
+from art_sor.evaluation.robustness import evaluate_attacks
+from art_sor.specs import Spec
+from art_sor.validation import check_count, check_dataset
+
+
+@dataclass
+class SecurityCurve:
+    """Accuracy of one attack at each ε; ``chance`` is ``1 / nb_classes``."""
+
+    attack: str
+    norm: Norm
+    eps: list[float]
+    accuracy: list[float]
+    chance: float
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly form."""
+        return {"attack": self.attack, "norm": self.norm, "eps": self.eps, "accuracy": self.accuracy,
+                "chance": self.chance}
+
+
+def unbounded_eps(classifier: PyTorchClassifier, norm: Norm) -> float:
+    """Half the data range, in the threat norm: enough to move every input to the box's centre.
+
+    At this ε all inputs can be mapped to one image, so no classifier can beat chance on balanced data.
+    """
+    if classifier.clip_values is None:
+        raise ValueError("classifier has no clip_values, so the unbounded ε is undefined; pass eps_max")
+    low, high = (np.broadcast_to(np.asarray(v, dtype=np.float64), classifier.input_shape) for v in
+                 classifier.clip_values)
+    half = (high - low) / 2
+    return float(half.max()) if norm == "inf" else float(np.linalg.norm(half.ravel()))
+
+
+def security_curve(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, norm: object,
+                   attack: str | Spec = "pgd:steps=50", eps_max: float | None = None, points: int = 9,
+                   eps_values: Sequence[float] | None = None, batch_size: int = 128, verbose: bool = True
+                   ) -> SecurityCurve:
+    """Accuracy under ``attack`` at ``points`` values of ε from 0 to ``eps_max`` (default :func:`unbounded_eps`).
+
+    ``pgd``'s step is ε/8 at every ε, so the attack scales with the budget.
+    """
+    x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
+    norm = parse_norm(norm)
+    if eps_values is None:
+        eps_max = eps_max if eps_max is not None else unbounded_eps(classifier, norm)
+        eps_values = np.linspace(0.0, eps_max, check_count(points, "points", minimum=2)).tolist()
+    spec = attack if isinstance(attack, Spec) else Spec.parse(attack)
+    accuracy = []
+    for eps in tqdm(eps_values, desc=f"security curve ({spec.label})", disable=not verbose):
+        if eps == 0:
+            accuracy.append(float(np.mean(classifier.predict(x, batch_size=batch_size).argmax(1) == labels)))
+        else:
+            result = evaluate_attacks(classifier, x, labels, eps, norm, [spec], batch_size=batch_size, verbose=False)
+            accuracy.append(result.attacks[0].accuracy)
+    return SecurityCurve(attack=spec.label, norm=norm, eps=[float(e) for e in eps_values], accuracy=accuracy,
+                         chance=1.0 / classifier.nb_classes)
+

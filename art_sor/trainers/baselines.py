@@ -1,0 +1,119 @@
+"""Trainers for the geometric baselines SOR is compared with: GR, CURE and LLR.
+
+They share SOR's loop (:class:`~art_sor.trainers.regularized.RegularizedTrainer`) and differ only in the
+regularizer, so that comparisons measure the regularizers and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from art_sor.core.checks import check_count, check_positive
+from art_sor.core.curvature import CurvatureRegularizer
+from art_sor.core.gradient_norm import GradientNormRegularizer, GRMode
+from art_sor.core.local_linearity import LocalLinearityRegularizer
+from art_sor.core.norms import parse_norm
+from art_sor.trainers.regularized import RegularizedTrainer
+
+if TYPE_CHECKING:
+    from art.estimators.classification import PyTorchClassifier
+
+
+class GRTrainer(RegularizedTrainer):
+    """Input-gradient regularization: ``ℓ + λ·ε‖∇ₓℓ‖_*`` (dual norm of the threat model).
+
+    | Paper link: https://arxiv.org/abs/1905.11468
+
+    :param classifier: ART ``PyTorchClassifier`` with an optimizer.
+    :param eps: Radius of the threat model.
+    :param norm: ``np.inf``/``"inf"`` (penalty ``ε‖g‖₁``) or ``2``/``"l2"`` (``ε‖g‖₂``).
+    :param lam: Weight ``λ``.
+    :param mode: ``"double_backprop"`` or ``"finite_difference"`` (Finlay & Oberman).
+    :param h: Finite-difference step relative to ``δ*`` (finite-difference mode only).
+    :param amp: Train in mixed precision.
+    """
+
+    method = "gr"
+
+    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 1.0,
+                 mode: GRMode = "double_backprop", h: float = 0.1, amp: bool = False) -> None:
+        super().__init__(classifier, amp=amp)
+        self._regularizer = GradientNormRegularizer(eps=eps, norm=norm, lam=lam, mode=mode, h=h)
+
+    def config(self) -> dict[str, Any]:
+        """Hyperparameters that identify this training run."""
+        return {**super().config(), **dataclasses.asdict(self._regularizer)}
+
+
+class CURETrainer(RegularizedTrainer):
+    """Curvature regularization: ``ℓ + λ‖∇ℓ(x + h·z) − ∇ℓ(x)‖²`` with ``z = sign(g)/‖sign(g)‖₂``.
+
+    By default ``h·z`` reaches the edge of the threat model: ``h = ε·√d`` for L∞ (so that ``h·z = ε·sign(g)``)
+    and ``h = ε`` for L2. As in CURE, ``h`` can grow over the first epochs: in epoch ``k`` (from 0) it is
+    ``h·min(1, (k+1)/(warmup_epochs+1))``. The regularizer's passes run in eval mode, as in CURE.
+
+    | Paper link: https://arxiv.org/abs/1811.09716
+
+    :param classifier: ART ``PyTorchClassifier`` with an optimizer.
+    :param eps: Radius of the threat model, used for the default ``h``.
+    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param lam: Weight ``λ``.
+    :param h: Final L2 length of the step, or ``None`` for the default above.
+    :param warmup_epochs: Epochs over which ``h`` ramps up; 0 keeps it constant.
+    :param amp: Train in mixed precision.
+    """
+
+    method = "cure"
+
+    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 4.0,
+                 h: float | None = None, warmup_epochs: int = 0, amp: bool = False) -> None:
+        super().__init__(classifier, amp=amp)
+        norm = parse_norm(norm)
+        eps = check_positive(eps, "eps")
+        self.final_h = h if h is not None else (eps * math.sqrt(math.prod(classifier.input_shape)) if norm == "inf"
+                                                else eps)
+        self.warmup_epochs = check_count(warmup_epochs, "warmup_epochs", minimum=0)
+        self._regularizer = CurvatureRegularizer(h=self.final_h, lam=lam)
+
+    def config(self) -> dict[str, Any]:
+        """Hyperparameters that identify this training run."""
+        return {**super().config(), "h": self.final_h, "lam": self._regularizer.lam,
+                "warmup_epochs": self.warmup_epochs}
+
+    def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
+        h = self.final_h * min(1.0, (epoch + 1) / (self.warmup_epochs + 1))
+        self._regularizer = dataclasses.replace(self._regularizer, h=h)
+
+
+class LLRTrainer(RegularizedTrainer):
+    """Local linearity regularization: ``ℓ + λ·γ(ε, x) + μ·|δ_LLRᵀ∇ℓ(x)|``.
+
+    | Paper link: https://arxiv.org/abs/1907.02610
+
+    :param classifier: ART ``PyTorchClassifier`` with an optimizer.
+    :param eps: Radius of the threat model.
+    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param lam: Weight of the linearity gap.
+    :param mu: Weight of the gradient term.
+    :param steps: PGD steps of the inner maximisation.
+    :param step_size: PGD step, by default ``2.5·ε/steps``.
+    :param amp: Train in mixed precision.
+    """
+
+    method = "llr"
+
+    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 4.0,
+                 mu: float = 3.0, steps: int = 3, step_size: float | None = None, amp: bool = False) -> None:
+        super().__init__(classifier, amp=amp)
+        self._regularizer = LocalLinearityRegularizer(eps=eps, norm=norm, lam=lam, mu=mu, steps=steps,
+                                                      step_size=step_size, box=self._view.box)
+
+    def config(self) -> dict[str, Any]:
+        """Hyperparameters that identify this training run."""
+        llr = self._regularizer
+        return {**super().config(), "eps": llr.eps, "norm": llr.norm, "lam": llr.lam, "mu": llr.mu,
+                "steps": llr.steps, "step_size": llr.step_size, "box": llr.box is not None}

@@ -1,0 +1,15 @@
+"""Sphinx configuration for art-sor."""
+
+import art_sor
+
+project = "art-sor"
+author = "art-sor developers"
+release = art_sor.__version__
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode", "sphinx.ext.mathjax",
+              "sphinx_click"]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+nitpicky = False
+html_theme = "alabaster"
+exclude_patterns = ["_build"]

@@ -1,0 +1,90 @@
+"""Fixtures of our own: ART's conftest needs TensorFlow, so nothing here comes from ART's test suite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from art.estimators.classification import PyTorchClassifier
+from torch import nn
+
+from art_sor.data import load_digits
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--integration", action="store_true", help="run opt-in integration tests")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--integration"):
+        return
+    skip = pytest.mark.skip(reason="opt-in: pass --integration")
+    for item in items:
+        if "integration" in item.keywords:
+            item.add_marker(skip)
+
+
+class TinyMLP(nn.Module):
+    """A smooth (tanh) MLP whose input Hessian is non-zero and indefinite: a fair test of second-order code."""
+
+    def __init__(self, d_in: int = 5, hidden: int = 7, classes: int = 3) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(d_in, hidden)
+        self.fc2 = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.tanh(self.fc1(x.flatten(1))))
+
+
+@pytest.fixture
+def tiny_problem() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = TinyMLP().double()
+    x = torch.randn(6, 5, dtype=torch.float64)
+    y = torch.randint(0, 3, (6,))
+    return model, x, y
+
+
+def per_sample_ce(model: nn.Module, y: torch.Tensor):
+    return lambda x: nn.functional.cross_entropy(model(x), y, reduction="none")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_digits()
+
+
+def make_classifier(model: nn.Module, input_shape: tuple[int, ...], nb_classes: int = 10, lr: float = 1e-2,
+                    **kwargs) -> PyTorchClassifier:
+    return PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=input_shape,
+                             nb_classes=nb_classes, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+                             device_type=kwargs.pop("device_type", "cpu"), **kwargs)
+
+
+def digits_cnn(seed: int = 0, batch_norm: bool = False) -> nn.Module:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = [nn.Conv2d(1, 8, 3, padding=1)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(8))
+    layers += [nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 16, 10)]
+    return nn.Sequential(*layers)
+
+
+@pytest.fixture
+def digits_classifier():
+    return make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0))
+
+
+@pytest.fixture
+def small_digits(digits):
+    """300 training and 100 test digits: enough for behaviour tests in well under a second per epoch."""
+    return digits.x_train[:300], digits.y_train[:300], digits.x_test[:100], digits.y_test[:100]
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-7, atol: float = 1e-9) -> None:
+    torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

@@ -1,0 +1,210 @@
+"""Robustness evaluation with real ART attacks on small models, and the obfuscation diagnostics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import make_classifier
+from torch import nn
+
+from art_sor.classifiers import save_classifier, wrap_model
+from art_sor.cli import main
+from art_sor.defences import ThreatModel
+from art_sor.evaluation import (
+    evaluate_attacks,
+    evaluate_classifier,
+    geometry_metrics,
+    gradient_check,
+    obfuscation_checks,
+    prepare_attack,
+    security_curve,
+)
+from art_sor.evaluation.robustness import perturbation_norms
+from art_sor.experiment import TrainingSetup, train_defence
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A standard and an SOR model on digits, trained once for the whole module."""
+    setup = TrainingSetup(epochs=25, batch_size=64, device="cpu")
+    threat = ThreatModel(0.2, "inf")
+    return {method: train_defence(method, digits, threat, setup, verbose=False).classifier
+            for method in ("standard", "sor")}
+
+
+class Quantised(nn.Module):
+    """Obfuscated on purpose: rounds its input to 4 levels, so the gradient through it is zero everywhere."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(torch.round(x * 3) / 3)
+
+
+class Saturated(nn.Module):
+    """Obfuscated on purpose: logits scaled by 1e4 saturate the softmax, so cross-entropy gradients vanish."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1e4 * self.inner(x)
+
+
+def _evaluation_classifier(model: nn.Module) -> object:
+    return wrap_model(model, (1, 8, 8), 10, lr=None, clip_values=(0.0, 1.0), device="cpu")
+
+
+ATTACKS = ["fgsm", "pgd", "pgd:steps=40,restarts=2", "apgd-ce:steps=30", "square:queries=300"]
+
+
+def test_standard_model_is_not_robust_and_passes_checks(trained, digits):
+    report = evaluate_classifier(trained["standard"], digits.x_test[:150], digits.y_test[:150], 0.2, "inf",
+                                 attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False, verbose=False)
+    r = report.robustness
+    assert r.clean_accuracy > 0.9
+    assert r.worst_case_accuracy() < 0.1
+    assert r.worst_case_accuracy() <= min(a.accuracy for a in r.attacks if a.samples == len(r.clean))
+    assert not report.obfuscation_suspected, [c for c in report.checks if c.passed is False]
+
+
+def test_honest_robust_model_is_not_flagged(trained, digits):
+    report = evaluate_classifier(trained["sor"], digits.x_test[:150], digits.y_test[:150], 0.2, "inf",
+                                 attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False, verbose=False)
+    assert report.robustness.worst_case_accuracy() > 0.15
+    failed = [c.to_dict() for c in report.checks if c.passed is False]
+    assert failed == []
+    assert all(c.passed is not None for c in report.checks)
+
+
+@pytest.mark.parametrize("wrapper", [Quantised, Saturated])
+def test_obfuscated_models_are_caught(trained, digits, wrapper):
+    model = wrapper(trained["standard"].model)
+    classifier = _evaluation_classifier(model)
+    report = evaluate_classifier(classifier, digits.x_test[:150], digits.y_test[:150], 0.2, "inf", attacks=ATTACKS,
+                                 curve_points=5, curve_samples=60, geometry=False, verbose=False)
+    failed = {c.name for c in report.checks if c.passed is False}
+    assert report.obfuscation_suspected
+    assert "white-box attacks do at least as well as black-box Square" in failed or \
+        "gradients are finite and non-zero" in failed, failed
+    # Square, which needs no gradient, still breaks what the gradient attacks cannot.
+    square = report.robustness.find("Square-300")
+    pgd = report.robustness.find("PGD-20")
+    assert square.accuracy < pgd.accuracy
+
+
+def test_worst_case_is_per_sample(trained, digits):
+    result = evaluate_attacks(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, "inf",
+                              ["fgsm", "pgd"], verbose=False)
+    expected = result.clean & result.attacks[0].robust & result.attacks[1].robust
+    np.testing.assert_array_equal(result.worst_case(), expected)
+    assert result.worst_case_accuracy() <= min(a.accuracy for a in result.attacks)
+
+
+def test_adversarial_examples_stay_in_the_threat_model(trained, digits):
+    attack = prepare_attack("pgd", trained["sor"], 0.2, "inf").attack
+    x = digits.x_test[:50]
+    x_adv = attack.generate(x.copy(), y=digits.y_test[:50])
+    assert perturbation_norms(x, x_adv, "inf").max() <= 0.2 + 1e-6
+    assert perturbation_norms(x, x_adv, "l2").max() > 0
+
+
+def test_minimal_attacks_count_only_breaks_inside_the_ball(trained, digits):
+    small = evaluate_attacks(trained["standard"], digits.x_test[:30], digits.y_test[:30], 0.01, "l2",
+                             ["deepfool:subset=30"], verbose=False)
+    large = evaluate_attacks(trained["standard"], digits.x_test[:30], digits.y_test[:30], 3.0, "l2",
+                             ["deepfool:subset=30"], verbose=False)
+    assert small.attacks[0].accuracy > large.attacks[0].accuracy
+
+
+def test_security_curve_falls_to_chance(trained, digits):
+    curve = security_curve(trained["sor"], digits.x_test[:80], digits.y_test[:80], "inf", attack="pgd", points=5,
+                           verbose=False)
+    assert curve.eps[0] == 0 and curve.eps[-1] == pytest.approx(0.5)
+    assert curve.accuracy[0] > 0.8 and curve.accuracy[-1] <= curve.chance
+    assert all(b <= a + 0.02 for a, b in zip(curve.accuracy, curve.accuracy[1:], strict=False))
+
+
+def test_gradient_check_flags_saturated_softmax(trained, digits):
+    healthy = gradient_check(trained["standard"], digits.x_test[:40], digits.y_test[:40])
+    saturated = gradient_check(_evaluation_classifier(Saturated(trained["standard"].model)), digits.x_test[:40],
+                               digits.y_test[:40])
+    assert healthy.passed and not saturated.passed
+    assert saturated.values["zero"] > 0.5
+
+
+def test_geometry_matches_autograd_on_a_tiny_model(tiny_problem):
+    model, x, y = tiny_problem
+    classifier = wrap_model(model, (5,), 3, lr=None, clip_values=None, device="cpu")
+    geometry = geometry_metrics(classifier, x.numpy(), y.numpy(), eps=0.1, norm="inf", power_iterations=200)
+    from test_core_math import reference_grad_and_hessian
+
+    g, h = reference_grad_and_hessian(model, x, y)
+    top = torch.linalg.eigvalsh(h)
+    largest = torch.where(top[:, -1].abs() >= top[:, 0].abs(), top[:, -1], top[:, 0])
+    assert geometry.gradient_norm == pytest.approx(g.norm(dim=1).mean().item(), rel=1e-6)
+    assert geometry.gradient_dual_norm == pytest.approx(g.abs().sum(1).mean().item(), rel=1e-6)
+    assert geometry.hessian_eigenvalue == pytest.approx(largest.mean().item(), rel=1e-3)
+    assert geometry.linearity_gap > 0
+
+
+def test_sor_lowers_curvature_against_standard(trained, digits):
+    standard = geometry_metrics(trained["standard"], digits.x_test[:100], digits.y_test[:100], 0.2, "inf")
+    sor = geometry_metrics(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, "inf")
+    assert sor.gradient_norm < standard.gradient_norm
+    assert sor.linearity_gap < standard.linearity_gap
+
+
+def test_unknown_attack_and_option_are_named(trained):
+    with pytest.raises(ValueError, match="unknown attack 'bim'"):
+        prepare_attack("bim", trained["sor"], 0.1, "inf")
+    with pytest.raises(ValueError, match="colour"):
+        prepare_attack("pgd:colour=1", trained["sor"], 0.1, "inf")
+
+
+def test_checks_without_their_attacks_say_not_run(trained, digits):
+    result = evaluate_attacks(trained["sor"], digits.x_test[:20], digits.y_test[:20], 0.2, "inf", ["pgd"],
+                              verbose=False)
+    assert all(check.passed is None for check in obfuscation_checks(result))
+
+
+def test_evaluate_cli_writes_reports(trained, digits, tmp_path):
+    path = save_classifier(tmp_path / "sor.pt", trained["sor"], "small-cnn",
+                           metadata={"defence": "sor", "eps": 0.2, "norm": "inf"})
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--samples", "60", "--attack", "fgsm", "--attack", "pgd",
+                                       "--attack", "square:queries=100", "--no-geometry", "--quiet",
+                                       "--out", str(tmp_path / "report"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["robustness"]["eps"] == 0.2 and len(report["robustness"]["attacks"]) == 3
+    assert "not the canonical" in report["notes"][0]
+    for name in ("report.md", "attacks.png", "security_curve.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    assert "worst case over attacks" in result.output
+
+
+def test_evaluate_cli_accepts_a_bare_state_dict(trained, tmp_path):
+    torch.save(trained["standard"].model.state_dict(), tmp_path / "weights.pt")
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "weights.pt"), "--architecture", "small-cnn",
+                                       "--eps", "1/10", "--samples", "30", "--attack", "pgd", "--no-curve",
+                                       "--no-geometry", "--quiet", "--out", str(tmp_path / "r"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["robustness"]["eps"] == pytest.approx(0.1)
+    wrong = CliRunner().invoke(main, ["evaluate", str(tmp_path / "weights.pt"), "--quiet"])
+    assert wrong.exit_code != 0 and "architecture" in wrong.output
+
+
+def test_evaluation_needs_no_optimizer_and_does_not_touch_inputs(trained, digits):
+    model = trained["sor"].model
+    classifier = make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0))
+    x = digits.x_test[:30].copy()
+    before = x.copy()
+    evaluate_attacks(classifier, x, digits.y_test[:30], 0.2, "inf", ["pgd"], verbose=False)
+    np.testing.assert_array_equal(x, before)

@@ -1,0 +1,174 @@
+"""Defences come from the art_sor.defences entry-point group; ART's trainers come with their defects fixed."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from conftest import digits_cnn, make_classifier
+
+import art_sor
+from art_sor.defences import ThreatModel, available_defences, build_trainer
+from art_sor.specs import Spec
+from art_sor.trainers.baselines import CURETrainer
+
+BUILT_IN = {"standard", "sor", "gr", "cure", "llr", "madry-pgd", "trades", "fbf", "awp"}
+
+
+def test_built_in_defences_are_entry_points():
+    assert set(available_defences()) >= BUILT_IN
+
+
+def test_core_never_imports_plugins_and_core_never_imports_art():
+    package = pathlib.Path(art_sor.__file__).parent
+    for source in package.rglob("*.py"):
+        assert "art_sor_builtin" not in source.read_text(), source
+    probe = "import sys, art_sor.core; sys.exit('art' in sys.modules or 'art_sor_builtin' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe]).returncode == 0
+
+
+def _throwaway_plugin(root: pathlib.Path) -> pathlib.Path:
+    """A package that only declares an entry point, laid out as pip installs it (code plus dist-info)."""
+    site = root / "site"
+    (site / "throwaway_defence").mkdir(parents=True)
+    (site / "throwaway_defence" / "__init__.py").write_text(textwrap.dedent('''
+        from art_sor.trainers import RegularizedTrainer
+
+        def build(classifier, threat, lam=0.0):
+            """Throwaway: standard training under another name."""
+            trainer = RegularizedTrainer(classifier)
+            trainer.method = "throwaway"
+            return trainer
+    '''))
+    info = site / "throwaway_defence-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: throwaway-defence\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[art_sor.defences]\nthrowaway = throwaway_defence:build\n")
+    return site
+
+
+def test_third_party_defence_needs_only_an_entry_point(tmp_path, monkeypatch, small_digits):
+    site = _throwaway_plugin(tmp_path)
+    monkeypatch.syspath_prepend(str(site))
+    assert "throwaway" in available_defences()
+    trainer = build_trainer("throwaway:lam=0.5", make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.1, "inf"))
+    x, y, _, _ = small_digits
+    assert len(trainer.fit(x, y, nb_epochs=1, verbose=False)) == 1
+
+
+def test_third_party_defence_reaches_the_cli(tmp_path):
+    site = _throwaway_plugin(tmp_path)
+    env = {**__import__("os").environ, "PYTHONPATH": f"{site}", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "art_sor.cli", "train", "--method", "throwaway", "--epochs", "1",
+                             "--eval-samples", "20", "--attack-steps", "2", "--quiet", "--device", "cpu",
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "throwaway" in result.stdout
+
+
+def test_defence_spec_parsing():
+    spec = Spec.parse("sor:iterations=3,lam=0.5,hvp=exact,amp=false")
+    assert spec.name == "sor" and dict(spec.options) == {"iterations": 3, "lam": 0.5, "hvp": "exact", "amp": False}
+    assert spec.label == "sor:iterations=3,lam=0.5,hvp=exact,amp=False"
+    for bad in ("", ":x=1", "sor:iterations"):
+        with pytest.raises(ValueError, match="spec"):
+            Spec.parse(bad)
+
+
+def test_unknown_defence_and_option_are_named():
+    classifier = make_classifier(digits_cnn(), (1, 8, 8))
+    with pytest.raises(ValueError, match="unknown defence 'nope'"):
+        build_trainer("nope", classifier, ThreatModel(0.1, "inf"))
+    with pytest.raises(ValueError, match="colour"):
+        build_trainer("sor:colour=1", classifier, ThreatModel(0.1, "inf"))
+
+
+def test_cure_h_follows_its_warmup_schedule(small_digits):
+    x, y, _, _ = small_digits
+    classifier = make_classifier(digits_cnn(), (1, 8, 8))
+    trainer = CURETrainer(classifier, eps=0.1, norm="inf", warmup_epochs=2)
+    assert trainer.final_h == pytest.approx(0.1 * 8)  # ε·√d with d = 64: h·z = ε·sign(g)
+    seen = []
+    original = trainer._begin_epoch
+
+    def spy(epoch, nb_epochs, nb_batches):
+        original(epoch, nb_epochs, nb_batches)
+        seen.append(trainer.regularizer.h)
+
+    trainer._begin_epoch = spy
+    trainer.fit(x, y, nb_epochs=4, verbose=False)
+    assert seen == pytest.approx([0.8 / 3, 1.6 / 3, 0.8, 0.8])
+
+
+# ---- ART's own trainers: each known defect, shown on ART and fixed in the adapter ----
+
+@pytest.fixture
+def sequential_classifier():
+    torch.manual_seed(0)
+    return make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0))
+
+
+def test_art_trades_breaks_on_sequential_and_step_lr_but_adapter_does_not(sequential_classifier, small_digits):
+    from art.attacks.evasion import ProjectedGradientDescent
+    from art.defences.trainer import AdversarialTrainerTRADESPyTorch
+
+    x, y, x_val, y_val = small_digits
+    attack = ProjectedGradientDescent(sequential_classifier, eps=0.1, eps_step=0.03, max_iter=2, verbose=False)
+    art_trades = AdversarialTrainerTRADESPyTorch(sequential_classifier, attack, beta=6.0)
+    with pytest.raises(RuntimeError):  # indexes the outputs of an nn.Sequential with [0]
+        art_trades.fit(x, y, nb_epochs=1, batch_size=64)
+    scheduler = torch.optim.lr_scheduler.StepLR(sequential_classifier.optimizer, step_size=1, gamma=0.5)
+    trainer = build_trainer("trades:steps=2", sequential_classifier, ThreatModel(0.1, "inf"))
+    history = trainer.fit(x, y, validation_data=(x_val, y_val), nb_epochs=2, batch_size=64, scheduler=scheduler,
+                          verbose=False)
+    assert [record["learning_rate"] for record in history] == pytest.approx([0.01, 0.005])
+    assert history[-1]["validation_accuracy"] > 0.2  # chance is 0.1
+
+
+def test_art_fbf_rejects_index_labels_but_adapter_accepts_them(sequential_classifier, small_digits):
+    from art.defences.trainer import AdversarialTrainerFBFPyTorch
+
+    x, y, x_val, y_val = small_digits
+    with pytest.raises((ValueError, IndexError, np.exceptions.AxisError)):
+        AdversarialTrainerFBFPyTorch(sequential_classifier, eps=0.1).fit(x, y, nb_epochs=1, batch_size=64)
+    torch.manual_seed(0)
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0))
+    history = build_trainer("fbf", classifier, ThreatModel(0.1, "inf")).fit(
+        x, y, validation_data=(x_val, y_val), nb_epochs=3, batch_size=32, verbose=False)
+    assert history[-1]["validation_accuracy"] > 0.2  # chance is 0.1
+    assert history[0]["learning_rate"] > 0
+
+
+def test_fbf_owns_the_learning_rate_and_is_linf_only(sequential_classifier, small_digits):
+    x, y, _, _ = small_digits
+    scheduler = torch.optim.lr_scheduler.StepLR(sequential_classifier.optimizer, step_size=1)
+    with pytest.raises(ValueError, match="scheduler"):
+        build_trainer("fbf", sequential_classifier, ThreatModel(0.1, "inf")).fit(x, y, scheduler=scheduler)
+    with pytest.raises(ValueError, match="L∞"):
+        build_trainer("fbf", sequential_classifier, ThreatModel(0.5, "l2"))
+
+
+@pytest.mark.parametrize("spec", ["madry-pgd:steps=2", "awp"])
+def test_madry_and_awp_adapters_train(spec, sequential_classifier, small_digits, tmp_path):
+    x, y, x_val, y_val = small_digits
+    scheduler = torch.optim.lr_scheduler.StepLR(sequential_classifier.optimizer, step_size=1, gamma=0.5)
+    trainer = build_trainer(spec, sequential_classifier, ThreatModel(0.1, "inf"))
+    history = trainer.fit(x, y, validation_data=(x_val, y_val), nb_epochs=2, batch_size=64, scheduler=scheduler,
+                          verbose=False, checkpoint_dir=tmp_path)
+    assert len(history) == 2 and history[-1]["validation_accuracy"] > 0.3
+    assert (tmp_path / "training_state.pt").exists()
+
+
+def test_adapters_validate_once(small_digits):
+    """ART standardises validation data twice; the adapters report what classifier.predict reports."""
+    x, y, x_val, y_val = small_digits
+    torch.manual_seed(0)
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0), preprocessing=(0.3, 0.4))
+    history = build_trainer("trades:steps=1", classifier, ThreatModel(0.1, "inf")).fit(
+        x, y, validation_data=(x_val, y_val), nb_epochs=1, verbose=False)
+    assert history[0]["validation_accuracy"] == pytest.approx(np.mean(classifier.predict(x_val).argmax(1) == y_val))

@@ -1,0 +1,318 @@
+"""SORTrainer behaviour inside ART workflows: formats, models, schedulers, validation, errors, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from art.data_generators import NumpyDataGenerator
+from art.defences.trainer import Trainer
+from conftest import digits_cnn, make_classifier
+from torch import nn
+
+from art_sor import SORTrainer, StandardTrainer
+from art_sor.bridge import ClassifierView
+from art_sor.core import sor_loss
+
+
+class PlainCNN(nn.Module):
+    """Not an nn.Sequential: ART's own TRADES/FBF index outputs with [0] and break on the Sequential case."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(nn.functional.max_pool2d(torch.relu(self.conv(x)), 2), 1))
+
+
+def test_is_an_art_trainer(digits_classifier):
+    trainer = SORTrainer(digits_classifier, eps=0.1)
+    assert isinstance(trainer, Trainer)
+    assert trainer.get_classifier() is digits_classifier
+
+
+@pytest.mark.parametrize("model_factory", [digits_cnn, lambda: PlainCNN()], ids=["sequential", "plain"])
+@pytest.mark.parametrize("one_hot", [False, True], ids=["index", "one-hot"])
+def test_fit_learns_with_either_label_format_and_model_kind(small_digits, model_factory, one_hot):
+    x, y, x_test, y_test = small_digits
+    torch.manual_seed(0)
+    classifier = make_classifier(model_factory(), (1, 8, 8), clip_values=(0.0, 1.0))
+    labels = np.eye(10, dtype=np.float32)[y] if one_hot else y
+    trainer = SORTrainer(classifier, eps=0.05)
+    history = trainer.fit(x, labels, nb_epochs=4, batch_size=32, verbose=False)
+    assert len(history) == 4
+    assert history[-1]["loss"] < history[0]["loss"]
+    accuracy = np.mean(trainer.predict(x_test).argmax(1) == y_test)
+    assert accuracy > 0.7
+
+
+def test_one_hot_and_index_labels_train_identically(small_digits):
+    x, y, _, _ = small_digits
+    weights = []
+    for labels in (y, np.eye(10)[y]):
+        torch.manual_seed(1)
+        classifier = make_classifier(digits_cnn(), (1, 8, 8))
+        SORTrainer(classifier, eps=0.05).fit(x, labels, nb_epochs=1, batch_size=64, verbose=False)
+        weights.append(torch.cat([p.detach().flatten() for p in classifier.model.parameters()]))
+    torch.testing.assert_close(weights[0], weights[1])
+
+
+def test_history_records_parts_accuracy_and_time(small_digits):
+    x, y, x_val, y_val = small_digits
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    history = trainer.fit(x, y, validation_data=(x_val, y_val), nb_epochs=2, batch_size=50, verbose=False)
+    record = history[-1]
+    for key in ("epoch", "loss", "clean_loss", "first_order", "second_order", "penalty", "train_accuracy",
+                "validation_accuracy", "seconds", "learning_rate"):
+        assert key in record, key
+    assert record["epoch"] == 2
+    assert record["loss"] == pytest.approx(record["clean_loss"] + record["penalty"], rel=1e-5)
+    assert 0 <= record["validation_accuracy"] <= 1 and record["seconds"] > 0
+    assert trainer.history is history
+
+
+def test_validation_accuracy_uses_one_preprocessing_pass(small_digits):
+    """ART's trainers standardise validation data twice; ours must report the classifier's own accuracy."""
+    x, y, x_val, y_val = small_digits
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), preprocessing=(0.3, 0.4))
+    history = SORTrainer(classifier, eps=0.05).fit(x, y, validation_data=(x_val, y_val), nb_epochs=2,
+                                                   verbose=False)
+    expected = np.mean(classifier.predict(x_val).argmax(1) == y_val)
+    assert history[-1]["validation_accuracy"] == pytest.approx(expected)
+
+
+def test_step_lr_scheduler_steps_once_per_epoch(small_digits):
+    x, y, _, _ = small_digits
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.StepLR(classifier.optimizer, step_size=1, gamma=0.5)
+    history = SORTrainer(classifier, eps=0.05).fit(x, y, nb_epochs=3, scheduler=scheduler, verbose=False)
+    assert [r["learning_rate"] for r in history] == pytest.approx([0.01, 0.005, 0.0025])
+    assert classifier.optimizer.param_groups[0]["lr"] == pytest.approx(0.00125)
+
+
+def test_any_object_with_step_is_a_scheduler(small_digits):
+    x, y, _, _ = small_digits
+
+    class Counter:
+        steps = 0
+
+        def step(self) -> None:
+            self.steps += 1
+
+    counter = Counter()
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=2, scheduler=counter,
+                                                                       verbose=False)
+    assert counter.steps == 2
+
+
+def test_caller_arrays_are_never_modified(small_digits):
+    x, y, x_val, y_val = small_digits
+    arrays = [x, y, x_val, y_val]
+    copies = [a.copy() for a in arrays]
+    flags = [a.flags.writeable for a in arrays]
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0), preprocessing=(0.5, 0.5))
+    SORTrainer(classifier, eps=0.1, iterations=2).fit(x, y, validation_data=(x_val, y_val), nb_epochs=1,
+                                                       verbose=False)
+    for array, copy, flag in zip(arrays, copies, flags, strict=True):
+        np.testing.assert_array_equal(array, copy)
+        assert array.flags.writeable == flag
+
+
+def test_fit_generator_over_art_data_generator(small_digits):
+    x, y, x_test, y_test = small_digits
+    torch.manual_seed(0)
+    classifier = make_classifier(digits_cnn(), (1, 8, 8))
+    generator = NumpyDataGenerator(x, y, batch_size=32, drop_remainder=False, shuffle=True)
+    history = SORTrainer(classifier, eps=0.05).fit_generator(generator, nb_epochs=4, verbose=False)
+    assert len(history) == 4 and history[-1]["loss"] < history[0]["loss"]
+    assert np.mean(classifier.predict(x_test).argmax(1) == y_test) > 0.6
+
+
+def test_standard_trainer_has_no_penalty(small_digits):
+    x, y, _, _ = small_digits
+    history = StandardTrainer(make_classifier(digits_cnn(), (1, 8, 8))).fit(x, y, nb_epochs=1, verbose=False)
+    assert history[0]["loss"] == history[0]["clean_loss"] and "penalty" not in history[0]
+
+
+def test_regularizer_passes_leave_batchnorm_statistics_alone(small_digits):
+    """Only the clean, train-mode pass may move BN's running statistics; the perturbed passes run in eval mode."""
+    x, y, _, _ = small_digits
+    torch.manual_seed(0)
+    model = digits_cnn(batch_norm=True)
+    classifier = make_classifier(model, (1, 8, 8), lr=0.0)
+    bn = model[1]
+    expected = bn.running_mean.clone()
+    with torch.no_grad():
+        batch = torch.tensor(x[:64])
+        expected = 0.9 * expected + 0.1 * model[0](batch).mean(dim=(0, 2, 3))
+    SORTrainer(classifier, eps=0.3, iterations=3).fit(x[:64], y[:64], nb_epochs=1, batch_size=64, verbose=False)
+    torch.testing.assert_close(bn.running_mean, expected)
+    assert bn.num_batches_tracked.item() == 1
+
+
+def test_loss_flows_through_standardisation(digits):
+    """δ lives in raw input space: SOR through ART's preprocessing equals SOR on the explicitly composed model."""
+    torch.manual_seed(0)
+    model = digits_cnn().double()
+    classifier = make_classifier(model, (1, 8, 8), preprocessing=(0.2, 0.5), clip_values=(0.0, 1.0))
+    view = ClassifierView(classifier)
+    x = torch.tensor(digits.x_train[:16], dtype=torch.float64)
+    y = torch.tensor(digits.y_train[:16])
+    ours = sor_loss(view.loss_fn(y), x, eps=0.1, norm="inf", box=view.box)
+    explicit = sor_loss(lambda z: nn.functional.cross_entropy(model((z - 0.2) / 0.5), y, reduction="none"), x,
+                        eps=0.1, norm="inf", box=(torch.tensor(0.0), torch.tensor(1.0)))
+    torch.testing.assert_close(ours.loss, explicit.loss)
+    torch.testing.assert_close(ours.delta, explicit.delta)
+    assert ours.loss.dtype == torch.float64
+
+
+def test_checkpoint_saves_every_epoch_and_resumes(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+
+    def run(nb_epochs: int, resume: bool) -> tuple[SORTrainer, list]:
+        torch.manual_seed(0)
+        classifier = make_classifier(digits_cnn(), (1, 8, 8))
+        trainer = SORTrainer(classifier, eps=0.05)
+        return trainer, trainer.fit(x, y, nb_epochs=nb_epochs, batch_size=64, verbose=False,
+                                    checkpoint_dir=tmp_path / "run", resume=resume)
+
+    run(2, resume=False)
+    assert (tmp_path / "run" / "training_state.pt").exists()
+    resumed, history = run(3, resume=True)
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+
+    torch.manual_seed(0)
+    straight = make_classifier(digits_cnn(), (1, 8, 8))
+    SORTrainer(straight, eps=0.05).fit(x, y, nb_epochs=3, batch_size=64, verbose=False)
+    for a, b in zip(resumed.get_classifier().model.parameters(), straight.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_resume_refuses_another_configuration(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=1, verbose=False,
+                                                                       checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="another configuration"):
+        SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(x, y, nb_epochs=2, verbose=False,
+                                                                          checkpoint_dir=tmp_path, resume=True)
+
+
+def test_amp_trains_in_bfloat16_on_cpu(small_digits):
+    x, y, x_test, y_test = small_digits
+    torch.manual_seed(0)
+    classifier = make_classifier(digits_cnn(), (1, 8, 8))
+    history = SORTrainer(classifier, eps=0.05, amp=True).fit(x, y, nb_epochs=4, batch_size=32, verbose=False)
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert np.mean(classifier.predict(x_test).argmax(1) == y_test) > 0.6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_trains_on_cuda_when_the_classifier_is_on_cuda(small_digits):
+    x, y, _, _ = small_digits
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), device_type="gpu", clip_values=(0.0, 1.0))
+    assert classifier.device.type == "cuda"
+    trainer = SORTrainer(classifier, eps=0.05, amp=True)
+    trainer.fit(x, y, nb_epochs=1, verbose=False)
+    assert trainer.regularizer.box[0].device.type == "cuda"
+    assert next(classifier.model.parameters()).device.type == "cuda"
+
+
+def test_progress_bar_and_logging(small_digits, capsys, caplog):
+    x, y, _, _ = small_digits
+    with caplog.at_level("INFO", logger="art_sor"):
+        SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=1, verbose=True)
+    assert "sor 1/1" in capsys.readouterr().err
+    assert any("sor epoch 1" in message for message in caplog.messages)
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=1, verbose=False)
+    assert capsys.readouterr().err == ""
+
+
+# ---- bad input: every error names the argument ----
+
+def test_rejects_non_pytorch_estimator():
+    from art.estimators.classification import SklearnClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(TypeError, match="classifier"):
+        SORTrainer(SklearnClassifier(LogisticRegression()), eps=0.1)
+
+
+def test_rejects_classifier_without_optimizer():
+    from art.estimators.classification import PyTorchClassifier
+
+    classifier = PyTorchClassifier(digits_cnn(), nn.CrossEntropyLoss(), (1, 8, 8), 10)
+    with pytest.raises(ValueError, match="optimizer"):
+        SORTrainer(classifier, eps=0.1)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"eps": 0.0}, "eps"), ({"eps": -0.1}, "eps"), ({"eps": float("nan")}, "eps"),
+    ({"eps": 0.1, "iterations": 0}, "iterations"), ({"eps": 0.1, "iterations": 1.5}, "iterations"),
+    ({"eps": 0.1, "h": 0.0}, "h"), ({"eps": 0.1, "norm": 1}, "norm"), ({"eps": 0.1, "norm": "l1"}, "norm"),
+    ({"eps": 0.1, "hvp": "approx"}, "hvp"), ({"eps": 0.1, "step": "momentum"}, "step"),
+])
+def test_rejects_bad_hyperparameters(digits_classifier, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        SORTrainer(digits_classifier, **kwargs)
+
+
+@pytest.mark.parametrize("norm", [np.inf, "inf", 2, "l2"])
+def test_accepts_norm_spellings(digits_classifier, norm):
+    assert SORTrainer(digits_classifier, eps=0.1, norm=norm).regularizer.norm in ("inf", "l2")
+
+
+def test_rejects_bad_data(small_digits, digits_classifier):
+    x, y, _, _ = small_digits
+    trainer = SORTrainer(digits_classifier, eps=0.1)
+    nan_x = x.copy()
+    nan_x[3, 0, 2, 2] = np.nan
+    inf_x = x.copy()
+    inf_x[0, 0, 0, 0] = np.inf
+    cases = [
+        ((x, y[:-1]), ValueError, "different lengths"),
+        ((x, np.where(y == 0, 10, y)), ValueError, "y has labels outside"),
+        ((x, np.where(y == 0, -1, y)), ValueError, "y has labels outside"),
+        ((nan_x, y), ValueError, "x contains NaN or inf"),
+        ((inf_x, y), ValueError, "x contains NaN or inf"),
+        ((x.reshape(len(x), 64), y), ValueError, "input_shape"),
+        ((x[:, :, :4], y), ValueError, "input_shape"),
+        ((x, np.full((len(y), 10), 0.1)), ValueError, "not one-hot"),
+        ((list(x), y), TypeError, "x must be a numpy array"),
+    ]
+    for (xx, yy), error, message in cases:
+        with pytest.raises(error, match=message):
+            trainer.fit(xx, yy, nb_epochs=1, verbose=False)
+
+
+def test_rejects_bad_fit_arguments(small_digits, digits_classifier):
+    x, y, x_val, y_val = small_digits
+    trainer = SORTrainer(digits_classifier, eps=0.1)
+    with pytest.raises(ValueError, match="batch_size"):
+        trainer.fit(x, y, batch_size=0)
+    with pytest.raises(ValueError, match="nb_epochs"):
+        trainer.fit(x, y, nb_epochs=0)
+    with pytest.raises(TypeError, match="scheduler"):
+        trainer.fit(x, y, scheduler=0.5)
+    with pytest.raises(ValueError, match=r"validation_data\[1\]"):
+        trainer.fit(x, y, validation_data=(x_val, y_val[:-2]))
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        trainer.fit(x, y, resume=True)
+
+
+def test_rejects_loss_over_probabilities():
+    from art.estimators.classification import PyTorchClassifier
+
+    model = digits_cnn()
+    classifier = PyTorchClassifier(model, nn.MSELoss(), (1, 8, 8), 10,
+                                   optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(TypeError, match=r"classifier\.loss"):
+        SORTrainer(classifier, eps=0.1)
+
+
+def test_diverging_loss_stops_with_a_clear_error(small_digits):
+    x, y, _, _ = small_digits
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), lr=1e30)
+    with pytest.raises(FloatingPointError, match="training loss"):
+        StandardTrainer(classifier).fit(x, y, nb_epochs=3, verbose=False)
