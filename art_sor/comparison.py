@@ -6,6 +6,7 @@ evaluation; rerunning a comparison reuses whatever is finished and only does the
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.core.norms import norm_label
 from art_sor.data import Dataset
 from art_sor.defences import ThreatModel
 from art_sor.evaluation.attacks import AUTOATTACK_NOTE
@@ -26,6 +28,7 @@ DEFAULT_DEFENCES = ("standard", "sor", "sor:iterations=3", "gr", "cure", "llr", 
 AUTOATTACK_GAP = 0.03
 """AutoAttack accuracy more than this below PGD-20's is flagged as possible gradient obfuscation."""
 EVALUATION_FILE = "evaluation.json"
+EXTRA_FILE = "extra_metrics.json"
 
 ExtraMetrics = Callable[[PyTorchClassifier, Dataset, ThreatModel], dict[str, float]]
 
@@ -40,12 +43,12 @@ class ComparisonPlan:
     eval_samples: int = 1000
     diagnostics: bool = True
     extras: str = ""
-    """What the extra metrics are (e.g. ``alignment, judge=<path>``), so that cached evaluations match them."""
+    """What the extra metrics are (e.g. ``alignment, judge=<path>``); their cache is reused only if this matches."""
 
     def evaluation_key(self) -> dict[str, Any]:
         """The settings an evaluation depends on; a cached evaluation is reused only if they match."""
         return {"eps": self.threat.eps, "norm": self.threat.norm, "attacks": list(self.attacks),
-                "eval_samples": self.eval_samples, "diagnostics": self.diagnostics, "extras": self.extras}
+                "eval_samples": self.eval_samples, "diagnostics": self.diagnostics}
 
 
 @dataclass
@@ -101,30 +104,38 @@ def run_comparison(defences: Sequence[str | Spec], data: Dataset, plan: Comparis
         folder = out / spec.folder
         announce(f"[{position}/{len(specs)}] {spec.label}: training")
         trained = train_defence(spec, data, plan.threat, plan.setup, folder, verbose=verbose)
-        cached = _load_evaluation(folder, plan)
-        if cached is None:
+        evaluation = _cached(folder / EVALUATION_FILE, plan.evaluation_key())
+        if evaluation is None:
             announce(f"[{position}/{len(specs)}] {spec.label}: evaluating")
-            cached = _evaluate(trained.classifier, data, plan, extra_metrics, verbose)
-            (folder / EVALUATION_FILE).write_text(json.dumps({"key": plan.evaluation_key(), **cached}, indent=2))
+            evaluation = _evaluate(trained.classifier, data, plan, verbose)
+            _store(folder / EVALUATION_FILE, plan.evaluation_key(), evaluation)
         else:
             announce(f"[{position}/{len(specs)}] {spec.label}: evaluation reused")
+        extra: dict[str, float] = {}
+        if extra_metrics is not None:
+            extra = _cached(folder / EXTRA_FILE, plan.extras)
+            if extra is None:
+                announce(f"[{position}/{len(specs)}] {spec.label}: extra metrics ({plan.extras})")
+                extra = extra_metrics(trained.classifier, data, plan.threat)
+                _store(folder / EXTRA_FILE, plan.extras, extra)
         rows.append(ComparisonRow(defence=spec.label, seconds_per_epoch=trained.seconds_per_epoch,
-                                  history=trained.history, **cached))
+                                  history=trained.history, extra=extra, **evaluation))
     return rows
 
 
-def _load_evaluation(folder: Path, plan: ComparisonPlan) -> dict[str, Any] | None:
-    path = folder / EVALUATION_FILE
+def _cached(path: Path, key: Any) -> Any:
+    """What ``_store`` wrote at ``path`` under the same ``key``, else ``None``."""
     if not path.exists():
         return None
     stored = json.loads(path.read_text())
-    if stored.pop("key") != plan.evaluation_key():
-        return None
-    return stored
+    return stored["value"] if stored.get("key") == key else None
 
 
-def _evaluate(classifier: PyTorchClassifier, data: Dataset, plan: ComparisonPlan,
-              extra_metrics: ExtraMetrics | None, verbose: bool) -> dict[str, Any]:
+def _store(path: Path, key: Any, value: Any) -> None:
+    path.write_text(json.dumps({"key": key, "value": value}, indent=2))
+
+
+def _evaluate(classifier: PyTorchClassifier, data: Dataset, plan: ComparisonPlan, verbose: bool) -> dict[str, Any]:
     x, y = data.x_test[:plan.eval_samples], data.y_test[:plan.eval_samples]
     evaluation = evaluate_classifier(classifier, x, y, plan.threat.eps, plan.threat.norm, attacks=plan.attacks,
                                      curve=plan.diagnostics, curve_points=6, curve_samples=200,
@@ -135,33 +146,46 @@ def _evaluate(classifier: PyTorchClassifier, data: Dataset, plan: ComparisonPlan
             "attacks": {a.label: a.accuracy for a in r.attacks},
             "worst_case_accuracy": r.worst_case_accuracy(),
             "checks": [c.to_dict() for c in evaluation.checks] if plan.diagnostics else [],
-            "geometry": evaluation.geometry.to_dict() if evaluation.geometry else None,
-            "extra": extra_metrics(classifier, data, plan.threat) if extra_metrics else {}}
+            "geometry": evaluation.geometry.to_dict() if evaluation.geometry else None}
 
 
 def write_comparison(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data: Dataset, out_dir: str | Path,
                      command: str) -> dict[str, Path]:
-    """Write ``results.md``, ``results.csv``, ``results.json`` and ``robust_vs_time.png``."""
+    """Write ``results.md``, ``results.csv``, ``results.json``, ``robust_vs_time.png`` and ``geometry.csv``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     header, table = comparison_table(rows)
     paths = {"markdown": out / "results.md", "csv": out / "results.csv", "json": out / "results.json",
              "plot": out / "robust_vs_time.png"}
     setup = plan.setup
+    budget = f"{norm_label(plan.threat.norm)} ε = {plan.threat.eps:g}"
     intro = (f"{data.name}, {setup.architecture}, {setup.epochs} epochs (Adam {setup.lr:g}, batch "
-             f"{setup.batch_size}, seed {setup.seed}); L{plan.threat.norm} ε = {plan.threat.eps:g}. Clean accuracy on "
+             f"{setup.batch_size}, seed {setup.seed}); {budget}. Clean accuracy on "
              f"all {len(data.x_test)} test images, attacks on the first {plan.eval_samples}.")
-    lines = [f"# Defences compared: {data.name}, L{plan.threat.norm}, ε = {plan.threat.eps:g}", "", intro, "",
+    lines = [f"# Defences compared: {data.name}, {budget}", "", intro, "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in table]
+    geometry = [row for row in rows if row.geometry]
+    geometry_header = ["defence", "‖∇ₓℓ‖₂", "‖∇ₓℓ‖_*", "λ_max(∇²ₓℓ)", "γ(ε)", "diagnostics passed"]
+    geometry_cells = [[row.defence, f"{row.geometry['gradient_norm']:.3f}", f"{row.geometry['gradient_dual_norm']:.2f}",
+                       f"{row.geometry['hessian_eigenvalue']:.3f}", f"{row.geometry['linearity_gap']:.3f}",
+                       f"{sum(c['passed'] is True for c in row.checks)}/{len(row.checks)}"] for row in geometry]
+    if geometry:
+        samples = geometry[0].geometry["samples"]
+        lines += ["", f"Loss geometry on the first {samples} test images (means): input-gradient norms, top eigenvalue "
+                  "of the input Hessian (power iteration on exact Hessian-vector products) and the local-linearity "
+                  "gap γ(ε) (PGD, 10 steps).", "",
+                  "| " + " | ".join(geometry_header) + " |", "|---|---:|---:|---:|---:|---:|"]
+        lines += ["| " + " | ".join(cells) + " |" for cells in geometry_cells]
     lines += ["", f"AutoAttack: {AUTOATTACK_NOTE}. Rows whose AutoAttack accuracy is more than "
               f"{100 * AUTOATTACK_GAP:.0f} points below PGD-20, or that fail a diagnostic of "
               "`art_sor.evaluation.diagnostics`, are flagged as possible gradient obfuscation.", "",
               f"Regenerate with: `{command}`", ""]
     paths["markdown"].write_text("\n".join(lines))
-    with open(paths["csv"], "w") as f:
-        f.write(",".join(_csv(h) for h in header) + "\n")
-        f.writelines(",".join(_csv(c) for c in row) + "\n" for row in table)
+    _write_csv(paths["csv"], header, table)
+    if geometry:
+        paths["geometry"] = out / "geometry.csv"
+        _write_csv(paths["geometry"], geometry_header, geometry_cells)
     paths["json"].write_text(json.dumps({"dataset": data.name, "threat": vars(plan.threat),
                                          "setup": vars(setup), "attacks": list(plan.attacks),
                                          "eval_samples": plan.eval_samples, "command": command,
@@ -189,8 +213,11 @@ def comparison_table(rows: Sequence[ComparisonRow]) -> tuple[list[str], list[lis
     return header, table
 
 
-def _csv(cell: str) -> str:
-    return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\n') else cell
+def _write_csv(path: Path, header: list[str], rows: Sequence[list[str]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def plot_robust_vs_time(rows: Sequence[ComparisonRow], plan: ComparisonPlan, path: Path) -> None:
@@ -201,14 +228,18 @@ def plot_robust_vs_time(rows: Sequence[ComparisonRow], plan: ComparisonPlan, pat
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
-    for row in rows:
+    for flagged, label in ((False, "no flag"), (True, "flagged: possible gradient obfuscation")):
+        ax.scatter([], [], color="#c44e52" if flagged else "#4c72b0", label=label)
+    for index, row in enumerate(rows):
         ax.scatter(row.seconds_per_epoch, 100 * row.worst_case_accuracy, color="#c44e52" if row.flags else "#4c72b0")
+        # Alternate labels above and below so that defences with similar cost and robustness stay readable.
         ax.annotate(row.defence, (row.seconds_per_epoch, 100 * row.worst_case_accuracy), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)
+                    xytext=(4, 5 if index % 2 == 0 else -11), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("training seconds per epoch (log scale)")
     ax.set_ylabel("worst-case robust accuracy (%)")
-    ax.set_title(f"Robustness against training cost: L{plan.threat.norm}, ε = {plan.threat.eps:g}")
+    ax.set_title(f"Robustness against training cost: {norm_label(plan.threat.norm)}, ε = {plan.threat.eps:g}")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

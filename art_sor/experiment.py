@@ -14,6 +14,7 @@ from art.estimators.classification import PyTorchClassifier
 from art_sor.classifiers import build_classifier, load_classifier, save_classifier
 from art_sor.data import Dataset
 from art_sor.defences import ThreatModel, build_trainer
+from art_sor.evaluation.accuracy import accuracy, pgd_accuracy
 from art_sor.specs import Spec
 
 MODEL_FILE = "model.pt"
@@ -70,3 +71,15 @@ def train_defence(spec: Spec | str, dataset: Dataset, threat: ThreatModel, setup
                         metadata={"defence": spec.label, "dataset": dataset.name, "eps": threat.eps,
                                   "norm": threat.norm, "setup": vars(setup), "history": history})
     return TrainedModel(spec.label, classifier, history)
+
+
+def clean_and_pgd_accuracy(classifier: PyTorchClassifier, data: Dataset, threat: ThreatModel,
+                           eval_samples: int = 1000, steps: int = 20, verbose: bool = False) -> dict[str, float]:
+    """Clean accuracy on the whole test set and ART PGD accuracy on the first ``eval_samples`` test images.
+
+    PGD takes ``steps`` steps of ε/8 from one random start: the quick robustness figures of ``art-sor train`` and
+    of the benchmarks.
+    """
+    return {"clean": accuracy(classifier, data.x_test, data.y_test),
+            "pgd": pgd_accuracy(classifier, data.x_test[:eval_samples], data.y_test[:eval_samples], threat.eps,
+                                threat.norm, steps=steps, verbose=verbose)}

@@ -1,11 +1,16 @@
 """Training cost and robustness of SOR against standard training, measured side by side in one run.
 
 Setup (the foundation issue's benchmark): Fashion-MNIST, the small CNN, L∞ ε=0.1, Adam 1e-3, batch 128, seed 0,
-3 epochs. Reports seconds per epoch and their ratio to standard training's in the same run, clean accuracy on
-the whole test set and PGD-20 accuracy (ART, step ε/8, one random start) on the first 1000 test images.
+3 epochs. Reports seconds per epoch and their ratio to standard training's, clean accuracy on the whole test set
+and PGD-20 accuracy (ART, step ε/8, one random start) on the first 1000 test images.
+
+Epoch times of runs made one after another drift with the machine's load, so the script also times training
+steps interleaved: ``--rounds`` rounds in which every defence trains ``--steps`` batches in turn, on fresh models.
+The median over rounds of each defence's milliseconds per batch, divided by standard training's, is the
+steady-state cost ratio.
 
     python benchmarks/cost_and_robustness.py                      # standard, SOR N=1, SOR N=3
-    python benchmarks/cost_and_robustness.py --defence gr --defence cure
+    python benchmarks/cost_and_robustness.py --defence gr --defence cure --epochs 5
 """
 
 from __future__ import annotations
@@ -13,13 +18,38 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
+import time
 
 import torch
 
+from art_sor.classifiers import build_classifier
 from art_sor.data import load_dataset
-from art_sor.defences import ThreatModel
-from art_sor.evaluation import accuracy, pgd_accuracy
-from art_sor.experiment import TrainingSetup, train_defence
+from art_sor.defences import ThreatModel, build_trainer
+from art_sor.experiment import TrainingSetup, clean_and_pgd_accuracy, train_defence
+
+
+def interleaved_step_times(specs: list[str], data, threat: ThreatModel, setup: TrainingSetup, rounds: int,
+                           steps: int) -> dict[str, float]:
+    """Median milliseconds per training batch of each defence, timed in alternation."""
+    trainers = {}
+    for spec in specs:
+        torch.manual_seed(setup.seed)
+        classifier = build_classifier(setup.architecture, data.input_shape, data.nb_classes, lr=setup.lr,
+                                      device=setup.device)
+        trainers[spec] = build_trainer(spec, classifier, threat)
+    order = torch.randperm(len(data.x_train)).numpy()
+    times: dict[str, list[float]] = {spec: [] for spec in specs}
+    batch = 0
+    for _ in range(rounds):
+        for spec, trainer in trainers.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                index = order[(batch % 400) * setup.batch_size:(batch % 400 + 1) * setup.batch_size]
+                trainer._train_batch(data.x_train[index], data.y_train[index])
+                batch += 1
+            times[spec].append(1000 * (time.perf_counter() - start) / steps)
+    return {spec: statistics.median(values) for spec, values in times.items()}
 
 
 def main() -> None:
@@ -30,33 +60,37 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--norm", default="inf")
     parser.add_argument("--eval", type=int, default=1000, help="test images attacked")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of interleaved step timing (0: skip)")
+    parser.add_argument("--steps", type=int, default=20, help="batches per defence per round")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
     data = load_dataset(args.dataset)
     threat = ThreatModel(args.eps, args.norm)
-    setup = TrainingSetup(epochs=args.epochs, device=args.device)
+    setup = TrainingSetup(epochs=args.epochs, seed=args.seed, device=args.device)
     specs = ["standard", *(args.defence or ["sor", "sor:iterations=3"])]
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {args.device}; {args.dataset}, ε={args.eps} L{threat.norm}, "
-          f"{args.epochs} epochs")
-    print(f"{'defence':<22} {'s/epoch':>8} {'× standard':>10} {'clean':>7} {'PGD-20':>7}")
+    print(f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, device "
+          f"{args.device}; {args.dataset}, ε={args.eps} L{threat.norm}, {args.epochs} epochs, seed {args.seed}")
+    steps = interleaved_step_times(specs, data, threat, setup, args.rounds, args.steps) if args.rounds else {}
+    print(f"{'defence':<22} {'s/epoch':>8} {'× standard':>10} {'ms/step':>8} {'× standard':>10} {'clean':>7} "
+          f"{'PGD-20':>7}")
     rows = []
     for spec in specs:
         trained = train_defence(spec, data, threat, setup, verbose=False)
         seconds = trained.seconds_per_epoch
         row = {"defence": spec, "seconds_per_epoch": seconds,
-               "ratio": seconds / rows[0]["seconds_per_epoch"] if rows else 1.0,
-               "clean": accuracy(trained.classifier, data.x_test, data.y_test),
-               "pgd20": pgd_accuracy(trained.classifier, data.x_test[:args.eval], data.y_test[:args.eval],
-                                     threat.eps, threat.norm, steps=20)}
+               "epoch_ratio": seconds / rows[0]["seconds_per_epoch"] if rows else 1.0,
+               "ms_per_step": steps.get(spec), "step_ratio": steps[spec] / steps["standard"] if steps else None,
+               **clean_and_pgd_accuracy(trained.classifier, data, threat, args.eval)}
         rows.append(row)
-        print(f"{spec:<22} {seconds:8.1f} {row['ratio']:10.2f} {100 * row['clean']:6.1f}% {100 * row['pgd20']:6.1f}%",
-              flush=True)
+        step_cells = f"{row['ms_per_step']:8.1f} {row['step_ratio']:10.2f}" if steps else f"{'':8} {'':10}"
+        print(f"{spec:<22} {seconds:8.1f} {row['epoch_ratio']:10.2f} {step_cells} {100 * row['clean']:6.1f}% "
+              f"{100 * row['pgd']:6.1f}%", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+            json.dump({"setup": vars(setup), "eps": args.eps, "norm": threat.norm, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

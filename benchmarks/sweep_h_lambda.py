@@ -13,8 +13,7 @@ import json
 
 from art_sor.data import load_dataset
 from art_sor.defences import ThreatModel
-from art_sor.evaluation import accuracy, pgd_accuracy
-from art_sor.experiment import TrainingSetup, train_defence
+from art_sor.experiment import TrainingSetup, clean_and_pgd_accuracy, train_defence
 
 
 def main() -> None:
@@ -36,12 +35,10 @@ def main() -> None:
     print(f"{'h':>6} {'lam':>6} {'clean':>7} {'PGD-20':>7} {'s/epoch':>8}")
     for h, lam in grid:
         trained = train_defence(f"sor:h={h},lam={lam}", data, threat, setup, verbose=False)
-        x_eval, y_eval = data.x_test[:args.eval], data.y_test[:args.eval]
-        row = {"h": h, "lam": lam, "clean": accuracy(trained.classifier, data.x_test, data.y_test),
-               "pgd20": pgd_accuracy(trained.classifier, x_eval, y_eval, args.eps, "inf", steps=20),
+        row = {"h": h, "lam": lam, **clean_and_pgd_accuracy(trained.classifier, data, threat, args.eval),
                "seconds_per_epoch": trained.seconds_per_epoch}
         rows.append(row)
-        print(f"{h:6.2f} {lam:6.2f} {row['clean']:7.3f} {row['pgd20']:7.3f} {row['seconds_per_epoch']:8.1f}",
+        print(f"{h:6.2f} {lam:6.2f} {row['clean']:7.3f} {row['pgd']:7.3f} {row['seconds_per_epoch']:8.1f}",
               flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -52,7 +52,7 @@ def test_saliency_defaults_to_the_predicted_class(standardised_mlp):
 
 
 def test_smoothgrad_averages_noisy_gradients(standardised_mlp):
-    model, classifier = standardised_mlp
+    _, classifier = standardised_mlp
     x = np.random.default_rng(2).normal(size=(3, 6)).astype(np.float32)
     target = np.array([1, 1, 2])
     noise = np.random.default_rng(7).normal(0.0, 0.2, size=(4, *x.shape))

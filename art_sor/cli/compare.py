@@ -64,10 +64,9 @@ def compare(dataset: str, data_root: Path | None, download: bool, defences: tupl
     extra = None
     if alignment:
         judge_classifier = load_classifier(judge, device=device)[0] if judge is not None else None
-        extra = ComparisonAlignment(judge_classifier)
-    extras = "" if not alignment else "alignment" + (f", judge={judge.resolve()}" if judge else "")
+        extra = ComparisonAlignment(data.input_shape, judge_classifier, str(judge.resolve()) if judge else "")
     plan = ComparisonPlan(threat=threat, setup=setup, attacks=tuple(attacks), eval_samples=eval_samples,
-                          diagnostics=diagnostics, extras=extras)
+                          diagnostics=diagnostics, extras=extra.key() if extra else "")
     out = out or Path("art-sor-runs") / f"compare-{dataset}-{norm}"
     try:
         rows = run_comparison(specs, data, plan, out, extra_metrics=extra, verbose=not quiet,

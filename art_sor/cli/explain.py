@@ -17,6 +17,7 @@ from art_sor.cli.options import (
     load_model,
     write_json,
 )
+from art_sor.core.norms import norm_label
 from art_sor.explain.counterfactuals import (
     DEFAULT_STEPS,
     class_counterfactuals,
@@ -34,7 +35,7 @@ from art_sor.explain.scores import alignment_scores
 @dataset_options
 @click.option("--image", "images", multiple=True, type=click.IntRange(min=0),
               help="Test-image index, repeatable [default: the first 8].")
-@click.option("--eps", type=Budget(), default=None, help="Counterfactual budget [default: L2 0.1·√d, L∞ 0.3].")
+@click.option("--eps", type=Budget(), default=None, help="Counterfactual budget [default: L2 0.25·√d, L∞ 0.3].")
 @click.option("--norm", type=click.Choice(["l2", "inf"]), default="l2", show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True,
               help="Targeted PGD steps.")
@@ -70,7 +71,7 @@ def explain(checkpoint: Path, architecture: str | None, dataset: str, data_root:
     counterfactuals = class_counterfactuals(classifier, x, eps=eps, norm=norm, steps=steps)
     reached = classifier.predict(counterfactuals.reshape(-1, *x.shape[1:])).argmax(axis=1).reshape(len(x), -1)
     out = out or Path("art-sor-runs") / f"explain-{checkpoint.stem}"
-    caption = (f"{name} on {dataset}: targeted PGD counterfactuals, L{norm} ε = {eps:.3g}, {steps} steps. "
+    caption = (f"{name} on {dataset}: targeted PGD counterfactuals, {norm_label(norm)} ε = {eps:.3g}, {steps} steps. "
                "Titles: class the model predicts")
     figures = [str(explanation_grid(x, y, predictions, saliency, counterfactuals, reached, data.class_names,
                                     caption, out / "explanations.png"))]
@@ -79,10 +80,10 @@ def explain(checkpoint: Path, architecture: str | None, dataset: str, data_root:
         corrected_predictions = classifier.predict(corrected).argmax(axis=1)
         figures.append(str(correction_grid(x[wrong], y[wrong], predictions[wrong], corrected, corrected_predictions,
                                            data.class_names, f"{name}: what would correct these mistakes "
-                                           f"(L{norm} ε = {eps:.3g})", out / "corrections.png")))
+                                           f"({norm_label(norm)} ε = {eps:.3g})", out / "corrections.png")))
     judge_classifier = load_classifier(judge, device=device)[0] if judge is not None else None
     scores = alignment_scores(classifier, data.x_test[:score_samples], data.y_test[:score_samples],
-                              judge_classifier, counterfactual_samples, eps=eps)
+                              judge_classifier, counterfactual_samples, eps=eps, norm=norm)
     write_json(out / "scores.json", {"model": name, "checkpoint": str(checkpoint), "dataset": dataset,
                                      "eps": eps, "norm": norm, "steps": steps, "judge": str(judge) if judge else None,
                                      "images": index.tolist(), "scores": scores, "figures": figures})

@@ -16,8 +16,7 @@ from art_sor.cli.options import (
     write_json,
 )
 from art_sor.defences import ThreatModel
-from art_sor.evaluation import accuracy, pgd_accuracy
-from art_sor.experiment import MODEL_FILE, TrainingSetup, train_defence
+from art_sor.experiment import MODEL_FILE, TrainingSetup, clean_and_pgd_accuracy, train_defence
 from art_sor.specs import Spec
 
 
@@ -58,7 +57,7 @@ def train(dataset: str, data_root: Path | None, download: bool, methods: tuple[s
                           seed=seed, device=device)
     out = out or Path("art-sor-runs") / f"train-{dataset}"
     data = load_data(dataset, data_root, download)
-    x_eval, y_eval = data.x_test[:eval_samples], data.y_test[:eval_samples]
+    attacked = min(eval_samples, len(data.x_test))
 
     results = []
     for spec in specs:
@@ -68,11 +67,11 @@ def train(dataset: str, data_root: Path | None, download: bool, methods: tuple[s
             trained = train_defence(spec, data, threat, setup, out / spec.folder, verbose=not quiet)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--method") from error
+        figures = clean_and_pgd_accuracy(trained.classifier, data, threat, eval_samples, attack_steps, not quiet)
         results.append({
             "method": spec.label,
-            "clean_accuracy": accuracy(trained.classifier, data.x_test, data.y_test),
-            "pgd_accuracy": pgd_accuracy(trained.classifier, x_eval, y_eval, threat.eps, threat.norm,
-                                         steps=attack_steps, verbose=not quiet),
+            "clean_accuracy": figures["clean"],
+            "pgd_accuracy": figures["pgd"],
             "seconds_per_epoch": trained.seconds_per_epoch,
             "model": str(out / spec.folder / MODEL_FILE),
             "history": trained.history,
@@ -83,7 +82,7 @@ def train(dataset: str, data_root: Path | None, download: bool, methods: tuple[s
         "threat": {"eps": threat.eps, "norm": threat.norm},
         "setup": vars(setup),
         "attack": {"name": "art.attacks.evasion.ProjectedGradientDescent", "steps": attack_steps,
-                   "step_size": threat.eps / 8, "random_starts": 1, "samples": len(x_eval)},
+                   "step_size": threat.eps / 8, "random_starts": 1, "samples": attacked},
         "results": results,
     }
     write_json(out / "report.json", report)
@@ -91,5 +90,5 @@ def train(dataset: str, data_root: Path | None, download: bool, methods: tuple[s
     for row in results:
         click.echo(f"{row['method']:<24} {percent(row['clean_accuracy']):>7} {percent(row['pgd_accuracy']):>8} "
                    f"{row['seconds_per_epoch']:8.2f}")
-    click.echo(f"\nclean: all {len(data.x_test)} test images; PGD: first {len(x_eval)}, ε={threat.eps:g} "
+    click.echo(f"\nclean: all {len(data.x_test)} test images; PGD: first {attacked}, ε={threat.eps:g} "
                f"L{threat.norm}. Report: {out / 'report.json'}")

@@ -34,3 +34,8 @@ def parse_norm(norm: object, name: str = "norm") -> Norm:
 def art_norm(norm: Norm) -> float:
     """Return the value ART's attacks expect for ``norm`` (``np.inf`` or ``2``)."""
     return math.inf if norm == "inf" else 2.0
+
+
+def norm_label(norm: Norm) -> str:
+    """Return the name of ``norm`` for people to read: ``"L∞"`` or ``"L2"``."""
+    return "L∞" if norm == "inf" else "L2"

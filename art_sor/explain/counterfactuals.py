@@ -19,11 +19,13 @@ DEFAULT_STEPS = 100
 
 
 def default_eps(input_shape: tuple[int, ...], norm: str = "l2") -> float:
-    """Counterfactual budget: L2 ``0.1·√d`` (2.8 on 28×28, 5.5 on 3×32×32) or L∞ 0.3.
+    """Counterfactual budget: L2 ``0.25·√d`` (7.0 on 28×28, 13.9 on 3×32×32) or L∞ 0.3.
 
-    Large enough that a robust model can draw class features, small enough that the input stays recognisable.
+    Chosen by looking at Fashion-MNIST counterfactuals: at 0.1·√d (2.8) PGD-trained models reach under a third of
+    their targets, while at 0.25·√d they reach most of them with visible class features (a sandal's straps, a
+    trouser's gap between the legs) and the input stays recognisable.
     """
-    return 0.3 if parse_norm(norm) == "inf" else 0.1 * float(np.sqrt(np.prod(input_shape)))
+    return 0.3 if parse_norm(norm) == "inf" else 0.25 * float(np.sqrt(np.prod(input_shape)))
 
 
 def counterfactuals(classifier: PyTorchClassifier, x: np.ndarray, targets: np.ndarray, eps: float | None = None,

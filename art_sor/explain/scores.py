@@ -16,7 +16,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.data import Dataset
 from art_sor.defences import ThreatModel
-from art_sor.explain.counterfactuals import counterfactuals
+from art_sor.explain.counterfactuals import DEFAULT_STEPS, counterfactuals, default_eps
 from art_sor.explain.saliency import input_gradient
 from art_sor.validation import check_inputs, to_index_labels
 
@@ -68,10 +68,11 @@ def other_class_targets(y: np.ndarray, nb_classes: int) -> tuple[np.ndarray, np.
 
 
 def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, judge: PyTorchClassifier | None,
-                     counterfactual_samples: int = 50, eps: float | None = None) -> dict[str, float]:
+                     counterfactual_samples: int = 50, eps: float | None = None, norm: object = "l2"
+                     ) -> dict[str, float]:
     """The scores, averaged over samples.
 
-    Alignment uses all of ``x``; counterfactuals go toward every other class for the first
+    Alignment uses all of ``x``; counterfactuals (budget ``eps`` in ``norm``) go toward every other class for the first
     ``counterfactual_samples`` inputs and are scored by object share, by whether they reach their target on this
     model, and (with a judge) by whether the judge sees the target.
     """
@@ -79,7 +80,7 @@ def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
     scores = {"alignment": float(gradient_alignment(classifier, x, labels).mean())}
     x_cf_source = x[:counterfactual_samples]
     index, targets = other_class_targets(labels[:counterfactual_samples], classifier.nb_classes)
-    x_cf = counterfactuals(classifier, x_cf_source[index], targets, eps=eps)
+    x_cf = counterfactuals(classifier, x_cf_source[index], targets, eps=eps, norm=norm)
     scores["cf object share"] = float(object_change_fraction(x_cf_source[index], x_cf).mean())
     scores["cf reach target"] = float(np.mean(classifier.predict(x_cf).argmax(axis=1) == targets))
     if judge is not None:
@@ -88,13 +89,28 @@ def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
 
 
 class ComparisonAlignment:
-    """The alignment scores as ``art-sor compare``'s extra metrics, with an optional judge."""
+    """The alignment scores as ``art-sor compare``'s extra metrics, with an optional judge.
 
-    def __init__(self, judge: PyTorchClassifier | None = None, samples: int = 500,
-                 counterfactual_samples: int = 50) -> None:
-        self.judge, self.samples, self.counterfactual_samples = judge, samples, counterfactual_samples
+    :param input_shape: Shape of one input, for the default counterfactual budget.
+    :param judge: Independent robust classifier that judges the counterfactuals, or ``None``.
+    :param judge_name: How the judge is named in :meth:`key` (its checkpoint path).
+    :param samples: Leading test images for the gradient alignment.
+    :param counterfactual_samples: Leading test images whose counterfactuals toward every other class are scored.
+    :param eps: Counterfactual budget (L2), by default :func:`~art_sor.explain.counterfactuals.default_eps`.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], judge: PyTorchClassifier | None = None, judge_name: str = "",
+                 samples: int = 500, counterfactual_samples: int = 50, eps: float | None = None) -> None:
+        self.judge, self.judge_name = judge, judge_name
+        self.samples, self.counterfactual_samples = samples, counterfactual_samples
+        self.eps = eps if eps is not None else default_eps(input_shape, "l2")
+
+    def key(self) -> str:
+        """Everything the scores depend on, so that cached scores are reused only for the same settings."""
+        return (f"alignment on {self.samples}; counterfactuals of {self.counterfactual_samples} toward every other "
+                f"class, L2 eps={self.eps:.4g}, {DEFAULT_STEPS} steps; judge={self.judge_name or 'none'}")
 
     def __call__(self, classifier: PyTorchClassifier, data: Dataset, threat: ThreatModel) -> dict[str, float]:
         """Scores on the first test images."""
         return alignment_scores(classifier, data.x_test[:self.samples], data.y_test[:self.samples], self.judge,
-                                self.counterfactual_samples)
+                                self.counterfactual_samples, eps=self.eps)

@@ -16,10 +16,14 @@ def standard(classifier: Any, threat: ThreatModel, amp: bool = False) -> Standar
 
 
 def sor(classifier: Any, threat: ThreatModel, iterations: int = 1, h: float = DEFAULT_H, lam: float = DEFAULT_LAM,
-        hvp: str = "finite_difference", step: str = "replace", amp: bool = False) -> SORTrainer:
-    """Second-order regularizer (SOR): ℓ + λ·[gᵀδ + ½δᵀHδ] at the quadratic model's worst-case δ."""
-    return SORTrainer(classifier, eps=threat.eps, norm=threat.norm, iterations=iterations, h=h, lam=lam, hvp=hvp,
-                      step=step, amp=amp)
+        hvp: str = "finite_difference", step: str = "replace", eps: float | None = None,
+        amp: bool = False) -> SORTrainer:
+    """Second-order regularizer (SOR): ℓ + λ·[gᵀδ + ½δᵀHδ] at the quadratic model's worst-case δ.
+
+    ``eps`` trains at another radius than the threat model's (attacks still use the threat model's).
+    """
+    return SORTrainer(classifier, eps=eps if eps is not None else threat.eps, norm=threat.norm,
+                      iterations=iterations, h=h, lam=lam, hvp=hvp, step=step, amp=amp)
 
 
 def gr(classifier: Any, threat: ThreatModel, lam: float = 1.0, mode: str = "double_backprop", h: float = 0.1,
