@@ -24,7 +24,8 @@ from art_sor.experiment import TrainingSetup, train_defence
 from art_sor.specs import Spec
 
 COMPARE_ATTACKS = ("fgsm", "pgd", "pgd:steps=50,restarts=3", "autoattack", "square")
-DEFAULT_DEFENCES = ("standard", "sor", "sor:iterations=3", "gr", "cure", "llr", "madry-pgd", "trades")
+DEFAULT_DEFENCES = ("standard", "sor", "sor:hvp=exact", "sor:iterations=3", "sor:iterations=3,step=frank_wolfe", "gr",
+                    "cure", "llr", "madry-pgd", "trades")
 AUTOATTACK_GAP = 0.03
 """AutoAttack accuracy more than this below PGD-20's is flagged as possible gradient obfuscation."""
 EVALUATION_FILE = "evaluation.json"

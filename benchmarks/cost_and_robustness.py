@@ -24,6 +24,7 @@ import time
 import torch
 
 from art_sor.classifiers import build_classifier
+from art_sor.core.norms import norm_label
 from art_sor.data import load_dataset
 from art_sor.defences import ThreatModel, build_trainer
 from art_sor.experiment import TrainingSetup, clean_and_pgd_accuracy, train_defence
@@ -72,7 +73,8 @@ def main() -> None:
     setup = TrainingSetup(epochs=args.epochs, seed=args.seed, device=args.device)
     specs = ["standard", *(args.defence or ["sor", "sor:iterations=3"])]
     print(f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, device "
-          f"{args.device}; {args.dataset}, ε={args.eps} L{threat.norm}, {args.epochs} epochs, seed {args.seed}")
+          f"{args.device}; {args.dataset}, ε={args.eps} {norm_label(threat.norm)}, {args.epochs} epochs, "
+          f"seed {args.seed}")
     steps = interleaved_step_times(specs, data, threat, setup, args.rounds, args.steps) if args.rounds else {}
     print(f"{'defence':<22} {'s/epoch':>8} {'× standard':>10} {'ms/step':>8} {'× standard':>10} {'clean':>7} "
           f"{'PGD-20':>7}")

@@ -13,7 +13,7 @@ from torch import nn
 from torch.autograd.functional import hessian
 
 from art_sor.core import gradient_at, hessian_vector_product, linear_maximizer, sor_loss, worst_case_perturbation
-from art_sor.core.norms import parse_norm
+from art_sor.core.norms import norm_label, parse_norm
 
 
 def reference_grad_and_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -252,6 +252,7 @@ def test_sor_loss_rejects_bad_hyperparameters(tiny_problem):
                                                ("l2", "l2"), ("L2", "l2"), (2.0, "l2")])
 def test_parse_norm(spelling, expected):
     assert parse_norm(spelling) == expected
+    assert norm_label(parse_norm(spelling)) == {"inf": "L∞", "l2": "L2"}[expected]
 
 
 @pytest.mark.parametrize("bad", [1, "l1", 0, True, None])

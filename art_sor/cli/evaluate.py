@@ -16,6 +16,7 @@ from art_sor.cli.options import (
     load_model,
     percent,
 )
+from art_sor.core.norms import norm_label
 from art_sor.evaluation.report import write_report
 from art_sor.evaluation.suite import evaluate_classifier
 
@@ -61,7 +62,7 @@ def evaluate(checkpoint: Path, architecture: str | None, dataset: str, data_root
     paths = write_report(report, out, title=f"{checkpoint.name} on {dataset}")
 
     r = report.robustness
-    click.echo(f"\n{checkpoint.name} on {dataset}: {len(x)} samples, L{r.norm} ε={r.eps:.4g}")
+    click.echo(f"\n{checkpoint.name} on {dataset}: {len(x)} samples, {norm_label(r.norm)} ε={r.eps:.4g}")
     click.echo(f"  {'clean':<28} {percent(r.clean_accuracy):>7}")
     for attack in r.attacks:
         suffix = f"  (first {attack.samples})" if attack.samples < len(x) else ""

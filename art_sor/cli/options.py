@@ -28,8 +28,9 @@ def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--dataset``, ``--data-root`` and ``--download``."""
     command = click.option("--download", is_flag=True,
                            help="Let torchvision download Fashion-MNIST if no local copy is found.")(command)
-    command = click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
-                           help="Folder holding FashionMNIST/raw (default: $ART_SOR_DATA or ~/.cache/art-sor).")(
+    command = click.option("--data-root", type=click.Path(path_type=Path), default=None,
+                           help="Folder holding FashionMNIST/raw (default: $ART_SOR_DATA or ~/.cache/art-sor); "
+                                "for cifar10-foolbox, foolbox's wheel or its data folder.")(
         command)
     return click.option("--dataset", type=click.Choice(DATASETS), default="digits", show_default=True,
                         help="Dataset; digits is bundled with scikit-learn and needs no download.")(command)

@@ -15,6 +15,7 @@ from art_sor.cli.options import (
     percent,
     write_json,
 )
+from art_sor.core.norms import norm_label
 from art_sor.defences import ThreatModel
 from art_sor.experiment import MODEL_FILE, TrainingSetup, clean_and_pgd_accuracy, train_defence
 from art_sor.specs import Spec
@@ -62,7 +63,7 @@ def train(dataset: str, data_root: Path | None, download: bool, methods: tuple[s
     results = []
     for spec in specs:
         click.echo(f"training {spec.label} on {dataset} for {setup.epochs} epochs (ε={threat.eps:g}, "
-                   f"L{threat.norm})", err=True)
+                   f"{norm_label(threat.norm)})", err=True)
         try:
             trained = train_defence(spec, data, threat, setup, out / spec.folder, verbose=not quiet)
         except ValueError as error:
@@ -91,4 +92,4 @@ def train(dataset: str, data_root: Path | None, download: bool, methods: tuple[s
         click.echo(f"{row['method']:<24} {percent(row['clean_accuracy']):>7} {percent(row['pgd_accuracy']):>8} "
                    f"{row['seconds_per_epoch']:8.2f}")
     click.echo(f"\nclean: all {len(data.x_test)} test images; PGD: first {attacked}, ε={threat.eps:g} "
-               f"L{threat.norm}. Report: {out / 'report.json'}")
+               f"{norm_label(threat.norm)}. Report: {out / 'report.json'}")

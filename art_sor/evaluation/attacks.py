@@ -2,18 +2,18 @@
 
 Attacks are written as specs, ``name`` or ``name:key=value,...`` (for example ``pgd:steps=50,restarts=3``):
 
-============  ======================================================================  ==========
-name          ART attack and defaults                                                 kind
-============  ======================================================================  ==========
-fgsm          ``FastGradientMethod`` (FGSM for L∞, FGM for L2), one step of ε          white-box
-pgd           ``ProjectedGradientDescent``: ``steps=20``, ``restarts=1``, step ε/8      white-box
-apgd-ce       ``AutoProjectedGradientDescent``, cross-entropy, ``steps=100``            white-box
-apgd-dlr      ``AutoProjectedGradientDescent``, DLR loss, ``steps=100``                 white-box
-autoattack    ART's ``AutoAttack`` over APGD-CE, APGD-DLR and Square (``queries=1000``)  white-box
-square        ``SquareAttack``, ``queries=1000``                                        black-box
-deepfool      ``DeepFool`` (minimal L2 perturbation), ``subset=200``                    white-box
-cw-l2         ``CarliniL2Method`` (minimal L2 perturbation), ``subset=100``             white-box
-============  ======================================================================  ==========
+============  ============================================================================  ==========
+name          ART attack and defaults                                                       kind
+============  ============================================================================  ==========
+fgsm          ``FastGradientMethod`` (FGSM for L∞, FGM for L2), one step of ε               white-box
+pgd           ``ProjectedGradientDescent``: ``steps=20``, ``restarts=1``, step ε/8          white-box
+apgd-ce       ``AutoProjectedGradientDescent``, cross-entropy, ``steps=100``                white-box
+apgd-dlr      ``AutoProjectedGradientDescent``, DLR loss, ``steps=100``                     white-box
+autoattack    ART's ``AutoAttack`` over APGD-CE, APGD-DLR and Square (``queries=1000``)     white-box
+square        ``SquareAttack``, ``queries=1000``                                            black-box
+deepfool      ``DeepFool`` (minimal L2 perturbation), ``subset=200``                        white-box
+cw-l2         ``CarliniL2Method`` (minimal L2 perturbation), ``subset=100``                 white-box
+============  ============================================================================  ==========
 
 ART's ``AutoAttack`` is *not* the canonical Croce–Hein AutoAttack: it is ART's own ensemble runner, here over the
 attacks listed above with ART's implementations and these budgets. Reports call it "AutoAttack (ART ensemble)".

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from art_sor.core.norms import norm_label
 from art_sor.evaluation.attacks import AUTOATTACK_NOTE
 from art_sor.evaluation.suite import Evaluation
 
@@ -38,7 +39,7 @@ def write_report(evaluation: Evaluation, out_dir: str | Path, title: str = "Robu
 def markdown_summary(evaluation: Evaluation, title: str) -> str:
     """The report as Markdown: accuracies per attack, worst case, diagnostics and geometry."""
     r = evaluation.robustness
-    lines = [f"# {title}", "", f"Threat model: L{r.norm}, ε = {r.eps:g}; {len(r.clean)} samples.", "",
+    lines = [f"# {title}", "", f"Threat model: {norm_label(r.norm)}, ε = {r.eps:g}; {len(r.clean)} samples.", "",
              "| attack | samples | accuracy | seconds |", "|---|---:|---:|---:|",
              f"| clean | {len(r.clean)} | {r.clean_accuracy:.1%} | |"]
     for a in r.attacks:
@@ -79,7 +80,7 @@ def plot_attacks(evaluation: Evaluation, path: Path, title: str) -> None:
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 105)
-    ax.set_title(f"{title}: L{r.norm}, ε = {r.eps:g}" + (" (* subset)" if "*" in "".join(labels) else ""))
+    ax.set_title(f"{title}: {norm_label(r.norm)}, ε = {r.eps:g}" + (" (* subset)" if "*" in "".join(labels) else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -93,7 +94,7 @@ def plot_security_curve(evaluation: Evaluation, path: Path, title: str) -> None:
     ax.plot(c.eps, [100 * a for a in c.accuracy], marker="o", label=c.attack)
     ax.axhline(100 * c.chance, color="grey", linestyle=":", label="chance")
     ax.axvline(evaluation.robustness.eps, color="#c44e52", linestyle="--", label="evaluated ε")
-    ax.set_xlabel(f"ε (L{c.norm})")
+    ax.set_xlabel(f"ε ({norm_label(c.norm)})")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"{title}: security curve")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def explanation_grid(x: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
     n, k = counterfactuals.shape[:2]
     columns = k + 2
     fig, axes = plt.subplots(2 * n, columns, figsize=(1.15 * columns, 1.25 * 2 * n + 0.9), squeeze=False)
-    short = [name.split("/")[0][:9] for name in class_names]
+    short = [name.split("/")[0][:10] for name in class_names]
     for i in range(n):
         top, bottom = axes[2 * i], axes[2 * i + 1]
         colour = "black" if predictions[i] == labels[i] else "#c44e52"
@@ -85,22 +86,24 @@ def correction_grid(x: np.ndarray, labels: np.ndarray, predictions: np.ndarray, 
     """One column per misclassified input: the input, the counterfactual toward its true class, the difference."""
     plt = _pyplot()
     n = len(x)
-    fig, axes = plt.subplots(3, n, figsize=(1.3 * n + 0.4, 4.6), squeeze=False)
+    # A minimum width and a wrapped caption keep the caption readable when only one or two inputs are wrong.
+    width = max(1.3 * n + 0.4, 4.0)
+    fig, axes = plt.subplots(3, n, figsize=(width, 4.8), squeeze=False)
     for i in range(n):
         difference = _signed(corrected[i] - x[i])
         limit = float(np.abs(difference).max()) or 1.0
         axes[0, i].imshow(_image(x[i]), cmap="gray", vmin=0, vmax=1)
-        axes[0, i].set_title(f"true {class_names[labels[i]][:9]}\npred {class_names[predictions[i]][:9]}",
+        axes[0, i].set_title(f"true {class_names[labels[i]][:10]}\npred {class_names[predictions[i]][:10]}",
                              fontsize=7, color="#c44e52")
         axes[1, i].imshow(_image(corrected[i]), cmap="gray", vmin=0, vmax=1)
-        axes[1, i].set_title(f"corrected\npred {class_names[corrected_predictions[i]][:9]}", fontsize=7)
+        axes[1, i].set_title(f"corrected\npred {class_names[corrected_predictions[i]][:10]}", fontsize=7)
         axes[2, i].imshow(difference, cmap="seismic", vmin=-limit, vmax=limit)
         axes[2, i].set_title("difference", fontsize=7)
         for ax in axes[:, i]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(caption, fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.suptitle(textwrap.fill(caption, width=int(width * 11)), fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)
