@@ -15,7 +15,6 @@ from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
-from art_sor.core.norms import norm_label
 from art_sor.data import Dataset
 from art_sor.defences import ThreatModel
 from art_sor.evaluation.attacks import AUTOATTACK_NOTE
@@ -159,13 +158,10 @@ def write_comparison(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data: 
     paths = {"markdown": out / "results.md", "csv": out / "results.csv", "json": out / "results.json",
              "plot": out / "robust_vs_time.png"}
     setup = plan.setup
-    budget = f"{norm_label(plan.threat.norm)} ε = {plan.threat.eps:g}"
     intro = (f"{data.name}, {setup.architecture}, {setup.epochs} epochs (Adam {setup.lr:g}, batch "
-             f"{setup.batch_size}, seed {setup.seed}); {budget}. Clean accuracy on "
+             f"{setup.batch_size}, seed {setup.seed}); {plan.threat.label}. Clean accuracy on "
              f"all {len(data.x_test)} test images, attacks on the first {plan.eval_samples}.")
-    lines = [f"# Defences compared: {data.name}, {budget}", "", intro, "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in table]
+    lines = [f"# Defences compared: {data.name}, {plan.threat.label}", "", intro, "", *_markdown(header, table)]
     geometry = [row for row in rows if row.geometry]
     geometry_header = ["defence", "‖∇ₓℓ‖₂", "‖∇ₓℓ‖_*", "λ_max(∇²ₓℓ)", "γ(ε)", "diagnostics passed"]
     geometry_cells = [[row.defence, f"{row.geometry['gradient_norm']:.3f}", f"{row.geometry['gradient_dual_norm']:.2f}",
@@ -175,9 +171,7 @@ def write_comparison(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data: 
         samples = geometry[0].geometry["samples"]
         lines += ["", f"Loss geometry on the first {samples} test images (means): input-gradient norms, top eigenvalue "
                   "of the input Hessian (power iteration on exact Hessian-vector products) and the local-linearity "
-                  "gap γ(ε) (PGD, 10 steps).", "",
-                  "| " + " | ".join(geometry_header) + " |", "|---|---:|---:|---:|---:|---:|"]
-        lines += ["| " + " | ".join(cells) + " |" for cells in geometry_cells]
+                  "gap γ(ε) (PGD, 10 steps).", "", *_markdown(geometry_header, geometry_cells, numeric=True)]
     lines += ["", f"AutoAttack: {AUTOATTACK_NOTE}. Rows whose AutoAttack accuracy is more than "
               f"{100 * AUTOATTACK_GAP:.0f} points below PGD-20, or that fail a diagnostic of "
               "`art_sor.evaluation.diagnostics`, are flagged as possible gradient obfuscation.", "",
@@ -214,6 +208,12 @@ def comparison_table(rows: Sequence[ComparisonRow]) -> tuple[list[str], list[lis
     return header, table
 
 
+def _markdown(header: list[str], rows: Sequence[list[str]], numeric: bool = False) -> list[str]:
+    """Lines of a Markdown table; with ``numeric`` every column but the first is right-aligned."""
+    alignment = "|---|" + ("---:|" if numeric else "---|") * (len(header) - 1)
+    return ["| " + " | ".join(header) + " |", alignment, *("| " + " | ".join(row) + " |" for row in rows)]
+
+
 def _write_csv(path: Path, header: list[str], rows: Sequence[list[str]]) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -229,17 +229,18 @@ def plot_robust_vs_time(rows: Sequence[ComparisonRow], plan: ComparisonPlan, pat
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
+    colour = {False: "#4c72b0", True: "#c44e52"}
     for flagged, label in ((False, "no flag"), (True, "flagged: possible gradient obfuscation")):
-        ax.scatter([], [], color="#c44e52" if flagged else "#4c72b0", label=label)
+        ax.scatter([], [], color=colour[flagged], label=label)
     for index, row in enumerate(rows):
-        ax.scatter(row.seconds_per_epoch, 100 * row.worst_case_accuracy, color="#c44e52" if row.flags else "#4c72b0")
+        ax.scatter(row.seconds_per_epoch, 100 * row.worst_case_accuracy, color=colour[bool(row.flags)])
         # Alternate labels above and below so that defences with similar cost and robustness stay readable.
         ax.annotate(row.defence, (row.seconds_per_epoch, 100 * row.worst_case_accuracy), textcoords="offset points",
                     xytext=(4, 5 if index % 2 == 0 else -11), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("training seconds per epoch (log scale)")
     ax.set_ylabel("worst-case robust accuracy (%)")
-    ax.set_title(f"Robustness against training cost: {norm_label(plan.threat.norm)}, ε = {plan.threat.eps:g}")
+    ax.set_title(f"Robustness against training cost: {plan.threat.label}")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

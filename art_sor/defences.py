@@ -18,7 +18,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from art_sor.core.checks import check_positive
-from art_sor.core.norms import Norm, parse_norm
+from art_sor.core.norms import Norm, norm_label, parse_norm
 from art_sor.specs import Spec
 
 ENTRY_POINT_GROUP = "art_sor.defences"
@@ -36,6 +36,11 @@ class ThreatModel:
     def __post_init__(self) -> None:
         object.__setattr__(self, "eps", check_positive(self.eps, "eps"))
         object.__setattr__(self, "norm", parse_norm(self.norm))
+
+    @property
+    def label(self) -> str:
+        """The budget for people to read, e.g. ``"L∞ ε = 0.1"``."""
+        return f"{norm_label(self.norm)} ε = {self.eps:g}"
 
 
 def available_defences() -> dict[str, EntryPoint]:
