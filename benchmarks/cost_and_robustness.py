@@ -24,7 +24,6 @@ import time
 import torch
 
 from art_sor.classifiers import build_classifier
-from art_sor.core.norms import norm_label
 from art_sor.data import load_dataset
 from art_sor.defences import ThreatModel, build_trainer
 from art_sor.experiment import TrainingSetup, clean_and_pgd_accuracy, train_defence
@@ -40,13 +39,14 @@ def interleaved_step_times(specs: list[str], data, threat: ThreatModel, setup: T
                                       device=setup.device)
         trainers[spec] = build_trainer(spec, classifier, threat)
     order = torch.randperm(len(data.x_train)).numpy()
+    batches = len(data.x_train) // setup.batch_size
     times: dict[str, list[float]] = {spec: [] for spec in specs}
     batch = 0
     for _ in range(rounds):
         for spec, trainer in trainers.items():
             start = time.perf_counter()
             for _ in range(steps):
-                index = order[(batch % 400) * setup.batch_size:(batch % 400 + 1) * setup.batch_size]
+                index = order[(batch % batches) * setup.batch_size:(batch % batches + 1) * setup.batch_size]
                 trainer._train_batch(data.x_train[index], data.y_train[index])
                 batch += 1
             times[spec].append(1000 * (time.perf_counter() - start) / steps)
@@ -73,7 +73,7 @@ def main() -> None:
     setup = TrainingSetup(epochs=args.epochs, seed=args.seed, device=args.device)
     specs = ["standard", *(args.defence or ["sor", "sor:iterations=3"])]
     print(f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, device "
-          f"{args.device}; {args.dataset}, ε={args.eps} {norm_label(threat.norm)}, {args.epochs} epochs, "
+          f"{args.device}; {args.dataset}, {threat.label}, {args.epochs} epochs, "
           f"seed {args.seed}")
     steps = interleaved_step_times(specs, data, threat, setup, args.rounds, args.steps) if args.rounds else {}
     print(f"{'defence':<22} {'s/epoch':>8} {'× standard':>10} {'ms/step':>8} {'× standard':>10} {'clean':>7} "
