@@ -20,9 +20,11 @@ from art_sor.evaluation import (
     geometry_metrics,
     gradient_check,
     obfuscation_checks,
+    pgd_accuracy,
     prepare_attack,
     security_curve,
 )
+from art_sor.evaluation.randomness import seeded
 from art_sor.evaluation.robustness import perturbation_norms
 from art_sor.experiment import TrainingSetup, train_defence
 
@@ -106,6 +108,32 @@ def test_worst_case_is_per_sample(trained, digits):
     expected = result.clean & result.attacks[0].robust & result.attacks[1].robust
     np.testing.assert_array_equal(result.worst_case(), expected)
     assert result.worst_case_accuracy() <= min(a.accuracy for a in result.attacks)
+
+
+def test_attacks_are_repeatable(trained, digits):
+    runs = []
+    for noise_seed in (1, 2):  # whatever the caller's random streams, the attacks draw the same numbers
+        np.random.seed(noise_seed)
+        torch.manual_seed(noise_seed)
+        runs.append(evaluate_attacks(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, "inf",
+                                     ["pgd:steps=5", "square:queries=50"], verbose=False))
+    for first, second in zip(runs[0].attacks, runs[1].attacks, strict=True):
+        np.testing.assert_array_equal(first.robust, second.robust)
+    assert pgd_accuracy(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, steps=5) == \
+        pgd_accuracy(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, steps=5)
+
+
+def test_seeding_restores_the_callers_random_streams():
+    np.random.seed(7)
+    torch.manual_seed(7)
+    expected = np.random.rand(), torch.rand(1)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    with seeded():
+        inside = np.random.rand(), torch.rand(1)
+    assert np.random.rand() == expected[0] and torch.equal(torch.rand(1), expected[1])
+    with seeded():
+        assert (np.random.rand(), torch.rand(1)) == inside
 
 
 def test_adversarial_examples_stay_in_the_threat_model(trained, digits):

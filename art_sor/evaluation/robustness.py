@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from art_sor.core.norms import Norm, parse_norm
 from art_sor.evaluation.attacks import PreparedAttack, prepare_attack
+from art_sor.evaluation.randomness import seeded
 from art_sor.specs import Spec
 from art_sor.validation import check_count, check_dataset, check_positive
 
@@ -157,7 +158,8 @@ def _run(attack: PreparedAttack, spec: Spec, classifier: PyTorchClassifier, x: n
     for begin in range(0, n, chunk_size):
         index = slice(begin, min(begin + chunk_size, n))
         x_chunk, y_chunk = x[index], labels[index]
-        x_adv = attack.attack.generate(x_chunk.copy(), y=y_chunk)
+        with seeded():
+            x_adv = attack.attack.generate(x_chunk.copy(), y=y_chunk)
         fooled = classifier.predict(x_adv, batch_size=batch_size).argmax(axis=1) != y_chunk
         inside = perturbation_norms(x_chunk, x_adv, norm) <= eps * (1 + _BUDGET_SLACK) + _BUDGET_SLACK
         if classifier.clip_values is not None:
