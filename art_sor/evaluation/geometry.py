@@ -17,6 +17,7 @@ from art_sor.core.gradients import GradientAt, LossFn, batch_dot, gradient_at
 from art_sor.core.hvp import hessian_vector_product
 from art_sor.core.local_linearity import linearity_gap, maximize_linearity_gap
 from art_sor.core.norms import parse_norm
+from art_sor.evaluation.randomness import seeded
 from art_sor.validation import check_count, check_dataset, check_positive
 
 _TINY = 1e-12
@@ -66,8 +67,7 @@ def geometry_metrics(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
     view = ClassifierView(classifier)
     generator = torch.Generator().manual_seed(seed)
     sums = np.zeros(4)
-    with view.eval_mode(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with view.eval_mode(), seeded(seed):
         for start in range(0, len(x), batch_size):
             xb = view.inputs(x[start:start + batch_size])
             loss_fn = view.loss_fn(view.labels(labels[start:start + batch_size]), fit=False)
