@@ -1,8 +1,8 @@
-"""Training cost and robustness of SOR against standard training, measured side by side in one run.
+"""Training cost and robustness of defences against standard training, measured side by side in one run.
 
-Setup (the foundation issue's benchmark): Fashion-MNIST, the small CNN, L∞ ε=0.1, Adam 1e-3, batch 128, seed 0,
-3 epochs. Reports seconds per epoch and their ratio to standard training's, clean accuracy on the whole test set
-and PGD-20 accuracy (ART, step ε/8, one random start) on the first 1000 test images.
+Default setup (the foundation issue's benchmark): Fashion-MNIST, the small CNN, L∞ ε=0.1, Adam 1e-3, batch 128,
+seed 0, 3 epochs. Reports seconds per epoch and their ratio to standard training's, clean accuracy on the whole
+test set and PGD-20 accuracy (ART, step ε/8, one seeded random start) on the first ``--eval`` test images.
 
 Epoch times of runs made one after another drift with the machine's load, so the script also times training
 steps interleaved: ``--rounds`` rounds in which every defence trains ``--steps`` batches in turn, on fresh models.
@@ -11,6 +11,9 @@ steady-state cost ratio.
 
     python benchmarks/cost_and_robustness.py                      # standard, SOR N=1, SOR N=3
     python benchmarks/cost_and_robustness.py --defence gr --defence cure --epochs 5
+    python benchmarks/cost_and_robustness.py --architecture preact-resnet18 --optimizer sgd --lr 0.1 \\
+        --weight-decay 5e-4 --schedule cosine --train 5000 --defence sor --defence sor:iterations=3 \\
+        --defence pgd-at                                          # the paper-scale recipe shape on a CPU
 """
 
 from __future__ import annotations
@@ -23,21 +26,21 @@ import time
 
 import torch
 
-from art_sor.classifiers import build_classifier
-from art_sor.data import load_dataset
-from art_sor.defences import ThreatModel, build_trainer
-from art_sor.experiment import TrainingSetup, clean_and_pgd_accuracy, train_defence
+from art_sor.core.threat import ThreatModel
+from art_sor.data import Dataset, load_dataset
+from art_sor.registry import DEFENCES
+from art_sor.runs.evaluating import EvaluationPlan, evaluate_model
+from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
+from art_sor.runs.training import build_run_classifier, seed_everything, train_defence
 
 
-def interleaved_step_times(specs: list[str], data, threat: ThreatModel, setup: TrainingSetup, rounds: int,
-                           steps: int) -> dict[str, float]:
+def interleaved_step_times(specs: list[str], data: Dataset, threat: ThreatModel, setup: TrainingSetup,
+                           rounds: int, steps: int) -> dict[str, float]:
     """Median milliseconds per training batch of each defence, timed in alternation."""
     trainers = {}
     for spec in specs:
-        torch.manual_seed(setup.seed)
-        classifier = build_classifier(setup.architecture, data.input_shape, data.nb_classes, lr=setup.lr,
-                                      device=setup.device)
-        trainers[spec] = build_trainer(spec, classifier, threat)
+        seed_everything(setup.seed)
+        trainers[spec] = DEFENCES.build(spec, build_run_classifier(data, setup), threat)
     order = torch.randperm(len(data.x_train)).numpy()
     batches = len(data.x_train) // setup.batch_size
     times: dict[str, list[float]] = {spec: [] for spec in specs}
@@ -60,39 +63,57 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--norm", default="inf")
+    parser.add_argument("--architecture", default="small-cnn")
+    parser.add_argument("--optimizer", default="adam")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--schedule", default="constant")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--train", type=int, default=None, help="training images (first n)")
     parser.add_argument("--eval", type=int, default=1000, help="test images attacked")
     parser.add_argument("--rounds", type=int, default=7, help="rounds of interleaved step timing (0: skip)")
     parser.add_argument("--steps", type=int, default=20, help="batches per defence per round")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     data = load_dataset(args.dataset)
     threat = ThreatModel(args.eps, args.norm)
-    setup = TrainingSetup(epochs=args.epochs, seed=args.seed, device=args.device)
+    setup = TrainingSetup(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=args.device,
+                          architecture=args.architecture, train_samples=args.train,
+                          optimizer=OptimizerSettings(args.optimizer, args.lr, args.momentum, args.weight_decay),
+                          schedule=ScheduleSettings(args.schedule))
+    plan = EvaluationPlan(threat, attacks=("pgd",), samples=args.eval, curve=False, geometry=False)
     specs = ["standard", *(args.defence or ["sor", "sor:iterations=3"])]
     print(f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, device "
-          f"{args.device}; {args.dataset}, {threat.label}, {args.epochs} epochs, "
-          f"seed {args.seed}")
+          f"{args.device}; {args.dataset}, {args.architecture}, {args.optimizer} lr {args.lr:g}, {args.schedule}, "
+          f"{threat.label}, {args.epochs} epochs, seed {args.seed}")
     steps = interleaved_step_times(specs, data, threat, setup, args.rounds, args.steps) if args.rounds else {}
-    print(f"{'defence':<22} {'s/epoch':>8} {'× standard':>10} {'ms/step':>8} {'× standard':>10} {'clean':>7} "
+    print(f"{'defence':<34} {'s/epoch':>8} {'× standard':>10} {'ms/step':>8} {'× standard':>10} {'clean':>7} "
           f"{'PGD-20':>7}")
     rows = []
     for spec in specs:
         trained = train_defence(spec, data, threat, setup, verbose=False)
+        result = evaluate_model(trained.classifier, data, plan, {"spec": spec}, verbose=False)
         seconds = trained.seconds_per_epoch
         row = {"defence": spec, "seconds_per_epoch": seconds,
                "epoch_ratio": seconds / rows[0]["seconds_per_epoch"] if rows else 1.0,
                "ms_per_step": steps.get(spec), "step_ratio": steps[spec] / steps["standard"] if steps else None,
-               **clean_and_pgd_accuracy(trained.classifier, data, threat, args.eval)}
+               "clean": result.clean_accuracy, "pgd": result.evaluation.robustness.attacks[0].accuracy,
+               "warnings": [w for record in trained.history for w in record.get("warnings", [])]}
         rows.append(row)
         step_cells = f"{row['ms_per_step']:8.1f} {row['step_ratio']:10.2f}" if steps else f"{'':8} {'':10}"
-        print(f"{spec:<22} {seconds:8.1f} {row['epoch_ratio']:10.2f} {step_cells} {100 * row['clean']:6.1f}% "
+        print(f"{spec:<34} {seconds:8.1f} {row['epoch_ratio']:10.2f} {step_cells} {100 * row['clean']:6.1f}% "
               f"{100 * row['pgd']:6.1f}%", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"setup": vars(setup), "eps": args.eps, "norm": threat.norm, "rows": rows}, f, indent=2)
+            json.dump({"setup": setup.identity() | {"epochs": setup.epochs}, "eps": args.eps, "norm": threat.norm,
+                       "threads": torch.get_num_threads(), "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
-from art_sor.defences import ThreatModel
-from art_sor.experiment import TrainingSetup, clean_and_pgd_accuracy, train_defence
+from art_sor.runs.evaluating import EvaluationPlan, evaluate_model
+from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training import train_defence
 
 
 def main() -> None:
@@ -23,6 +25,7 @@ def main() -> None:
     parser.add_argument("--eval", type=int, default=1000, help="test images attacked")
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--h", type=float, nargs="+", default=[0.1, 0.5, 1.0, 2.0])
+    parser.add_argument("--defence", default="sor", help="defence spec the h and lam options are added to")
     parser.add_argument("--lam", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
@@ -30,13 +33,19 @@ def main() -> None:
     data = load_dataset("fashion-mnist")
     threat = ThreatModel(args.eps, "inf")
     setup = TrainingSetup(epochs=args.epochs, train_samples=args.train, device="cpu")
+    plan = EvaluationPlan(threat, attacks=("pgd",), samples=args.eval, curve=False, geometry=False)
     grid = [(h, 1.0) for h in args.h] + [(1.0, lam) for lam in args.lam if lam != 1.0]
     rows = []
     print(f"{'h':>6} {'lam':>6} {'clean':>7} {'PGD-20':>7} {'s/epoch':>8}")
+    separator = "," if ":" in args.defence else ":"
     for h, lam in grid:
-        trained = train_defence(f"sor:h={h},lam={lam}", data, threat, setup, verbose=False)
-        row = {"h": h, "lam": lam, **clean_and_pgd_accuracy(trained.classifier, data, threat, args.eval),
-               "seconds_per_epoch": trained.seconds_per_epoch}
+        spec = f"{args.defence}{separator}h={h},lam={lam}"
+        trained = train_defence(spec, data, threat, setup, verbose=False)
+        result = evaluate_model(trained.classifier, data, plan, {"spec": spec}, verbose=False)
+        row = {"h": h, "lam": lam, "clean": result.clean_accuracy,
+               "pgd": result.evaluation.robustness.attacks[0].accuracy,
+               "seconds_per_epoch": trained.seconds_per_epoch,
+               "warnings": [w for record in trained.history for w in record.get("warnings", [])]}
         rows.append(row)
         print(f"{h:6.2f} {lam:6.2f} {row['clean']:7.3f} {row['pgd']:7.3f} {row['seconds_per_epoch']:8.1f}",
               flush=True)

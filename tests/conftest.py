@@ -8,7 +8,9 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
-from art_sor.data import load_digits
+from art_sor.data.bundled import load_digits
+from art_sor.estimators.classifiers import wrap_model
+from art_sor.models import build_model
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,6 +61,15 @@ def make_classifier(model: nn.Module, input_shape: tuple[int, ...], nb_classes: 
     return PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=input_shape,
                              nb_classes=nb_classes, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
                              device_type=kwargs.pop("device_type", "cpu"), **kwargs)
+
+
+def architecture_classifier(architecture: str, input_shape: tuple[int, ...], nb_classes: int = 10,
+                            lr: float | None = 1e-3, **kwargs) -> PyTorchClassifier:
+    """A classifier around a registered architecture, with Adam (or no optimizer when lr is None)."""
+    model = build_model(architecture, input_shape, nb_classes)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr) if lr is not None else None
+    return wrap_model(model, input_shape, nb_classes, optimizer=optimizer, device=kwargs.pop("device", "cpu"),
+                      **kwargs)
 
 
 def digits_cnn(seed: int = 0, batch_norm: bool = False) -> nn.Module:

@@ -8,46 +8,60 @@ from click.testing import CliRunner
 
 from art_sor.cli import main
 
+QUICK = ["--epochs", "2", "--eval-samples", "50", "--attack-steps", "3", "--quiet", "--device", "cpu"]
+
 
 def test_train_writes_models_and_report(tmp_path):
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["train", "--epochs", "2", "--eval-samples", "50", "--attack-steps", "3",
-                                       "--method", "standard", "--method", "sor:iterations=2", "--out", str(out),
-                                       "--quiet", "--device", "cpu"])
+    result = CliRunner().invoke(main, ["train", *QUICK, "--defence", "standard", "--defence", "sor:iterations=2",
+                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert [row["method"] for row in report["results"]] == ["standard", "sor:iterations=2"]
-    for row in report["results"]:
-        assert 0 <= row["clean_accuracy"] <= 1 and 0 <= row["pgd_accuracy"] <= 1
-        assert len(row["history"]) == 2
+    rows = report["results"]
+    assert [row["training"]["defence"] for row in rows] == ["standard", "sor:iterations=2"]
+    for row in rows:
+        assert 0 <= row["clean_accuracy"] <= 1
+        assert row["training"]["epochs"] == 2 and row["training"]["run"]["threat"] == {"eps": 0.2, "norm": "inf"}
     assert (out / "standard" / "model.pt").exists()
     assert (out / "sor_iterations_2" / "model.pt").exists()
     assert (out / "sor_iterations_2" / "training_state.pt").exists()
     assert "PGD-3" in result.output and "sor:iterations=2" in result.output
-    assert report["threat"] == {"eps": 0.2, "norm": "inf"}
 
-    # A rerun reuses the finished models rather than training again.
-    again = CliRunner().invoke(main, ["train", "--epochs", "2", "--eval-samples", "50", "--attack-steps", "3",
-                                      "--method", "standard", "--out", str(out), "--quiet", "--device", "cpu"])
+    # A rerun with the same settings reuses the finished models rather than training again.
+    again = CliRunner().invoke(main, ["train", *QUICK, "--defence", "standard", "--out", str(out)])
     assert again.exit_code == 0, again.output
     rerun = json.loads((out / "report.json").read_text())["results"][0]
-    assert rerun["history"] == report["results"][0]["history"]
+    assert rerun["training"] == rows[0]["training"]
+
+
+def test_method_is_a_deprecated_alias_of_defence(tmp_path):
+    result = CliRunner().invoke(main, ["train", *QUICK, "--epochs", "1", "--method", "standard", "--out",
+                                       str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "deprecated" in result.output.lower()
+    rows = json.loads((tmp_path / "report.json").read_text())["results"]
+    assert [row["training"]["defence"] for row in rows] == ["standard"]
 
 
 def test_train_rejects_unknown_method_and_option(tmp_path):
-    result = CliRunner().invoke(main, ["train", "--method", "magic", "--out", str(tmp_path), "--quiet"])
-    assert result.exit_code != 0 and "unknown defence 'magic'" in result.output
-    result = CliRunner().invoke(main, ["train", "--method", "sor:colour=blue", "--out", str(tmp_path), "--quiet"])
+    result = CliRunner().invoke(main, ["train", "--defence", "magic", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code != 0 and "unknown defence 'magic'" in result.output and "--defence" in result.output
+    result = CliRunner().invoke(main, ["train", "--defence", "sor:colour=blue", "--out", str(tmp_path), "--quiet"])
     assert result.exit_code != 0 and "colour" in result.output
 
 
 def test_train_rejects_bad_eps(tmp_path):
     result = CliRunner().invoke(main, ["train", "--eps", "-1", "--out", str(tmp_path)])
-    assert result.exit_code != 0 and "eps" in result.output
+    assert result.exit_code != 0 and "--eps" in result.output
 
 
-def test_version_and_help():
+def test_version_help_and_lists():
     runner = CliRunner()
     assert runner.invoke(main, ["--version"]).exit_code == 0
     help_text = runner.invoke(main, ["train", "--help"]).output
-    assert "--method" in help_text and "--eps" in help_text
+    assert "--defence" in help_text and "--eps" in help_text and "--optimizer" in help_text
+    listing = runner.invoke(main, ["list"]).output
+    for name in ("cifar10", "preact-resnet18", "autoattack-standard", "pgd-at", "paper-cifar10-linf"):
+        assert name in listing, name
+    recipes = runner.invoke(main, ["recipes"]).output
+    assert "paper-cifar10-linf" in recipes and "paper-svhn-linf" in recipes

@@ -1,18 +1,34 @@
-"""The comparison harness: equal budgets, same attacks, resumable, honest flags."""
+"""The comparison harness: equal epochs or equal compute, same attacks, resumable, honest flags."""
 
 from __future__ import annotations
 
+import itertools
 import json
+from dataclasses import replace
 
+import numpy as np
 from click.testing import CliRunner
 
 from art_sor.cli import main
-from art_sor.comparison import ComparisonPlan, ComparisonRow, comparison_table, run_comparison, write_comparison
-from art_sor.defences import ThreatModel
-from art_sor.experiment import TrainingSetup
+from art_sor.core.threat import ThreatModel
+from art_sor.evaluation.diagnostics import Check
+from art_sor.evaluation.robustness import AttackResult, RobustnessResult
+from art_sor.evaluation.suite import Evaluation
+from art_sor.runs.comparison import ComparisonPlan, ComparisonRow, comparison_report, run_comparison, summarise
+from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation
+from art_sor.runs.reports import write_report
+from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training import Budget
 
-PLAN = ComparisonPlan(threat=ThreatModel(0.2, "inf"), setup=TrainingSetup(epochs=8, batch_size=64, device="cpu"),
-                      attacks=("fgsm", "pgd:steps=10"), eval_samples=100, diagnostics=False, extras="count v1")
+THREAT = ThreatModel(0.2, "inf")
+PLAN = ComparisonPlan(setup=TrainingSetup(epochs=8, batch_size=64, device="cpu"),
+                      evaluation=EvaluationPlan(THREAT, attacks=("fgsm", "pgd:steps=10"), samples=100, curve=False,
+                                                geometry=False),
+                      monitor_samples=50, extras="count v1")
+
+
+def quiet(message: str) -> None:
+    pass
 
 
 def test_comparison_resumes_without_retraining_or_reevaluating(digits, tmp_path):
@@ -23,58 +39,93 @@ def test_comparison_resumes_without_retraining_or_reevaluating(digits, tmp_path)
         return {"score": 0.5}
 
     rows = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, extra_metrics=extra, verbose=False,
-                          announce=lambda message: None)
+                          announce=quiet)
     assert [r.defence for r in rows] == ["standard", "sor"] and len(calls) == 2
-    model_times = {d: (tmp_path / d / "model.pt").stat().st_mtime_ns for d in ("standard", "sor")}
-    messages = []
+    models = {d: tmp_path / d / "seed-0" / "model.pt" for d in ("standard", "sor")}
+    stamps = {d: path.stat().st_mtime_ns for d, path in models.items()}
+    evaluations = {d: (path.parent / "evaluation.json").stat().st_mtime_ns for d, path in models.items()}
     again = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, extra_metrics=extra, verbose=False,
-                           announce=messages.append)
+                           announce=quiet)
     assert len(calls) == 2, "cached extra metrics must be reused"
-    assert not any("evaluating" in m for m in messages)
-    assert sum("evaluation reused" in m for m in messages) == 2
-    assert {d: (tmp_path / d / "model.pt").stat().st_mtime_ns for d in model_times} == model_times
-    assert [r.to_dict()["attacks"] for r in again] == [r.to_dict()["attacks"] for r in rows]
-    changed = ComparisonPlan(**{**vars(PLAN), "extras": "count v2"})
-    run_comparison(["sor"], digits, changed, tmp_path, extra_metrics=extra, verbose=False, announce=lambda m: None)
+    assert {d: path.stat().st_mtime_ns for d, path in models.items()} == stamps
+    assert {d: (path.parent / "evaluation.json").stat().st_mtime_ns for d, path in models.items()} == evaluations
+    assert [r.to_dict() for r in again] == [r.to_dict() for r in rows]
+    run_comparison(["sor"], digits, replace(PLAN, extras="count v2"), tmp_path, extra_metrics=extra, verbose=False,
+                   announce=quiet)
     assert len(calls) == 3, "new extra-metric settings recompute only the extras"
 
 
 def test_sor_beats_standard_in_the_table(digits, tmp_path):
-    rows = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, verbose=False, announce=lambda m: None)
-    standard, sor = rows
-    assert sor.accuracy("PGD-10") > standard.accuracy("PGD-10") + 0.2
-    assert sor.worst_case_accuracy <= min(sor.attacks.values())
-    paths = write_comparison(rows, PLAN, digits, tmp_path, "art-sor compare --test")
+    rows = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, verbose=False, announce=quiet)
+    standard, sor = (row.result.evaluation.robustness.attacks[1].accuracy for row in rows)
+    assert sor > standard + 0.2
+    assert all(row.worst_case_accuracy <= min(a.accuracy for a in row.result.evaluation.robustness.attacks)
+               for row in rows)
+    # Per-epoch monitor: one point per epoch, with cumulative time.
+    curve = rows[1].curve
+    assert [p["epoch"] for p in curve] == list(range(1, 9))
+    assert all(b["seconds"] > a["seconds"] for a, b in itertools.pairwise(curve))
+    paths = write_report(comparison_report(rows, PLAN, digits, "art-sor compare --test"), tmp_path, stem="results")
     table = paths["markdown"].read_text()
-    assert "| sor |" in table and "not the canonical" in table and "art-sor compare --test" in table
-    assert paths["plot"].stat().st_size > 0
+    assert "| sor |" in table and "art-sor compare --test" in table and "wall-clock" in table
+    assert paths["robust_vs_compute.png"].stat().st_size > 0
     assert json.loads(paths["json"].read_text())["rows"][1]["defence"] == "sor"
-    header = paths["csv"].read_text().splitlines()[0]
-    assert header.startswith("defence,s/epoch,× standard,clean,FGSM,PGD-10")
+    assert paths["results.csv"].read_text().splitlines()[0].startswith("defence,seeds,epochs,train s")
 
 
-def test_flags_autoattack_gap_and_failed_checks():
-    row = ComparisonRow(defence="x", seconds_per_epoch=1.0, clean_accuracy=0.9,
-                        attacks={"PGD-20": 0.60, "AutoAttack (ART ensemble)": 0.50}, worst_case_accuracy=0.5,
-                        checks=[{"name": "gradients are finite and non-zero", "passed": False}], geometry=None,
-                        history=[])
-    assert row.flags[0].startswith("AutoAttack 10.0 points below PGD-20")
+def test_budget_stops_each_defence_at_its_time(digits, tmp_path):
+    plan = replace(PLAN, setup=replace(PLAN.setup, epochs=50), budget=Budget(3.0, "cpu"))
+    rows = run_comparison(["standard", "sor"], digits, plan, tmp_path, verbose=False, announce=quiet)
+    for row in rows:
+        spent = row.training["training_seconds_by_clock"]
+        last_epoch = row.curve[-1]["seconds"] - (row.curve[-2]["seconds"] if len(row.curve) > 1 else 0.0)
+        assert spent >= 3.0 and spent - last_epoch < 3.0  # whole epochs until the budget is reached
+    standard, sor = rows
+    assert standard.training["epochs"] > sor.training["epochs"]  # SOR's epochs cost more
+
+
+def _row(defence: str, seconds: float, robust: float, pgd: float = 0.6, ensemble: float | None = None,
+         failed: bool = False) -> ComparisonRow:
+    n = 100
+    clean = np.ones(n, dtype=bool)
+
+    def attack(label, accuracy, **kind):
+        robust_samples = np.arange(n) < round(accuracy * n)
+        return AttackResult(label, label.lower(), label.lower(), robust_samples, **kind)
+
+    attacks = [attack("PGD-20", pgd), attack("Square", robust, white_box=False)]
+    if ensemble is not None:
+        attacks.append(attack("AutoAttack (ART ensemble)", ensemble, ensemble=True))
+    checks = [Check("gradients are finite and non-zero", not failed, "")]
+    result = ModelEvaluation(0.9, Evaluation(RobustnessResult(THREAT, clean, attacks), checks=checks), 1000)
+    return ComparisonRow(defence, 0, {"epochs": 1, "training_seconds_by_clock": seconds}, result)
+
+
+def test_flags_ensemble_gap_and_failed_checks():
+    row = _row("x", 1.0, 0.5, pgd=0.6, ensemble=0.5, failed=True)
+    assert row.flags[0] == "AutoAttack (ART ensemble) 10.0 points below PGD-20"
     assert "failed: gradients are finite and non-zero" in row.flags
-    honest = ComparisonRow(defence="y", seconds_per_epoch=1.0, clean_accuracy=0.9,
-                           attacks={"PGD-20": 0.60, "AutoAttack (ART ensemble)": 0.58}, worst_case_accuracy=0.58,
-                           checks=[], geometry=None, history=[])
-    assert honest.flags == []
-    _, cells = comparison_table([honest])
-    assert cells[0][-1] == "none"
+    assert _row("y", 1.0, 0.58, pgd=0.6, ensemble=0.58).flags == []
+
+
+def test_pareto_front():
+    rows = [_row("cheap", 1.0, 0.2), _row("dominated", 5.0, 0.2), _row("robust", 10.0, 0.5),
+            _row("slow", 20.0, 0.5)]
+    front = {s.defence for s in summarise(rows) if s.on_front}
+    assert front == {"cheap", "robust"}
 
 
 def test_compare_cli(tmp_path):
     out = tmp_path / "cmp"
     args = ["compare", "--defence", "standard", "--defence", "sor", "--epochs", "1", "--attack", "fgsm",
-            "--attack", "pgd:steps=2", "--eval-samples", "30", "--no-diagnostics", "--no-alignment", "--quiet",
-            "--out", str(out), "--device", "cpu"]
+            "--attack", "pgd:steps=2", "--eval-samples", "30", "--monitor-samples", "20", "--no-diagnostics",
+            "--no-alignment", "--quiet", "--out", str(out), "--device", "cpu"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert (out / "results.md").exists() and (out / "robust_vs_time.png").exists()
+    assert (out / "results.md").exists() and (out / "robust_vs_compute.png").exists()
+    first = json.loads((out / "results.json").read_text())["rows"]
+    stamp = (out / "sor" / "seed-0" / "model.pt").stat().st_mtime_ns
     again = CliRunner().invoke(main, args)
-    assert again.exit_code == 0 and "evaluation reused" in again.output
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "results.json").read_text())["rows"] == first
+    assert (out / "sor" / "seed-0" / "model.pt").stat().st_mtime_ns == stamp

@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import architecture_classifier
 
-from art_sor.classifiers import build_classifier, load_classifier, save_classifier
-from art_sor.data import DEBIAN_FASHION_MNIST, load_dataset
+from art_sor.data import load_dataset
+from art_sor.data.torchvision_sets import DEBIAN_FASHION_MNIST
+from art_sor.estimators.checkpoints import load_classifier, save_classifier
 from art_sor.models import build_model
+from art_sor.storage import CorruptFileError
 
 
 def test_digits_is_bundled_and_split(digits):
@@ -28,9 +31,10 @@ def test_fashion_mnist_from_local_raw_files(tmp_path):
 
 
 def test_fashion_mnist_missing_files_gives_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr("art_sor.data.DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
+    monkeypatch.setattr("art_sor.data.torchvision_sets.DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="--download") as error:
         load_dataset("fashion-mnist", root=tmp_path / "empty")
+    assert str(tmp_path / "empty") in str(error.value)
 
 
 def test_unknown_dataset_and_architecture():
@@ -47,8 +51,8 @@ def test_small_cnn_fits_both_datasets(shape):
 
 
 def test_checkpoint_round_trip(tmp_path):
-    classifier = build_classifier("small-cnn", (1, 8, 8), 10, clip_values=(0.0, 1.0), preprocessing=(0.1, 0.3),
-                                  device="cpu")
+    classifier = architecture_classifier("small-cnn", (1, 8, 8), 10, clip_values=(0.0, 1.0),
+                                         preprocessing=(0.1, 0.3))
     x = np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32)
     path = save_classifier(tmp_path / "m.pt", classifier, "small-cnn", metadata={"defence": "sor"})
     loaded, state = load_classifier(path, device="cpu")
@@ -59,5 +63,5 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_load_rejects_foreign_file(tmp_path):
     torch.save({"weights": 1}, tmp_path / "x.pt")
-    with pytest.raises(ValueError, match="not an art-sor model checkpoint"):
+    with pytest.raises(CorruptFileError, match="not an art-sor model checkpoint"):
         load_classifier(tmp_path / "x.pt")

@@ -11,31 +11,42 @@ from click.testing import CliRunner
 from conftest import make_classifier
 from torch import nn
 
-from art_sor.classifiers import save_classifier, wrap_model
 from art_sor.cli import main
-from art_sor.defences import ThreatModel
+from art_sor.core.threat import ThreatModel
+from art_sor.estimators.classifiers import wrap_model
 from art_sor.evaluation import (
     evaluate_attacks,
     evaluate_classifier,
     geometry_metrics,
     gradient_check,
     obfuscation_checks,
-    pgd_accuracy,
     prepare_attack,
     security_curve,
 )
 from art_sor.evaluation.randomness import seeded
 from art_sor.evaluation.robustness import perturbation_norms
-from art_sor.experiment import TrainingSetup, train_defence
+from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training import train_defence
+
+LINF = ThreatModel(0.2, "inf")
+
+
+def by_label(result, label):
+    return next(r for r in result.attacks if r.label == label)
 
 
 @pytest.fixture(scope="module")
-def trained(digits):
-    """A standard and an SOR model on digits, trained once for the whole module."""
+def trained_runs(digits, tmp_path_factory):
+    """A standard and an SOR model on digits, trained (and saved) once for the whole module."""
     setup = TrainingSetup(epochs=25, batch_size=64, device="cpu")
-    threat = ThreatModel(0.2, "inf")
-    return {method: train_defence(method, digits, threat, setup, verbose=False).classifier
+    folder = tmp_path_factory.mktemp("runs")
+    return {method: train_defence(method, digits, LINF, setup, folder / method, verbose=False)
             for method in ("standard", "sor")}
+
+
+@pytest.fixture(scope="module")
+def trained(trained_runs):
+    return {method: run.classifier for method, run in trained_runs.items()}
 
 
 class Quantised(nn.Module):
@@ -61,14 +72,14 @@ class Saturated(nn.Module):
 
 
 def _evaluation_classifier(model: nn.Module) -> object:
-    return wrap_model(model, (1, 8, 8), 10, lr=None, clip_values=(0.0, 1.0), device="cpu")
+    return wrap_model(model, (1, 8, 8), 10, clip_values=(0.0, 1.0), device="cpu")
 
 
 ATTACKS = ["fgsm", "pgd", "pgd:steps=40,restarts=2", "apgd-ce:steps=30", "square:queries=300"]
 
 
 def test_standard_model_is_not_robust_and_passes_checks(trained, digits):
-    report = evaluate_classifier(trained["standard"], digits.x_test[:150], digits.y_test[:150], 0.2, "inf",
+    report = evaluate_classifier(trained["standard"], digits.x_test[:150], digits.y_test[:150], LINF,
                                  attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False, verbose=False)
     r = report.robustness
     assert r.clean_accuracy > 0.9
@@ -78,7 +89,7 @@ def test_standard_model_is_not_robust_and_passes_checks(trained, digits):
 
 
 def test_honest_robust_model_is_not_flagged(trained, digits):
-    report = evaluate_classifier(trained["sor"], digits.x_test[:150], digits.y_test[:150], 0.2, "inf",
+    report = evaluate_classifier(trained["sor"], digits.x_test[:150], digits.y_test[:150], LINF,
                                  attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False, verbose=False)
     assert report.robustness.worst_case_accuracy() > 0.15
     failed = [c.to_dict() for c in report.checks if c.passed is False]
@@ -90,20 +101,20 @@ def test_honest_robust_model_is_not_flagged(trained, digits):
 def test_obfuscated_models_are_caught(trained, digits, wrapper):
     model = wrapper(trained["standard"].model)
     classifier = _evaluation_classifier(model)
-    report = evaluate_classifier(classifier, digits.x_test[:150], digits.y_test[:150], 0.2, "inf", attacks=ATTACKS,
+    report = evaluate_classifier(classifier, digits.x_test[:150], digits.y_test[:150], LINF, attacks=ATTACKS,
                                  curve_points=5, curve_samples=60, geometry=False, verbose=False)
     failed = {c.name for c in report.checks if c.passed is False}
     assert report.obfuscation_suspected
     assert "white-box attacks do at least as well as black-box Square" in failed or \
         "gradients are finite and non-zero" in failed, failed
     # Square, which needs no gradient, still breaks what the gradient attacks cannot.
-    square = report.robustness.find("Square-300")
-    pgd = report.robustness.find("PGD-20")
+    square = by_label(report.robustness, "Square-300")
+    pgd = by_label(report.robustness, "PGD-20")
     assert square.accuracy < pgd.accuracy
 
 
 def test_worst_case_is_per_sample(trained, digits):
-    result = evaluate_attacks(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, "inf",
+    result = evaluate_attacks(trained["sor"], digits.x_test[:100], digits.y_test[:100], LINF,
                               ["fgsm", "pgd"], verbose=False)
     expected = result.clean & result.attacks[0].robust & result.attacks[1].robust
     np.testing.assert_array_equal(result.worst_case(), expected)
@@ -115,12 +126,10 @@ def test_attacks_are_repeatable(trained, digits):
     for noise_seed in (1, 2):  # whatever the caller's random streams, the attacks draw the same numbers
         np.random.seed(noise_seed)
         torch.manual_seed(noise_seed)
-        runs.append(evaluate_attacks(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, "inf",
+        runs.append(evaluate_attacks(trained["sor"], digits.x_test[:100], digits.y_test[:100], LINF,
                                      ["pgd:steps=5", "square:queries=50"], verbose=False))
     for first, second in zip(runs[0].attacks, runs[1].attacks, strict=True):
         np.testing.assert_array_equal(first.robust, second.robust)
-    assert pgd_accuracy(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, steps=5) == \
-        pgd_accuracy(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, steps=5)
 
 
 def test_seeding_restores_the_callers_random_streams():
@@ -137,7 +146,7 @@ def test_seeding_restores_the_callers_random_streams():
 
 
 def test_adversarial_examples_stay_in_the_threat_model(trained, digits):
-    attack = prepare_attack("pgd", trained["sor"], 0.2, "inf").attack
+    attack = prepare_attack("pgd", trained["sor"], LINF).attack
     x = digits.x_test[:50]
     x_adv = attack.generate(x.copy(), y=digits.y_test[:50])
     assert perturbation_norms(x, x_adv, "inf").max() <= 0.2 + 1e-6
@@ -145,9 +154,9 @@ def test_adversarial_examples_stay_in_the_threat_model(trained, digits):
 
 
 def test_minimal_attacks_count_only_breaks_inside_the_ball(trained, digits):
-    small = evaluate_attacks(trained["standard"], digits.x_test[:30], digits.y_test[:30], 0.01, "l2",
+    small = evaluate_attacks(trained["standard"], digits.x_test[:30], digits.y_test[:30], ThreatModel(0.01, "l2"),
                              ["deepfool:subset=30"], verbose=False)
-    large = evaluate_attacks(trained["standard"], digits.x_test[:30], digits.y_test[:30], 3.0, "l2",
+    large = evaluate_attacks(trained["standard"], digits.x_test[:30], digits.y_test[:30], ThreatModel(3.0, "l2"),
                              ["deepfool:subset=30"], verbose=False)
     assert small.attacks[0].accuracy > large.attacks[0].accuracy
 
@@ -170,8 +179,8 @@ def test_gradient_check_flags_saturated_softmax(trained, digits):
 
 def test_geometry_matches_autograd_on_a_tiny_model(tiny_problem):
     model, x, y = tiny_problem
-    classifier = wrap_model(model, (5,), 3, lr=None, clip_values=None, device="cpu")
-    geometry = geometry_metrics(classifier, x.numpy(), y.numpy(), eps=0.1, norm="inf", power_iterations=200)
+    classifier = wrap_model(model, (5,), 3, clip_values=None, device="cpu")
+    geometry = geometry_metrics(classifier, x.numpy(), y.numpy(), ThreatModel(0.1, "inf"), power_iterations=200)
     from test_core_math import reference_grad_and_hessian
 
     g, h = reference_grad_and_hessian(model, x, y)
@@ -184,38 +193,38 @@ def test_geometry_matches_autograd_on_a_tiny_model(tiny_problem):
 
 
 def test_sor_lowers_curvature_against_standard(trained, digits):
-    standard = geometry_metrics(trained["standard"], digits.x_test[:100], digits.y_test[:100], 0.2, "inf")
-    sor = geometry_metrics(trained["sor"], digits.x_test[:100], digits.y_test[:100], 0.2, "inf")
+    standard = geometry_metrics(trained["standard"], digits.x_test[:100], digits.y_test[:100], LINF)
+    sor = geometry_metrics(trained["sor"], digits.x_test[:100], digits.y_test[:100], LINF)
     assert sor.gradient_norm < standard.gradient_norm
     assert sor.linearity_gap < standard.linearity_gap
 
 
 def test_unknown_attack_and_option_are_named(trained):
     with pytest.raises(ValueError, match="unknown attack 'bim'"):
-        prepare_attack("bim", trained["sor"], 0.1, "inf")
+        prepare_attack("bim", trained["sor"], LINF)
     with pytest.raises(ValueError, match="colour"):
-        prepare_attack("pgd:colour=1", trained["sor"], 0.1, "inf")
+        prepare_attack("pgd:colour=1", trained["sor"], LINF)
 
 
 def test_checks_without_their_attacks_say_not_run(trained, digits):
-    result = evaluate_attacks(trained["sor"], digits.x_test[:20], digits.y_test[:20], 0.2, "inf", ["pgd"],
+    result = evaluate_attacks(trained["sor"], digits.x_test[:20], digits.y_test[:20], LINF, ["pgd"],
                               verbose=False)
     assert all(check.passed is None for check in obfuscation_checks(result))
 
 
-def test_evaluate_cli_writes_reports(trained, digits, tmp_path):
-    path = save_classifier(tmp_path / "sor.pt", trained["sor"], "small-cnn",
-                           metadata={"defence": "sor", "eps": 0.2, "norm": "inf"})
-    result = CliRunner().invoke(main, ["evaluate", str(path), "--samples", "60", "--attack", "fgsm", "--attack", "pgd",
-                                       "--attack", "square:queries=100", "--no-geometry", "--quiet",
+def test_evaluate_cli_writes_reports(trained_runs, tmp_path):
+    path = trained_runs["sor"].path
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--eval-samples", "60", "--attack", "fgsm", "--attack",
+                                       "pgd", "--attack", "square:queries=100", "--no-geometry", "--quiet",
                                        "--out", str(tmp_path / "report"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert report["robustness"]["eps"] == 0.2 and len(report["robustness"]["attacks"]) == 3
-    assert "not the canonical" in report["notes"][0]
+    robustness = report["evaluation"]["robustness"]
+    assert robustness["threat"] == {"eps": 0.2, "norm": "inf"} and len(robustness["attacks"]) == 3
+    assert report["trained"]["defence"]["spec"] == "sor"
     for name in ("report.md", "attacks.png", "security_curve.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
-    assert "worst case over attacks" in result.output
+    assert "worst case over all full-set attacks" in result.output
 
 
 def test_evaluate_cli_accepts_a_bare_state_dict(trained, tmp_path):
@@ -224,7 +233,8 @@ def test_evaluate_cli_accepts_a_bare_state_dict(trained, tmp_path):
                                        "--eps", "1/10", "--samples", "30", "--attack", "pgd", "--no-curve",
                                        "--no-geometry", "--quiet", "--out", str(tmp_path / "r"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "r" / "report.json").read_text())["robustness"]["eps"] == pytest.approx(0.1)
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["evaluation"]["robustness"]["threat"]["eps"] == pytest.approx(0.1)
     wrong = CliRunner().invoke(main, ["evaluate", str(tmp_path / "weights.pt"), "--quiet"])
     assert wrong.exit_code != 0 and "architecture" in wrong.output
 
@@ -234,5 +244,5 @@ def test_evaluation_needs_no_optimizer_and_does_not_touch_inputs(trained, digits
     classifier = make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0))
     x = digits.x_test[:30].copy()
     before = x.copy()
-    evaluate_attacks(classifier, x, digits.y_test[:30], 0.2, "inf", ["pgd"], verbose=False)
+    evaluate_attacks(classifier, x, digits.y_test[:30], LINF, ["pgd"], verbose=False)
     np.testing.assert_array_equal(x, before)

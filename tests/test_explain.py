@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import TinyMLP
+from conftest import TinyMLP, architecture_classifier
 from torch import nn
 
-from art_sor.classifiers import build_classifier, save_classifier, wrap_model
 from art_sor.cli import main
+from art_sor.estimators.checkpoints import save_classifier
+from art_sor.estimators.classifiers import wrap_model
 from art_sor.explain import (
     class_counterfactuals,
     correction_counterfactuals,
@@ -30,7 +31,7 @@ from art_sor.explain.scores import alignment_scores, other_class_targets
 def standardised_mlp():
     torch.manual_seed(0)
     model = TinyMLP(d_in=6, hidden=8, classes=4)
-    classifier = wrap_model(model, (6,), 4, lr=None, clip_values=None, preprocessing=(0.3, 0.7), device="cpu")
+    classifier = wrap_model(model, (6,), 4, clip_values=None, preprocessing=(0.3, 0.7), device="cpu")
     return model, classifier
 
 
@@ -64,7 +65,7 @@ def test_smoothgrad_averages_noisy_gradients(standardised_mlp):
 @pytest.fixture(scope="module")
 def digits_model(digits):
     torch.manual_seed(0)
-    classifier = build_classifier("small-cnn", (1, 8, 8), 10, lr=1e-2, device="cpu")
+    classifier = architecture_classifier("small-cnn", (1, 8, 8), 10, lr=1e-2)
     classifier.fit(digits.x_train, digits.y_train, nb_epochs=15, batch_size=64, verbose=False)
     return classifier
 
@@ -105,7 +106,7 @@ def test_gradient_alignment_by_hand():
     linear = nn.Linear(3, 2, bias=False)
     with torch.no_grad():
         linear.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]))
-    classifier = wrap_model(nn.Sequential(linear), (3,), 2, lr=None, clip_values=None, device="cpu")
+    classifier = wrap_model(nn.Sequential(linear), (3,), 2, clip_values=None, device="cpu")
     x = np.array([[2.0, 0.0, 0.0], [0.0, 3.0, 4.0], [1.0, 1.0, 0.0]], dtype=np.float32)
     y = np.array([0, 1, 1])
     expected = [1.0, 3.0 / (5.0 * np.sqrt(2.0)), 2.0 / (np.sqrt(2.0) * np.sqrt(2.0))]
@@ -151,12 +152,12 @@ def test_alignment_scores_keys(digits_model, digits):
 def test_explain_cli_writes_figures_and_scores(digits_model, tmp_path):
     path = save_classifier(tmp_path / "m.pt", digits_model, "small-cnn", metadata={"defence": "standard"})
     torch.manual_seed(0)
-    judge = save_classifier(tmp_path / "judge.pt", build_classifier("small-cnn", (1, 8, 8), 10, device="cpu"),
-                            "small-cnn")
+    judge = save_classifier(tmp_path / "judge.pt", architecture_classifier("small-cnn", (1, 8, 8), 10), "small-cnn")
     result = CliRunner().invoke(main, ["explain", str(path), "--image", "0", "--image", "5", "--steps", "10",
                                        "--score-samples", "20", "--counterfactual-samples", "2", "--judge",
                                        str(judge), "--out", str(tmp_path / "x"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "x" / "scores.json").read_text())
-    assert scores["images"] == [0, 5] and "cf judged target" in scores["scores"]
+    assert scores["images"] == [0, 5] and "cf judged target" in scores["scores"] and scores["judged"]
+    assert scores["model"] == "m"
     assert (tmp_path / "x" / "explanations.png").stat().st_size > 10_000

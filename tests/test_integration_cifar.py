@@ -2,7 +2,7 @@
 
 The ``pyautoattack`` wheel ships a standard (non-robust) ResNet-18 state_dict (``examples/model_test.pt``, 42 MB)
 and the ``foolbox`` wheel ships 20 real CIFAR-10 test images. Both wheels are fetched from PyPI with
-``pip download`` into ``$ART_SOR_DATA/wheels`` (or ``~/.cache/art-sor/wheels``) the first time.
+``pip download`` into ``<data root>/wheels`` (``$ART_SOR_DATA`` or ``~/.cache/art-sor``) the first time.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from art_sor.cli import main
-from art_sor.data import cache_dir
+from art_sor.data import data_root
 
 
 def _wheel(name: str, folder: Path) -> Path:
@@ -31,7 +31,7 @@ def _wheel(name: str, folder: Path) -> Path:
 
 @pytest.mark.integration
 def test_standard_cifar10_resnet18_is_accurate_not_robust_and_not_obfuscated(tmp_path):
-    folder = cache_dir() / "wheels"
+    folder = data_root() / "wheels"
     folder.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(_wheel("pyautoattack", folder)) as wheel:
         weights = tmp_path / "model_test.pt"
@@ -39,13 +39,13 @@ def test_standard_cifar10_resnet18_is_accurate_not_robust_and_not_obfuscated(tmp
     images = _wheel("foolbox", folder)
     out = tmp_path / "report"
     result = CliRunner().invoke(main, [
-        "evaluate", str(weights), "--architecture", "cifar-resnet18", "--dataset", "cifar10-foolbox",
+        "evaluate", str(weights), "--architecture", "resnet18", "--dataset", "cifar10-foolbox",
         "--data-root", str(images), "--eps", "8/255", "--norm", "inf", "--samples", "20",
         "--attack", "fgsm", "--attack", "pgd", "--attack", "pgd:steps=50,restarts=2", "--attack", "apgd-ce",
         "--attack", "square:queries=300", "--no-geometry", "--quiet", "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    report = json.loads((out / "report.json").read_text())
-    robustness = report["robustness"]
+    evaluation = json.loads((out / "report.json").read_text())["evaluation"]
+    robustness = evaluation["robustness"]
     assert robustness["clean_accuracy"] >= 0.85
     assert robustness["worst_case_accuracy"] <= 0.05
-    assert report["obfuscation_suspected"] is False, report["checks"]
+    assert evaluation["obfuscation_suspected"] is False, evaluation["checks"]

@@ -13,15 +13,20 @@ import torch
 from conftest import digits_cnn, make_classifier
 
 import art_sor
-from art_sor.defences import ThreatModel, available_defences, build_trainer
+from art_sor.core.threat import ThreatModel
+from art_sor.registry import DEFENCES
 from art_sor.specs import Spec
-from art_sor.trainers.baselines import CURETrainer
+from art_sor.trainers.geometric import CURETrainer
 
-BUILT_IN = {"standard", "sor", "gr", "cure", "llr", "madry-pgd", "trades", "fbf", "awp"}
+
+def build_trainer(spec, classifier, threat):
+    return DEFENCES.build(spec, classifier, threat)
+
+BUILT_IN = {"standard", "sor", "gr", "cure", "llr", "pgd-at", "fgsm-rs", "madry-pgd", "trades", "fbf", "awp"}
 
 
 def test_built_in_defences_are_entry_points():
-    assert set(available_defences()) >= BUILT_IN
+    assert set(DEFENCES.names()) >= BUILT_IN
 
 
 def test_core_never_imports_plugins_and_core_never_imports_art():
@@ -55,7 +60,7 @@ def _throwaway_plugin(root: pathlib.Path) -> pathlib.Path:
 def test_third_party_defence_needs_only_an_entry_point(tmp_path, monkeypatch, small_digits):
     site = _throwaway_plugin(tmp_path)
     monkeypatch.syspath_prepend(str(site))
-    assert "throwaway" in available_defences()
+    assert "throwaway" in DEFENCES.names()
     trainer = build_trainer("throwaway:lam=0.5", make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.1, "inf"))
     x, y, _, _ = small_digits
     assert len(trainer.fit(x, y, nb_epochs=1, verbose=False)) == 1
@@ -64,7 +69,7 @@ def test_third_party_defence_needs_only_an_entry_point(tmp_path, monkeypatch, sm
 def test_third_party_defence_reaches_the_cli(tmp_path):
     site = _throwaway_plugin(tmp_path)
     env = {**__import__("os").environ, "PYTHONPATH": f"{site}", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "art_sor.cli", "train", "--method", "throwaway", "--epochs", "1",
+    result = subprocess.run([sys.executable, "-m", "art_sor.cli", "train", "--defence", "throwaway", "--epochs", "1",
                              "--eval-samples", "20", "--attack-steps", "2", "--quiet", "--device", "cpu",
                              "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
@@ -75,7 +80,7 @@ def test_defence_spec_parsing():
     spec = Spec.parse("sor:iterations=3,lam=0.5,hvp=exact,amp=false")
     assert spec.name == "sor" and dict(spec.options) == {"iterations": 3, "lam": 0.5, "hvp": "exact", "amp": False}
     assert spec.label == "sor:iterations=3,lam=0.5,hvp=exact,amp=False"
-    for bad in ("", ":x=1", "sor:iterations"):
+    for bad in ("", ":x=1", "sor:iterations", "..", "a/b", "../sor", "sor:lam=1,lam=2"):
         with pytest.raises(ValueError, match="spec"):
             Spec.parse(bad)
 
@@ -92,13 +97,13 @@ def test_cure_h_follows_its_warmup_schedule(small_digits):
     x, y, _, _ = small_digits
     classifier = make_classifier(digits_cnn(), (1, 8, 8))
     trainer = CURETrainer(classifier, eps=0.1, norm="inf", warmup_epochs=2)
-    assert trainer.final_h == pytest.approx(0.1 * 8)  # ε·√d with d = 64: h·z = ε·sign(g)
+    assert trainer.regularizer.h == pytest.approx(0.1 * 8)  # ε·√d with d = 64: h·z = ε·sign(g)
     seen = []
     original = trainer._begin_epoch
 
     def spy(epoch, nb_epochs, nb_batches):
         original(epoch, nb_epochs, nb_batches)
-        seen.append(trainer.regularizer.h)
+        seen.append(trainer._active.h)
 
     trainer._begin_epoch = spy
     trainer.fit(x, y, nb_epochs=4, verbose=False)

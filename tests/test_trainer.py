@@ -11,8 +11,8 @@ from conftest import digits_cnn, make_classifier
 from torch import nn
 
 from art_sor import SORTrainer, StandardTrainer
-from art_sor.bridge import ClassifierView
 from art_sor.core import sor_loss
+from art_sor.estimators.view import ClassifierView
 
 
 class PlainCNN(nn.Module):

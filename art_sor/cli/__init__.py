@@ -1,4 +1,4 @@
-"""The ``art-sor`` command line."""
+"""The ``art-sor`` command line: each command parses its options and calls one library function."""
 
 import logging
 
@@ -8,6 +8,7 @@ from art_sor import __version__
 from art_sor.cli.compare import compare
 from art_sor.cli.evaluate import evaluate
 from art_sor.cli.explain import explain
+from art_sor.cli.listing import list_entries, recipes
 from art_sor.cli.train import train
 
 
@@ -20,7 +21,5 @@ def main(log_level: str) -> None:
     logging.basicConfig(level=getattr(logging, log_level), format="%(levelname)s %(name)s: %(message)s")
 
 
-main.add_command(train)
-main.add_command(evaluate)
-main.add_command(compare)
-main.add_command(explain)
+for command in (train, evaluate, compare, explain, list_entries, recipes):
+    main.add_command(command)

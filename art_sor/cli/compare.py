@@ -2,78 +2,156 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
-from art_sor.classifiers import load_classifier
-from art_sor.cli.options import PRESETS, Budget, dataset_options, device_option, load_data
-from art_sor.comparison import COMPARE_ATTACKS, DEFAULT_DEFENCES, ComparisonPlan, run_comparison, write_comparison
-from art_sor.defences import ThreatModel
-from art_sor.experiment import TrainingSetup
-from art_sor.explain.scores import ComparisonAlignment
+from art_sor.cli.errors import user_errors
+from art_sor.cli.jobs import command_line, prepare_job
+from art_sor.cli.params import (
+    RECIPE_COMMANDS,
+    Number,
+    SpecType,
+    attack_option,
+    dataset_options,
+    defence_option,
+    device_option,
+    output_options,
+    recipe_option,
+    threat_options,
+    training_options,
+)
+from art_sor.estimators.checkpoints import load_classifier
+from art_sor.registry import ATTACKS, DEFENCES
+from art_sor.runs.alignment import ComparisonAlignment
+from art_sor.runs.comparison import (
+    COMPARE_ATTACKS,
+    DEFAULT_DEFENCES,
+    ComparisonPlan,
+    budget_of,
+    comparison_report,
+    run_comparison,
+)
+from art_sor.runs.evaluating import EvaluationPlan
+from art_sor.runs.reports import write_report
+from art_sor.runs.training import CLOCKS, Budget
 from art_sor.specs import Spec
 
 
+class BudgetOf(click.ParamType):
+    """``SPEC:EPOCHS``: the time a defence needs for that many epochs, e.g. ``pgd-at:5`` or ``sor:lam=2:3``."""
+
+    name = "spec:epochs"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[Spec, int]:
+        """Parse ``value``."""
+        if isinstance(value, tuple):
+            return value
+        spec, _, epochs = str(value).rpartition(":")
+        if not spec or not epochs.isdigit() or int(epochs) < 1:
+            self.fail(f"{value!r} is not SPEC:EPOCHS, e.g. madry-pgd:5", param, ctx)
+        return SpecType(DEFENCES).convert(spec, param, ctx), int(epochs)
+
+
+class Seeds(click.ParamType):
+    """Comma-separated seeds, e.g. ``0,1,2``."""
+
+    name = "seeds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        """Parse ``value``."""
+        if isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            items = [item for item in str(value).split(",") if item.strip()]
+        try:
+            seeds = tuple(int(item) for item in items)
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of seeds", param, ctx)
+        if not seeds or len(set(seeds)) != len(seeds) or not all(0 <= s < 2 ** 32 for s in seeds):
+            self.fail(f"{value!r}: give distinct seeds in [0, 2**32)", param, ctx)
+        return seeds
+
+
 @click.command()
+@recipe_option
 @dataset_options
-@click.option("--defence", "defences", multiple=True, default=DEFAULT_DEFENCES, show_default=True,
-              help="Defence spec, repeatable, e.g. 'sor:iterations=3'.")
-@click.option("--eps", type=Budget(), default=None, help="Threat radius [default: 0.2 on digits, 0.1 otherwise].")
-@click.option("--norm", type=click.Choice(["inf", "l2"]), default="inf", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Epochs for every defence.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: 64 digits, 128 otherwise]")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--attack", "attacks", multiple=True, default=COMPARE_ATTACKS, show_default=True,
-              help="Attack spec, repeatable (see art_sor.evaluation.attacks).")
+@defence_option(DEFAULT_DEFENCES)
+@threat_options
+@training_options
+@attack_option(COMPARE_ATTACKS, "Attack spec, repeatable; add autoattack-standard for the canonical AutoAttack.")
 @click.option("--eval-samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images attacked (the first n); clean accuracy uses the whole test set.")
+@click.option("--budget", type=Number(), default=None,
+              help="Train each defence whole epochs until its training time reaches this many seconds (--epochs "
+                   "caps them); default: equal epochs.")
+@click.option("--budget-of", type=BudgetOf(), default=None,
+              help="Set --budget to the time SPEC needs for EPOCHS epochs, e.g. pgd-at:5.")
+@click.option("--clock", type=click.Choice(list(CLOCKS)), default="wall", show_default=True,
+              help="How training time is measured: wall seconds, or CPU seconds of the process (steadier on a "
+                   "shared CPU).")
+@click.option("--seeds", type=Seeds(), default="0", show_default=True,
+              help="Train every defence once per seed, e.g. 0,1,2; tables give mean ± std.")
+@click.option("--monitor-attack", type=SpecType(ATTACKS), default="pgd:steps=10", show_default=True,
+              help="Cheap attack after every epoch, for the robustness-vs-compute curves.")
+@click.option("--monitor-samples", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Test images it runs on.")
 @click.option("--diagnostics/--no-diagnostics", default=True, show_default=True,
               help="Security curve, obfuscation checks and geometry for every defence.")
 @click.option("--alignment/--no-alignment", default=True, show_default=True,
               help="Add the explanation-alignment scores of art_sor.explain to the table.")
 @click.option("--judge", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Checkpoint of an independently trained robust model that judges the counterfactuals.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: art-sor-runs/compare-<dataset>-<norm>]. Rerunning resumes it.")
+@output_options("art-sor-runs/compare-<dataset>-<norm>")
 @device_option
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def compare(dataset: str, data_root: Path | None, download: bool, defences: tuple[str, ...], eps: float | None,
-            norm: str, epochs: int, batch_size: int | None, lr: float, seed: int, attacks: tuple[str, ...],
-            eval_samples: int, diagnostics: bool, alignment: bool, judge: Path | None, out: Path | None,
-            device: str, quiet: bool) -> None:
-    """Compare defences at equal epochs: clean, FGSM, PGD-20, PGD-50 with restarts and ART's AutoAttack.
+@click.pass_context
+@user_errors
+def compare(ctx: click.Context, **values: Any) -> None:
+    """Compare defences at equal epochs or equal compute, with the same ART attacks and a per-sample worst case.
 
-    Writes results.md (table), results.csv, results.json and robust_vs_time.png. Each defence's training state
-    is saved every epoch and its evaluation cached, so an interrupted comparison resumes where it stopped.
+    Writes results.md (table), results.csv, results.json, geometry.csv and robust_vs_compute.png. Every model,
+    training state and evaluation carries the full key of its settings, so a rerun resumes what was interrupted
+    and reuses only what matches.
     """
-    preset = PRESETS[dataset] if dataset in PRESETS else PRESETS["fashion-mnist"]
-    try:
-        specs = [Spec.parse(d) for d in defences]
-        threat = ThreatModel(eps if eps is not None else preset["eps"], norm)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from error
-    data = load_data(dataset, data_root, download)
-    if len(data.x_train) == 0:
-        raise click.BadParameter(f"{dataset} has no training split", param_hint="--dataset")
-    setup = TrainingSetup(epochs=epochs, batch_size=batch_size or preset["batch_size"], lr=lr, seed=seed,
-                          device=device)
-    extra = None
-    if alignment:
-        judge_classifier = load_classifier(judge, device=device)[0] if judge is not None else None
-        extra = ComparisonAlignment(data.input_shape, judge_classifier, str(judge.resolve()) if judge else "")
-    plan = ComparisonPlan(threat=threat, setup=setup, attacks=tuple(attacks), eval_samples=eval_samples,
-                          diagnostics=diagnostics, extras=extra.key() if extra else "")
-    out = out or Path("art-sor-runs") / f"compare-{dataset}-{norm}"
-    try:
-        rows = run_comparison(specs, data, plan, out, extra_metrics=extra, verbose=not quiet,
-                              announce=lambda message: click.echo(message, err=True))
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--defence") from error
-    command = "art-sor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "art-sor compare"
-    paths = write_comparison(rows, plan, data, out, command)
-    click.echo(paths["markdown"].read_text())
+    job = prepare_job(ctx, values, default_out="compare-{dataset}-{norm}",
+                      attacks=lambda merged: [*merged["attacks"], merged["monitor_attack"]])
+    values = job.values
+    if values["budget"] is not None and values["budget_of"] is not None:
+        raise click.BadParameter("give --budget or --budget-of, not both", param_hint="--budget-of")
+    budgeted = values["budget"] is not None or values["budget_of"] is not None
+    if budgeted and job.setup.schedule.needs_length:
+        raise click.BadParameter(f"the {job.setup.schedule.name} schedule depends on the number of epochs, which a "
+                                 "budget leaves open; use constant or multistep", param_hint="--schedule")
+    judge = load_classifier(values["judge"], device=values["device"])[0] if values["judge"] is not None else None
+    extra = (ComparisonAlignment(job.data.input_shape, judge, str(values["judge"].resolve()) if judge else "")
+             if values["alignment"] else None)
+    verbose = not values["quiet"]
+
+    def announce(message: str) -> None:
+        click.echo(message, err=True)
+
+    budget, note = None, ""
+    if values["budget"] is not None:
+        budget = Budget(values["budget"], values["clock"])
+    elif values["budget_of"] is not None:
+        spec, epochs = values["budget_of"]
+        announce(f"measuring the budget: {spec.label} for {epochs} epochs")
+        budget = budget_of(spec, epochs, job.data, job.threat, replace(job.setup, seed=values["seeds"][0]),
+                           values["clock"], job.out, verbose, values["overwrite"])
+        note = f"the time {spec.label} took for {epochs} epochs"
+    evaluation = EvaluationPlan(job.threat, attacks=tuple(spec.label for spec in values["attacks"]),
+                                samples=values["eval_samples"], curve=values["diagnostics"],
+                                geometry=values["diagnostics"])
+    plan = ComparisonPlan(setup=job.setup, evaluation=evaluation, budget=budget, seeds=values["seeds"],
+                          monitor_attack=values["monitor_attack"].label, monitor_samples=values["monitor_samples"],
+                          extras=extra.key() if extra else "")
+    rows = run_comparison(job.defences, job.data, plan, job.out, extra_metrics=extra, verbose=verbose,
+                          overwrite=values["overwrite"], announce=announce)
+    report = comparison_report(rows, plan, job.data, command_line(), note)
+    paths = write_report(report, job.out, stem="results")
+    click.echo(report.markdown())
     click.echo(f"Written: {', '.join(str(p) for p in paths.values())}")
+
+RECIPE_COMMANDS.append(compare)

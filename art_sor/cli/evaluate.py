@@ -6,72 +6,79 @@ from pathlib import Path
 
 import click
 
-from art_sor.cli.options import (
-    PRESETS,
-    Budget,
-    architecture_option,
-    dataset_options,
-    device_option,
-    load_data,
-    load_model,
-    percent,
-)
-from art_sor.core.norms import norm_label
-from art_sor.evaluation.report import write_report
-from art_sor.evaluation.suite import evaluate_classifier
+from art_sor.cli.errors import user_errors
+from art_sor.cli.jobs import command_line
+from art_sor.cli.params import ArchitectureType, Number, attack_option, dataset_options, device_option, output_options
+from art_sor.core.threat import ThreatModel
+from art_sor.data import load_dataset
+from art_sor.runs.evaluating import EvaluationPlan, evaluate_model, evaluation_report, open_model
+from art_sor.runs.folders import clear, exclusive
+from art_sor.runs.recipes import recipe_for
+from art_sor.runs.reports import write_report
+from art_sor.runs.validation import JobError, validate_attacks
+from art_sor.specs import Spec
+
+CACHE_FILE = "evaluation.json"
 
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@architecture_option
+@click.option("--architecture", type=ArchitectureType(), default=None,
+              help="Architecture of a bare state_dict (inputs in [0, 1], no standardisation); art-sor checkpoints "
+                   "name their own.")
 @dataset_options
-@click.option("--eps", type=Budget(), default=None,
-              help="Threat radius, e.g. 0.1 or 8/255 [default: the checkpoint's, else the dataset preset].")
+@click.option("--eps", type=Number(), default=None,
+              help="Threat radius, e.g. 0.1 or 8/255 [default: the checkpoint's, else the dataset's recipe].")
 @click.option("--norm", type=click.Choice(["inf", "l2"]), default=None, help="[default: the checkpoint's, else inf]")
-@click.option("--attack", "attacks", multiple=True,
-              help="Attack spec, repeatable, e.g. 'pgd:steps=50,restarts=3' [default: the full set for the norm].")
-@click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Test images evaluated (the first n).")
+@attack_option(None, "Attack spec, repeatable, e.g. 'pgd:steps=50,restarts=3' [default: the full set for the "
+                     "norm, with autoattack-standard when pyautoattack is installed].")
+@click.option("--eval-samples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Test images attacked (the first n); clean accuracy uses the whole test set.")
+@click.option("--samples", type=click.IntRange(min=1), default=None, hidden=True, deprecated=True,
+              help="Deprecated spelling of --eval-samples.")
 @click.option("--curve/--no-curve", default=True, show_default=True, help="Security curve up to the unbounded ε.")
 @click.option("--geometry/--no-geometry", default=True, show_default=True,
               help="Gradient norm, top Hessian eigenvalue and linearity gap.")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=0.02, show_default=True,
+@click.option("--tolerance", type=click.FloatRange(min=0, max=1), default=0.02, show_default=True,
               help="Accuracy difference the obfuscation diagnostics tolerate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: art-sor-runs/evaluate-<checkpoint name>].")
+@output_options("art-sor-runs/evaluate-<checkpoint name>")
 @device_option
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def evaluate(checkpoint: Path, architecture: str | None, dataset: str, data_root: Path | None, download: bool,
-             eps: float | None, norm: str | None, attacks: tuple[str, ...], samples: int, curve: bool,
-             geometry: bool, tolerance: float, batch_size: int, out: Path | None, device: str, quiet: bool) -> None:
+@user_errors
+def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_root: Path | None, download: bool,
+             eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int, samples: int | None,
+             curve: bool, geometry: bool, tolerance: float, batch_size: int, out: Path | None, overwrite: bool,
+             quiet: bool, device: str) -> None:
     """Evaluate CHECKPOINT under ART's attacks, with a security curve and gradient-obfuscation diagnostics.
 
-    CHECKPOINT is an art-sor model checkpoint, or a bare PyTorch state_dict together with --architecture (inputs
-    in [0, 1], no preprocessing). Writes report.json, report.md and PNG plots.
+    CHECKPOINT is an art-sor model checkpoint, or a bare PyTorch state_dict together with --architecture. Writes
+    report.md, report.json and PNG plots; the evaluation is cached in OUT (written after every attack), so an
+    interrupted run resumes and a rerun with the same model and settings reuses it.
     """
-    data = load_data(dataset, data_root, download)
-    classifier, metadata = load_model(checkpoint, architecture, data, device)
-    eps = eps if eps is not None else metadata.get("eps", PRESETS.get(dataset, {}).get("eps", 8 / 255))
-    norm = norm or metadata.get("norm", "inf")
-    x, y = data.x_test[:samples], data.y_test[:samples]
-    report = evaluate_classifier(classifier, x, y, eps, norm, attacks=list(attacks) or None, curve=curve,
-                                 geometry=geometry, tolerance=tolerance, batch_size=batch_size, verbose=not quiet)
-    report.metadata.update({"checkpoint": str(checkpoint), "dataset": dataset, "model": metadata})
+    data = load_dataset(dataset, data_root, download)
+    try:
+        model = open_model(checkpoint, data, architecture, device)
+    except ValueError as error:
+        option = {"dataset": "--dataset", "architecture": "--architecture"}.get(str(error).split(":")[0])
+        raise click.BadParameter(str(error).split(": ", 1)[-1], param_hint=option or "CHECKPOINT") from error
+    trained_threat = model.run["threat"] if model.run else {}
+    eps = eps if eps is not None else trained_threat.get("eps", recipe_for(dataset.name).values.get("eps"))
+    threat = ThreatModel(Number().convert(eps, None, None), norm or trained_threat.get("norm", "inf"))
+    plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=samples or eval_samples,
+                          curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
+    try:
+        validate_attacks(model.classifier, threat, plan.attack_specs)
+    except JobError as error:
+        raise click.BadParameter(str(error), param_hint=error.option) from error
     out = out or Path("art-sor-runs") / f"evaluate-{checkpoint.stem}"
-    paths = write_report(report, out, title=f"{checkpoint.name} on {dataset}")
-
-    r = report.robustness
-    click.echo(f"\n{checkpoint.name} on {dataset}: {len(x)} samples, {norm_label(r.norm)} ε={r.eps:.4g}")
-    click.echo(f"  {'clean':<28} {percent(r.clean_accuracy):>7}")
-    for attack in r.attacks:
-        suffix = f"  (first {attack.samples})" if attack.samples < len(x) else ""
-        click.echo(f"  {attack.label:<28} {percent(attack.accuracy):>7}{suffix}")
-    click.echo(f"  {'worst case over attacks':<28} {percent(r.worst_case_accuracy()):>7}")
-    for check in report.checks:
-        verdict = {True: "pass", False: "FAIL", None: "n/a "}[check.passed]
-        click.echo(f"  [{verdict}] {check.name}: {check.detail}")
-    if report.obfuscation_suspected:
-        click.echo("  Possible gradient obfuscation: treat these robust accuracies as upper bounds.")
+    with exclusive(out) as folder:
+        if overwrite:
+            clear(folder)
+        result = evaluate_model(model.classifier, data, plan, model.identity, folder / CACHE_FILE, verbose=not quiet)
+        title = f"{model.name} on {data.name}"
+        context = {"checkpoint": str(checkpoint), "dataset": data.name, "trained": model.run,
+                   "command": command_line()}
+        report = evaluation_report(result, title, context)
+        paths = write_report(report, folder)
+    click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")
-

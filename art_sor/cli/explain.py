@@ -7,35 +7,28 @@ from pathlib import Path
 import click
 import numpy as np
 
-from art_sor.classifiers import load_classifier
-from art_sor.cli.options import (
-    Budget,
-    architecture_option,
-    dataset_options,
-    device_option,
-    load_data,
-    load_model,
-    write_json,
-)
-from art_sor.core.norms import norm_label
-from art_sor.explain.counterfactuals import (
-    DEFAULT_STEPS,
-    class_counterfactuals,
-    correction_counterfactuals,
-    default_eps,
-)
-from art_sor.explain.figures import correction_grid, explanation_grid
-from art_sor.explain.saliency import smoothgrad
-from art_sor.explain.scores import alignment_scores
+from art_sor.cli.errors import user_errors
+from art_sor.cli.jobs import command_line
+from art_sor.cli.params import ArchitectureType, Number, dataset_options, device_option, output_options
+from art_sor.data import load_dataset
+from art_sor.estimators.checkpoints import load_classifier
+from art_sor.explain.counterfactuals import DEFAULT_STEPS
+from art_sor.explain.suite import explain_classifier
+from art_sor.runs.evaluating import open_model
+from art_sor.runs.explaining import explanation_report
+from art_sor.runs.folders import clear, exclusive
+from art_sor.runs.reports import write_report
+from art_sor.specs import Spec
 
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@architecture_option
+@click.option("--architecture", type=ArchitectureType(), default=None,
+              help="Architecture of a bare state_dict (art-sor checkpoints name their own).")
 @dataset_options
 @click.option("--image", "images", multiple=True, type=click.IntRange(min=0),
               help="Test-image index, repeatable [default: the first 8].")
-@click.option("--eps", type=Budget(), default=None, help="Counterfactual budget [default: L2 0.25·√d, L∞ 0.3].")
+@click.option("--eps", type=Number(), default=None, help="Counterfactual budget [default: L2 0.25·√d, L∞ 0.3].")
 @click.option("--norm", type=click.Choice(["l2", "inf"]), default="l2", show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True,
               help="Targeted PGD steps.")
@@ -46,47 +39,41 @@ from art_sor.explain.scores import alignment_scores
 @click.option("--counterfactual-samples", type=click.IntRange(min=1), default=50, show_default=True,
               help="Test images whose counterfactuals toward every other class are scored.")
 @click.option("--name", default=None, help="Model name for captions [default: the checkpoint's defence].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: art-sor-runs/explain-<checkpoint name>].")
+@output_options("art-sor-runs/explain-<checkpoint name>")
 @device_option
-def explain(checkpoint: Path, architecture: str | None, dataset: str, data_root: Path | None, download: bool,
+@user_errors
+def explain(checkpoint: Path, architecture: str | None, dataset: Spec, data_root: Path | None, download: bool,
             images: tuple[int, ...], eps: float | None, norm: str, steps: int, judge: Path | None,
-            score_samples: int, counterfactual_samples: int, name: str | None, out: Path | None,
-            device: str) -> None:
+            score_samples: int, counterfactual_samples: int, name: str | None, out: Path | None, overwrite: bool,
+            quiet: bool, device: str) -> None:
     """Explain test images with CHECKPOINT: SmoothGrad saliency and large-ε targeted counterfactuals.
 
     Writes explanations.png (each image, its saliency and what would make it each class), corrections.png (what
-    would correct the mistakes among them) and scores.json (alignment scores).
+    would correct the mistakes among them) and scores.md / scores.json (alignment scores).
     """
-    data = load_data(dataset, data_root, download)
-    classifier, metadata = load_model(checkpoint, architecture, data, device)
+    data = load_dataset(dataset, data_root, download)
     index = np.array(images or range(min(8, len(data.x_test))))
     if index.max() >= len(data.x_test):
-        raise click.BadParameter(f"{dataset} has {len(data.x_test)} test images", param_hint="--image")
-    eps = eps if eps is not None else default_eps(data.input_shape, norm)
-    name = name or metadata.get("defence", checkpoint.stem)
-    x, y = data.x_test[index], data.y_test[index]
-    predictions = classifier.predict(x).argmax(axis=1)
-    saliency = smoothgrad(classifier, x, y)
-    counterfactuals = class_counterfactuals(classifier, x, eps=eps, norm=norm, steps=steps)
-    reached = classifier.predict(counterfactuals.reshape(-1, *x.shape[1:])).argmax(axis=1).reshape(len(x), -1)
-    out = out or Path("art-sor-runs") / f"explain-{checkpoint.stem}"
-    caption = (f"{name} on {dataset}: targeted PGD counterfactuals, {norm_label(norm)} ε = {eps:.3g}, {steps} steps. "
-               "Titles: class the model predicts")
-    figures = [str(explanation_grid(x, y, predictions, saliency, counterfactuals, reached, data.class_names,
-                                    caption, out / "explanations.png"))]
-    wrong, corrected = correction_counterfactuals(classifier, x, y, eps=eps, norm=norm, steps=steps)
-    if len(wrong):
-        corrected_predictions = classifier.predict(corrected).argmax(axis=1)
-        figures.append(str(correction_grid(x[wrong], y[wrong], predictions[wrong], corrected, corrected_predictions,
-                                           data.class_names, f"{name}: what would correct these mistakes "
-                                           f"({norm_label(norm)} ε = {eps:.3g})", out / "corrections.png")))
+        raise click.BadParameter(f"{data.name} has {len(data.x_test)} test images (indices 0 to "
+                                 f"{len(data.x_test) - 1})", param_hint="--image")
+    try:
+        model = open_model(checkpoint, data, architecture, device)
+    except ValueError as error:
+        option = {"dataset": "--dataset", "architecture": "--architecture"}.get(str(error).split(":")[0])
+        raise click.BadParameter(str(error).split(": ", 1)[-1], param_hint=option or "CHECKPOINT") from error
     judge_classifier = load_classifier(judge, device=device)[0] if judge is not None else None
-    scores = alignment_scores(classifier, data.x_test[:score_samples], data.y_test[:score_samples],
-                              judge_classifier, counterfactual_samples, eps=eps, norm=norm)
-    write_json(out / "scores.json", {"model": name, "checkpoint": str(checkpoint), "dataset": dataset,
-                                     "eps": eps, "norm": norm, "steps": steps, "judge": str(judge) if judge else None,
-                                     "images": index.tolist(), "scores": scores, "figures": figures})
-    for key, value in scores.items():
-        click.echo(f"{key:<20} {value:.3f}")
-    click.echo("Figures: " + ", ".join(figures))
+    out = out or Path("art-sor-runs") / f"explain-{checkpoint.stem}"
+    with exclusive(out) as folder:
+        if overwrite:
+            clear(folder)
+        explanation = explain_classifier(model.classifier, data.x_test[index], data.y_test[index], data.class_names,
+                                         folder, name or model.name, images=index.tolist(),
+                                         score_x=data.x_test[:score_samples], score_y=data.y_test[:score_samples],
+                                         judge=judge_classifier, eps=eps, norm=norm, steps=steps,
+                                         counterfactual_samples=counterfactual_samples)
+        context = {"checkpoint": str(checkpoint), "dataset": data.name, "judge": str(judge) if judge else None,
+                   "trained": model.run, "command": command_line()}
+        report = explanation_report(explanation, context)
+        paths = write_report(report, folder, stem="scores")
+    click.echo(report.markdown())
+    click.echo(f"Report: {paths['markdown']}")

@@ -7,14 +7,14 @@ losses.
 from art_sor.core.gradients import GradientAt, LossFn, gradient_at
 from art_sor.core.hvp import HVP_MODES, hessian_vector_product
 from art_sor.core.lmo import Box, linear_maximizer
-from art_sor.core.norms import NORMS, Norm, parse_norm
+from art_sor.core.norms import Norm, parse_norm
 from art_sor.core.penalty import Penalty, Regularizer
 from art_sor.core.search import STEP_RULES, worst_case_perturbation
 from art_sor.core.sor import SecondOrderRegularizer, SORLoss, sor_loss
+from art_sor.core.threat import ThreatModel
 
 __all__ = [
     "HVP_MODES",
-    "NORMS",
     "STEP_RULES",
     "Box",
     "GradientAt",
@@ -24,6 +24,7 @@ __all__ = [
     "Regularizer",
     "SORLoss",
     "SecondOrderRegularizer",
+    "ThreatModel",
     "gradient_at",
     "hessian_vector_product",
     "linear_maximizer",

@@ -28,6 +28,13 @@ def check_count(value: object, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_bool(value: object, name: str) -> bool:
+    """Return ``value`` if it is a ``bool``, else raise ``TypeError`` naming it (``"no"`` is not ``False``)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def check_choice(value: object, choices: Collection[str], name: str) -> str:
     """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` naming it."""
     if value not in choices:

@@ -32,8 +32,8 @@ class CurvatureRegularizer:
     lam: float = 4.0
 
     def __post_init__(self) -> None:
-        check_positive(self.h, "h")
-        check_non_negative(self.lam, "lam")
+        object.__setattr__(self, "h", check_positive(self.h, "h"))
+        object.__setattr__(self, "lam", check_non_negative(self.lam, "lam"))
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> Penalty:
         """Return ``λ·mean ‖∇ℓ(x + h·z) − ∇ℓ(x)‖²`` for the batch ``x``."""

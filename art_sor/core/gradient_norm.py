@@ -46,9 +46,9 @@ class GradientNormRegularizer:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "norm", parse_norm(self.norm))
-        check_positive(self.eps, "eps")
-        check_non_negative(self.lam, "lam")
-        check_positive(self.h, "h")
+        object.__setattr__(self, "eps", check_positive(self.eps, "eps"))
+        object.__setattr__(self, "lam", check_non_negative(self.lam, "lam"))
+        object.__setattr__(self, "h", check_positive(self.h, "h"))
         check_choice(self.mode, GR_MODES, "mode")
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> Penalty:

@@ -45,8 +45,3 @@ def gradient_at(loss_fn: LossFn, x: torch.Tensor, create_graph: bool = False) ->
     # The graph is kept so that callers can still backpropagate through ``losses``.
     (grad,) = torch.autograd.grad(losses.sum(), leaf, create_graph=create_graph, retain_graph=True)
     return GradientAt(x=leaf, losses=losses, grad=grad)
-
-
-def batch_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-sample inner product of two batches of the same shape, shape ``(B,)``."""
-    return (a * b).flatten(1).sum(dim=1)

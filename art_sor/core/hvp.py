@@ -6,7 +6,8 @@ from typing import Literal
 
 import torch
 
-from art_sor.core.gradients import GradientAt, LossFn, batch_dot, gradient_at
+from art_sor.core.batch import batch_dot
+from art_sor.core.gradients import GradientAt, LossFn, gradient_at
 
 HVPMode = Literal["exact", "finite_difference"]
 HVP_MODES: tuple[HVPMode, ...] = ("exact", "finite_difference")

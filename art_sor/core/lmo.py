@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from art_sor.core.batch import TINY, per_sample, sample_norms
 from art_sor.core.norms import Norm
 
 Box = tuple[torch.Tensor, torch.Tensor]
 """Lower and upper bounds of the data, broadcastable to the input batch."""
-
-_TINY = 1e-12
 
 
 def linear_maximizer(
@@ -32,8 +31,8 @@ def linear_maximizer(
     if norm == "inf":
         delta = eps * torch.sign(v)
     elif norm == "l2":
-        norms = v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
-        delta = torch.where(norms > _TINY, eps * v / norms.clamp_min(_TINY), torch.zeros_like(v))
+        norms = per_sample(sample_norms(v), v)
+        delta = torch.where(norms > TINY, eps * v / norms.clamp_min(TINY), torch.zeros_like(v))
     else:
         raise ValueError(f"norm must be 'inf' or 'l2', got {norm!r}")
     if box is None:

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import torch
 
+from art_sor.core.batch import batch_dot
 from art_sor.core.checks import check_count, check_non_negative, check_positive
-from art_sor.core.gradients import LossFn, batch_dot, gradient_at
-from art_sor.core.lmo import Box, linear_maximizer
+from art_sor.core.gradients import LossFn, gradient_at
+from art_sor.core.lmo import Box
 from art_sor.core.norms import Norm, parse_norm
 from art_sor.core.penalty import Penalty
-from art_sor.core.projection import project, random_start
+from art_sor.core.projection import projected_gradient_ascent
 
 
 def linearity_gap(loss_fn: LossFn, x: torch.Tensor, losses: torch.Tensor, grad: torch.Tensor, delta: torch.Tensor
@@ -33,12 +34,8 @@ def maximize_linearity_gap(loss_fn: LossFn, x: torch.Tensor, losses: torch.Tenso
     :return: ``δ_LLR``, detached.
     """
     x, losses, grad = x.detach(), losses.detach(), grad.detach()
-    delta = random_start(x, eps, norm, box)
-    for _ in range(steps):
-        delta.requires_grad_(True)
-        (ascent,) = torch.autograd.grad(linearity_gap(loss_fn, x, losses, grad, delta).sum(), delta)
-        delta = project(delta.detach() + linear_maximizer(ascent, step_size, norm), eps, norm, x, box)
-    return delta.detach()
+    return projected_gradient_ascent(lambda delta: linearity_gap(loss_fn, x, losses, grad, delta), x, eps, norm,
+                                     steps, step_size, box)
 
 
 @dataclass(frozen=True)
@@ -66,13 +63,12 @@ class LocalLinearityRegularizer:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "norm", parse_norm(self.norm))
-        check_positive(self.eps, "eps")
-        check_non_negative(self.lam, "lam")
-        check_non_negative(self.mu, "mu")
-        check_count(self.steps, "steps")
-        if self.step_size is None:
-            object.__setattr__(self, "step_size", 2.5 * self.eps / self.steps)
-        check_positive(self.step_size, "step_size")
+        object.__setattr__(self, "eps", check_positive(self.eps, "eps"))
+        object.__setattr__(self, "lam", check_non_negative(self.lam, "lam"))
+        object.__setattr__(self, "mu", check_non_negative(self.mu, "mu"))
+        object.__setattr__(self, "steps", check_count(self.steps, "steps"))
+        step_size = 2.5 * self.eps / self.steps if self.step_size is None else self.step_size
+        object.__setattr__(self, "step_size", check_positive(step_size, "step_size"))
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> Penalty:
         """Return ``λ·mean γ + μ·mean |δᵀg|`` at the PGD maximiser ``δ`` of the linearity gap."""

@@ -6,7 +6,6 @@ import math
 from typing import Literal
 
 Norm = Literal["inf", "l2"]
-NORMS: tuple[Norm, ...] = ("inf", "l2")
 
 _SPELLINGS: dict[object, Norm] = {"inf": "inf", "linf": "inf", "l2": "l2", "2": "l2"}
 

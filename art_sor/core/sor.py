@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
+from art_sor.core.batch import batch_dot
 from art_sor.core.checks import check_choice, check_count, check_non_negative, check_positive
-from art_sor.core.gradients import LossFn, batch_dot, gradient_at
+from art_sor.core.gradients import LossFn, gradient_at
 from art_sor.core.hvp import HVP_MODES, HVPMode, hessian_vector_product
 from art_sor.core.lmo import Box
 from art_sor.core.norms import Norm, parse_norm
@@ -18,47 +19,25 @@ from art_sor.core.penalty import Penalty
 from art_sor.core.search import STEP_RULES, StepRule, worst_case_perturbation
 
 
-def check_sor_params(eps: float, iterations: int, h: float, lam: float, hvp: str, step: str) -> None:
-    """Raise a ``ValueError`` naming the first SOR hyperparameter that is out of range."""
-    check_positive(eps, "eps")
-    check_count(iterations, "iterations")
-    check_positive(h, "h")
-    check_non_negative(lam, "lam")
-    check_choice(hvp, HVP_MODES, "hvp")
-    check_choice(step, STEP_RULES, "step")
-
-
 @dataclass(frozen=True)
-class SORLoss:
-    """The SOR training loss of a batch and its parts.
+class SORTerms:
+    """Per-sample parts of the SOR loss of a batch.
 
-    :ivar loss: ``mean(ℓ + λ·(first_order + second_order))``, a scalar that carries gradients to the weights.
-    :ivar clean: Per-sample ``ℓ(x)``.
-    :ivar first_order: Per-sample ``gᵀδ``.
-    :ivar second_order: Per-sample ``½ δᵀHδ``.
+    :ivar clean: ``ℓ(x)``.
+    :ivar first_order: ``gᵀδ``.
+    :ivar second_order: ``½ δᵀHδ``.
     :ivar delta: The worst-case perturbation of the quadratic model, detached.
     """
 
-    loss: torch.Tensor
     clean: torch.Tensor
     first_order: torch.Tensor
     second_order: torch.Tensor
     delta: torch.Tensor
 
 
-def sor_loss(
-    loss_fn: LossFn,
-    x: torch.Tensor,
-    eps: float,
-    norm: Norm | object = "inf",
-    iterations: int = 1,
-    h: float = 1.0,
-    lam: float = 1.0,
-    hvp: HVPMode = "finite_difference",
-    step: StepRule = "replace",
-    box: Box | None = None,
-) -> SORLoss:
-    """SOR loss ``mean over the batch of ℓ(x) + λ·[gᵀδ + ½ δᵀHδ]``.
+@dataclass(frozen=True)
+class SecondOrderRegularizer:
+    """SOR as a :class:`~art_sor.core.penalty.Regularizer`: ``λ·mean(gᵀδ + ½ δᵀHδ)``.
 
     ``δ`` maximises the quadratic model of the loss over the ε-ball (:func:`worst_case_perturbation`) and is then
     held fixed; the weights get the full gradient through ``g`` and ``Hδ``, which are built with
@@ -66,35 +45,15 @@ def sor_loss(
 
     | Paper link: https://arxiv.org/abs/2009.04923
 
-    :param loss_fn: Per-sample loss; samples must not interact (batch norm in eval mode).
-    :param x: Batch of inputs.
     :param eps: Radius of the threat model's ball.
     :param norm: ``"inf"`` or ``"l2"`` (or ``np.inf``, ``2``).
     :param iterations: Steps of the perturbation search.
-    :param h: Finite-difference step of the Hessian-vector products.
-    :param lam: Weight ``λ`` of the regularizer.
+    :param h: Finite-difference step of the Hessian-vector products, relative to ``δ``. With ``h = 1`` (the
+              default, chosen by the h/λ sweep in the results), ``g + Hδ`` is the true gradient at ``x + δ``.
+    :param lam: Weight ``λ`` of the regularizer (default 1, from the same sweep).
     :param hvp: ``"exact"`` (double backward) or ``"finite_difference"``.
     :param step: ``"replace"`` or ``"frank_wolfe"``.
     :param box: Data bounds that ``x + δ`` must respect, or ``None``.
-    :return: The loss and its parts.
-    """
-    norm = parse_norm(norm)
-    check_sor_params(eps, iterations, h, lam, hvp, step)
-    at = gradient_at(loss_fn, x, create_graph=True)
-    delta = worst_case_perturbation(loss_fn, at, eps, norm, iterations=iterations, step=step, hvp=hvp, h=h,
-                                    box=box)
-    h_delta = hessian_vector_product(loss_fn, at, delta, mode=hvp, h=h, create_graph=True)
-    first_order = batch_dot(at.grad, delta)
-    second_order = 0.5 * batch_dot(delta, h_delta)
-    loss = (at.losses + lam * (first_order + second_order)).mean()
-    return SORLoss(loss=loss, clean=at.losses, first_order=first_order, second_order=second_order, delta=delta)
-
-
-@dataclass(frozen=True)
-class SecondOrderRegularizer:
-    """SOR as a :class:`~art_sor.core.penalty.Regularizer`: ``λ·mean(gᵀδ + ½ δᵀHδ)``.
-
-    | Paper link: https://arxiv.org/abs/2009.04923
     """
 
     eps: float
@@ -107,16 +66,65 @@ class SecondOrderRegularizer:
     box: Box | None = None
 
     def __post_init__(self) -> None:
+        # Plain Python numbers, so that configurations compare and checkpoints load without pickled NumPy types.
         object.__setattr__(self, "norm", parse_norm(self.norm))
-        check_sor_params(self.eps, self.iterations, self.h, self.lam, self.hvp, self.step)
+        object.__setattr__(self, "eps", check_positive(self.eps, "eps"))
+        object.__setattr__(self, "iterations", check_count(self.iterations, "iterations"))
+        object.__setattr__(self, "h", check_positive(self.h, "h"))
+        object.__setattr__(self, "lam", check_non_negative(self.lam, "lam"))
+        check_choice(self.hvp, HVP_MODES, "hvp")
+        check_choice(self.step, STEP_RULES, "step")
+
+    def terms(self, loss_fn: LossFn, x: torch.Tensor) -> SORTerms:
+        """The per-sample parts of the SOR loss at the batch ``x``; samples must not interact."""
+        at = gradient_at(loss_fn, x, create_graph=True)
+        delta = worst_case_perturbation(loss_fn, at, self.eps, self.norm, iterations=self.iterations, step=self.step,
+                                        hvp=self.hvp, h=self.h, box=self.box)
+        h_delta = hessian_vector_product(loss_fn, at, delta, mode=self.hvp, h=self.h, create_graph=True)
+        return SORTerms(clean=at.losses, first_order=batch_dot(at.grad, delta),
+                        second_order=0.5 * batch_dot(delta, h_delta), delta=delta)
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> Penalty:
         """Return ``λ·mean(gᵀδ + ½ δᵀHδ)`` for the batch ``x``."""
-        terms = sor_loss(loss_fn, x, self.eps, self.norm, self.iterations, self.h, self.lam, self.hvp,
-                         self.step, self.box)
+        terms = self.terms(loss_fn, x)
         first, second = terms.first_order.mean(), terms.second_order.mean()
-        return Penalty(
-            value=self.lam * (first + second),
-            clean_losses=terms.clean,
-            parts={"first_order": first.detach(), "second_order": second.detach()},
-        )
+        return Penalty(value=self.lam * (first + second), clean_losses=terms.clean,
+                       parts={"first_order": first.detach(), "second_order": second.detach()})
+
+
+@dataclass(frozen=True)
+class SORLoss(SORTerms):
+    """The SOR training loss of a batch and its per-sample parts.
+
+    :ivar loss: ``mean(ℓ + λ·(first_order + second_order))``, a scalar that carries gradients to the weights.
+    """
+
+    loss: torch.Tensor
+
+
+def sor_loss(
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    eps: float,
+    norm: Norm | object = "inf",
+    iterations: int = 1,
+    h: float = SecondOrderRegularizer.h,
+    lam: float = SecondOrderRegularizer.lam,
+    hvp: HVPMode = "finite_difference",
+    step: StepRule = "replace",
+    box: Box | None = None,
+) -> SORLoss:
+    """SOR loss ``mean over the batch of ℓ(x) + λ·[gᵀδ + ½ δᵀHδ]`` (see :class:`SecondOrderRegularizer`).
+
+    | Paper link: https://arxiv.org/abs/2009.04923
+
+    :param loss_fn: Per-sample loss; samples must not interact (batch norm in eval mode).
+    :param x: Batch of inputs.
+    :return: The loss and its parts. The other parameters are those of :class:`SecondOrderRegularizer`.
+    """
+    regularizer = SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam, hvp=hvp, step=step,
+                                         box=box)
+    terms = regularizer.terms(loss_fn, x)
+    loss = (terms.clean + regularizer.lam * (terms.first_order + terms.second_order)).mean()
+    return SORLoss(clean=terms.clean, first_order=terms.first_order, second_order=terms.second_order,
+                   delta=terms.delta, loss=loss)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
+from art_sor.core.checks import check_count
 from art_sor.core.norms import Norm, parse_norm
+from art_sor.core.threat import ThreatModel
+from art_sor.estimators.inputs import check_dataset
 from art_sor.evaluation.robustness import evaluate_attacks
 from art_sor.specs import Spec
-from art_sor.validation import check_count, check_dataset
 
 
 @dataclass
@@ -25,10 +28,14 @@ class SecurityCurve:
     accuracy: list[float]
     chance: float
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
-        return {"attack": self.attack, "norm": self.norm, "eps": self.eps, "accuracy": self.accuracy,
-                "chance": self.chance}
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SecurityCurve:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
 
 
 def unbounded_eps(classifier: PyTorchClassifier, norm: Norm) -> float:
@@ -57,13 +64,14 @@ def security_curve(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, 
     if eps_values is None:
         eps_max = eps_max if eps_max is not None else unbounded_eps(classifier, norm)
         eps_values = np.linspace(0.0, eps_max, check_count(points, "points", minimum=2)).tolist()
-    spec = attack if isinstance(attack, Spec) else Spec.parse(attack)
+    spec = Spec.of(attack)
     accuracy = []
     for eps in tqdm(eps_values, desc=f"security curve ({spec.label})", disable=not verbose):
         if eps == 0:
             accuracy.append(float(np.mean(classifier.predict(x, batch_size=batch_size).argmax(1) == labels)))
         else:
-            result = evaluate_attacks(classifier, x, labels, eps, norm, [spec], batch_size=batch_size, verbose=False)
+            result = evaluate_attacks(classifier, x, labels, ThreatModel(eps, norm), [spec], batch_size=batch_size,
+                                      verbose=False)
             accuracy.append(result.attacks[0].accuracy)
     return SecurityCurve(attack=spec.label, norm=norm, eps=[float(e) for e in eps_values], accuracy=accuracy,
                          chance=1.0 / classifier.nb_classes)

@@ -8,16 +8,17 @@ robustness": a defence whose gradients are masked looks robust to gradient attac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 from art.metrics.gradient_check import loss_gradient_check
 
+from art_sor.estimators.inputs import to_index_labels
 from art_sor.evaluation.curves import SecurityCurve
-from art_sor.evaluation.robustness import RobustnessResult
-from art_sor.validation import to_index_labels
+from art_sor.evaluation.robustness import AttackResult, RobustnessResult
 
 
 @dataclass
@@ -29,9 +30,14 @@ class Check:
     detail: str
     values: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
-        return {"name": self.name, "passed": self.passed, "detail": self.detail, "values": self.values}
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Check:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
 
 
 def gradient_check(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, tolerance: float = 0.02,
@@ -55,16 +61,16 @@ def obfuscation_checks(result: RobustnessResult, curve: SecurityCurve | None = N
             _monotone_in_eps(curve, tolerance)]
 
 
-def _full(result: RobustnessResult) -> list:
+def _full(result: RobustnessResult) -> list[AttackResult]:
     return [r for r in result.attacks if r.samples == len(result.clean) and not r.minimal]
 
 
 def _iterative_beats_single_step(result: RobustnessResult, tolerance: float) -> Check:
     name = "iterative attacks do at least as well as single-step ones"
-    single = [r for r in _full(result) if r.family == "fgsm"]
-    iterative = [r for r in _full(result) if r.white_box and r.family != "fgsm" and not r.ensemble]
+    single = [r for r in _full(result) if r.white_box and not r.iterative]
+    iterative = [r for r in _full(result) if r.white_box and r.iterative and not r.ensemble]
     if not single or not iterative:
-        return Check(name, None, "needs fgsm and an iterative white-box attack")
+        return Check(name, None, "needs a single-step attack (fgsm) and an iterative white-box attack")
     best = min(iterative, key=lambda r: r.accuracy)
     passed = best.accuracy <= single[0].accuracy + tolerance
     return Check(name, passed, f"{best.label} {best.accuracy:.1%} vs {single[0].label} {single[0].accuracy:.1%}",
@@ -85,7 +91,7 @@ def _white_box_beats_black_box(result: RobustnessResult, tolerance: float) -> Ch
 
 def _more_budget_never_helps(result: RobustnessResult, tolerance: float) -> Check:
     name = "more steps or restarts never raise accuracy"
-    families: dict[str, list] = {}
+    families: dict[str, list[AttackResult]] = {}
     for r in _full(result):
         families.setdefault(r.family, []).append(r)
     pairs = []

@@ -7,20 +7,21 @@ with the pure-torch core, in eval mode, through the classifier's preprocessing.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
-from art_sor.bridge import ClassifierView
-from art_sor.core.gradients import GradientAt, LossFn, batch_dot, gradient_at
+from art_sor.core.batch import batch_dot, unit_directions
+from art_sor.core.checks import check_count
+from art_sor.core.gradients import GradientAt, LossFn, gradient_at
 from art_sor.core.hvp import hessian_vector_product
 from art_sor.core.local_linearity import linearity_gap, maximize_linearity_gap
-from art_sor.core.norms import parse_norm
+from art_sor.core.threat import ThreatModel
+from art_sor.estimators.inputs import check_dataset
+from art_sor.estimators.view import ClassifierView
 from art_sor.evaluation.randomness import seeded
-from art_sor.validation import check_count, check_dataset, check_positive
-
-_TINY = 1e-12
 
 
 @dataclass
@@ -40,12 +41,17 @@ class Geometry:
     linearity_gap: float
     samples: int
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Geometry:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
 
-def geometry_metrics(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, eps: float, norm: object,
+
+def geometry_metrics(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, threat: ThreatModel,
                      power_iterations: int = 20, linearity_steps: int = 10, batch_size: int = 100, seed: int = 0
                      ) -> Geometry:
     """Measure the input-space geometry of the loss on ``(x, y)``.
@@ -53,15 +59,14 @@ def geometry_metrics(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
     :param classifier: Any ART ``PyTorchClassifier`` with a classification loss over class indices.
     :param x: Inputs; never modified.
     :param y: Labels, class indices or one-hot.
-    :param eps: Radius for the linearity gap.
-    :param norm: Threat norm, for the dual gradient norm and the linearity gap.
+    :param threat: Threat model, for the dual gradient norm and the linearity gap.
     :param power_iterations: Power-iteration steps on exact Hessian-vector products.
     :param linearity_steps: PGD steps that maximise the linearity gap (step ``2.5ε/steps``, random start).
     :param batch_size: Samples per batch.
     :param seed: Seed of the random starts.
     """
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
-    norm, eps = parse_norm(norm), check_positive(eps, "eps")
+    norm, eps = threat.norm, threat.eps
     power_iterations, linearity_steps = check_count(power_iterations, "power_iterations"), check_count(
         linearity_steps, "linearity_steps")
     view = ClassifierView(classifier)
@@ -87,8 +92,7 @@ def geometry_metrics(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
 def _top_eigenvalues(loss_fn: LossFn, at: GradientAt, iterations: int, generator: torch.Generator) -> torch.Tensor:
     """Per-sample Rayleigh quotient after power iteration on exact Hessian-vector products."""
     v = torch.randn(at.x.shape, generator=generator, dtype=at.x.dtype).to(at.x.device)
-    v = v / v.flatten(1).norm(dim=1).clamp_min(_TINY).view(-1, *([1] * (v.dim() - 1)))
+    v = unit_directions(v)
     for _ in range(iterations):
-        hv = hessian_vector_product(loss_fn, at, v, mode="exact").detach()
-        v = hv / hv.flatten(1).norm(dim=1).clamp_min(_TINY).view(-1, *([1] * (hv.dim() - 1)))
+        v = unit_directions(hessian_vector_product(loss_fn, at, v, mode="exact").detach())
     return batch_dot(v, hessian_vector_product(loss_fn, at, v, mode="exact").detach())

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib.util
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
-from art_sor.core.norms import Norm, parse_norm
-from art_sor.evaluation.attacks import AUTOATTACK_NOTE, DEFAULT_ATTACKS
+from art_sor.core.threat import ThreatModel
+from art_sor.estimators.inputs import check_dataset
+from art_sor.evaluation.attacks import DEFAULT_ATTACKS
 from art_sor.evaluation.curves import SecurityCurve, security_curve
 from art_sor.evaluation.diagnostics import Check, gradient_check, obfuscation_checks
 from art_sor.evaluation.geometry import Geometry, geometry_metrics
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult, evaluate_attacks
 from art_sor.specs import Spec
-from art_sor.validation import check_dataset
 
 
 @dataclass
@@ -27,7 +28,6 @@ class Evaluation:
     curve: SecurityCurve | None = None
     checks: list[Check] = field(default_factory=list)
     geometry: Geometry | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def obfuscation_suspected(self) -> bool:
@@ -36,15 +36,27 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
-        return {
-            "metadata": self.metadata,
-            "robustness": self.robustness.to_dict(),
-            "security_curve": self.curve.to_dict() if self.curve else None,
-            "checks": [check.to_dict() for check in self.checks],
-            "obfuscation_suspected": self.obfuscation_suspected,
-            "geometry": self.geometry.to_dict() if self.geometry else None,
-            "notes": [AUTOATTACK_NOTE],
-        }
+        return {"robustness": self.robustness.to_dict(),
+                "security_curve": self.curve.to_dict() if self.curve else None,
+                "checks": [check.to_dict() for check in self.checks],
+                "obfuscation_suspected": self.obfuscation_suspected,
+                "geometry": self.geometry.to_dict() if self.geometry else None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        """Inverse of :meth:`to_dict`."""
+        return cls(robustness=RobustnessResult.from_dict(data["robustness"]),
+                   curve=SecurityCurve.from_dict(data["security_curve"]) if data["security_curve"] else None,
+                   checks=[Check.from_dict(c) for c in data["checks"]],
+                   geometry=Geometry.from_dict(data["geometry"]) if data["geometry"] else None)
+
+
+def default_attacks(threat: ThreatModel) -> list[str]:
+    """The default attack set of ``threat``'s norm, with the canonical AutoAttack when pyautoattack is installed."""
+    attacks = list(DEFAULT_ATTACKS[threat.norm])
+    if importlib.util.find_spec("pyautoattack") is not None:
+        attacks.append("autoattack-standard")
+    return attacks
 
 
 def strongest_attack(result: RobustnessResult) -> AttackResult:
@@ -56,19 +68,19 @@ def strongest_attack(result: RobustnessResult) -> AttackResult:
     return min(candidates, key=lambda r: (r.accuracy, -r.strength))
 
 
-def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, eps: float,
-                        norm: object = "inf", attacks: Sequence[str | Spec] | None = None, curve: bool = True,
-                        curve_points: int = 9, curve_samples: int | None = 500, geometry: bool = True,
-                        geometry_samples: int = 200, gradient_check_samples: int = 200, tolerance: float = 0.02,
-                        batch_size: int = 128, verbose: bool = True) -> Evaluation:
+def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, threat: ThreatModel,
+                        attacks: Sequence[str | Spec] | None = None, curve: bool = True, curve_points: int = 9,
+                        curve_samples: int | None = 500, geometry: bool = True, geometry_samples: int = 200,
+                        gradient_check_samples: int = 200, tolerance: float = 0.02, batch_size: int = 128,
+                        verbose: bool = True, on_partial: Callable[[Evaluation], None] | None = None,
+                        previous: Evaluation | None = None) -> Evaluation:
     """Evaluate robustness honestly: per-sample worst case over attacks, then the obfuscation diagnostics.
 
     :param classifier: Any ART ``PyTorchClassifier``.
     :param x: Test inputs; never modified.
     :param y: Labels, class indices or one-hot.
-    :param eps: Radius of the threat model.
-    :param norm: ``"inf"`` or ``"l2"``.
-    :param attacks: Attack specs; by default :data:`~art_sor.evaluation.attacks.DEFAULT_ATTACKS` for the norm.
+    :param threat: The threat model.
+    :param attacks: Attack specs; by default :func:`default_attacks`.
     :param curve: Compute the security curve with the strongest gradient attack, from 0 to the unbounded ε.
     :param curve_points: Number of ε values on the curve.
     :param curve_samples: Leading samples used for the curve (``None`` for all).
@@ -78,23 +90,25 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
     :param tolerance: Accuracy difference a diagnostic tolerates before it fails.
     :param batch_size: Batch size of attacks and predictions.
     :param verbose: Show progress bars.
+    :param on_partial: Called with the evaluation so far after each attack, so that an interrupted run keeps what
+                       it measured.
+    :param previous: A partial evaluation with the same settings; its finished attacks are not run again.
     """
-    x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
-    norm_name: Norm = parse_norm(norm)
-    specs = list(attacks) if attacks is not None else list(DEFAULT_ATTACKS[norm_name])
-    robustness = evaluate_attacks(classifier, x, labels, eps, norm_name, specs, batch_size=batch_size,
-                                  verbose=verbose)
+    x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
+                              clip_values=classifier.clip_values)
+    specs = list(attacks) if attacks is not None else default_attacks(threat)
+    report = None if on_partial is None else (lambda partial: on_partial(Evaluation(robustness=partial)))
+    robustness = evaluate_attacks(classifier, x, labels, threat, specs, batch_size=batch_size, verbose=verbose,
+                                  on_result=report, previous=previous.robustness if previous else None)
     security = None
     if curve:
         n = curve_samples or len(x)
-        security = security_curve(classifier, x[:n], labels[:n], norm_name, attack=strongest_attack(robustness).spec,
-                                  points=curve_points, batch_size=batch_size, verbose=verbose)
+        security = security_curve(classifier, x[:n], labels[:n], threat.norm,
+                                  attack=strongest_attack(robustness).spec, points=curve_points,
+                                  batch_size=batch_size, verbose=verbose)
     checks = obfuscation_checks(robustness, security, tolerance)
     checks.append(gradient_check(classifier, x[:gradient_check_samples], labels[:gradient_check_samples],
                                  tolerance))
-    shape = geometry_metrics(classifier, x[:geometry_samples], labels[:geometry_samples], eps, norm_name,
+    shape = geometry_metrics(classifier, x[:geometry_samples], labels[:geometry_samples], threat,
                              batch_size=batch_size) if geometry else None
-    labels_of_specs = [s.label if isinstance(s, Spec) else s for s in specs]
-    return Evaluation(robustness=robustness, curve=security, checks=checks, geometry=shape,
-                      metadata={"eps": eps, "norm": norm_name, "samples": len(x), "attacks": labels_of_specs,
-                                "tolerance": tolerance})
+    return Evaluation(robustness=robustness, curve=security, checks=checks, geometry=shape)

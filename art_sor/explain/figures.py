@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from art_sor.plotting import save_figure, style
 
 
 def _image(array: np.ndarray) -> np.ndarray:
@@ -42,7 +36,14 @@ def explanation_grid(x: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
     :param caption: Figure title naming the model, ε and attack.
     :param path: PNG file to write.
     """
-    plt = _pyplot()
+    with style() as plt:
+        return _explanation_grid(plt, x, labels, predictions, saliency, counterfactuals, counterfactual_predictions,
+                                 class_names, caption, Path(path))
+
+
+def _explanation_grid(plt: Any, x: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
+                      saliency: np.ndarray, counterfactuals: np.ndarray, counterfactual_predictions: np.ndarray,
+                      class_names: tuple[str, ...], caption: str, path: Path) -> Path:
     n, k = counterfactuals.shape[:2]
     columns = k + 2
     fig, axes = plt.subplots(2 * n, columns, figsize=(1.15 * columns, 1.25 * 2 * n + 0.9), squeeze=False)
@@ -71,20 +72,23 @@ def explanation_grid(x: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
             ax.set_yticks([])
         for ax in bottom[:2]:
             ax.axis("off")
-    fig.suptitle(caption, fontsize=9)
+    fig.suptitle(textwrap.fill(caption, width=int(fig.get_figwidth() * 12)), fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def correction_grid(x: np.ndarray, labels: np.ndarray, predictions: np.ndarray, corrected: np.ndarray,
                     corrected_predictions: np.ndarray, class_names: tuple[str, ...], caption: str,
                     path: str | Path) -> Path:
     """One column per misclassified input: the input, the counterfactual toward its true class, the difference."""
-    plt = _pyplot()
+    with style() as plt:
+        return _correction_grid(plt, x, labels, predictions, corrected, corrected_predictions, class_names, caption,
+                                Path(path))
+
+
+def _correction_grid(plt: Any, x: np.ndarray, labels: np.ndarray, predictions: np.ndarray, corrected: np.ndarray,
+                     corrected_predictions: np.ndarray, class_names: tuple[str, ...], caption: str, path: Path
+                     ) -> Path:
     n = len(x)
     # A minimum width and a wrapped caption keep the caption readable when only one or two inputs are wrong.
     width = max(1.3 * n + 0.4, 4.0)
@@ -104,7 +108,4 @@ def correction_grid(x: np.ndarray, labels: np.ndarray, predictions: np.ndarray, 
             ax.set_yticks([])
     fig.suptitle(textwrap.fill(caption, width=int(width * 11)), fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.88))
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -14,13 +14,10 @@ from __future__ import annotations
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
-from art_sor.data import Dataset
-from art_sor.defences import ThreatModel
-from art_sor.explain.counterfactuals import DEFAULT_STEPS, counterfactuals, default_eps
+from art_sor.core.batch import TINY
+from art_sor.estimators.inputs import check_inputs, to_index_labels
+from art_sor.explain.counterfactuals import counterfactuals
 from art_sor.explain.saliency import input_gradient
-from art_sor.validation import check_inputs, to_index_labels
-
-_TINY = 1e-12
 
 
 def gradient_alignment(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, batch_size: int = 128
@@ -30,7 +27,7 @@ def gradient_alignment(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarr
     grad = input_gradient(classifier, x, y, batch_size).reshape(len(x), -1).astype(np.float64)
     flat = x.reshape(len(x), -1).astype(np.float64)
     norms = np.linalg.norm(flat, axis=1) * np.linalg.norm(grad, axis=1)
-    return np.abs(np.sum(flat * grad, axis=1)) / np.maximum(norms, _TINY)
+    return np.abs(np.sum(flat * grad, axis=1)) / np.maximum(norms, TINY)
 
 
 def object_change_fraction(x: np.ndarray, x_changed: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -50,7 +47,7 @@ def object_change_fraction(x: np.ndarray, x_changed: np.ndarray, mask: np.ndarra
     mask = np.broadcast_to(mask[:, None] if mask.ndim == x.ndim - 1 else mask, x.shape)
     total = change.reshape(len(x), -1).sum(axis=1)
     on_object = (change * mask).reshape(len(x), -1).sum(axis=1)
-    return np.where(total > _TINY, on_object / np.maximum(total, _TINY), 0.0)
+    return np.where(total > TINY, on_object / np.maximum(total, TINY), 0.0)
 
 
 def counterfactual_target_rate(judge: PyTorchClassifier, x_counterfactual: np.ndarray, targets: np.ndarray) -> float:
@@ -86,31 +83,3 @@ def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
     if judge is not None:
         scores["cf judged target"] = counterfactual_target_rate(judge, x_cf, targets)
     return scores
-
-
-class ComparisonAlignment:
-    """The alignment scores as ``art-sor compare``'s extra metrics, with an optional judge.
-
-    :param input_shape: Shape of one input, for the default counterfactual budget.
-    :param judge: Independent robust classifier that judges the counterfactuals, or ``None``.
-    :param judge_name: How the judge is named in :meth:`key` (its checkpoint path).
-    :param samples: Leading test images for the gradient alignment.
-    :param counterfactual_samples: Leading test images whose counterfactuals toward every other class are scored.
-    :param eps: Counterfactual budget (L2), by default :func:`~art_sor.explain.counterfactuals.default_eps`.
-    """
-
-    def __init__(self, input_shape: tuple[int, ...], judge: PyTorchClassifier | None = None, judge_name: str = "",
-                 samples: int = 500, counterfactual_samples: int = 50, eps: float | None = None) -> None:
-        self.judge, self.judge_name = judge, judge_name
-        self.samples, self.counterfactual_samples = samples, counterfactual_samples
-        self.eps = eps if eps is not None else default_eps(input_shape, "l2")
-
-    def key(self) -> str:
-        """Everything the scores depend on, so that cached scores are reused only for the same settings."""
-        return (f"alignment on {self.samples}; counterfactuals of {self.counterfactual_samples} toward every other "
-                f"class, L2 eps={self.eps:.4g}, {DEFAULT_STEPS} steps; judge={self.judge_name or 'none'}")
-
-    def __call__(self, classifier: PyTorchClassifier, data: Dataset, threat: ThreatModel) -> dict[str, float]:
-        """Scores on the first test images."""
-        return alignment_scores(classifier, data.x_test[:self.samples], data.y_test[:self.samples], self.judge,
-                                self.counterfactual_samples, eps=self.eps)

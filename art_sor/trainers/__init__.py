@@ -1,4 +1,4 @@
-"""ART trainers: an epoch driver, and on it one loop of a clean loss plus a pluggable regularizer."""
+"""ART trainers: an epoch driver, one loop of a clean loss plus a pluggable regularizer, and adversarial training."""
 
 from art_sor.trainers.base import EpochTrainer
 from art_sor.trainers.regularized import RegularizedTrainer

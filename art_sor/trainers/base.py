@@ -7,16 +7,26 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from art.defences.trainer import Trainer
+from torch import nn
 from tqdm.auto import tqdm
 
-from art_sor.trainers.state import load_training_state, save_training_state
-from art_sor.validation import check_count, check_dataset, check_pytorch_classifier
+from art_sor.core.checks import check_choice, check_count
+from art_sor.estimators.inputs import check_dataset, check_pytorch_classifier
+from art_sor.estimators.view import ClassifierView
+from art_sor.trainers.state import (
+    load_training_state,
+    optimizer_settings,
+    random_streams,
+    restore_random_streams,
+    save_training_state,
+)
 
 if TYPE_CHECKING:
     from art.data_generators import DataGenerator
@@ -27,7 +37,18 @@ logger = logging.getLogger(__name__)
 # Running means shown on the progress bar, when the trainer reports them.
 _SHORT_NAMES = {"loss": "loss", "train_accuracy": "acc"}
 
-Batches = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
+Batch = tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]
+Batches = Callable[[], Iterable[Batch]]
+EpochCallback = Callable[["EpochTrainer", dict[str, Any]], bool | None]
+"""Called after each epoch with the trainer and the epoch's record, before the record is saved; it may add
+entries to the record, and returning ``True`` stops training after this epoch."""
+SchedulerInterval = Literal["epoch", "batch"]
+SCHEDULER_INTERVALS: tuple[SchedulerInterval, ...] = ("epoch", "batch")
+
+# An epoch after the first counts as collapsed when its training accuracy is at most this multiple of chance, or
+# its clean loss is within this fraction of ln(nb_classes), the loss of a uniform prediction.
+_CHANCE_FACTOR = 1.2
+_STALL_TOLERANCE = 0.02
 
 
 class EpochTrainer(Trainer):
@@ -35,10 +56,21 @@ class EpochTrainer(Trainer):
 
     Per epoch it shuffles (with torch's global generator, so ``torch.manual_seed`` makes runs repeatable), shows a
     tqdm bar with loss and accuracy, steps the scheduler, measures validation accuracy with a single
-    preprocessing pass, appends a record to :attr:`history`, logs it, and saves the training state to
-    ``checkpoint_dir`` so that no finished epoch is lost.
+    preprocessing pass, warns when training has collapsed to chance, appends a record to :attr:`history`, logs it,
+    and saves the training state (weights, optimizer, scheduler, random streams) to ``checkpoint_dir`` so that no
+    finished epoch is lost.
+
+    ``nb_epochs`` counts all epochs of the trainer's history: a resumed run continues up to it, and a second
+    ``fit(nb_epochs=2)`` on a trainer that has trained two epochs trains none and warns (pass ``nb_epochs=4`` for
+    two more).
+
+    Before the first epoch it checks the data against the classifier (shape, labels, ``clip_values``, dtype) and
+    runs the model on two samples, so that a model returning a tuple or the wrong number of logits fails at once.
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer; it is trained in place.
+
+    :ivar tags: Saved with every checkpoint; a resume whose tags differ is refused (art-sor's runs put their full
+                key here).
     """
 
     method = "base"
@@ -48,11 +80,14 @@ class EpochTrainer(Trainer):
     def __init__(self, classifier: PyTorchClassifier) -> None:
         check_pytorch_classifier(classifier, need_optimizer=True)
         super().__init__(classifier)
+        self._view = ClassifierView(classifier)
+        self._optimizer_settings = optimizer_settings(classifier.optimizer)
         self.history: list[dict[str, Any]] = []
+        self.tags: dict[str, Any] = {}
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run (saved with checkpoints and reports)."""
-        return {"method": self.method}
+        return {"method": self.method, "optimizer": self._optimizer_settings}
 
     def fit(
         self,
@@ -65,34 +100,43 @@ class EpochTrainer(Trainer):
         verbose: bool = True,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
+        scheduler_interval: SchedulerInterval = "epoch",
+        epoch_callback: EpochCallback | None = None,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Train on arrays.
 
-        :param x: Training inputs, shape ``(n, *input_shape)``; never modified.
+        :param x: Training inputs, shape ``(n, *input_shape)``, inside the classifier's ``clip_values``; never
+                  modified.
         :param y: Labels, class indices ``(n,)`` or one-hot ``(n, nb_classes)``; never modified.
         :param validation_data: ``(x_val, y_val)`` evaluated after each epoch.
         :param batch_size: Batch size.
-        :param nb_epochs: Number of epochs in total (a resumed run continues up to it).
-        :param scheduler: Any object with ``.step()``, stepped once per epoch (``StepLR`` and friends).
+        :param nb_epochs: Number of epochs in the history when ``fit`` returns (a resumed run continues up to it).
+        :param scheduler: Any object with ``.step()``; a torch scheduler must belong to the classifier's optimizer.
         :param verbose: Show a progress bar per epoch.
         :param checkpoint_dir: Folder to save the training state to after every epoch.
         :param resume: Continue from the state in ``checkpoint_dir`` if there is one.
+        :param scheduler_interval: Step the scheduler once per ``"epoch"`` (``StepLR``, ``CosineAnnealingLR`` over
+                                   epochs) or once per ``"batch"`` (``OneCycleLR``, warm-ups counted in steps).
+        :param epoch_callback: Called after each epoch (see :data:`EpochCallback`), e.g. to evaluate robustness.
         :return: The history, one record per epoch.
         """
         classifier = self._classifier
-        x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
+        x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
+                                  clip_values=classifier.clip_values)
         batch_size = check_count(batch_size, "batch_size")
+        self._check_batches(len(x), batch_size)
+        self._view.probe(x)
         n = len(x)
 
-        def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        def batches() -> Iterator[Batch]:
             order = torch.randperm(n).numpy()
             for start in range(0, n, batch_size):
                 index = order[start:start + batch_size]
                 yield x[index], labels[index]
 
         return self._train(batches, math.ceil(n / batch_size), nb_epochs, validation_data, scheduler, verbose,
-                           checkpoint_dir, resume)
+                           checkpoint_dir, resume, scheduler_interval, epoch_callback)
 
     def fit_generator(
         self,
@@ -103,11 +147,14 @@ class EpochTrainer(Trainer):
         verbose: bool = True,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
+        scheduler_interval: SchedulerInterval = "epoch",
+        epoch_callback: EpochCallback | None = None,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Train on an ART ``DataGenerator``; an epoch is ``ceil(generator.size / generator.batch_size)`` batches.
 
-        The other parameters are those of :meth:`fit`.
+        Batches may be NumPy arrays or CPU tensors (see :class:`art_sor.data.streaming.LoaderGenerator`); each is
+        checked like ``fit``'s data. The other parameters are those of :meth:`fit`.
         """
         from art.data_generators import DataGenerator
 
@@ -116,16 +163,23 @@ class EpochTrainer(Trainer):
         if generator.size is None:
             raise ValueError("generator.size is None; the trainer needs it to know the length of an epoch")
         classifier = self._classifier
+        self._check_batches(generator.size, generator.batch_size)
+        nb_batches = math.ceil(generator.size / generator.batch_size)
+        probed = False
 
-        def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        def batches() -> Iterator[Batch]:
+            nonlocal probed
             for _ in range(nb_batches):
                 x_batch, y_batch = generator.get_batch()
-                yield check_dataset(np.asarray(x_batch), y_batch, classifier.input_shape, classifier.nb_classes,
-                                    names=("generator batch x", "generator batch y"))
+                x_batch, y_batch = check_dataset(x_batch, y_batch, classifier.input_shape, classifier.nb_classes,
+                                                 ("generator batch x", "generator batch y"), classifier.clip_values)
+                if not probed:
+                    self._view.probe(x_batch, "generator batch x")
+                    probed = True
+                yield x_batch, y_batch
 
-        nb_batches = math.ceil(generator.size / generator.batch_size)
         return self._train(batches, nb_batches, nb_epochs, validation_data, scheduler, verbose, checkpoint_dir,
-                           resume)
+                           resume, scheduler_interval, epoch_callback)
 
     def predict(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Predict with the trained classifier (see ``PyTorchClassifier.predict``)."""
@@ -134,14 +188,33 @@ class EpochTrainer(Trainer):
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
         """Hook for settings that follow a schedule over epochs (called before each epoch)."""
 
+    def _check_batches(self, n: int, batch_size: int) -> None:
+        """Refuse a batch of one sample where a ``BatchNorm1d`` layer would have to normalise it in training."""
+        if n % batch_size == 1 and any(isinstance(m, nn.BatchNorm1d) for m in self._view.model.modules()):
+            raise ValueError(f"batch_size {batch_size} leaves a last batch of one sample ({n} samples), which the "
+                             "model's BatchNorm1d cannot normalise in training; choose another batch_size or drop "
+                             "one sample")
+
+    def _check_scheduler(self, scheduler: Any | None, interval: str) -> None:
+        check_choice(interval, SCHEDULER_INTERVALS, "scheduler_interval")
+        if scheduler is None:
+            return
+        if not callable(getattr(scheduler, "step", None)):
+            raise TypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}")
+        if self.owns_learning_rate:
+            raise ValueError(f"scheduler: {self.method} sets the learning rate itself; pass scheduler=None")
+        stepped = getattr(scheduler, "optimizer", None)
+        if stepped is not None and stepped is not self._classifier.optimizer:
+            raise ValueError("scheduler steps another optimizer than the classifier's; build it on "
+                             "classifier.optimizer")
+
     def _train(self, batches: Batches, nb_batches: int, nb_epochs: int,
                validation_data: tuple[np.ndarray, np.ndarray] | None, scheduler: Any | None, verbose: bool,
-               checkpoint_dir: str | os.PathLike[str] | None, resume: bool) -> list[dict[str, Any]]:
+               checkpoint_dir: str | os.PathLike[str] | None, resume: bool, scheduler_interval: str,
+               epoch_callback: EpochCallback | None) -> list[dict[str, Any]]:
         nb_epochs = check_count(nb_epochs, "nb_epochs")
-        if scheduler is not None and not callable(getattr(scheduler, "step", None)):
-            raise TypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}")
-        if scheduler is not None and self.owns_learning_rate:
-            raise ValueError(f"scheduler: {self.method} sets the learning rate itself; pass scheduler=None")
+        self._check_scheduler(scheduler, scheduler_interval)
+        per_batch = scheduler if scheduler_interval == "batch" else None
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
         validation = None
@@ -149,36 +222,73 @@ class EpochTrainer(Trainer):
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise TypeError("validation_data must be a tuple (x_val, y_val)")
             validation = check_dataset(validation_data[0], validation_data[1], self._classifier.input_shape,
-                                       self._classifier.nb_classes,
-                                       names=("validation_data[0]", "validation_data[1]"))
+                                       self._classifier.nb_classes, ("validation_data[0]", "validation_data[1]"),
+                                       self._classifier.clip_values)
         if resume:
             self._restore(checkpoint_dir, scheduler)
+        elif len(self.history) >= nb_epochs:
+            warnings.warn(f"nb_epochs={nb_epochs}: this trainer has already trained {len(self.history)} epochs and "
+                          f"nb_epochs counts all of them, so nothing was trained; pass nb_epochs="
+                          f"{len(self.history) + nb_epochs} for {nb_epochs} more", UserWarning, stacklevel=3)
 
         for epoch in range(len(self.history), nb_epochs):
             self._begin_epoch(epoch, nb_epochs, nb_batches)
-            record = self._train_epoch(batches(), nb_batches, f"{self.method} {epoch + 1}/{nb_epochs}", verbose)
-            if scheduler is not None:
+            record = self._train_epoch(batches(), nb_batches, f"{self.method} {epoch + 1}/{nb_epochs}", verbose,
+                                       per_batch)
+            if scheduler is not None and per_batch is None:
                 scheduler.step()
             record = {"epoch": epoch + 1, **record}
             if validation is not None:
                 predictions = self._classifier.predict(validation[0]).argmax(axis=1)
                 record["validation_accuracy"] = float(np.mean(predictions == validation[1]))
+            warning = self._collapse_warning(record)
+            if warning is not None:
+                record["warnings"] = [warning]
+                logger.warning("%s epoch %d: %s", self.method, epoch + 1, warning)
+            stop = bool(epoch_callback(self, record)) if epoch_callback is not None else False
             self.history.append(record)
             logger.info("%s epoch %d: %s", self.method, epoch + 1,
-                        ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+                        ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, (int, float))))
             if checkpoint_dir is not None:
                 self._save(checkpoint_dir, scheduler)
+            if stop:
+                break
         self._classifier.model.eval()
         return self.history
 
-    def _train_epoch(self, batches: Iterable[tuple[np.ndarray, np.ndarray]], nb_batches: int, desc: str,
-                     verbose: bool) -> dict[str, float]:
+    def _collapse_warning(self, record: dict[str, Any]) -> str | None:
+        """A warning when an epoch after the first sits at chance: accuracy near ``1/K`` or clean loss near ``ln K``.
+
+        The first epoch is spared: its running means include the random initialisation.
+        """
+        if record["epoch"] == 1:
+            return None
+        classes = self._classifier.nb_classes
+        accuracy = record.get("train_accuracy")
+        loss = record.get("clean_loss", record.get("loss"))
+        at_chance = accuracy is not None and accuracy <= _CHANCE_FACTOR / classes
+        stalled = loss is not None and abs(loss - math.log(classes)) <= _STALL_TOLERANCE * math.log(classes)
+        if not (at_chance or stalled):
+            return None
+        symptom = (f"training accuracy {accuracy:.3f} is at chance (1/{classes})" if at_chance else
+                   f"the clean loss {loss:.3f} has stalled at ln({classes}) = {math.log(classes):.3f}")
+        return f"training has collapsed: {symptom}. {self._collapse_advice()}"
+
+    def _collapse_advice(self) -> str:
+        """The likely cause of a collapse and the option that helps, for the warning."""
+        return "The learning rate is probably too high for this model; lower it or warm it up."
+
+    def _train_epoch(self, batches: Iterable[Batch], nb_batches: int, desc: str, verbose: bool,
+                     per_batch_scheduler: Any | None) -> dict[str, float]:
         totals: dict[str, float] = {}
         seen = 0
+        learning_rate = float(self._classifier.optimizer.param_groups[0]["lr"])
         start, cpu_start = time.perf_counter(), time.process_time()
         progress = tqdm(batches, total=nb_batches, desc=desc, disable=not verbose, leave=False)
         for x_batch, y_batch in progress:
             stats = self._train_batch(x_batch, y_batch)
+            if per_batch_scheduler is not None:
+                per_batch_scheduler.step()
             seen += len(x_batch)
             for key, value in stats.items():
                 totals[key] = totals.get(key, 0.0) + value * len(x_batch)
@@ -189,11 +299,11 @@ class EpochTrainer(Trainer):
         record["seconds"] = time.perf_counter() - start
         # CPU time of all the process's threads: a second opinion when other processes share the machine.
         record["cpu_seconds"] = time.process_time() - cpu_start
-        record["learning_rate"] = float(self._classifier.optimizer.param_groups[0]["lr"])
+        record["learning_rate"] = learning_rate
         return record
 
     @abc.abstractmethod
-    def _train_batch(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
         """Train on one batch of inputs and class indices; return at least ``loss`` and ``train_accuracy``."""
 
     def _extra_state(self) -> dict[str, Any]:
@@ -209,7 +319,8 @@ class EpochTrainer(Trainer):
             "history": self.history,
             "model": self._classifier.model.state_dict(),
             "optimizer": self._classifier.optimizer.state_dict(),
-            "rng": torch.get_rng_state(),
+            "random": random_streams(),
+            "tags": self.tags,
             **self._extra_state(),
         }
         if hasattr(scheduler, "state_dict"):
@@ -221,12 +332,15 @@ class EpochTrainer(Trainer):
         if state is None:
             logger.info("no training state in %s; starting from scratch", checkpoint_dir)
             return
-        if state["config"] != self.config():
-            raise ValueError(f"checkpoint_dir holds a run with another configuration: {state['config']} "
-                             f"(this trainer: {self.config()})")
+        for what, saved, current in (("configuration", state["config"], self.config()),
+                                     ("tags", state["tags"], self.tags)):
+            if saved != current:
+                differing = sorted(str(key) for key in set(saved) | set(current) if saved.get(key) != current.get(key))
+                raise ValueError(f"checkpoint_dir holds a run with another {what} (differs in {', '.join(differing)}"
+                                 f"): saved {saved}, this trainer {current}")
         self._classifier.model.load_state_dict(state["model"])
         self._classifier.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
+        restore_random_streams(state["random"])
         self._load_extra_state(state)
         if "scheduler" in state and hasattr(scheduler, "load_state_dict"):
             scheduler.load_state_dict(state["scheduler"])

@@ -2,70 +2,95 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from art_sor.bridge import ClassifierView
+from art_sor.core.checks import check_bool, check_choice
 from art_sor.core.penalty import Regularizer
+from art_sor.estimators.view import BATCH_NORM_MODES, BatchNormMode
 from art_sor.trainers.base import EpochTrainer
+from art_sor.trainers.steps import OptimizerStep, detached_stats
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
 
 
+def regularizer_settings(regularizer: Regularizer | None) -> dict[str, Any]:
+    """A regularizer's hyperparameters, so that a resumed run with a changed regularizer is refused.
+
+    They are the fields of a dataclass (the data box as whether there is one), else its ``repr``.
+    """
+    if regularizer is None:
+        return {}
+    if not dataclasses.is_dataclass(regularizer):
+        return {"regularizer": repr(regularizer)}
+    settings = {field.name: getattr(regularizer, field.name) for field in dataclasses.fields(regularizer)}
+    if "box" in settings:
+        settings["box"] = settings["box"] is not None
+    return settings
+
+
 class RegularizedTrainer(EpochTrainer):
     """Train an ART ``PyTorchClassifier`` on ``mean ℓ(x) + penalty``, where a regularizer supplies the penalty.
 
-    The regularizer's extra passes run with the model in eval mode: batch-norm then uses its running statistics,
-    so samples do not interact (per-sample gradients stay per-sample), the perturbed inputs do not pollute the
-    running statistics, and dropout draws no new mask between ``x`` and ``x + hδ`` (which would make finite
-    differences meaningless). The clean loss runs in train mode as in standard training; for models without
-    such layers the regularizer's own clean pass is reused.
+    The regularizer's extra passes run with dropout off, so that no new mask is drawn between ``x`` and ``x + hδ``
+    (which would make finite differences meaningless), and never update batch norm's running statistics. By
+    default (``batch_norm="batch"``) batch norm normalises them with the statistics of the batch they see, like
+    the clean training pass, so the penalty is computed on the network the clean loss trains. ``"eval"``
+    normalises with the running statistics instead, which keeps samples independent but, early in training,
+    describes another network than the one being trained: under SGD with momentum that mismatch killed the
+    hidden units and collapsed training to chance (see the method page). The clean loss runs in train mode as in
+    standard training; for models without such layers the regularizer's own clean pass is reused.
 
-    Mixed precision uses ``torch.autocast`` (float16 with a gradient scaler on CUDA, bfloat16 on CPU); no apex.
+    Mixed precision uses ``torch.autocast`` (see :class:`~art_sor.trainers.steps.OptimizerStep`).
 
     :param classifier: ART classifier with an optimizer; it is trained in place.
     :param regularizer: The penalty, or ``None`` for standard training.
     :param amp: Train in mixed precision.
+    :param batch_norm: Statistics batch norm uses in the regularizer's passes: ``"batch"`` or ``"eval"``.
     """
 
     method = "standard"
 
     def __init__(self, classifier: PyTorchClassifier, regularizer: Regularizer | None = None,
-                 amp: bool = False) -> None:
+                 amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
         super().__init__(classifier)
-        self._view = ClassifierView(classifier)
+        self.amp = check_bool(amp, "amp")
+        self.batch_norm = check_choice(batch_norm, BATCH_NORM_MODES, "batch_norm")
+        self._set_regularizer(regularizer)
+        self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method)
+
+    def _set_regularizer(self, regularizer: Regularizer | None) -> None:
+        """Configure the penalty (subclasses whose penalty needs the classifier's data box set it after init)."""
         self._regularizer = regularizer
-        self.amp = bool(amp)
-        device_type = self._view.device.type
-        self._scaler = torch.amp.GradScaler(device_type, enabled=self.amp and device_type == "cuda")
-        self._parameters = [p for p in self._view.model.parameters() if p.requires_grad]
+        # The penalty of the current epoch: the configured one, or a warm-up stage of it.
+        self._active = regularizer
 
     @property
     def regularizer(self) -> Regularizer | None:
-        """The penalty added to the clean loss, or ``None`` for standard training."""
+        """The configured penalty added to the clean loss, or ``None`` for standard training."""
         return self._regularizer
 
     def config(self) -> dict[str, Any]:
-        """Hyperparameters that identify this training run (saved with checkpoints and reports)."""
-        return {**super().config(), "amp": self.amp}
+        """Hyperparameters that identify this training run, the regularizer's fields included."""
+        return {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm,
+                **regularizer_settings(self._regularizer)}
 
-    def _train_batch(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
         return self._train_step(self._view.inputs(x), self._view.labels(y))
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         view = self._view
-        optimizer = self._classifier.optimizer
-        optimizer.zero_grad(set_to_none=True)
-        amp_dtype = torch.float16 if view.device.type == "cuda" else torch.bfloat16
-        with torch.autocast(view.device.type, dtype=amp_dtype, enabled=self.amp):
+        self._classifier.optimizer.zero_grad(set_to_none=True)
+        with self._step.autocast():
             penalty = None
-            if self._regularizer is not None:
-                with view.eval_mode():
+            if self._active is not None:
+                with view.penalty_mode(self.batch_norm):
                     clean_fn = view.loss_fn(y)
-                    penalty = self._regularizer(clean_fn, x)
+                    penalty = self._active(clean_fn, x)
                 clean_losses = penalty.clean_losses
             if penalty is None or view.mode_dependent:
                 view.model.train()
@@ -73,26 +98,23 @@ class RegularizedTrainer(EpochTrainer):
                 clean_losses = clean_fn(x)
             clean_loss = clean_losses.mean()
             loss = clean_loss if penalty is None else clean_loss + penalty.value
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{self.method}: the training loss became {loss.item()}; lower the learning "
-                                     "rate or the regularizer's weight")
-        # Only the parameters need gradients: this prunes the backward passes toward the input leaves.
-        self._scaler.scale(loss).backward(inputs=self._parameters)
-        self._scaler.step(optimizer)
-        self._scaler.update()
-        stats = {
-            "loss": loss.detach(),
-            "clean_loss": clean_loss.detach(),
-            "train_accuracy": (clean_fn.first_logits.argmax(dim=1) == y).float().mean(),
-        }
+        self._step(loss)
+        stats = {"loss": loss, "clean_loss": clean_loss,
+                 "train_accuracy": (clean_fn.first_logits.argmax(dim=1) == y).float().mean()}
         if penalty is not None:
-            stats.update(penalty.parts, penalty=penalty.value.detach())
-        # One device-to-host copy per step rather than one per statistic.
-        values = torch.stack([value.float() for value in stats.values()]).tolist()
-        return dict(zip(stats, values, strict=True))
+            stats.update(penalty.parts, penalty=penalty.value)
+        return detached_stats(stats)
+
+    def _collapse_advice(self) -> str:
+        if self._regularizer is None:
+            return super()._collapse_advice()
+        if self.batch_norm == "eval" and self._view.batch_norms:
+            return ("The regularizer's passes use batch norm's running statistics (batch_norm='eval'), which lag "
+                    "the weights early in training; use batch_norm='batch'.")
+        return "The penalty may outweigh the clean loss; lower lam or the learning rate."
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"scaler": self._scaler.state_dict()}
+        return {"scaler": self._step.state_dict()}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self._scaler.load_state_dict(state["scaler"])
+        self._step.load_state_dict(state["scaler"])

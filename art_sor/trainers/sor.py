@@ -12,13 +12,11 @@ import numpy as np
 from art_sor.core.hvp import HVPMode
 from art_sor.core.search import StepRule
 from art_sor.core.sor import SecondOrderRegularizer
+from art_sor.estimators.view import BatchNormMode
 from art_sor.trainers.regularized import RegularizedTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
-
-DEFAULT_H = 1.0
-DEFAULT_LAM = 1.0
 
 
 class SORTrainer(RegularizedTrainer):
@@ -41,6 +39,9 @@ class SORTrainer(RegularizedTrainer):
     :param hvp: ``"finite_difference"`` or ``"exact"`` (double backward).
     :param step: ``"replace"`` or ``"frank_wolfe"``.
     :param amp: Train in mixed precision with ``torch.autocast``.
+    :param batch_norm: Statistics batch norm uses in the regularizer's passes: ``"batch"`` (those of the batch,
+                       as in the clean training pass; running statistics untouched) or ``"eval"`` (the running
+                       statistics). See :class:`~art_sor.trainers.regularized.RegularizedTrainer`.
     """
 
     method = "sor"
@@ -50,24 +51,19 @@ class SORTrainer(RegularizedTrainer):
         classifier: PyTorchClassifier,
         eps: float,
         norm: Any = np.inf,
-        iterations: int = 1,
-        h: float = DEFAULT_H,
-        lam: float = DEFAULT_LAM,
-        hvp: HVPMode = "finite_difference",
-        step: StepRule = "replace",
+        iterations: int = SecondOrderRegularizer.iterations,
+        h: float = SecondOrderRegularizer.h,
+        lam: float = SecondOrderRegularizer.lam,
+        hvp: HVPMode = SecondOrderRegularizer.hvp,
+        step: StepRule = SecondOrderRegularizer.step,
         amp: bool = False,
+        batch_norm: BatchNormMode = "batch",
     ) -> None:
-        super().__init__(classifier, amp=amp)
-        self._regularizer = SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam,
-                                                   hvp=hvp, step=step, box=self._view.box)
+        super().__init__(classifier, amp=amp, batch_norm=batch_norm)
+        self._set_regularizer(SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam,
+                                                     hvp=hvp, step=step, box=self._view.box))
 
     @property
     def regularizer(self) -> SecondOrderRegularizer:
         """The SOR penalty and its hyperparameters."""
         return self._regularizer
-
-    def config(self) -> dict[str, Any]:
-        """Hyperparameters that identify this training run."""
-        sor = self._regularizer
-        return {**super().config(), "eps": sor.eps, "norm": sor.norm, "iterations": sor.iterations, "h": sor.h,
-                "lam": sor.lam, "hvp": sor.hvp, "step": sor.step, "box": sor.box is not None}

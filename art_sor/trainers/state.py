@@ -1,4 +1,8 @@
-"""Training state on disk: written atomically after every epoch so that no finished epoch is lost."""
+"""Training state on disk, and the random streams it must carry for a resumed run to repeat an uninterrupted one.
+
+The state is written atomically, with a checksum, after every epoch, so that no finished epoch is lost and a
+corrupted file is refused rather than trained on.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,62 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+from art_sor.storage import load_checked, save_checked
 
 STATE_FILE = "training_state.pt"
 
 
 def save_training_state(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``directory/training_state.pt`` through a temporary file and an atomic rename.
-
-    :return: The path written.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    """Write ``state`` to ``directory/training_state.pt`` (atomic, checksummed) and return the path."""
+    return save_checked(Path(directory) / STATE_FILE, state)
 
 
 def load_training_state(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Read the state saved in ``directory``, or return ``None`` when there is none."""
+    """Read the state saved in ``directory``, or return ``None`` when there is none.
+
+    :raises art_sor.storage.CorruptFileError: If the file is damaged.
+    """
     path = Path(directory) / STATE_FILE
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_checked(path, "training state") if path.exists() else None
+
+
+def random_streams() -> dict[str, Any]:
+    """The states of torch's (CPU and CUDA) and NumPy's global generators; ART's attacks draw from NumPy's."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    streams: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        # weights_only loading accepts tensors and plain numbers, not NumPy arrays.
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+    }
+    if torch.cuda.is_available():
+        streams["cuda"] = torch.cuda.get_rng_state_all()
+    return streams
+
+
+def restore_random_streams(streams: dict[str, Any]) -> None:
+    """Set the global generators to the states :func:`random_streams` returned."""
+    torch.set_rng_state(streams["torch"])
+    numpy = streams["numpy"]
+    np.random.set_state((numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["position"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    if "cuda" in streams and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(streams["cuda"])
+
+
+def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The optimizer's type and hyperparameters per parameter group, as plain values (no parameters, no state)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.item() if value.numel() == 1 else value.tolist()
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return {"type": type(optimizer).__name__,
+            "param_groups": [{key: plain(value) for key, value in group.items() if key != "params"}
+                             for group in optimizer.param_groups]}

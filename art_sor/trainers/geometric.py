@@ -1,7 +1,8 @@
 """Trainers for the geometric baselines SOR is compared with: GR, CURE and LLR.
 
 They share SOR's loop (:class:`~art_sor.trainers.regularized.RegularizedTrainer`) and differ only in the
-regularizer, so that comparisons measure the regularizers and nothing else.
+regularizer, so that comparisons measure the regularizers and nothing else. Their defaults are the regularizers'
+own (the dataclass fields in :mod:`art_sor.core`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from art_sor.core.curvature import CurvatureRegularizer
 from art_sor.core.gradient_norm import GradientNormRegularizer, GRMode
 from art_sor.core.local_linearity import LocalLinearityRegularizer
 from art_sor.core.norms import parse_norm
+from art_sor.estimators.view import BatchNormMode
 from art_sor.trainers.regularized import RegularizedTrainer
 
 if TYPE_CHECKING:
@@ -35,18 +37,18 @@ class GRTrainer(RegularizedTrainer):
     :param mode: ``"double_backprop"`` or ``"finite_difference"`` (Finlay & Oberman).
     :param h: Finite-difference step relative to ``δ*`` (finite-difference mode only).
     :param amp: Train in mixed precision.
+    :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"`` (see
+                       :class:`~art_sor.trainers.regularized.RegularizedTrainer`).
     """
 
     method = "gr"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 1.0,
-                 mode: GRMode = "double_backprop", h: float = 0.1, amp: bool = False) -> None:
-        super().__init__(classifier, amp=amp)
-        self._regularizer = GradientNormRegularizer(eps=eps, norm=norm, lam=lam, mode=mode, h=h)
-
-    def config(self) -> dict[str, Any]:
-        """Hyperparameters that identify this training run."""
-        return {**super().config(), **dataclasses.asdict(self._regularizer)}
+    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
+                 lam: float = GradientNormRegularizer.lam, mode: GRMode = GradientNormRegularizer.mode,
+                 h: float = GradientNormRegularizer.h, amp: bool = False, batch_norm: BatchNormMode = "batch"
+                 ) -> None:
+        super().__init__(classifier, GradientNormRegularizer(eps=eps, norm=norm, lam=lam, mode=mode, h=h), amp=amp,
+                         batch_norm=batch_norm)
 
 
 class CURETrainer(RegularizedTrainer):
@@ -54,7 +56,7 @@ class CURETrainer(RegularizedTrainer):
 
     By default ``h·z`` reaches the edge of the threat model: ``h = ε·√d`` for L∞ (so that ``h·z = ε·sign(g)``)
     and ``h = ε`` for L2. As in CURE, ``h`` can grow over the first epochs: in epoch ``k`` (from 0) it is
-    ``h·min(1, (k+1)/(warmup_epochs+1))``. The regularizer's passes run in eval mode, as in CURE.
+    ``h·min(1, (k+1)/(warmup_epochs+1))``.
 
     | Paper link: https://arxiv.org/abs/1811.09716
 
@@ -65,28 +67,27 @@ class CURETrainer(RegularizedTrainer):
     :param h: Final L2 length of the step, or ``None`` for the default above.
     :param warmup_epochs: Epochs over which ``h`` ramps up; 0 keeps it constant.
     :param amp: Train in mixed precision.
+    :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"``.
     """
 
     method = "cure"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 4.0,
-                 h: float | None = None, warmup_epochs: int = 0, amp: bool = False) -> None:
-        super().__init__(classifier, amp=amp)
-        norm = parse_norm(norm)
-        eps = check_positive(eps, "eps")
-        self.final_h = h if h is not None else (eps * math.sqrt(math.prod(classifier.input_shape)) if norm == "inf"
-                                                else eps)
+    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
+                 lam: float = CurvatureRegularizer.lam, h: float | None = None, warmup_epochs: int = 0,
+                 amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
+        norm, eps = parse_norm(norm), check_positive(eps, "eps")
+        if h is None:
+            h = eps * math.sqrt(math.prod(classifier.input_shape)) if norm == "inf" else eps
+        super().__init__(classifier, CurvatureRegularizer(h=h, lam=lam), amp=amp, batch_norm=batch_norm)
         self.warmup_epochs = check_count(warmup_epochs, "warmup_epochs", minimum=0)
-        self._regularizer = CurvatureRegularizer(h=self.final_h, lam=lam)
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run."""
-        return {**super().config(), "h": self.final_h, "lam": self._regularizer.lam,
-                "warmup_epochs": self.warmup_epochs}
+        return {**super().config(), "warmup_epochs": self.warmup_epochs}
 
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
-        h = self.final_h * min(1.0, (epoch + 1) / (self.warmup_epochs + 1))
-        self._regularizer = dataclasses.replace(self._regularizer, h=h)
+        final = self.regularizer
+        self._active = dataclasses.replace(final, h=final.h * min(1.0, (epoch + 1) / (self.warmup_epochs + 1)))
 
 
 class LLRTrainer(RegularizedTrainer):
@@ -102,18 +103,15 @@ class LLRTrainer(RegularizedTrainer):
     :param steps: PGD steps of the inner maximisation.
     :param step_size: PGD step, by default ``2.5·ε/steps``.
     :param amp: Train in mixed precision.
+    :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"``.
     """
 
     method = "llr"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 4.0,
-                 mu: float = 3.0, steps: int = 3, step_size: float | None = None, amp: bool = False) -> None:
-        super().__init__(classifier, amp=amp)
-        self._regularizer = LocalLinearityRegularizer(eps=eps, norm=norm, lam=lam, mu=mu, steps=steps,
-                                                      step_size=step_size, box=self._view.box)
-
-    def config(self) -> dict[str, Any]:
-        """Hyperparameters that identify this training run."""
-        llr = self._regularizer
-        return {**super().config(), "eps": llr.eps, "norm": llr.norm, "lam": llr.lam, "mu": llr.mu,
-                "steps": llr.steps, "step_size": llr.step_size, "box": llr.box is not None}
+    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
+                 lam: float = LocalLinearityRegularizer.lam, mu: float = LocalLinearityRegularizer.mu,
+                 steps: int = LocalLinearityRegularizer.steps, step_size: float | None = None, amp: bool = False,
+                 batch_norm: BatchNormMode = "batch") -> None:
+        super().__init__(classifier, amp=amp, batch_norm=batch_norm)
+        self._set_regularizer(LocalLinearityRegularizer(eps=eps, norm=norm, lam=lam, mu=mu, steps=steps,
+                                                        step_size=step_size, box=self._view.box))

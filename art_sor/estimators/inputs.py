@@ -1,13 +1,13 @@
-"""Argument checks shared by the ART-facing layers: every error names the argument at fault."""
+"""Checks of what users hand to the ART-facing layers: classifiers, inputs and labels; errors name the argument."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import torch
 
-from art_sor.core.checks import check_count, check_non_negative, check_positive
-
-__all__ = ["check_count", "check_dataset", "check_inputs", "check_non_negative", "check_positive",
-           "check_pytorch_classifier", "to_index_labels"]
+_RANGE_SLACK = 1e-6
 
 
 def check_pytorch_classifier(classifier: object, name: str = "classifier", need_optimizer: bool = False) -> None:
@@ -28,22 +28,34 @@ def check_pytorch_classifier(classifier: object, name: str = "classifier", need_
                          "flow through it; use PyTorch preprocessors")
 
 
-def check_inputs(x: object, input_shape: tuple[int, ...], name: str = "x") -> np.ndarray:
-    """Check a batch of inputs: a finite floating array whose samples have shape ``input_shape``.
+def check_inputs(x: object, input_shape: tuple[int, ...], name: str = "x",
+                 clip_values: tuple[Any, Any] | None = None) -> np.ndarray | torch.Tensor:
+    """Check a batch of inputs: finite numbers whose samples have shape ``input_shape``, inside ``clip_values``.
 
-    :return: ``x`` as a NumPy array (not a copy when it already is one).
+    :param x: A NumPy array, or a CPU torch tensor (as a ``DataLoader`` yields).
+    :param clip_values: The classifier's data range; inputs outside it are refused (for example 0..255 images
+                        given to a classifier whose range is [0, 1]).
+    :return: ``x`` itself, never a copy.
     """
-    if not isinstance(x, np.ndarray):
+    if not isinstance(x, (np.ndarray, torch.Tensor)):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.number):
-        raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
-    if tuple(x.shape[1:]) != tuple(input_shape):
-        raise ValueError(f"{name} has samples of shape {tuple(x.shape[1:])}, but the classifier's input_shape is "
-                         f"{tuple(input_shape)}")
-    if x.shape[0] == 0:
+    values = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+    if not np.issubdtype(values.dtype, np.number):
+        raise TypeError(f"{name} must hold numbers, got dtype {values.dtype}")
+    if tuple(values.shape[1:]) != tuple(input_shape):
+        raise ValueError(f"{name} has samples of shape {tuple(values.shape[1:])}, but the classifier's input_shape "
+                         f"is {tuple(input_shape)}")
+    if values.shape[0] == 0:
         raise ValueError(f"{name} is empty")
-    if not np.all(np.isfinite(x)):
+    if not np.all(np.isfinite(values)):
         raise ValueError(f"{name} contains NaN or inf")
+    if clip_values is not None:
+        low, high = (np.broadcast_to(np.asarray(v, dtype=np.float64), tuple(input_shape)) for v in clip_values)
+        # A little slack for data scaled in float32 arithmetic.
+        if np.any(values < low - _RANGE_SLACK) or np.any(values > high + _RANGE_SLACK):
+            raise ValueError(f"{name} has values in [{values.min():g}, {values.max():g}], outside the classifier's "
+                             f"clip_values [{low.min():g}, {high.max():g}]; scale the data into that range (e.g. "
+                             "divide 0..255 images by 255)")
     return x
 
 
@@ -52,7 +64,7 @@ def to_index_labels(y: object, nb_classes: int, name: str = "y") -> np.ndarray:
 
     :raises ValueError: For labels out of ``[0, nb_classes)``, rows that are not one-hot, or other shapes.
     """
-    y = np.asarray(y)
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim == 2:
@@ -74,9 +86,10 @@ def to_index_labels(y: object, nb_classes: int, name: str = "y") -> np.ndarray:
 
 
 def check_dataset(x: object, y: object, input_shape: tuple[int, ...], nb_classes: int,
-                  names: tuple[str, str] = ("x", "y")) -> tuple[np.ndarray, np.ndarray]:
+                  names: tuple[str, str] = ("x", "y"), clip_values: tuple[Any, Any] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Check inputs and labels together; return the inputs and the labels as class indices."""
-    x = check_inputs(x, input_shape, names[0])
+    x = check_inputs(x, input_shape, names[0], clip_values)
     labels = to_index_labels(y, nb_classes, names[1])
     if len(labels) != len(x):
         raise ValueError(f"{names[0]} and {names[1]} have different lengths: {len(x)} and {len(labels)}")

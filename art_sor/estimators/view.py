@@ -9,14 +9,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from art_sor.core.lmo import Box
-from art_sor.validation import check_pytorch_classifier
+from art_sor.estimators.inputs import check_pytorch_classifier
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 _INDEX_TARGET_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)
 # Layers whose output depends on train/eval mode (batch statistics, random masks).
 _MODE_DEPENDENT_LAYERS = (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)
+
+BatchNormMode = Literal["batch", "eval"]
+BATCH_NORM_MODES: tuple[BatchNormMode, ...] = ("batch", "eval")
 
 
 class ClassifierView:
@@ -42,9 +45,10 @@ class ClassifierView:
         self.model: nn.Module = classifier.model
         self.device: torch.device = classifier.device
         self.dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
-        self._per_sample_loss = copy.copy(loss)
-        self._per_sample_loss.reduction = "none"
+        self.per_sample_loss = copy.copy(loss)
+        self.per_sample_loss.reduction = "none"
         self.mode_dependent = any(isinstance(m, _MODE_DEPENDENT_LAYERS) for m in self.model.modules())
+        self.batch_norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self.box = self._box(classifier)
 
     def _box(self, classifier: PyTorchClassifier) -> Box | None:
@@ -57,13 +61,40 @@ class ClassifierView:
             bounds.append(tensor.reshape(shape) if tensor.numel() > 1 else tensor)
         return bounds[0], bounds[1]
 
-    def inputs(self, x: np.ndarray) -> torch.Tensor:
-        """Copy a NumPy batch to the classifier's device, in the model's floating dtype."""
+    def inputs(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A batch on the classifier's device, in the model's floating dtype (a copy; pinned tensors copy async)."""
+        if isinstance(x, torch.Tensor):
+            return x.to(device=self.device, dtype=self.dtype, non_blocking=True, copy=True)
         return torch.tensor(x, dtype=self.dtype, device=self.device)
 
-    def labels(self, y: np.ndarray) -> torch.Tensor:
-        """Copy class indices to the classifier's device."""
+    def labels(self, y: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Class indices on the classifier's device."""
+        if isinstance(y, torch.Tensor):
+            return y.to(device=self.device, dtype=torch.long, non_blocking=True, copy=True)
         return torch.tensor(y, dtype=torch.long, device=self.device)
+
+    def probe(self, x: np.ndarray | torch.Tensor, name: str = "x") -> None:
+        """Check on a few samples that the model returns one logit per class, in a dtype that matches ``x``'s.
+
+        :raises TypeError: If the model returns a tuple or dict rather than a tensor of logits, or the data's
+                           floating dtype differs from the model's.
+        :raises ValueError: If the model's output width is not ``nb_classes``.
+        """
+        data_dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x[:1])).dtype
+        if data_dtype.is_floating_point and data_dtype != self.dtype:
+            raise TypeError(f"{name} is {str(data_dtype).removeprefix('torch.')} but the model's parameters are "
+                            f"{str(self.dtype).removeprefix('torch.')}; convert one to the other (x.astype(...) or "
+                            "model.to(...))")
+        with torch.no_grad(), self.eval_mode():
+            x_pre, _ = self.classifier._apply_preprocessing(self.inputs(x[:2]), None, fit=False, no_grad=True)
+            output = self.model(x_pre)
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(f"classifier.model returns a {type(output).__name__}; art-sor needs a model whose "
+                            "forward returns the logits as one tensor (wrap it to return only the logits)")
+        expected = self.classifier.nb_classes
+        if output.dim() != 2 or output.shape[1] != expected:
+            raise ValueError(f"classifier.model returns outputs of shape {tuple(output.shape[1:])} per sample, but "
+                             f"the classifier's nb_classes is {expected}")
 
     def logits(self, x: torch.Tensor, fit: bool = True) -> torch.Tensor:
         """Model output for raw inputs ``x``, through the classifier's preprocessing.
@@ -88,6 +119,29 @@ class ClassifierView:
         finally:
             self.model.train(was_training)
 
+    @contextmanager
+    def penalty_mode(self, batch_norm: BatchNormMode) -> Iterator[None]:
+        """The mode of a regularizer's extra passes: dropout off, batch norm as ``batch_norm`` says.
+
+        ``"batch"`` normalises with the statistics of the batch being evaluated, as the clean training pass does,
+        and leaves the running statistics untouched; ``"eval"`` normalises with the running statistics.
+        """
+        was_training = self.model.training
+        self.model.eval()
+        tracking = [bn.track_running_stats for bn in self.batch_norms]
+        if batch_norm == "batch":
+            for bn in self.batch_norms:
+                # Training mode without tracking: batch statistics, and no update of (or reference to) the
+                # running buffers, which the next optimizer step must not find modified in place.
+                bn.train()
+                bn.track_running_stats = False
+        try:
+            yield
+        finally:
+            for bn, tracked in zip(self.batch_norms, tracking, strict=True):
+                bn.track_running_stats = tracked
+            self.model.train(was_training)
+
 
 class RecordingLoss:
     """Per-sample loss of a fixed label batch that keeps the logits of its first evaluation.
@@ -107,4 +161,4 @@ class RecordingLoss:
         logits = self._view.logits(x, fit=self._fit)
         if self.first_logits is None:
             self.first_logits = logits.detach()
-        return self._view._per_sample_loss(logits, self._y)
+        return self._view.per_sample_loss(logits, self._y)

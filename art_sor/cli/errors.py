@@ -1,0 +1,32 @@
+"""User mistakes as one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from art_sor.registry import RegistryError
+from art_sor.runs.folders import FolderError
+from art_sor.runs.identity import RunMismatchError
+from art_sor.runs.recipes import RecipeError
+from art_sor.storage import CorruptFileError
+
+USER_ERRORS = (RegistryError, RunMismatchError, FolderError, CorruptFileError, RecipeError, FileNotFoundError,
+               ImportError)
+"""Errors that describe the user's input or environment; their messages name what to change."""
+
+
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn :data:`USER_ERRORS` raised by ``command`` into ``click.ClickException`` (exit status 1, one line)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as error:
+            raise click.ClickException(str(error)) from error
+
+    return run

@@ -1,0 +1,78 @@
+"""What ``train`` and ``compare`` check before any work: recipe, data, threat model, setup, specs, folder."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from art_sor.cli.params import apply_recipe, given, option_error, setup_from
+from art_sor.core.threat import ThreatModel
+from art_sor.data import Dataset, load_dataset
+from art_sor.runs.folders import FolderError, check_writable
+from art_sor.runs.recipes import Recipe
+from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.validation import JobError, validate_job
+from art_sor.specs import Spec
+
+
+@dataclass
+class Job:
+    """A checked job: everything a command needs, built from its options and recipe."""
+
+    values: dict[str, Any]
+    recipe: Recipe
+    data: Dataset
+    threat: ThreatModel
+    setup: TrainingSetup
+    defences: list[Spec]
+    out: Path
+
+
+def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
+                attacks: Callable[[dict[str, Any]], Sequence[str | Spec]]) -> Job:
+    """Merge the recipe, load the data and check every setting, spec and the output folder.
+
+    :param attacks: The job's attacks, from the merged option values.
+
+    :raises click.ClickException: Naming the option at fault, before any training or attack.
+    """
+    methods = values.pop("methods", ())
+    if methods:
+        if given(ctx, "defences"):
+            raise click.BadParameter("give --defence or its deprecated spelling --method, not both",
+                                     param_hint="--method")
+        values["defences"] = methods
+    values, recipe = apply_recipe(ctx, values)
+    if methods:
+        values["defences"] = methods
+    data = load_dataset(values["dataset"], values["data_root"], values["download"])
+    if len(data.x_train) == 0:
+        raise click.BadParameter(f"{data.name} has no training split (it holds test images for evaluation only); "
+                                 "train on another dataset, e.g. cifar10", param_hint="--dataset")
+    if values["eps"] is None:
+        raise click.BadParameter(f"recipe {recipe.name} sets no eps; pass --eps", param_hint="--eps")
+    threat = ThreatModel(values["eps"], values["norm"])
+    setup = setup_from(values, data.augmentation)
+    out = values["out"] or Path("art-sor-runs") / default_out.format(dataset=Spec.of(data.name).folder,
+                                                                    norm=threat.norm)
+    try:
+        check_writable(out)
+        validate_job(data, threat, setup, list(values["defences"]), list(attacks(values)))
+    except FolderError as error:
+        raise click.BadParameter(str(error).removeprefix("--out: "), param_hint="--out") from error
+    except JobError as error:
+        raise click.BadParameter(str(error), param_hint=error.option) from error
+    except (ValueError, TypeError) as error:
+        raise option_error(error) from error
+    return Job(values, recipe, data, threat, setup, list(values["defences"]), Path(out))
+
+
+def command_line() -> str:
+    """The command as the user typed it, for reports."""
+    return "art-sor " + " ".join(shlex.quote(argument) for argument in sys.argv[1:])

@@ -1,0 +1,291 @@
+"""The options the ``art-sor`` commands share, with types that check values as they are parsed.
+
+Choices, help texts and error messages come from the registries, so a newly installed dataset, architecture,
+attack or defence appears here without a change. Recipe values fill in the options a user did not give.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from art_sor.data import dataset_spec
+from art_sor.estimators.classifiers import DEVICES
+from art_sor.models import resolve_architecture
+from art_sor.registry import ARCHITECTURES, ATTACKS, DATASETS, DEFENCES, Registry, RegistryError
+from art_sor.runs.recipes import Recipe, RecipeError, load_recipe, recipe_for
+from art_sor.runs.setup import OPTIMIZERS, SCHEDULES, SELECTIONS, OptimizerSettings, ScheduleSettings, TrainingSetup
+from art_sor.specs import Spec
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class Number(click.ParamType):
+    """A finite number, written as a decimal or a fraction such as ``8/255``.
+
+    :param positive: Require ``> 0`` (else ``>= 0``).
+    """
+
+    name = "number"
+
+    def __init__(self, positive: bool = True) -> None:
+        self.positive = positive
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        """Parse ``value``."""
+        try:
+            number = float(value) if isinstance(value, (int, float)) else float(Fraction(str(value).strip()))
+        except (ValueError, ZeroDivisionError):
+            self.fail(f"{value!r} is not a number or fraction", param, ctx)
+        if not math.isfinite(number) or number < 0 or (self.positive and number == 0):
+            self.fail(f"{value!r} must be a finite number {'>' if self.positive else '>='} 0", param, ctx)
+        return number
+
+
+class SpecType(click.ParamType):
+    """A ``name:key=value`` spec of a registry entry, checked against the registry as it is parsed."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.name = registry.kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Spec:
+        """Parse and check ``value``."""
+        try:
+            return self.registry.check(value)
+        except (ValueError, TypeError) as error:
+            self.fail(str(error), param, ctx)
+
+
+class DatasetType(click.ParamType):
+    """A dataset spec: a registered name, or ``npz:PATH`` / ``folder:PATH``."""
+
+    name = "dataset"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Spec:
+        """Parse and check ``value``."""
+        if isinstance(value, Spec):
+            return value
+        try:
+            return dataset_spec(value)
+        except (ValueError, TypeError) as error:
+            self.fail(str(error), param, ctx)
+
+
+class ArchitectureType(click.ParamType):
+    """A registered architecture or ``module:callable``, resolved as it is parsed."""
+
+    name = "architecture"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """Check that ``value`` can be built."""
+        try:
+            resolve_architecture(str(value))
+        except RegistryError as error:
+            self.fail(str(error), param, ctx)
+        return str(value)
+
+
+class Milestones(click.ParamType):
+    """Comma-separated epochs, e.g. ``100,150``."""
+
+    name = "epochs"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        """Parse ``value``."""
+        if isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            items = [item for item in str(value).split(",") if item.strip()]
+        try:
+            return tuple(int(item) for item in items)
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of epochs", param, ctx)
+
+
+def _names(registry: Registry) -> str:
+    return ", ".join(registry.names())
+
+
+def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--dataset``, ``--data-root`` and ``--download``."""
+    for decorator in reversed([
+        click.option("--dataset", type=DatasetType(), default="digits", show_default=True,
+                     help=f"Dataset: {_names(DATASETS)}; npz:PATH and folder:PATH read your own data. digits is "
+                          "bundled with scikit-learn and needs no download."),
+        click.option("--data-root", type=click.Path(path_type=Path), default=None,
+                     help="Folder of downloadable datasets [default: $ART_SOR_DATA, else ~/.cache/art-sor]; for "
+                          "cifar10-foolbox, foolbox's wheel or data folder."),
+        click.option("--download", is_flag=True, help="Let torchvision download a dataset that has no local copy."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def threat_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--eps`` and ``--norm``."""
+    command = click.option("--norm", type=click.Choice(["inf", "l2"]), default="inf", show_default=True,
+                           help="Threat-model norm.")(command)
+    return click.option("--eps", type=Number(), default=None,
+                        help="Threat radius, e.g. 0.1 or 8/255 [default: the recipe's].")(command)
+
+
+def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The training setup: architecture, epochs, batch, optimizer, schedule, seed, data handling, selection."""
+    for decorator in reversed([
+        click.option("--architecture", type=ArchitectureType(), default="small-cnn", show_default=True,
+                     help=f"Architecture: {_names(ARCHITECTURES)}, or module:callable for your own model (called "
+                          "with the input shape and the number of classes)."),
+        click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Epochs (with --budget, at most this many)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True),
+        click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True),
+        click.option("--lr", type=Number(), default=1e-3, show_default=True,
+                     help="Learning rate (the peak rate of onecycle)."),
+        click.option("--momentum", type=Number(positive=False), default=0.9, show_default=True,
+                     help="SGD momentum."),
+        click.option("--weight-decay", type=Number(positive=False), default=0.0, show_default=True),
+        click.option("--nesterov/--no-nesterov", default=False, show_default=True, help="Nesterov momentum (SGD)."),
+        click.option("--schedule", type=click.Choice(SCHEDULES), default="constant", show_default=True,
+                     help="Learning-rate schedule; multistep with --milestones 100,150 is the piecewise schedule "
+                          "of Madry and Rice et al.; onecycle steps per batch."),
+        click.option("--milestones", type=Milestones(), default="", help="Epochs at which multistep decays."),
+        click.option("--gamma", type=Number(), default=0.1, show_default=True, help="multistep's factor."),
+        click.option("--seed", type=click.IntRange(0, 2 ** 32 - 1), default=0, show_default=True),
+        click.option("--train-samples", type=click.IntRange(min=1), default=None,
+                     help="Train on the first n training images only."),
+        click.option("--augment/--no-augment", default=None,
+                     help="Random crop (4-pixel padding) and horizontal flip [default: on for CIFAR, off "
+                          "otherwise]."),
+        click.option("--standardise/--no-standardise", default=False, show_default=True,
+                     help="Standardise per channel with the training set's mean and std (inside ART's "
+                          "preprocessing, so ε stays in pixel space)."),
+        click.option("--select", type=click.Choice(SELECTIONS), default="last", show_default=True,
+                     help="Keep the last epoch, or the one with the best PGD-10 accuracy on a held-out "
+                          "validation split (against robust overfitting)."),
+        click.option("--validation-samples", type=click.IntRange(min=1), default=1000, show_default=True,
+                     help="Training images held out for --select best-robust."),
+        click.option("--amp/--no-amp", default=False, show_default=True, help="Mixed precision (torch.amp)."),
+        click.option("--channels-last/--no-channels-last", default=False, show_default=True,
+                     help="channels_last memory format (faster convolutions on recent GPUs)."),
+        click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Data-loader processes."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def device_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--device``."""
+    return click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+                        help="Where to run; auto picks CUDA when torch sees a GPU.")(command)
+
+
+def output_options(default: str) -> Decorator:
+    """``--out``, ``--overwrite`` and ``--quiet``."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option("--quiet", is_flag=True, help="No progress bars.")(command)
+        command = click.option("--overwrite", is_flag=True,
+                               help="Replace runs in --out that were made with other settings.")(command)
+        return click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                            help=f"Output folder [default: {default}]. A rerun reuses what matches its settings "
+                                 "and resumes what was interrupted.")(command)
+
+    return decorate
+
+
+def recipe_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--recipe``."""
+    return click.option("--recipe", default=None,
+                        help="A built-in recipe (art-sor recipes) or a TOML file; explicit flags override it "
+                             "[default: the dataset's recipe if there is one, else 'default'].")(command)
+
+
+def defence_option(default: tuple[str, ...]) -> Decorator:
+    """``--defence`` (repeatable)."""
+    return click.option("--defence", "defences", multiple=True, type=SpecType(DEFENCES), default=default,
+                        show_default=True,
+                        help=f"Defence spec, repeatable, e.g. 'sor:iterations=3'. Installed: {_names(DEFENCES)}.")
+
+
+def attack_option(default: tuple[str, ...] | None, help_text: str) -> Decorator:
+    """``--attack`` (repeatable)."""
+    return click.option("--attack", "attacks", multiple=True, type=SpecType(ATTACKS), default=default,
+                        show_default=default is not None, help=f"{help_text} Installed: {_names(ATTACKS)}.")
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether the user set option ``name`` (on the command line or in the environment)."""
+    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def apply_recipe(ctx: click.Context, values: dict[str, Any]) -> tuple[dict[str, Any], Recipe]:
+    """Fill the options the user did not give from the recipe (``--recipe``, else the dataset's or ``default``).
+
+    Recipe values go through the options' own types, so they are checked like flags.
+
+    :raises click.BadParameter: For a recipe that cannot be read, or a key no command knows.
+    """
+    try:
+        recipe = load_recipe(values["recipe"]) if values.get("recipe") else None
+        if recipe is None:
+            dataset = values["dataset"] if given(ctx, "dataset") else None
+            recipe = recipe_for(dataset.name if dataset is not None else "digits")
+    except RecipeError as error:
+        raise click.BadParameter(str(error), param_hint="--recipe") from error
+    known = {param.name for command in RECIPE_COMMANDS for param in command.params}
+    unknown = sorted(set(recipe.values) - known)
+    if unknown:
+        raise click.BadParameter(f"recipe {recipe.name}: unknown key(s) {', '.join(unknown)}", param_hint="--recipe")
+    merged = dict(values)
+    parameters = {param.name: param for param in ctx.command.params}
+    for key, value in recipe.values.items():
+        if key in parameters and not given(ctx, key):
+            try:
+                merged[key] = parameters[key].type_cast_value(ctx, value)
+            except click.BadParameter as error:
+                raise click.BadParameter(f"recipe {recipe.name}, key {key}: {error.message}",
+                                         param_hint="--recipe") from error
+    return merged, recipe
+
+
+RECIPE_COMMANDS: list[click.Command] = []
+"""Commands whose options a recipe may set (registered by the commands themselves)."""
+
+
+def setup_from(values: dict[str, Any], default_augmentation: str) -> TrainingSetup:
+    """The training setup of the merged option values.
+
+    :raises click.BadParameter: Naming the option whose value is out of range.
+    """
+    try:
+        optimizer = OptimizerSettings(values["optimizer"], values["lr"], values["momentum"], values["weight_decay"],
+                                      values["nesterov"])
+        schedule = ScheduleSettings(values["schedule"], tuple(values["milestones"]), values["gamma"])
+        augment = values["augment"]
+        augmentation = default_augmentation if augment is None else ("crop-flip" if augment else "none")
+        return TrainingSetup(epochs=values["epochs"], batch_size=values["batch_size"], optimizer=optimizer,
+                             schedule=schedule, seed=values["seed"], architecture=values["architecture"],
+                             train_samples=values["train_samples"], augmentation=augmentation,
+                             standardise=values["standardise"], select=values["select"],
+                             validation_samples=values["validation_samples"], amp=values["amp"],
+                             channels_last=values["channels_last"], device=values["device"],
+                             workers=values["workers"])
+    except (ValueError, TypeError) as error:
+        raise option_error(error) from error
+
+
+def option_error(error: Exception) -> click.BadParameter:
+    """A ``BadParameter`` for an error whose message starts with a Python argument name (``lr must be ...``)."""
+    message = str(error)
+    name = message.split(" ", 1)[0].strip(":")
+    hint = f"--{name.replace('_', '-')}" if name.isidentifier() else None
+    return click.BadParameter(message, param_hint=hint)
+

@@ -1,0 +1,41 @@
+"""Datasets by name (the ``art_sor.datasets`` registry), as float32 arrays in ``[0, 1]``, channels first.
+
+A dataset spec is a registered name (``art-sor list datasets``), optionally with one argument after a colon:
+``npz:PATH`` and ``folder:PATH`` read the user's own data.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from art_sor.data.dataset import AUGMENTATIONS, Dataset, data_root
+from art_sor.registry import DATASETS
+from art_sor.specs import Spec
+
+__all__ = ["AUGMENTATIONS", "Dataset", "data_root", "dataset_spec", "load_dataset"]
+
+_OPTION = re.compile(r"[A-Za-z_]\w*=")
+
+
+def dataset_spec(text: str) -> Spec:
+    """Parse a dataset spec: ``name``, ``name:key=value,...``, or ``name:PATH`` (the ``path`` option).
+
+    :raises ValueError: For an unknown dataset, or options its loader does not take.
+    """
+    name, _, rest = text.strip().partition(":")
+    spec = Spec(name, (("path", rest),)) if rest and not _OPTION.match(rest) else Spec.parse(text)
+    return DATASETS.check(spec)
+
+
+def load_dataset(spec: str | Spec, root: str | os.PathLike[str] | None = None, download: bool = False) -> Dataset:
+    """Load a dataset by spec.
+
+    :param spec: ``digits``, ``fashion-mnist``, ``cifar10``, ``npz:data.npz``, ... (``art-sor list datasets``).
+    :param root: Data root for downloadable datasets (default :func:`data_root`).
+    :param download: Let torchvision download a dataset that has no local copy.
+    :raises FileNotFoundError: If the data is not there (the message says how to get it).
+    :raises ValueError: For an unknown dataset or malformed user data.
+    """
+    spec = spec if isinstance(spec, Spec) else dataset_spec(spec)
+    return DATASETS.build(spec, root, download)

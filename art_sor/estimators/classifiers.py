@@ -1,0 +1,60 @@
+"""ART ``PyTorchClassifier`` objects around art-sor's models, on the device the user asks for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from art.estimators.classification import PyTorchClassifier
+from torch import nn
+
+from art_sor.core.checks import check_choice
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> str:
+    """Map ``"auto"``, ``"cpu"`` or ``"cuda"`` to ART's ``device_type`` (``"cpu"`` or ``"gpu"``).
+
+    :raises ValueError: For another name, or ``"cuda"`` where torch sees no CUDA device.
+    """
+    check_choice(device, DEVICES, "device")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device is 'cuda' but torch sees no CUDA device; use --device cpu or auto")
+    if device == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return "gpu" if device == "cuda" else "cpu"
+
+
+def wrap_model(model: nn.Module, input_shape: tuple[int, ...], nb_classes: int,
+               optimizer: torch.optim.Optimizer | None = None,
+               clip_values: tuple[float, float] | None = (0.0, 1.0),
+               preprocessing: tuple[Any, Any] = (0.0, 1.0), device: str = "auto") -> PyTorchClassifier:
+    """Wrap ``model`` in a ``PyTorchClassifier`` with cross-entropy loss.
+
+    :param model: The network, producing logits.
+    :param input_shape: Shape of one sample.
+    :param nb_classes: Number of classes.
+    :param optimizer: Optimizer over ``model``'s parameters, or ``None`` for a classifier that only evaluates.
+    :param clip_values: Data range, or ``None``.
+    :param preprocessing: ``(mean, std)`` standardisation applied inside the classifier, so that ε stays in the
+                          raw pixel space.
+    :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    """
+    return PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=tuple(input_shape),
+                             nb_classes=nb_classes, optimizer=optimizer, clip_values=clip_values,
+                             preprocessing=preprocessing, device_type=resolve_device(device))
+
+
+def standardisation(classifier: PyTorchClassifier) -> tuple[list[float], list[float]]:
+    """The classifier's ``(mean, std)`` standardisation as lists.
+
+    :raises ValueError: If its preprocessing is not a plain mean/std standardisation.
+    """
+    preprocessing = classifier.preprocessing
+    if preprocessing is None:
+        return [0.0], [1.0]
+    if not hasattr(preprocessing, "mean"):
+        raise ValueError(f"classifier: only mean/std standardisation can be saved, got {preprocessing!r}")
+    return (torch.as_tensor(preprocessing.mean).flatten().tolist(),
+            torch.as_tensor(preprocessing.std).flatten().tolist())

@@ -1,0 +1,106 @@
+"""One call that explains chosen inputs with any ART ``PyTorchClassifier``: saliency, counterfactuals, scores."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from art.estimators.classification import PyTorchClassifier
+
+from art_sor.core.norms import norm_label, parse_norm
+from art_sor.estimators.inputs import check_dataset
+from art_sor.explain.counterfactuals import (
+    DEFAULT_STEPS,
+    class_counterfactuals,
+    correction_counterfactuals,
+    default_eps,
+)
+from art_sor.explain.figures import correction_grid, explanation_grid
+from art_sor.explain.saliency import smoothgrad
+from art_sor.explain.scores import alignment_scores
+
+
+@dataclass
+class Explanation:
+    """What :func:`explain_classifier` produced.
+
+    :ivar model: The model's name in captions.
+    :ivar eps: Counterfactual budget.
+    :ivar norm: Its norm.
+    :ivar steps: Targeted PGD steps.
+    :ivar images: Indices of the explained inputs (as the caller numbered them).
+    :ivar scores: Alignment scores (see :func:`~art_sor.explain.scores.alignment_scores`).
+    :ivar figures: The PNG files written.
+    :ivar judged: Whether an independent judge scored the counterfactuals.
+    """
+
+    model: str
+    eps: float
+    norm: str
+    steps: int
+    images: list[int]
+    scores: dict[str, float]
+    figures: list[str]
+    judged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Explanation:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...],
+                       out: str | os.PathLike[str], name: str, images: list[int] | None = None,
+                       score_x: np.ndarray | None = None, score_y: np.ndarray | None = None,
+                       judge: PyTorchClassifier | None = None, eps: float | None = None, norm: object = "l2",
+                       steps: int = DEFAULT_STEPS, counterfactual_samples: int = 50) -> Explanation:
+    """Explain ``x`` with saliency, counterfactuals and alignment scores.
+
+    Writes ``explanations.png`` (SmoothGrad saliency and counterfactuals toward every class) and
+    ``corrections.png`` (what would correct the mistakes among the inputs); the scores are computed on ``score_x``.
+
+    :param classifier: Any ART ``PyTorchClassifier``.
+    :param x: The inputs to show; never modified.
+    :param y: Their labels.
+    :param class_names: Names of the classes, for titles.
+    :param out: Folder for the figures.
+    :param name: The model's name in captions.
+    :param images: How the caller numbers the inputs (default ``0..n-1``), for the record.
+    :param score_x: Inputs for the scores (default ``x``).
+    :param score_y: Their labels.
+    :param judge: Independent robust classifier that judges the counterfactuals, or ``None``.
+    :param eps: Counterfactual budget, by default :func:`~art_sor.explain.counterfactuals.default_eps`.
+    :param norm: ``"l2"`` or ``"inf"``.
+    :param steps: Targeted PGD steps.
+    :param counterfactual_samples: Leading score inputs whose counterfactuals toward every other class are scored.
+    """
+    x, y = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
+    norm = parse_norm(norm)
+    eps = eps if eps is not None else default_eps(classifier.input_shape, norm)
+    out = Path(out)
+    predictions = classifier.predict(x).argmax(axis=1)
+    saliency = smoothgrad(classifier, x, y)
+    counterfactuals = class_counterfactuals(classifier, x, eps=eps, norm=norm, steps=steps)
+    reached = classifier.predict(counterfactuals.reshape(-1, *x.shape[1:])).argmax(axis=1).reshape(len(x), -1)
+    caption = (f"{name}: targeted PGD counterfactuals, {norm_label(norm)} ε = {eps:.3g}, {steps} steps. Titles: "
+               "class the model predicts")
+    figures = [str(explanation_grid(x, y, predictions, saliency, counterfactuals, reached, class_names, caption,
+                                    out / "explanations.png"))]
+    wrong, corrected = correction_counterfactuals(classifier, x, y, eps=eps, norm=norm, steps=steps)
+    if len(wrong):
+        corrected_predictions = classifier.predict(corrected).argmax(axis=1)
+        figures.append(str(correction_grid(x[wrong], y[wrong], predictions[wrong], corrected, corrected_predictions,
+                                           class_names, f"{name}: what would correct these mistakes "
+                                           f"({norm_label(norm)} ε = {eps:.3g})", out / "corrections.png")))
+    score_x, score_y = (x, y) if score_x is None else (score_x, score_y)
+    scores = alignment_scores(classifier, score_x, score_y, judge, counterfactual_samples, eps=eps, norm=norm)
+    return Explanation(model=name, eps=float(eps), norm=norm, steps=steps,
+                       images=list(images) if images is not None else list(range(len(x))), scores=scores,
+                       figures=figures, judged=judge is not None)

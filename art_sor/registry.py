@@ -1,0 +1,101 @@
+"""One registry mechanism for datasets, architectures, attacks and defences: entry-point groups.
+
+Every entry, art-sor's own included, is a factory declared in a group of ``[project.entry-points]``; a third
+party adds one by declaring an entry point and nothing else. A registry lists its entries, builds one from a
+:class:`~art_sor.specs.Spec` after checking the spec's options against the factory's signature, and gives the
+first line of each factory's docstring for ``--help``, ``art-sor list`` and the docs.
+
+============================  ==============================================================================
+group                         factory
+============================  ==============================================================================
+``art_sor.datasets``          ``build(root, download, **options) -> art_sor.data.Dataset``
+``art_sor.architectures``     ``build(input_shape, nb_classes, **options) -> torch.nn.Module``
+``art_sor.attacks``           ``build(classifier, threat, batch_size, **options) -> PreparedAttack``
+``art_sor.defences``          ``build(classifier, threat, **options) -> trainer with fit(...)``
+============================  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from art_sor.specs import Spec
+
+
+class RegistryError(ValueError):
+    """An unknown entry, or options its factory does not take; the message names both."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The entries of one entry-point group.
+
+    :param kind: What an entry is, for messages (``"defence"``).
+    :param group: The entry-point group.
+    :param supplied: Parameters the caller supplies, which a spec may not set.
+    """
+
+    kind: str
+    group: str
+    supplied: tuple[str, ...]
+
+    def entries(self) -> dict[str, EntryPoint]:
+        """Every installed entry, by name; an entry's code is imported only when it is loaded."""
+        return {ep.name: ep for ep in sorted(entry_points(group=self.group), key=lambda ep: ep.name)}
+
+    def names(self) -> list[str]:
+        """The installed names, sorted."""
+        return list(self.entries())
+
+    def load(self, name: str) -> Callable[..., Any]:
+        """The factory of ``name``.
+
+        :raises RegistryError: If no such entry is installed.
+        """
+        entries = self.entries()
+        if name not in entries:
+            raise RegistryError(f"unknown {self.kind} {name!r}; installed: {', '.join(entries)}")
+        return entries[name].load()
+
+    def summary(self, name: str) -> str:
+        """The first line of the factory's docstring."""
+        doc = inspect.getdoc(self.load(name)) or ""
+        return doc.splitlines()[0] if doc else ""
+
+    def options(self, name: str) -> dict[str, Any]:
+        """The options a spec may set, with their defaults (``inspect.Parameter.empty`` when required)."""
+        parameters = inspect.signature(self.load(name)).parameters
+        return {key: p.default for key, p in parameters.items()
+                if key not in self.supplied and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+    def check(self, spec: Spec | str) -> Spec:
+        """Parse ``spec`` and check that its entry exists and takes its options.
+
+        :raises RegistryError: For an unknown entry or option.
+        """
+        spec = Spec.of(spec)
+        factory = self.load(spec.name)
+        parameters = inspect.signature(factory).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        given = [key for key, _ in spec.options]
+        unknown = [key for key in given if key in self.supplied or (key not in parameters and not takes_any)]
+        if unknown:
+            raise RegistryError(f"{self.kind} {spec.name!r} takes no option {', '.join(map(repr, unknown))}; it "
+                                f"takes {', '.join(self.options(spec.name)) or 'none'}")
+        return spec
+
+    def build(self, spec: Spec | str, *supplied: Any) -> Any:
+        """Check ``spec`` and call its factory with the ``supplied`` arguments and the spec's options."""
+        spec = self.check(spec)
+        return self.load(spec.name)(*supplied, **dict(spec.options))
+
+
+DATASETS = Registry("dataset", "art_sor.datasets", ("root", "download"))
+ARCHITECTURES = Registry("architecture", "art_sor.architectures", ("input_shape", "nb_classes"))
+ATTACKS = Registry("attack", "art_sor.attacks", ("classifier", "threat", "batch_size"))
+DEFENCES = Registry("defence", "art_sor.defences", ("classifier", "threat"))
+REGISTRIES = {"datasets": DATASETS, "architectures": ARCHITECTURES, "attacks": ATTACKS, "defences": DEFENCES}

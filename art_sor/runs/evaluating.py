@@ -1,0 +1,250 @@
+"""Evaluations of saved models: run once, cached under the full key of model and plan, reported in one format."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from art.estimators.classification import PyTorchClassifier
+
+from art_sor.core.norms import norm_label
+from art_sor.core.threat import ThreatModel
+from art_sor.data import Dataset
+from art_sor.estimators.checkpoints import load_checkpoint, load_classifier, load_state_dict_classifier
+from art_sor.evaluation.attacks import ART_AUTOATTACK_NOTE, CANONICAL_AUTOATTACK_LABEL
+from art_sor.evaluation.randomness import ATTACK_SEED
+from art_sor.evaluation.suite import Evaluation, default_attacks, evaluate_classifier
+from art_sor.plotting import COLOURS, save_figure, style
+from art_sor.runs.identity import plain
+from art_sor.runs.reports import Report, Table, percent
+from art_sor.storage import CorruptFileError, read_json, write_json
+
+CANONICAL_NOTE = (f"{CANONICAL_AUTOATTACK_LABEL} is the reference AutoAttack of Croce and Hein (pyautoattack, "
+                  "standard version: APGD-CE, APGD-T, FAB-T, Square-5000), run through art-sor's ART wrapper")
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """How a model is evaluated; equal plans give comparable numbers.
+
+    :param threat: The threat model.
+    :param attacks: Attack specs, or ``None`` for :func:`~art_sor.evaluation.suite.default_attacks`.
+    :param samples: Leading test images attacked (clean accuracy uses all of them).
+    :param curve: Security curve.
+    :param geometry: Gradient norm, Hessian eigenvalue and linearity gap.
+    :param tolerance: Accuracy difference the obfuscation diagnostics tolerate.
+    :param batch_size: Batch size of attacks and predictions.
+    """
+
+    threat: ThreatModel
+    attacks: tuple[str, ...] | None = None
+    samples: int = 1000
+    curve: bool = True
+    geometry: bool = True
+    tolerance: float = 0.02
+    batch_size: int = 128
+
+    @property
+    def attack_specs(self) -> list[str]:
+        """The attacks that run."""
+        return list(self.attacks) if self.attacks is not None else default_attacks(self.threat)
+
+    def key(self) -> dict[str, Any]:
+        """What the numbers depend on besides the model (the attacks' seed included)."""
+        return plain({"threat": self.threat.to_dict(), "attacks": self.attack_specs, "samples": self.samples,
+                      "curve": self.curve, "geometry": self.geometry, "tolerance": self.tolerance,
+                      "attack_seed": ATTACK_SEED})
+
+
+@dataclass
+class ModelEvaluation:
+    """A model's evaluation and its clean accuracy on the whole test set."""
+
+    clean_accuracy: float
+    evaluation: Evaluation
+    test_images: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"clean_accuracy": self.clean_accuracy, "test_images": self.test_images,
+                "evaluation": self.evaluation.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelEvaluation:
+        """Inverse of :meth:`to_dict`."""
+        return cls(clean_accuracy=data["clean_accuracy"], test_images=data["test_images"],
+                   evaluation=Evaluation.from_dict(data["evaluation"]))
+
+
+def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: EvaluationPlan, model: dict[str, Any],
+                   cache: Path | None = None, verbose: bool = True) -> ModelEvaluation:
+    """Evaluate ``classifier`` on ``data``'s test set with ``plan``, reusing a cached evaluation of the same model.
+
+    The cache file holds the model's key (``model``), the plan's key and the result. It is written after every
+    attack, so an interrupted evaluation keeps what it measured and a rerun continues from there; it is reused
+    only when both keys are equal.
+
+    :param model: Identifies the model (its run key, or its checkpoint's checksum).
+    :param cache: JSON file for the cached evaluation, or ``None``.
+    """
+    key = {"model": plain(model), "plan": plan.key()}
+    stored = read_json(cache) if cache is not None and cache.exists() else None
+    previous = None
+    if stored is not None and stored["key"] == key:
+        if stored["complete"]:
+            return ModelEvaluation.from_dict(stored["result"])
+        previous = Evaluation.from_dict(stored["result"]["evaluation"])
+    clean = float(np.mean(classifier.predict(data.x_test, batch_size=plan.batch_size).argmax(axis=1)
+                          == data.y_test))
+    test_images = len(data.x_test)
+
+    def save(evaluation: Evaluation, complete: bool) -> None:
+        if cache is not None:
+            result = ModelEvaluation(clean, evaluation, test_images).to_dict()
+            write_json(cache, {"key": key, "complete": complete, "result": result})
+
+    x, y = data.x_test[:plan.samples], data.y_test[:plan.samples]
+    evaluation = evaluate_classifier(classifier, x, y, plan.threat, attacks=plan.attack_specs, curve=plan.curve,
+                                     geometry=plan.geometry, tolerance=plan.tolerance, batch_size=plan.batch_size,
+                                     verbose=verbose, on_partial=lambda partial: save(partial, False),
+                                     previous=previous)
+    save(evaluation, True)
+    return ModelEvaluation(clean, evaluation, test_images)
+
+
+def attack_notes(evaluation: Evaluation) -> list[str]:
+    """What readers must know about the attacks that ran (which AutoAttack is which)."""
+    labels = {r.label for r in evaluation.robustness.attacks}
+    notes = []
+    if "AutoAttack (ART ensemble)" in labels:
+        notes.append(ART_AUTOATTACK_NOTE)
+    if any(label.endswith("Croce–Hein)") for label in labels):
+        notes.append(CANONICAL_NOTE)
+    return notes
+
+
+def evaluation_report(result: ModelEvaluation, title: str, context: dict[str, Any]) -> Report:
+    """The report of one model's evaluation; ``context`` (checkpoint, dataset, training key) goes into the JSON."""
+    evaluation = result.evaluation
+    r = evaluation.robustness
+    threat = r.threat
+    attacks = Table(["attack", "samples", "accuracy (%)", "seconds"],
+                    [["clean", str(len(r.clean)), percent(r.clean_accuracy), ""],
+                     *[[a.label, str(a.samples), percent(a.accuracy), f"{a.seconds:.0f}"] for a in r.attacks],
+                     ["**worst case over all full-set attacks**", str(len(r.clean)),
+                      f"**{percent(r.worst_case_accuracy())}**", ""]])
+    checks = Table(["check", "verdict", "evidence"],
+                   [[c.name, {True: "pass", False: "**FAIL**", None: "not run"}[c.passed], c.detail]
+                    for c in evaluation.checks], numeric=False)
+    blocks: list[str | Table] = [
+        f"Threat model: {threat.label}; {len(r.clean)} test images attacked. Clean accuracy on all "
+        f"{result.test_images} test images: {percent(result.clean_accuracy)} %.", attacks,
+        "A sample counts as robust only if no attack broke it.", "## Gradient-obfuscation diagnostics", checks]
+    if evaluation.obfuscation_suspected:
+        blocks.append("**Possible gradient obfuscation: at least one diagnostic failed; treat these robust "
+                      "accuracies as upper bounds.**")
+    if evaluation.curve is not None:
+        c = evaluation.curve
+        blocks += [f"## Security curve ({c.attack})",
+                   Table(["ε", "accuracy (%)"], [[f"{e:.4g}", percent(a)] for e, a in zip(c.eps, c.accuracy,
+                                                                                         strict=True)])]
+    if evaluation.geometry is not None:
+        g = evaluation.geometry
+        measures = [["‖∇ₓℓ‖₂", f"{g.gradient_norm:.4g}"], ["dual norm ‖∇ₓℓ‖_*", f"{g.gradient_dual_norm:.4g}"],
+                    ["top Hessian eigenvalue", f"{g.hessian_eigenvalue:.4g}"],
+                    [f"local-linearity gap γ(ε = {threat.eps:g})", f"{g.linearity_gap:.4g}"]]
+        blocks += [f"## Geometry ({g.samples} samples)", Table(["measure", "mean"], measures)]
+    blocks += [f"Note: {note}." for note in attack_notes(evaluation)]
+    plots = {"attacks.png": lambda path: plot_attacks(evaluation, path, title)}
+    if evaluation.curve is not None:
+        plots["security_curve.png"] = lambda path: plot_security_curve(evaluation, path, title)
+    return Report(title=title, blocks=blocks, data={**context, **result.to_dict(), "notes": attack_notes(evaluation)},
+                  plots=plots)
+
+
+def plot_attacks(evaluation: Evaluation, path: Path, title: str) -> None:
+    """Bar chart of accuracy per attack, with clean and worst-case bars."""
+    r = evaluation.robustness
+    labels = ["clean", *[a.label + ("*" if a.samples < len(r.clean) else "") for a in r.attacks], "worst case"]
+    values = [r.clean_accuracy, *[a.accuracy for a in r.attacks], r.worst_case_accuracy()]
+    with style() as plt:
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels)), 4.0))
+        bars = ax.bar(range(len(labels)), [100 * v for v in values],
+                      color=[COLOURS[0]] + [COLOURS[1]] * len(r.attacks) + [COLOURS[3]])
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(0, 108)
+        ax.grid(axis="x", visible=False)
+        subset = " (* on a subset)" if any(a.samples < len(r.clean) for a in r.attacks) else ""
+        ax.set_title(f"{title}\n{r.threat.label}{subset}")
+        save_figure(fig, path)
+
+
+def plot_security_curve(evaluation: Evaluation, path: Path, title: str) -> None:
+    """Accuracy against ε, with the evaluated ε and chance level marked."""
+    c = evaluation.curve
+    with style() as plt:
+        fig, ax = plt.subplots(figsize=(6.0, 4.0))
+        ax.plot(c.eps, [100 * a for a in c.accuracy], marker="o", color=COLOURS[0], label=c.attack)
+        ax.axhline(100 * c.chance, color="grey", linestyle=":", label="chance")
+        ax.axvline(evaluation.robustness.threat.eps, color=COLOURS[3], linestyle="--", label="evaluated ε")
+        ax.set_xlabel(f"ε ({norm_label(c.norm)})")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.set_title(f"{title}\nsecurity curve")
+        ax.legend(loc="upper right")
+        save_figure(fig, path)
+
+
+@dataclass
+class OpenedModel:
+    """A saved model ready to evaluate: the classifier, what identifies the weights, and the training key."""
+
+    classifier: PyTorchClassifier
+    identity: dict[str, Any]
+    run: dict[str, Any] | None
+    name: str
+
+
+def open_model(checkpoint: Path, data: Dataset, architecture: str | None = None, device: str = "auto") -> OpenedModel:
+    """Load an art-sor checkpoint, or a bare ``state_dict`` of ``architecture``, and check that it fits ``data``.
+
+    :raises art_sor.storage.CorruptFileError: If the file cannot be read as such.
+    :raises ValueError: If the model's input shape or number of classes is not the dataset's, or its run key names
+                        an unknown norm.
+    """
+    if architecture is None:
+        classifier, state = load_classifier(checkpoint, device=device)
+        shape, classes = tuple(state["input_shape"]), state["nb_classes"]
+        run = state["metadata"].get("run")
+        identity = {"checkpoint": state["checksum"]}
+        name = run["defence"]["spec"] if run else checkpoint.stem
+    else:
+        if _is_art_sor_checkpoint(checkpoint):
+            raise ValueError("architecture: this is an art-sor checkpoint, which names its own architecture; drop "
+                             "--architecture")
+        classifier = load_state_dict_classifier(checkpoint, architecture, data.input_shape, data.nb_classes, device)
+        shape, classes, run, name = data.input_shape, data.nb_classes, None, checkpoint.stem
+        identity = {"state_dict": hashlib.sha256(checkpoint.read_bytes()).hexdigest(), "architecture": architecture}
+    if shape != data.input_shape:
+        raise ValueError(f"dataset: the model expects inputs of shape {shape}, but {data.name} has {data.input_shape}")
+    if classes != data.nb_classes:
+        raise ValueError(f"dataset: the model has {classes} classes, but {data.name} has {data.nb_classes}")
+    if run is not None:
+        try:
+            ThreatModel(**run["threat"])
+        except (ValueError, TypeError, KeyError) as error:
+            raise CorruptFileError(f"{checkpoint}: its run key holds an invalid threat model ({error})") from error
+    return OpenedModel(classifier, identity, run, name)
+
+
+def _is_art_sor_checkpoint(path: Path) -> bool:
+    try:
+        load_checkpoint(path)
+    except CorruptFileError:
+        return False
+    return True

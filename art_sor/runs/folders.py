@@ -1,0 +1,68 @@
+"""Output folders that runs can trust: writable before any work starts, and held by one process at a time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+LOCK_FILE = ".art-sor.lock"
+
+
+class FolderError(ValueError):
+    """An output folder that cannot be written, or that another process is writing."""
+
+
+def check_writable(folder: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Create ``folder`` if needed and prove that a file can be written there.
+
+    :raises FolderError: Naming ``option``, if the folder cannot be created or written.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise FolderError(f"{option}: cannot write to {folder} ({error.strerror or error}); choose another "
+                          f"folder") from error
+    return folder
+
+
+@contextmanager
+def exclusive(folder: str | os.PathLike[str], option: str = "--out") -> Iterator[Path]:
+    """Hold ``folder`` for this process; a second process that asks for it is refused at once.
+
+    :raises FolderError: If another process holds it.
+    """
+    folder = check_writable(folder, option)
+    lock = FileLock(folder / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as error:
+        raise FolderError(f"{option}: another art-sor process is writing to {folder}; wait for it to finish, or "
+                          "choose another folder") from error
+    try:
+        yield folder
+    finally:
+        lock.release()
+
+
+def clear(folder: str | os.PathLike[str]) -> None:
+    """Remove what a run wrote in ``folder`` (every entry but the lock), for ``--overwrite``."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    for entry in folder.iterdir():
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()

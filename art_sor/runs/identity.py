@@ -1,0 +1,83 @@
+"""The full key of a training run: what produced a model, so that nothing is reused for other settings.
+
+A key holds the dataset (spec, source and a fingerprint of its arrays), the threat model, the defence (its spec
+and the trainer's resolved configuration, defaults included), the training setup, the protocol of the run (a
+compute budget that stops it, per-epoch robustness measurements) and the versions of art-sor, ART and torch.
+Every model, training state and cached evaluation that a run writes carries it, and a rerun reuses an artefact
+only when the keys are equal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from art_sor.core.threat import ThreatModel
+from art_sor.data import Dataset
+from art_sor.runs.setup import TrainingSetup
+from art_sor.specs import Spec
+
+
+class RunMismatchError(ValueError):
+    """A folder holds a run with other settings; the message names the differing keys and how to proceed."""
+
+
+def versions() -> dict[str, str]:
+    """Versions of art-sor, ART and torch."""
+    import art
+    import torch
+
+    from art_sor import __version__
+
+    return {"art-sor": __version__, "art": str(art.__version__), "torch": str(torch.__version__)}
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON would give it back (tuples become lists), so that stored and fresh keys compare."""
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What a trained model depends on, epochs apart (a run may be extended)."""
+
+    dataset: dict[str, Any]
+    threat: dict[str, Any]
+    defence: dict[str, Any]
+    setup: dict[str, Any]
+    protocol: dict[str, Any]
+    versions: dict[str, str]
+
+    @classmethod
+    def create(cls, data: Dataset, threat: ThreatModel, spec: Spec, config: dict[str, Any], setup: TrainingSetup,
+               protocol: dict[str, Any] | None = None) -> RunKey:
+        """The key of training ``spec`` (whose trainer has ``config``) on ``data`` with ``setup``.
+
+        :param protocol: What else the run's records depend on (a budget, per-epoch measurements).
+        """
+        return cls(dataset=plain({"spec": data.name, "source": data.source, "fingerprint": data.fingerprint()}),
+                   threat=plain(threat.to_dict()), defence=plain({"spec": spec.label, "config": config}),
+                   setup=plain(setup.identity()), protocol=plain(protocol or {}), versions=versions())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunKey:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{f.name: data.get(f.name, {}) for f in fields(cls)})
+
+    def differences(self, other: RunKey) -> list[str]:
+        """Dotted paths of the settings in which the two keys differ, e.g. ``setup.optimizer.lr``."""
+        return _differences(self.to_dict(), other.to_dict(), "")
+
+
+def _differences(a: Any, b: Any, path: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        found: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            found += _differences(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+        return found
+    return [] if a == b else [path]

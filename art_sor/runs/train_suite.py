@@ -1,0 +1,100 @@
+"""The ``train`` job: train several defences, measure clean and quick PGD accuracy, and report them.
+
+The report states the settings that produced each number, read back from each model's run key, never from the
+command line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from art_sor.core.threat import ThreatModel
+from art_sor.data import Dataset
+from art_sor.registry import DEFENCES
+from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation, evaluate_model
+from art_sor.runs.folders import exclusive
+from art_sor.runs.reports import Report, Table, percent
+from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training import train_defence
+from art_sor.specs import Spec
+
+QUICK_FILE = "quick_evaluation.json"
+
+
+@dataclass
+class TrainedDefence:
+    """One row of the ``train`` job: how a defence was trained and how it fared."""
+
+    training: dict[str, Any]
+    result: ModelEvaluation
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"training": self.training, **self.result.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainedDefence:
+        """Inverse of :meth:`to_dict`."""
+        return cls(training=data["training"], result=ModelEvaluation.from_dict(data))
+
+
+def train_suite(specs: Sequence[Spec | str], data: Dataset, threat: ThreatModel, setup: TrainingSetup,
+                out: str | os.PathLike[str], attack: str = "pgd", eval_samples: int = 1000, overwrite: bool = False,
+                verbose: bool = True, announce: Callable[[str], None] = print) -> list[TrainedDefence]:
+    """Train each defence into ``out/<spec folder>`` and attack it with ``attack`` on the first test images.
+
+    The output folder is held by this process throughout (see :mod:`art_sor.runs.folders`).
+    """
+    specs = [DEFENCES.check(spec) for spec in specs]
+    plan = EvaluationPlan(threat, attacks=(attack,), samples=eval_samples, curve=False, geometry=False)
+    rows = []
+    with exclusive(out) as folder:
+        for spec in specs:
+            announce(f"training {spec.label} on {data.name} for {setup.epochs} epochs ({threat.label})")
+            trained = train_defence(spec, data, threat, setup, folder / spec.folder, verbose=verbose,
+                                    overwrite=overwrite)
+            identity = trained.key.to_dict() | {"epochs": trained.epochs}
+            result = evaluate_model(trained.classifier, data, plan, identity, folder / spec.folder / QUICK_FILE,
+                                    verbose=verbose)
+            rows.append(TrainedDefence(trained.summary(), result))
+    return rows
+
+
+def settings_line(run: dict[str, Any], epochs: int) -> str:
+    """The settings of a run key for people to read."""
+    setup, optimizer, schedule = run["setup"], run["setup"]["optimizer"], run["setup"]["schedule"]
+    optimizer_text = f"{optimizer['name']} lr {optimizer['lr']:g}"
+    if optimizer["name"] == "sgd":
+        optimizer_text += f", momentum {optimizer['momentum']:g}" + (" (Nesterov)" if optimizer["nesterov"] else "")
+    if optimizer["weight_decay"]:
+        optimizer_text += f", weight decay {optimizer['weight_decay']:g}"
+    schedule_text = schedule["name"] + (f" at {schedule['milestones']}" if schedule["milestones"] else "")
+    samples = f", first {setup['train_samples']} training images" if setup["train_samples"] else ""
+    return (f"{run['dataset']['spec']}{samples}, {setup['architecture']}, {epochs} epochs, batch "
+            f"{setup['batch_size']}, {optimizer_text}, {schedule_text} schedule, augmentation "
+            f"{setup['augmentation']}, seed {setup['seed']}")
+
+
+def train_report(rows: Sequence[TrainedDefence], command: str) -> Report:
+    """The ``train`` job's report: accuracies, and each model's settings from its run key."""
+    attack_label = rows[0].result.evaluation.robustness.attacks[0].label
+    table = Table(["defence", "epochs", "s/epoch", "clean (%)", f"{attack_label} (%)"],
+                  [[row.training["defence"], str(row.training["epochs"]),
+                    f"{row.training['training_seconds'] / max(1, row.training['epochs']):.2f}",
+                    percent(row.result.clean_accuracy), percent(row.result.evaluation.robustness.attacks[0].accuracy)]
+                   for row in rows])
+    first = rows[0].result.evaluation.robustness
+    blocks: list[str | Table] = [
+        table,
+        f"Clean accuracy on all {rows[0].result.test_images} test images; {attack_label} (ART, step ε/8, one seeded "
+        f"random start) on the first {len(first.clean)}, {first.threat.label}.",
+        "## Settings (from each model's run key)",
+        Table(["defence", "settings", "selected epoch"],
+              [[row.training["defence"], settings_line(row.training["run"], row.training["epochs"]),
+                str(row.training["selected_epoch"])] for row in rows], numeric=False),
+        f"Regenerate with: `{command}`"]
+    return Report(title=f"Defences trained on {rows[0].training['run']['dataset']['spec']}", blocks=blocks,
+                  data={"command": command, "results": [row.to_dict() for row in rows]}, tables={"report": table})

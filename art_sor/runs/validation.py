@@ -1,0 +1,70 @@
+"""Checks of a whole job before its first epoch or attack.
+
+Every defence and attack is built once on a throwaway classifier of the job's architecture, so that a bad option
+value fails in seconds rather than after hours of training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from art.estimators.classification import PyTorchClassifier
+
+from art_sor.core.threat import ThreatModel
+from art_sor.data import Dataset
+from art_sor.evaluation.attacks import prepare_attack
+from art_sor.registry import DEFENCES
+from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training import build_run_classifier, split_training_data
+from art_sor.specs import Spec
+
+
+class JobError(ValueError):
+    """A defence or attack of a job that cannot be built.
+
+    :ivar option: The command-line option at fault (``--defence`` or ``--attack``).
+    """
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+def check_distinct(specs: Sequence[Spec], option: str) -> None:
+    """Refuse the same spec twice (their results would share a folder and a row)."""
+    labels = [spec.label for spec in specs]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise JobError(f"{', '.join(repeated)} given more than once", option)
+
+
+def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defences: Sequence[Spec],
+                 attacks: Sequence[str | Spec]) -> None:
+    """Build every defence and attack on a throwaway classifier; raise :class:`JobError` naming the option."""
+    check_distinct(defences, "--defence")
+    try:
+        split_training_data(data, setup)
+    except ValueError as error:
+        raise JobError(str(error), "--dataset") from error
+    state = torch.random.get_rng_state()
+    try:
+        classifier = build_run_classifier(data, setup)
+        for spec in defences:
+            try:
+                DEFENCES.build(spec, classifier, threat)
+            except (ValueError, TypeError) as error:
+                raise JobError(f"{spec.label}: {error}", "--defence") from error
+        validate_attacks(classifier, threat, attacks)
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def validate_attacks(classifier: PyTorchClassifier, threat: ThreatModel, attacks: Sequence[str | Spec]) -> None:
+    """Build every attack for ``classifier``; raise :class:`JobError` naming ``--attack`` for one that fails."""
+    check_distinct([Spec.of(a) for a in attacks], "--attack")
+    for spec in attacks:
+        try:
+            prepare_attack(spec, classifier, threat)
+        except (ValueError, TypeError, ImportError) as error:
+            raise JobError(f"{Spec.of(spec).label}: {error}", "--attack") from error

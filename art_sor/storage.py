@@ -1,0 +1,121 @@
+"""Files that survive crashes and concurrent writers: atomic writes under unique names, checksummed tensors.
+
+Every artefact art-sor writes goes through here. A write lands under a unique temporary name in the target
+folder and is renamed over the target, so a reader sees the old file or the new one, never half of one, and two
+processes writing at once cannot collide on a shared temporary name. Torch files carry a SHA-256 of their tensors;
+a file whose tensors no longer match it (a flipped bit, a truncated copy) is refused rather than trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKSUM_KEY = "checksum"
+
+
+class CorruptFileError(ValueError):
+    """A file that cannot be read back as what art-sor wrote; the message names the file."""
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Call ``write`` on a new file under a unique temporary name, then rename it to ``path`` atomically.
+
+    :return: ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 text atomically."""
+    return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def write_json(path: str | os.PathLike[str], payload: Any) -> Path:
+    """Write indented JSON atomically."""
+    return write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read JSON written by :func:`write_json`.
+
+    :raises CorruptFileError: If the file is not valid JSON.
+    """
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptFileError(f"{path} is not valid JSON ({error}); delete it or write to another folder") from error
+
+
+def tensor_checksum(state: Any) -> str:
+    """SHA-256 over every tensor in a nested structure of dicts, lists and tuples, with keys, shapes and dtypes."""
+    digest = hashlib.sha256()
+
+    def visit(value: Any, key: str) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        elif isinstance(value, dict):
+            for k in sorted(value, key=str):
+                if k != CHECKSUM_KEY:
+                    visit(value[k], f"{key}/{k}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                visit(item, f"{key}/{i}")
+
+    visit(state, "")
+    return digest.hexdigest()
+
+
+def save_checked(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """``torch.save`` a dict with the checksum of its tensors, atomically."""
+    stamped = {**state, CHECKSUM_KEY: tensor_checksum(state)}
+    return atomic_write(path, lambda f: torch.save(stamped, f))
+
+
+def load_checked(path: str | os.PathLike[str], what: str = "file", hint: str = "") -> dict[str, Any]:
+    """Load a dict saved by :func:`save_checked` and verify its checksum.
+
+    :param what: What the file should be, for messages (``"model checkpoint"``).
+    :param hint: Appended to the message when the file is readable but not what art-sor wrote.
+    :raises CorruptFileError: If the file is empty, not a torch file, not a dict, or its tensors do not match its
+                              checksum.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise CorruptFileError(f"{path} is empty, not an art-sor {what}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
+        reason = str(error).splitlines()[0][:200]
+        raise CorruptFileError(f"{path} cannot be read as an art-sor {what} ({type(error).__name__}: {reason})"
+                               ) from error
+    if not isinstance(state, dict) or CHECKSUM_KEY not in state:
+        raise CorruptFileError(f"{path} is not an art-sor {what} (no checksum){hint}")
+    if tensor_checksum(state) != state[CHECKSUM_KEY]:
+        raise CorruptFileError(f"{path} is corrupted: its tensors do not match their checksum; delete it (or pass "
+                               "--overwrite) and train again")
+    return state

@@ -1,0 +1,115 @@
+"""art-sor's built-in attacks, registered in the ``art_sor.attacks`` entry-point group.
+
+Each factory builds an ART evasion attack for the threat model and says what kind of attack it is.
+"""
+
+from __future__ import annotations
+
+from art.attacks.evasion import (
+    AutoAttack,
+    AutoProjectedGradientDescent,
+    CarliniL2Method,
+    DeepFool,
+    FastGradientMethod,
+    ProjectedGradientDescent,
+    SquareAttack,
+)
+from art.estimators.classification import PyTorchClassifier
+
+from art_sor.core.checks import check_count, check_non_negative, check_positive
+from art_sor.core.norms import art_norm
+from art_sor.core.threat import ThreatModel
+from art_sor.evaluation.attacks import CANONICAL_AUTOATTACK_LABEL, PreparedAttack
+from art_sor.evaluation.canonical_autoattack import CanonicalAutoAttack
+
+
+def fgsm(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int) -> PreparedAttack:
+    """ART FastGradientMethod: one step of ε (FGSM for L∞, FGM for L2)."""
+    attack = FastGradientMethod(classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=threat.eps,
+                                batch_size=batch_size)
+    return PreparedAttack("FGSM" if threat.norm == "inf" else "FGM", attack, iterative=False, strength=1)
+
+
+def pgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 20, restarts: int = 1,
+        step_size: float | None = None) -> PreparedAttack:
+    """ART ProjectedGradientDescent: random start, steps of step_size (default ε/8), restarts."""
+    steps, restarts = check_count(steps, "steps"), check_count(restarts, "restarts")
+    step = check_positive(step_size, "step_size") if step_size is not None else threat.eps / 8
+    attack = ProjectedGradientDescent(classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=step,
+                                      max_iter=steps, num_random_init=restarts, batch_size=batch_size, verbose=False)
+    label = f"PGD-{steps}" + (f"×{restarts}" if restarts > 1 else "")
+    return PreparedAttack(label, attack, iterative=steps > 1, strength=steps * restarts)
+
+
+def _apgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int, restarts: int,
+          loss_type: str) -> AutoProjectedGradientDescent:
+    # ART starts APGD at step 2·eps_step; eps_step=ε gives the paper's initial step 2ε.
+    return AutoProjectedGradientDescent(
+        classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=threat.eps,
+        max_iter=check_count(steps, "steps"), nb_random_init=check_count(restarts, "restarts"),
+        batch_size=batch_size, loss_type=loss_type, verbose=False)
+
+
+def _square(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, queries: int) -> SquareAttack:
+    return SquareAttack(classifier, norm=art_norm(threat.norm), eps=threat.eps,
+                        max_iter=check_count(queries, "queries"), nb_restarts=1, batch_size=batch_size,
+                        verbose=False)
+
+
+def apgd_ce(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
+            restarts: int = 1) -> PreparedAttack:
+    """ART AutoProjectedGradientDescent on the cross-entropy loss (steps=100)."""
+    return PreparedAttack("APGD-CE", _apgd(classifier, threat, batch_size, steps, restarts, "cross_entropy"),
+                          strength=steps * restarts)
+
+
+def apgd_dlr(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
+             restarts: int = 1) -> PreparedAttack:
+    """ART AutoProjectedGradientDescent on the DLR loss (steps=100)."""
+    return PreparedAttack("APGD-DLR", _apgd(classifier, threat, batch_size, steps, restarts,
+                                            "difference_logits_ratio"), strength=steps * restarts)
+
+
+def autoattack(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
+               queries: int = 1000) -> PreparedAttack:
+    """ART's AutoAttack runner over ART's APGD-CE, APGD-DLR and Square; not the canonical Croce–Hein one."""
+    members = [_apgd(classifier, threat, batch_size, steps, 1, "cross_entropy"),
+               _apgd(classifier, threat, batch_size, steps, 1, "difference_logits_ratio"),
+               _square(classifier, threat, batch_size, queries)]
+    attack = AutoAttack(classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=threat.eps,
+                        attacks=members, batch_size=batch_size)
+    return PreparedAttack("AutoAttack (ART ensemble)", attack, ensemble=True, strength=2 * steps)
+
+
+def autoattack_standard(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int,
+                        version: str = "standard", seed: int = 0) -> PreparedAttack:
+    """Canonical AutoAttack (Croce–Hein, pyautoattack): APGD-CE, APGD-T, FAB-T, Square-5000; art-sor[autoattack]."""
+    attack = CanonicalAutoAttack(classifier, norm=art_norm(threat.norm), eps=threat.eps, version=version,
+                                 batch_size=batch_size, seed=seed)
+    label = CANONICAL_AUTOATTACK_LABEL if version == "standard" else f"AutoAttack ({version}, Croce–Hein)"
+    return PreparedAttack(label, attack, ensemble=True, strength=100 * 10)
+
+
+def square(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, queries: int = 1000
+           ) -> PreparedAttack:
+    """ART SquareAttack, black-box random search (queries=1000)."""
+    return PreparedAttack(f"Square-{queries}", _square(classifier, threat, batch_size, queries), white_box=False,
+                          strength=0)
+
+
+def deepfool(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 50,
+             subset: int = 200, overshoot: float = 0.02) -> PreparedAttack:
+    """ART DeepFool, minimal L2 perturbation; counts only inside ε (subset=200)."""
+    attack = DeepFool(classifier, max_iter=check_count(steps, "steps"),
+                      epsilon=check_non_negative(overshoot, "overshoot"), batch_size=batch_size, verbose=False)
+    return PreparedAttack("DeepFool", attack, minimal=True, subset=check_count(subset, "subset"), strength=steps)
+
+
+def cw_l2(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 20,
+          search_steps: int = 5, subset: int = 100) -> PreparedAttack:
+    """ART CarliniL2Method, minimal L2 perturbation; counts only inside ε (subset=100)."""
+    attack = CarliniL2Method(classifier, max_iter=check_count(steps, "steps"),
+                             binary_search_steps=check_count(search_steps, "search_steps"), batch_size=batch_size,
+                             verbose=False)
+    return PreparedAttack("CW-L2", attack, minimal=True, subset=check_count(subset, "subset"),
+                          strength=steps * search_steps)
