@@ -12,9 +12,7 @@ import hashlib
 import io
 import json
 import os
-import pickle
 import tempfile
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,7 +107,7 @@ def load_checked(path: str | os.PathLike[str], what: str = "file", hint: str = "
         raise CorruptFileError(f"{path} is empty, not an art-sor {what}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
+    except Exception as error:  # torch.load raises many unrelated types (KeyError, UnpicklingError...) for junk
         reason = str(error).splitlines()[0][:200]
         raise CorruptFileError(f"{path} cannot be read as an art-sor {what} ({type(error).__name__}: {reason})"
                                ) from error

@@ -36,8 +36,8 @@ from torch import nn
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data.bundled import load_digits
-from art_sor.evaluation import evaluate_attacks
 from art_sor.estimators.view import ClassifierView
+from art_sor.evaluation import evaluate_attacks
 from art_sor.registry import DEFENCES
 
 THREAT = ThreatModel(0.2, "inf")
@@ -115,9 +115,10 @@ def run(spec: str, batch_norm: str, seed: int, epochs: int) -> dict[str, Any]:
     classifier = PyTorchClassifier(model, nn.CrossEntropyLoss(), (1, 8, 8), 10, optimizer=optimizer,
                                    clip_values=(0.0, 1.0))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
-    options = {} if spec == "standard" else {"batch_norm": "batch" if batch_norm == "frozen" else batch_norm}
-    trainer = DEFENCES.build(spec if not options else f"{spec}{',' if ':' in spec else ':'}batch_norm="
-                             f"{options['batch_norm']}", classifier, THREAT)
+    # "batch" is the default; "frozen" patches the default's passes below.
+    plain = batch_norm in ("batch", "frozen") or spec == "standard"
+    full_spec = spec if plain else f"{spec}{',' if ':' in spec else ':'}batch_norm=eval"
+    trainer = DEFENCES.build(full_spec, classifier, THREAT)
     if batch_norm == "frozen":
         trainer._view.penalty_mode = lambda mode: frozen_statistics(trainer._view)
     probe = Probe(model, torch.tensor(data.x_train[:256]))

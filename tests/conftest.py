@@ -12,18 +12,22 @@ from art_sor.data.bundled import load_digits
 from art_sor.estimators.classifiers import wrap_model
 from art_sor.models import build_model
 
+OPT_IN = {"integration": "checks that need extra downloads", "long": "training runs of several minutes"}
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--integration", action="store_true", help="run opt-in integration tests")
+    for marker, what in OPT_IN.items():
+        parser.addoption(f"--{marker}", action="store_true", help=f"run the opt-in {what}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--integration"):
-        return
-    skip = pytest.mark.skip(reason="opt-in: pass --integration")
-    for item in items:
-        if "integration" in item.keywords:
-            item.add_marker(skip)
+    for marker in OPT_IN:
+        if config.getoption(f"--{marker}"):
+            continue
+        skip = pytest.mark.skip(reason=f"opt-in: pass --{marker}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 class TinyMLP(nn.Module):

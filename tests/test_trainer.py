@@ -194,7 +194,7 @@ def test_resume_refuses_another_configuration(small_digits, tmp_path):
     x, y, _, _ = small_digits
     SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=1, verbose=False,
                                                                        checkpoint_dir=tmp_path)
-    with pytest.raises(ValueError, match="another configuration"):
+    with pytest.raises(ValueError, match=r"other settings.*config.eps: 0.05 → 0.1"):
         SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(x, y, nb_epochs=2, verbose=False,
                                                                           checkpoint_dir=tmp_path, resume=True)
 
@@ -316,3 +316,98 @@ def test_diverging_loss_stops_with_a_clear_error(small_digits):
     classifier = make_classifier(digits_cnn(), (1, 8, 8), lr=1e30)
     with pytest.raises(FloatingPointError, match="training loss"):
         StandardTrainer(classifier).fit(x, y, nb_epochs=3, verbose=False)
+
+
+# ---- batch norm in the regularizer's passes, collapse warnings, schedules ----
+
+def test_composite_batch_norm_matches_torch_to_second_order():
+    from art_sor.estimators.view import _composite_batch_norm
+
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(3).double().train()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    bn.track_running_stats = False
+    x = torch.randn(5, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    native, composite = bn(x), _composite_batch_norm(bn, x)
+    torch.testing.assert_close(composite, native)
+    second = []
+    for out in (native, composite):
+        (g,) = torch.autograd.grad(out.pow(3).sum(), x, create_graph=True)
+        second.append(torch.autograd.grad(g.pow(2).sum(), bn.weight)[0])
+    torch.testing.assert_close(second[1], second[0])
+
+
+def test_batch_mode_penalty_sees_the_trained_network_and_leaves_statistics_alone(small_digits):
+    x, _, _, _ = small_digits
+    torch.manual_seed(0)
+    model = digits_cnn(batch_norm=True)
+    classifier = make_classifier(model, (1, 8, 8))
+    view = ClassifierView(classifier)
+    batch = torch.tensor(x[:32])
+    before = model[1].running_mean.clone(), model[1].running_var.clone()
+    model.train()
+    with torch.no_grad():
+        trained_network = model(batch)
+    model[1].running_mean.copy_(before[0])
+    model[1].running_var.copy_(before[1])
+    for order in (2, 3):
+        with view.penalty_mode("batch", order), torch.no_grad():
+            torch.testing.assert_close(model(batch), trained_network)
+    torch.testing.assert_close(model[1].running_mean, before[0])
+    assert model.training and model[1].track_running_stats and "forward" not in model[1].__dict__
+    with view.penalty_mode("eval"), torch.no_grad():
+        assert not torch.allclose(model(batch), trained_network)
+
+
+def test_exact_hvps_train_a_batch_norm_model(small_digits):
+    x, y, _, _ = small_digits
+    classifier = make_classifier(digits_cnn(batch_norm=True), (1, 8, 8), clip_values=(0.0, 1.0))
+    history = SORTrainer(classifier, eps=0.1, hvp="exact", iterations=2).fit(x[:64], y[:64], nb_epochs=2,
+                                                                            batch_size=32, verbose=False)
+    assert all(np.isfinite(r["loss"]) for r in history)
+
+
+def test_collapse_is_warned_and_recorded(small_digits, caplog):
+    x, y, _, _ = small_digits
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    nn.init.zeros_(model[1].weight)
+    nn.init.zeros_(model[1].bias)
+    classifier = make_classifier(model, (1, 8, 8), lr=0.0)  # frozen at a constant prediction: chance level
+    with caplog.at_level("WARNING", logger="art_sor"):
+        history = SORTrainer(classifier, eps=0.1).fit(x, y, nb_epochs=3, verbose=False)
+    assert "warnings" not in history[0]  # the first epoch is spared
+    for record in history[1:]:
+        assert "training has collapsed" in record["warnings"][0] and "lam" in record["warnings"][0]
+    assert sum("training has collapsed" in message for message in caplog.messages) == 2
+
+
+def test_collapse_advice_names_the_batch_norm_option(small_digits):
+    classifier = make_classifier(digits_cnn(batch_norm=True), (1, 8, 8))
+    trainer = SORTrainer(classifier, eps=0.1, batch_norm="eval")
+    warning = trainer._collapse_warning({"epoch": 2, "train_accuracy": 0.1, "clean_loss": 2.3})
+    assert "batch_norm='batch'" in warning
+    assert trainer._collapse_warning({"epoch": 2, "train_accuracy": 0.5, "clean_loss": 1.0}) is None
+
+
+def test_per_batch_scheduler_steps_after_every_batch(small_digits):
+    x, y, _, _ = small_digits
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.StepLR(classifier.optimizer, step_size=1, gamma=0.9)
+    history = SORTrainer(classifier, eps=0.05).fit(x, y, batch_size=100, nb_epochs=2, scheduler=scheduler,
+                                                   scheduler_interval="batch", verbose=False)
+    assert scheduler.last_epoch == 6  # 3 batches per epoch
+    assert [r["learning_rate"] for r in history] == pytest.approx([0.01, 0.01 * 0.9 ** 3])
+
+
+def test_scheduler_of_another_optimizer_and_bad_interval_are_refused(small_digits, digits_classifier):
+    x, y, _, _ = small_digits
+    other = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    trainer = SORTrainer(digits_classifier, eps=0.1)
+    with pytest.raises(ValueError, match="another optimizer"):
+        trainer.fit(x, y, scheduler=torch.optim.lr_scheduler.StepLR(other, 1))
+    with pytest.raises(ValueError, match="scheduler_interval"):
+        trainer.fit(x, y, scheduler_interval="step")
+    with pytest.raises(ValueError, match="batch_norm"):
+        SORTrainer(digits_classifier, eps=0.1, batch_norm="train")

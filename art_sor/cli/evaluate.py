@@ -11,7 +11,7 @@ from art_sor.cli.jobs import command_line
 from art_sor.cli.params import ArchitectureType, Number, attack_option, dataset_options, device_option, output_options
 from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
-from art_sor.runs.evaluating import EvaluationPlan, evaluate_model, evaluation_report, open_model
+from art_sor.runs.evaluating import EvaluationPlan, ModelMismatchError, evaluate_model, evaluation_report, open_model
 from art_sor.runs.folders import clear, exclusive
 from art_sor.runs.recipes import recipe_for
 from art_sor.runs.reports import write_report
@@ -58,9 +58,8 @@ def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_roo
     data = load_dataset(dataset, data_root, download)
     try:
         model = open_model(checkpoint, data, architecture, device)
-    except ValueError as error:
-        option = {"dataset": "--dataset", "architecture": "--architecture"}.get(str(error).split(":")[0])
-        raise click.BadParameter(str(error).split(": ", 1)[-1], param_hint=option or "CHECKPOINT") from error
+    except ModelMismatchError as error:
+        raise click.BadParameter(str(error), param_hint=error.option) from error
     trained_threat = model.run["threat"] if model.run else {}
     eps = eps if eps is not None else trained_threat.get("eps", recipe_for(dataset.name).values.get("eps"))
     threat = ThreatModel(Number().convert(eps, None, None), norm or trained_threat.get("norm", "inf"))

@@ -14,7 +14,7 @@ from art_sor.data import load_dataset
 from art_sor.estimators.checkpoints import load_classifier
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
 from art_sor.explain.suite import explain_classifier
-from art_sor.runs.evaluating import open_model
+from art_sor.runs.evaluating import ModelMismatchError, open_model
 from art_sor.runs.explaining import explanation_report
 from art_sor.runs.folders import clear, exclusive
 from art_sor.runs.reports import write_report
@@ -58,9 +58,8 @@ def explain(checkpoint: Path, architecture: str | None, dataset: Spec, data_root
                                  f"{len(data.x_test) - 1})", param_hint="--image")
     try:
         model = open_model(checkpoint, data, architecture, device)
-    except ValueError as error:
-        option = {"dataset": "--dataset", "architecture": "--architecture"}.get(str(error).split(":")[0])
-        raise click.BadParameter(str(error).split(": ", 1)[-1], param_hint=option or "CHECKPOINT") from error
+    except ModelMismatchError as error:
+        raise click.BadParameter(str(error), param_hint=error.option) from error
     judge_classifier = load_classifier(judge, device=device)[0] if judge is not None else None
     out = out or Path("art-sor-runs") / f"explain-{checkpoint.stem}"
     with exclusive(out) as folder:

@@ -283,9 +283,10 @@ def setup_from(values: dict[str, Any], default_augmentation: str) -> TrainingSet
 
 
 def option_error(error: Exception) -> click.BadParameter:
-    """A ``BadParameter`` for an error whose message starts with a Python argument name (``lr must be ...``)."""
+    """A ``BadParameter`` naming the option when the message starts with its argument name (``lr must be ...``)."""
     message = str(error)
     name = message.split(" ", 1)[0].strip(":")
-    hint = f"--{name.replace('_', '-')}" if name.isidentifier() else None
-    return click.BadParameter(message, param_hint=hint)
+    context = click.get_current_context(silent=True)
+    known = {param.name for param in context.command.params} if context is not None else set()
+    return click.BadParameter(message, param_hint=f"--{name.replace('_', '-')}" if name in known else None)
 

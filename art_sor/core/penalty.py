@@ -26,7 +26,11 @@ class Penalty:
 
 
 class Regularizer(Protocol):
-    """A penalty on the loss landscape around each input, computed from a per-sample loss."""
+    """A penalty on the loss landscape around each input, computed from a per-sample loss.
+
+    A regularizer whose penalty needs derivatives of order three in all (the weight gradient of exact
+    Hessian-vector products) says so with an attribute ``differentiation_order = 3``; two is assumed otherwise.
+    """
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> Penalty:
         """Return the penalty for the batch ``x``."""

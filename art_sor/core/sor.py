@@ -75,6 +75,11 @@ class SecondOrderRegularizer:
         check_choice(self.hvp, HVP_MODES, "hvp")
         check_choice(self.step, STEP_RULES, "step")
 
+    @property
+    def differentiation_order(self) -> int:
+        """3 with exact Hessian-vector products (their weight gradient is a third derivative), else 2."""
+        return 3 if self.hvp == "exact" else 2
+
     def terms(self, loss_fn: LossFn, x: torch.Tensor) -> SORTerms:
         """The per-sample parts of the SOR loss at the batch ``x``; samples must not interact."""
         at = gradient_at(loss_fn, x, create_graph=True)

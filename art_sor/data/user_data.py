@@ -62,12 +62,16 @@ def load_image_folder(path: str | os.PathLike[str]) -> Dataset:
     from torchvision.datasets import ImageFolder
 
     path = Path(path)
-    splits = {}
     for split in ("train", "test"):
         if not (path / split).is_dir():
             raise FileNotFoundError(f"folder:{path} needs the subfolders train/ and test/ (ImageFolder layout: "
                                     f"{split}/<class>/<image>); {path / split} is missing")
-        splits[split] = ImageFolder(str(path / split))
+    splits = {}
+    for split in ("train", "test"):
+        try:
+            splits[split] = ImageFolder(str(path / split))
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"folder:{path}: {split}/ holds no images ({error})") from error
     train, test = splits["train"], splits["test"]
     extra = sorted(set(test.classes) - set(train.classes))
     if extra:

@@ -7,6 +7,7 @@ attacks; gradients flow through the (PyTorch) preprocessing such as standardisat
 from __future__ import annotations
 
 import copy
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
@@ -120,11 +121,16 @@ class ClassifierView:
             self.model.train(was_training)
 
     @contextmanager
-    def penalty_mode(self, batch_norm: BatchNormMode) -> Iterator[None]:
+    def penalty_mode(self, batch_norm: BatchNormMode, order: int = 2) -> Iterator[None]:
         """The mode of a regularizer's extra passes: dropout off, batch norm as ``batch_norm`` says.
 
         ``"batch"`` normalises with the statistics of the batch being evaluated, as the clean training pass does,
-        and leaves the running statistics untouched; ``"eval"`` normalises with the running statistics.
+        with gradients through them, and leaves the running statistics untouched; ``"eval"`` normalises with the
+        running statistics.
+
+        :param order: Highest order of derivative the penalty's weight gradient takes. torch's batch-norm kernel
+                      stops at the second; for the third (exact Hessian-vector products, then the weights) batch
+                      norm runs as a composite of differentiable operations instead.
         """
         was_training = self.model.training
         self.model.eval()
@@ -135,12 +141,27 @@ class ClassifierView:
                 # running buffers, which the next optimizer step must not find modified in place.
                 bn.train()
                 bn.track_running_stats = False
+                if order > 2:
+                    bn.forward = types.MethodType(_composite_batch_norm, bn)
         try:
             yield
         finally:
             for bn, tracked in zip(self.batch_norms, tracking, strict=True):
                 bn.track_running_stats = tracked
+                bn.__dict__.pop("forward", None)
             self.model.train(was_training)
+
+
+def _composite_batch_norm(module: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """Training-mode batch norm (biased batch variance) from elementary operations, differentiable to any order."""
+    dims = [0, *range(2, x.dim())]
+    mean = x.mean(dims, keepdim=True)
+    var = x.var(dims, unbiased=False, keepdim=True)
+    out = (x - mean) * torch.rsqrt(var + module.eps)
+    if module.affine:
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        out = out * module.weight.view(shape) + module.bias.view(shape)
+    return out
 
 
 class RecordingLoss:

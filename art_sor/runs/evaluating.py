@@ -200,6 +200,17 @@ def plot_security_curve(evaluation: Evaluation, path: Path, title: str) -> None:
         save_figure(fig, path)
 
 
+class ModelMismatchError(ValueError):
+    """A saved model that does not fit the data or the options given with it.
+
+    :ivar option: The option at fault (``--dataset`` or ``--architecture``).
+    """
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
 @dataclass
 class OpenedModel:
     """A saved model ready to evaluate: the classifier, what identifies the weights, and the training key."""
@@ -213,9 +224,10 @@ class OpenedModel:
 def open_model(checkpoint: Path, data: Dataset, architecture: str | None = None, device: str = "auto") -> OpenedModel:
     """Load an art-sor checkpoint, or a bare ``state_dict`` of ``architecture``, and check that it fits ``data``.
 
-    :raises art_sor.storage.CorruptFileError: If the file cannot be read as such.
-    :raises ValueError: If the model's input shape or number of classes is not the dataset's, or its run key names
-                        an unknown norm.
+    :raises art_sor.storage.CorruptFileError: If the file cannot be read as such, or its run key names an unknown
+                                              threat model.
+    :raises ModelMismatchError: If the model's input shape or number of classes is not the dataset's, or an
+                                art-sor checkpoint comes with an architecture.
     """
     if architecture is None:
         classifier, state = load_classifier(checkpoint, device=device)
@@ -225,15 +237,17 @@ def open_model(checkpoint: Path, data: Dataset, architecture: str | None = None,
         name = run["defence"]["spec"] if run else checkpoint.stem
     else:
         if _is_art_sor_checkpoint(checkpoint):
-            raise ValueError("architecture: this is an art-sor checkpoint, which names its own architecture; drop "
-                             "--architecture")
+            raise ModelMismatchError("this is an art-sor checkpoint, which names its own architecture; drop "
+                                     "--architecture", "--architecture")
         classifier = load_state_dict_classifier(checkpoint, architecture, data.input_shape, data.nb_classes, device)
         shape, classes, run, name = data.input_shape, data.nb_classes, None, checkpoint.stem
         identity = {"state_dict": hashlib.sha256(checkpoint.read_bytes()).hexdigest(), "architecture": architecture}
     if shape != data.input_shape:
-        raise ValueError(f"dataset: the model expects inputs of shape {shape}, but {data.name} has {data.input_shape}")
+        raise ModelMismatchError(f"the model expects inputs of shape {shape}, but {data.name} has "
+                                 f"{data.input_shape}", "--dataset")
     if classes != data.nb_classes:
-        raise ValueError(f"dataset: the model has {classes} classes, but {data.name} has {data.nb_classes}")
+        raise ModelMismatchError(f"the model has {classes} classes, but {data.name} has {data.nb_classes}",
+                                 "--dataset")
     if run is not None:
         try:
             ThreatModel(**run["threat"])

@@ -17,6 +17,7 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.runs.setup import TrainingSetup
 from art_sor.specs import Spec
+from art_sor.trainers.state import differing_settings
 
 
 class RunMismatchError(ValueError):
@@ -69,15 +70,6 @@ class RunKey:
         """Inverse of :meth:`to_dict`."""
         return cls(**{f.name: data.get(f.name, {}) for f in fields(cls)})
 
-    def differences(self, other: RunKey) -> list[str]:
-        """Dotted paths of the settings in which the two keys differ, e.g. ``setup.optimizer.lr``."""
-        return _differences(self.to_dict(), other.to_dict(), "")
-
-
-def _differences(a: Any, b: Any, path: str) -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        found: list[str] = []
-        for key in sorted(set(a) | set(b), key=str):
-            found += _differences(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
-        return found
-    return [] if a == b else [path]
+    def differences(self, stored: RunKey) -> list[str]:
+        """The settings in which ``stored`` differs from this key, e.g. ``setup.optimizer.lr: 0.1 → 0.01``."""
+        return differing_settings(stored.to_dict(), self.to_dict())

@@ -74,7 +74,7 @@ class ScheduleSettings:
         object.__setattr__(self, "milestones", milestones)
         object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma"))
         if self.name == "multistep" and not milestones:
-            raise ValueError("the multistep schedule needs milestones (epochs), e.g. --milestones 100,150")
+            raise ValueError("milestones: the multistep schedule needs milestones (epochs), e.g. 100,150")
 
     @property
     def needs_length(self) -> bool:

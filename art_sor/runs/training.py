@@ -301,8 +301,8 @@ def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budgeted: bool) -
         logger.info("extending %s from %d to %d epochs", folder, epochs, setup.epochs)
         return None
     if epochs != setup.epochs:
-        differences.append(f"setup.epochs ({epochs} here, {setup.epochs} asked"
-                           + (", and the schedule depends on the run's length)" if not differences else ")"))
+        differences.append(f"setup.epochs: {epochs} → {setup.epochs}"
+                           + (" (the schedule depends on the run's length)" if not differences else ""))
     raise RunMismatchError(f"{folder} holds a run with other settings: {', '.join(differences)}. Pass --overwrite "
                            "(overwrite=True) to replace it, or choose another --out")
 

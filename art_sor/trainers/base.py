@@ -21,6 +21,7 @@ from art_sor.core.checks import check_choice, check_count
 from art_sor.estimators.inputs import check_dataset, check_pytorch_classifier
 from art_sor.estimators.view import ClassifierView
 from art_sor.trainers.state import (
+    differing_settings,
     load_training_state,
     optimizer_settings,
     random_streams,
@@ -46,7 +47,7 @@ SchedulerInterval = Literal["epoch", "batch"]
 SCHEDULER_INTERVALS: tuple[SchedulerInterval, ...] = ("epoch", "batch")
 
 # An epoch after the first counts as collapsed when its training accuracy is at most this multiple of chance, or
-# its clean loss is within this fraction of ln(nb_classes), the loss of a uniform prediction.
+# its clean loss is within this fraction of ln(nb_classes), the loss of a uniform prediction, and not falling.
 _CHANCE_FACTOR = 1.2
 _STALL_TOLERANCE = 0.02
 
@@ -267,7 +268,11 @@ class EpochTrainer(Trainer):
         accuracy = record.get("train_accuracy")
         loss = record.get("clean_loss", record.get("loss"))
         at_chance = accuracy is not None and accuracy <= _CHANCE_FACTOR / classes
-        stalled = loss is not None and abs(loss - math.log(classes)) <= _STALL_TOLERANCE * math.log(classes)
+        uniform = math.log(classes)
+        previous = self.history[-1].get("clean_loss", self.history[-1].get("loss")) if self.history else None
+        # At ln K and not falling: a slow start falls from ln K, a collapsed run hovers there.
+        stalled = (loss is not None and abs(loss - uniform) <= _STALL_TOLERANCE * uniform
+                   and (previous is None or loss >= previous - _STALL_TOLERANCE * uniform))
         if not (at_chance or stalled):
             return None
         symptom = (f"training accuracy {accuracy:.3f} is at chance (1/{classes})" if at_chance else
@@ -332,12 +337,11 @@ class EpochTrainer(Trainer):
         if state is None:
             logger.info("no training state in %s; starting from scratch", checkpoint_dir)
             return
-        for what, saved, current in (("configuration", state["config"], self.config()),
-                                     ("tags", state["tags"], self.tags)):
-            if saved != current:
-                differing = sorted(str(key) for key in set(saved) | set(current) if saved.get(key) != current.get(key))
-                raise ValueError(f"checkpoint_dir holds a run with another {what} (differs in {', '.join(differing)}"
-                                 f"): saved {saved}, this trainer {current}")
+        differing = differing_settings({"config": state["config"], "tags": state["tags"]},
+                                       {"config": self.config(), "tags": self.tags})
+        if differing:
+            raise ValueError(f"checkpoint_dir holds a run with other settings (saved → this trainer): "
+                             f"{'; '.join(differing)}")
         self._classifier.model.load_state_dict(state["model"])
         self._classifier.optimizer.load_state_dict(state["optimizer"])
         restore_random_streams(state["random"])

@@ -88,7 +88,7 @@ class RegularizedTrainer(EpochTrainer):
         with self._step.autocast():
             penalty = None
             if self._active is not None:
-                with view.penalty_mode(self.batch_norm):
+                with view.penalty_mode(self.batch_norm, getattr(self._active, "differentiation_order", 2)):
                     clean_fn = view.loss_fn(y)
                     penalty = self._active(clean_fn, x)
                 clean_losses = penalty.clean_losses

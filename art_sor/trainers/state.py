@@ -56,6 +56,16 @@ def restore_random_streams(streams: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(streams["cuda"])
 
 
+def differing_settings(saved: Any, current: Any, path: str = "") -> list[str]:
+    """Dotted paths at which two nested settings dicts differ, each with both values (``lr: 0.1 → 0.01``)."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        found: list[str] = []
+        for key in sorted(set(saved) | set(current), key=str):
+            found += differing_settings(saved.get(key), current.get(key), f"{path}.{key}" if path else str(key))
+        return found
+    return [] if saved == current else [f"{path}: {saved!r} → {current!r}"]
+
+
 def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """The optimizer's type and hyperparameters per parameter group, as plain values (no parameters, no state)."""
 
