@@ -265,3 +265,28 @@ def test_loss_fn_must_be_per_sample(tiny_problem):
     model, x, y = tiny_problem
     with pytest.raises(ValueError, match="one loss per sample"):
         gradient_at(lambda z: nn.functional.cross_entropy(model(z), y), x)
+
+
+def test_random_start_search_uses_the_start_and_stays_in_the_ball(tiny_problem):
+    model, x, y = tiny_problem
+    loss_fn = per_sample_ce(model, y)
+    at = gradient_at(loss_fn, x, create_graph=True)
+    start = torch.full_like(x, 0.05)
+    with_start = worst_case_perturbation(loss_fn, at, 0.1, "inf", iterations=1, hvp="exact", start=start)
+    _, hessian = reference_grad_and_hessian(model, x, y)
+    expected = 0.1 * torch.sign(at.grad + torch.einsum("bij,bj->bi", hessian, start))
+    assert_close(with_start, expected)
+
+
+def test_perturbed_objective_is_the_loss_rise_at_the_found_delta(tiny_problem):
+    from art_sor.core.sor import SecondOrderRegularizer
+
+    model, x, y = tiny_problem
+    loss_fn = per_sample_ce(model, y)
+    penalty = SecondOrderRegularizer(eps=0.1, norm="inf", lam=0.5, objective="perturbed")(loss_fn, x)
+    at = gradient_at(loss_fn, x)
+    delta = 0.1 * torch.sign(at.grad)
+    expected = 0.5 * (loss_fn(x + delta) - loss_fn(x)).mean()
+    assert_close(penalty.value, expected)
+    penalty.value.backward()
+    assert all(p.grad is not None for p in model.parameters())

@@ -411,3 +411,14 @@ def test_scheduler_of_another_optimizer_and_bad_interval_are_refused(small_digit
         trainer.fit(x, y, scheduler_interval="step")
     with pytest.raises(ValueError, match="batch_norm"):
         SORTrainer(digits_classifier, eps=0.1, batch_norm="train")
+
+
+def test_sor_warmups_ramp_lam_and_eps(small_digits):
+    x, y, _, _ = small_digits
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.2, lam=1.0, lam_warmup_epochs=1,
+                         eps_warmup_epochs=3)
+    seen = []
+    trainer.fit(x, y, nb_epochs=4, verbose=False,
+                epoch_callback=lambda current, record: seen.append((current._active.lam, current._active.eps)))
+    assert seen == pytest.approx([(0.5, 0.05), (1.0, 0.1), (1.0, 0.15), (1.0, 0.2)])
+    assert trainer.config()["lam_warmup_epochs"] == 1 and trainer.regularizer.lam == 1.0

@@ -25,13 +25,14 @@ def worst_case_perturbation(
     hvp: HVPMode = "finite_difference",
     h: float = 1.0,
     box: Box | None = None,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Approximately maximise ``gᵀδ + ½ δᵀHδ`` over the ε-ball.
 
-    Starting from ``δ₀ = 0``, each step moves toward the ball's extreme point along the model's gradient
-    ``v = g + Hδ``: ``"replace"`` sets ``δ ← lmo(v)``, ``"frank_wolfe"`` sets ``δ ← δ + γₖ(lmo(v) − δ)`` with
-    ``γₖ = 2/(k+2)``. The first step needs no Hessian-vector product because ``δ₀ = 0``, so ``iterations=1``
-    gives ``δ = lmo(g)`` at the cost of one gradient.
+    Starting from ``δ₀`` (0 unless ``start`` is given), each step moves toward the ball's extreme point along the
+    model's gradient ``v = g + Hδ``: ``"replace"`` sets ``δ ← lmo(v)``, ``"frank_wolfe"`` sets
+    ``δ ← δ + γₖ(lmo(v) − δ)`` with ``γₖ = 2/(k+2)``. From ``δ₀ = 0`` the first step needs no Hessian-vector
+    product, so ``iterations=1`` gives ``δ = lmo(g)`` at the cost of one gradient.
 
     | Paper link: https://arxiv.org/abs/2009.04923
 
@@ -45,6 +46,7 @@ def worst_case_perturbation(
     :param hvp: How ``Hδ`` is computed: ``"exact"`` or ``"finite_difference"``.
     :param h: Finite-difference step.
     :param box: Data bounds that ``x + δ`` must respect, or ``None``.
+    :param start: ``δ₀``, e.g. a random point of the ball; its Hessian-vector product costs one more gradient.
     :return: ``δ``, detached from every graph.
     """
     if iterations < 1:
@@ -53,9 +55,9 @@ def worst_case_perturbation(
         raise ValueError(f"step must be one of {STEP_RULES}, got {step!r}")
     x = at.x.detach()
     grad = at.grad.detach()
-    delta = torch.zeros_like(x)
+    delta = torch.zeros_like(x) if start is None else start.detach()
     for k in range(iterations):
-        v = grad if k == 0 else grad + hessian_vector_product(loss_fn, at, delta, mode=hvp, h=h)
+        v = grad if k == 0 and start is None else grad + hessian_vector_product(loss_fn, at, delta, mode=hvp, h=h)
         extreme = linear_maximizer(v, eps, norm, x=x, box=box)
         delta = extreme if step == "replace" else delta + (2.0 / (k + 2)) * (extreme - delta)
     return delta.detach()

@@ -6,17 +6,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from art_sor.core.batch import batch_dot
-from art_sor.core.checks import check_choice, check_count, check_non_negative, check_positive
+from art_sor.core.checks import check_bool, check_choice, check_count, check_non_negative, check_positive
 from art_sor.core.gradients import LossFn, gradient_at
 from art_sor.core.hvp import HVP_MODES, HVPMode, hessian_vector_product
 from art_sor.core.lmo import Box
 from art_sor.core.norms import Norm, parse_norm
 from art_sor.core.penalty import Penalty
+from art_sor.core.projection import random_start
 from art_sor.core.search import STEP_RULES, StepRule, worst_case_perturbation
+
+Objective = Literal["quadratic", "perturbed"]
+OBJECTIVES: tuple[Objective, ...] = ("quadratic", "perturbed")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,10 @@ class SecondOrderRegularizer:
     :param hvp: ``"exact"`` (double backward) or ``"finite_difference"``.
     :param step: ``"replace"`` or ``"frank_wolfe"``.
     :param box: Data bounds that ``x + δ`` must respect, or ``None``.
+    :param random_start: Start the search at a uniform random point of the ball instead of 0.
+    :param objective: ``"quadratic"``: penalise SOR's model ``gᵀδ + ½ δᵀHδ`` (the paper); ``"perturbed"``:
+                      penalise the loss rise ``ℓ(x+δ) − ℓ(x)`` at the δ the search found (adversarial training on
+                      SOR's δ).
     """
 
     eps: float
@@ -64,6 +73,8 @@ class SecondOrderRegularizer:
     hvp: HVPMode = "finite_difference"
     step: StepRule = "replace"
     box: Box | None = None
+    random_start: bool = False
+    objective: Objective = "quadratic"
 
     def __post_init__(self) -> None:
         # Plain Python numbers, so that configurations compare and checkpoints load without pickled NumPy types.
@@ -74,23 +85,33 @@ class SecondOrderRegularizer:
         object.__setattr__(self, "lam", check_non_negative(self.lam, "lam"))
         check_choice(self.hvp, HVP_MODES, "hvp")
         check_choice(self.step, STEP_RULES, "step")
+        check_bool(self.random_start, "random_start")
+        check_choice(self.objective, OBJECTIVES, "objective")
 
     @property
     def differentiation_order(self) -> int:
-        """3 with exact Hessian-vector products (their weight gradient is a third derivative), else 2."""
-        return 3 if self.hvp == "exact" else 2
+        """3 when exact Hessian-vector products enter the penalty (their weight gradient is a third derivative)."""
+        return 3 if self.hvp == "exact" and self.objective == "quadratic" else 2
 
     def terms(self, loss_fn: LossFn, x: torch.Tensor) -> SORTerms:
         """The per-sample parts of the SOR loss at the batch ``x``; samples must not interact."""
         at = gradient_at(loss_fn, x, create_graph=True)
+        start = random_start(at.x.detach(), self.eps, self.norm, self.box) if self.random_start else None
         delta = worst_case_perturbation(loss_fn, at, self.eps, self.norm, iterations=self.iterations, step=self.step,
-                                        hvp=self.hvp, h=self.h, box=self.box)
+                                        hvp=self.hvp, h=self.h, box=self.box, start=start)
         h_delta = hessian_vector_product(loss_fn, at, delta, mode=self.hvp, h=self.h, create_graph=True)
         return SORTerms(clean=at.losses, first_order=batch_dot(at.grad, delta),
                         second_order=0.5 * batch_dot(delta, h_delta), delta=delta)
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> Penalty:
-        """Return ``λ·mean(gᵀδ + ½ δᵀHδ)`` for the batch ``x``."""
+        """Return ``λ·mean(gᵀδ + ½ δᵀHδ)`` (or ``λ·mean(ℓ(x+δ) − ℓ(x))``) for the batch ``x``."""
+        if self.objective == "perturbed":
+            at = gradient_at(loss_fn, x, create_graph=self.hvp == "exact")
+            start = random_start(at.x.detach(), self.eps, self.norm, self.box) if self.random_start else None
+            delta = worst_case_perturbation(loss_fn, at, self.eps, self.norm, iterations=self.iterations,
+                                            step=self.step, hvp=self.hvp, h=self.h, box=self.box, start=start)
+            rise = (loss_fn(at.x.detach() + delta) - at.losses).mean()
+            return Penalty(value=self.lam * rise, clean_losses=at.losses, parts={"loss_rise": rise.detach()})
         terms = self.terms(loss_fn, x)
         first, second = terms.first_order.mean(), terms.second_order.mean()
         return Penalty(value=self.lam * (first + second), clean_losses=terms.clean,

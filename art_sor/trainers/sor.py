@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from art_sor.core.checks import check_count
 from art_sor.core.hvp import HVPMode
 from art_sor.core.search import StepRule
-from art_sor.core.sor import SecondOrderRegularizer
+from art_sor.core.sor import Objective, SecondOrderRegularizer
 from art_sor.estimators.view import BatchNormMode
 from art_sor.trainers.regularized import RegularizedTrainer
 
@@ -42,6 +44,13 @@ class SORTrainer(RegularizedTrainer):
     :param batch_norm: Statistics batch norm uses in the regularizer's passes: ``"batch"`` (those of the batch,
                        as in the clean training pass; running statistics untouched) or ``"eval"`` (the running
                        statistics). See :class:`~art_sor.trainers.regularized.RegularizedTrainer`.
+    :param random_start: Start the search at a random point of the ball (costs one more gradient).
+    :param objective: ``"quadratic"`` (the paper's quadratic model) or ``"perturbed"`` (the loss rise at the δ
+                      found, i.e. adversarial training on SOR's δ); see
+                      :class:`~art_sor.core.sor.SecondOrderRegularizer`.
+    :param lam_warmup_epochs: Epochs over which λ ramps up: in epoch ``k`` (from 0) it is
+                              ``λ·min(1, (k+1)/(lam_warmup_epochs+1))``; 0 keeps it constant.
+    :param eps_warmup_epochs: The same ramp for ε.
     """
 
     method = "sor"
@@ -58,12 +67,33 @@ class SORTrainer(RegularizedTrainer):
         step: StepRule = SecondOrderRegularizer.step,
         amp: bool = False,
         batch_norm: BatchNormMode = "batch",
+        random_start: bool = SecondOrderRegularizer.random_start,
+        objective: Objective = SecondOrderRegularizer.objective,
+        lam_warmup_epochs: int = 0,
+        eps_warmup_epochs: int = 0,
     ) -> None:
         super().__init__(classifier, amp=amp, batch_norm=batch_norm)
         self._set_regularizer(SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam,
-                                                     hvp=hvp, step=step, box=self._view.box))
+                                                     hvp=hvp, step=step, box=self._view.box,
+                                                     random_start=random_start, objective=objective))
+        self.lam_warmup_epochs = check_count(lam_warmup_epochs, "lam_warmup_epochs", minimum=0)
+        self.eps_warmup_epochs = check_count(eps_warmup_epochs, "eps_warmup_epochs", minimum=0)
 
     @property
     def regularizer(self) -> SecondOrderRegularizer:
         """The SOR penalty and its hyperparameters."""
         return self._regularizer
+
+    def config(self) -> dict[str, Any]:
+        """Hyperparameters that identify this training run, the warm-ups included."""
+        return {**super().config(), "lam_warmup_epochs": self.lam_warmup_epochs,
+                "eps_warmup_epochs": self.eps_warmup_epochs}
+
+    def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
+        final = self.regularizer
+        self._active = dataclasses.replace(final, lam=final.lam * _ramp(epoch, self.lam_warmup_epochs),
+                                           eps=final.eps * _ramp(epoch, self.eps_warmup_epochs))
+
+
+def _ramp(epoch: int, warmup_epochs: int) -> float:
+    return min(1.0, (epoch + 1) / (warmup_epochs + 1))
