@@ -177,3 +177,69 @@ def test_adapters_validate_once(small_digits):
     history = build_trainer("trades:steps=1", classifier, ThreatModel(0.1, "inf")).fit(
         x, y, validation_data=(x_val, y_val), nb_epochs=1, verbose=False)
     assert history[0]["validation_accuracy"] == pytest.approx(np.mean(classifier.predict(x_val).argmax(1) == y_val))
+
+
+def _throwaway_distribution(root: pathlib.Path) -> pathlib.Path:
+    """One third-party distribution declaring an attack, a dataset and an architecture, as pip installs it."""
+    site = root / "site3"
+    package = site / "throwaway_kit"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from art.attacks.evasion import FastGradientMethod
+        from torch import nn
+
+        from art_sor.data import Dataset
+        from art_sor.evaluation.attacks import PreparedAttack
+
+        def stripes(root, download, size=6):
+            """Throwaway dataset: vertical against horizontal stripes."""
+            rng = np.random.default_rng(0)
+            x = np.zeros((80, 1, size, size), dtype=np.float32)
+            y = np.arange(80) % 2
+            x[y == 0, :, :, ::2] = 1.0
+            x[y == 1, :, ::2, :] = 1.0
+            x = np.clip(x + rng.uniform(0, 0.2, x.shape).astype(np.float32), 0, 1)
+            return Dataset("stripes", x[:60], y[:60], x[60:], y[60:], ("vertical", "horizontal"))
+
+        def tiny_net(input_shape, nb_classes):
+            """Throwaway architecture: one linear layer."""
+            return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), nb_classes))
+
+        def half_fgsm(classifier, threat, batch_size, fraction=0.5):
+            """Throwaway attack: FGSM with a fraction of the budget."""
+            attack = FastGradientMethod(classifier, norm=np.inf, eps=fraction * threat.eps, batch_size=batch_size)
+            return PreparedAttack("half-FGSM", attack, iterative=False)
+    '''))
+    info = site / "throwaway_kit-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: throwaway-kit\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[art_sor.datasets]\nstripes = throwaway_kit:stripes\n\n"
+                                           "[art_sor.architectures]\ntiny-net = throwaway_kit:tiny_net\n\n"
+                                           "[art_sor.attacks]\nhalf-fgsm = throwaway_kit:half_fgsm\n")
+    return site
+
+
+def test_third_party_dataset_architecture_and_attack_reach_the_cli(tmp_path):
+    site = _throwaway_distribution(tmp_path)
+    env = {**__import__("os").environ, "PYTHONPATH": f"{site}", "OMP_NUM_THREADS": "1"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "art_sor.cli", *args], capture_output=True, text=True, env=env)
+
+    listing = cli("list").stdout
+    for name in ("stripes", "tiny-net", "half-fgsm", "Throwaway attack"):
+        assert name in listing, name
+    trained = cli("train", "--dataset", "stripes", "--architecture", "tiny-net", "--defence", "standard", "--eps",
+                  "0.1", "--epochs", "3", "--eval-samples", "20", "--quiet", "--device", "cpu", "--out",
+                  str(tmp_path / "out"))
+    assert trained.returncode == 0, trained.stderr
+    assert "stripes, tiny-net" in trained.stdout
+    evaluated = cli("evaluate", str(tmp_path / "out" / "standard" / "model.pt"), "--dataset", "stripes",
+                    "--attack", "half-fgsm:fraction=0.25", "--attack", "pgd", "--no-curve", "--no-geometry",
+                    "--quiet", "--device", "cpu", "--out", str(tmp_path / "eval"))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "half-FGSM" in evaluated.stdout
+    wrong = cli("evaluate", str(tmp_path / "out" / "standard" / "model.pt"), "--dataset", "stripes", "--attack",
+                "half-fgsm:colour=1", "--quiet", "--out", str(tmp_path / "eval2"))
+    assert wrong.returncode == 2 and "takes no option 'colour'" in wrong.stderr

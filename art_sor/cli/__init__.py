@@ -1,6 +1,8 @@
 """The ``art-sor`` command line: each command parses its options and calls one library function."""
 
 import logging
+import os
+import sys
 
 import click
 
@@ -10,6 +12,7 @@ from art_sor.cli.evaluate import evaluate
 from art_sor.cli.explain import explain
 from art_sor.cli.listing import list_entries, recipes
 from art_sor.cli.train import train
+from art_sor.trainers.distributed import init_from_environment
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,8 +20,15 @@ from art_sor.cli.train import train
 @click.option("--log-level", type=click.Choice(["WARNING", "INFO", "DEBUG"]), default="WARNING", show_default=True,
               help="Logging level of art-sor and ART.")
 def main(log_level: str) -> None:
-    """Second-order regularization (SOR) for adversarial robustness, on top of ART."""
+    """Second-order regularization (SOR) for adversarial robustness, on top of ART.
+
+    Under torchrun (WORLD_SIZE > 1) every command trains data-parallel; rank 0 alone writes and prints.
+    """
     logging.basicConfig(level=getattr(logging, log_level), format="%(levelname)s %(name)s: %(message)s")
+    if not init_from_environment().leader:
+        # The other ranks train in step with rank 0 and stay silent, so the terminal shows one job.
+        logging.disable(logging.WARNING)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
 
 
 for command in (train, evaluate, compare, explain, list_entries, recipes):

@@ -149,6 +149,8 @@ def compare(ctx: click.Context, **values: Any) -> None:
                           extras=extra.key() if extra else "")
     rows = run_comparison(job.defences, job.data, plan, job.out, extra_metrics=extra, verbose=verbose,
                           overwrite=values["overwrite"], announce=announce)
+    if not rows:  # a data-parallel rank other than 0: rank 0 reports
+        return
     report = comparison_report(rows, plan, job.data, command_line(), note)
     paths = write_report(report, job.out, stem="results")
     click.echo(report.markdown())

@@ -176,6 +176,8 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="channels_last memory format (faster convolutions on recent GPUs)."),
         click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Data-loader processes."),
+        click.option("--sync-batch-norm/--no-sync-batch-norm", default=False, show_default=True,
+                     help="Under torchrun, batch norm over the whole global batch (SyncBatchNorm, CUDA only)."),
     ]):
         command = decorator(command)
     return command
@@ -276,8 +278,8 @@ def setup_from(values: dict[str, Any], default_augmentation: str) -> TrainingSet
                              train_samples=values["train_samples"], augmentation=augmentation,
                              standardise=values["standardise"], select=values["select"],
                              validation_samples=values["validation_samples"], amp=values["amp"],
-                             channels_last=values["channels_last"], device=values["device"],
-                             workers=values["workers"])
+                             channels_last=values["channels_last"], sync_batch_norm=values["sync_batch_norm"],
+                             device=values["device"], workers=values["workers"])
     except (ValueError, TypeError) as error:
         raise option_error(error) from error
 

@@ -52,6 +52,8 @@ def train(ctx: click.Context, **values: Any) -> None:
                        attack=f"pgd:steps={job.values['attack_steps']}",
                        eval_samples=job.values["eval_samples"], overwrite=job.values["overwrite"],
                        verbose=not job.values["quiet"], announce=lambda message: click.echo(message, err=True))
+    if not rows:  # a data-parallel rank other than 0: rank 0 reports
+        return
     report = train_report(rows, command_line())
     paths = write_report(report, job.out)
     click.echo(report.markdown())

@@ -30,6 +30,7 @@ from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import CLOCKS, Budget, RobustnessMonitor, TrainedModel, train_defence
 from art_sor.specs import Spec
 from art_sor.storage import read_json, write_json
+from art_sor.trainers.distributed import DataParallel
 
 COMPARE_ATTACKS = ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr", "square")
 DEFAULT_DEFENCES = ("standard", "sor", "sor:iterations=3,step=frank_wolfe", "gr", "cure", "llr", "pgd-at", "fgsm-rs",
@@ -201,6 +202,8 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
             announce(f"{prefix}: training")
             trained = train_defence(spec, data, plan.threat, replace(plan.setup, seed=seed), where, verbose=verbose,
                                     overwrite=overwrite, budget=plan.budget, monitor=monitor)
+            if not DataParallel.current().leader:
+                continue  # rank 0 evaluates and reports
             identity = trained.key.to_dict() | {"epochs": trained.epochs}
             announce(f"{prefix}: evaluating")
             result = evaluate_model(trained.classifier, data, plan.evaluation, identity, where / EVALUATION_FILE,

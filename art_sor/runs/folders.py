@@ -11,6 +11,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from art_sor.trainers.distributed import DataParallel
+
 LOCK_FILE = ".art-sor.lock"
 
 
@@ -39,8 +41,13 @@ def check_writable(folder: str | os.PathLike[str], option: str = "--out") -> Pat
 def exclusive(folder: str | os.PathLike[str], option: str = "--out") -> Iterator[Path]:
     """Hold ``folder`` for this process; a second process that asks for it is refused at once.
 
+    In a data-parallel job only rank 0 writes, so only rank 0 takes the lock; the others get the folder to read.
+
     :raises FolderError: If another process holds it.
     """
+    if not DataParallel.current().leader:
+        yield Path(folder)
+        return
     folder = check_writable(folder, option)
     lock = FileLock(folder / LOCK_FILE)
     try:

@@ -113,6 +113,8 @@ class TrainingSetup:
     :param validation_samples: Size of that split (taken from the end of the training set), for ``best-robust``.
     :param amp: Mixed precision (``torch.amp``) in the trainers that support it.
     :param channels_last: Run convolutions in the ``channels_last`` memory format (faster on recent GPUs).
+    :param sync_batch_norm: Under ``torch.distributed``, normalise with the statistics of the whole global batch
+                            (``torch.nn.SyncBatchNorm``, CUDA only) rather than each process's shard.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param workers: Data-loader processes (0: load in the training process).
     """
@@ -130,6 +132,7 @@ class TrainingSetup:
     validation_samples: int = 1000
     amp: bool = False
     channels_last: bool = False
+    sync_batch_norm: bool = False
     device: str = "auto"
     workers: int = 0
 
@@ -142,7 +145,7 @@ class TrainingSetup:
             check_count(self.train_samples, "train_samples")
         check_choice(self.select, SELECTIONS, "select")
         check_count(self.validation_samples, "validation_samples")
-        for name in ("standardise", "amp", "channels_last"):
+        for name in ("standardise", "amp", "channels_last", "sync_batch_norm"):
             check_bool(getattr(self, name), name)
         check_count(self.workers, "workers", minimum=0)
 

@@ -20,6 +20,7 @@ from art_sor.runs.reports import Report, Table, percent
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
 from art_sor.specs import Spec
+from art_sor.trainers.distributed import DataParallel
 
 QUICK_FILE = "quick_evaluation.json"
 
@@ -46,7 +47,8 @@ def train_suite(specs: Sequence[Spec | str], data: Dataset, threat: ThreatModel,
                 verbose: bool = True, announce: Callable[[str], None] = print) -> list[TrainedDefence]:
     """Train each defence into ``out/<spec folder>`` and attack it with ``attack`` on the first test images.
 
-    The output folder is held by this process throughout (see :mod:`art_sor.runs.folders`).
+    The output folder is held by this process throughout (see :mod:`art_sor.runs.folders`). Under
+    ``torch.distributed`` every process trains and rank 0 alone evaluates: the other ranks return no rows.
     """
     specs = [DEFENCES.check(spec) for spec in specs]
     plan = EvaluationPlan(threat, attacks=(attack,), samples=eval_samples, curve=False, geometry=False)
@@ -56,6 +58,8 @@ def train_suite(specs: Sequence[Spec | str], data: Dataset, threat: ThreatModel,
             announce(f"training {spec.label} on {data.name} for {setup.epochs} epochs ({threat.label})")
             trained = train_defence(spec, data, threat, setup, folder / spec.folder, verbose=verbose,
                                     overwrite=overwrite)
+            if trained.world_size > 1 and not DataParallel.current().leader:
+                continue  # rank 0 evaluates and reports
             identity = trained.key.to_dict() | {"epochs": trained.epochs}
             result = evaluate_model(trained.classifier, data, plan, identity, folder / spec.folder / QUICK_FILE,
                                     verbose=verbose)

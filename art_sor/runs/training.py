@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
+from torch import nn
 
 from art_sor.core.checks import check_choice, check_positive
 from art_sor.core.threat import ThreatModel
@@ -30,6 +31,7 @@ from art_sor.runs.setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.storage import load_checked, save_checked
 from art_sor.trainers.base import EpochTrainer
+from art_sor.trainers.distributed import DataParallel
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class TrainedModel:
     key: RunKey
     selected_epoch: int
     path: Path | None = None
+    world_size: int = 1
 
     @property
     def epochs(self) -> int:
@@ -86,7 +89,8 @@ class TrainedModel:
         """What reports state about the training: the key, epochs, selection and cost."""
         return {"defence": self.spec.label, "run": self.key.to_dict(), "epochs": self.epochs,
                 "selected_epoch": self.selected_epoch, "training_seconds": self.training_seconds,
-                "training_cpu_seconds": self.training_cpu_seconds, "path": str(self.path) if self.path else None}
+                "training_cpu_seconds": self.training_cpu_seconds, "world_size": self.world_size,
+                "path": str(self.path) if self.path else None}
 
 
 @dataclass
@@ -133,6 +137,10 @@ def build_run_classifier(data: Dataset, setup: TrainingSetup) -> PyTorchClassifi
     device_type = resolve_device(setup.device)
     if device_type == "gpu":
         torch.backends.cudnn.benchmark = True
+    if setup.sync_batch_norm and DataParallel.current().active:
+        if device_type != "gpu":
+            raise ValueError("sync_batch_norm: torch's SyncBatchNorm runs on CUDA only; drop it on CPUs")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if setup.channels_last:
         model = model.to(memory_format=torch.channels_last)
     preprocessing: tuple[Any, Any] = (0.0, 1.0)
@@ -191,6 +199,8 @@ class RobustnessMonitor:
 
     def __call__(self, trainer: EpochTrainer, record: dict[str, Any]) -> None:
         """Measure the epoch's robustness (with seeded attacks that leave the training's random streams alone)."""
+        if not trainer.parallel.leader:
+            return
         with seeded():
             result = evaluate_attacks(trainer.get_classifier(), self.x, self.y, self.threat, [self.attack],
                                       verbose=False)
@@ -225,7 +235,9 @@ class BestRobustSelection:
             self.best = stored if stored["tags"] == tags else None
 
     def __call__(self, trainer: EpochTrainer, record: dict[str, Any]) -> None:
-        """Evaluate the epoch and keep its weights if they are the most robust so far."""
+        """Evaluate the epoch and keep its weights if they are the most robust so far (rank 0 only)."""
+        if not trainer.parallel.leader:
+            return
         classifier = trainer.get_classifier()
         with seeded():
             result = evaluate_attacks(classifier, self.x, self.y, self.threat, [SELECTION_ATTACK], verbose=False)
@@ -330,10 +342,11 @@ def _train(spec: Spec, trainer: EpochTrainer, split: SplitData, key: RunKey, set
         history = trainer.fit_generator(generator, **common)
     else:
         history = trainer.fit(split.x_train, split.y_train, batch_size=setup.batch_size, **common)
-    selected = selection.restore_best(classifier) if selection is not None else len(history)
+    leader = trainer.parallel.leader
+    selected = selection.restore_best(classifier) if selection is not None and leader else len(history)
     path = None
-    if folder is not None:
+    if folder is not None and leader:
         path = save_classifier(folder / MODEL_FILE, classifier, setup.architecture,
                                metadata={"run": key.to_dict(), "history": history, "selected_epoch": selected})
     classifier.model.eval()
-    return TrainedModel(spec, classifier, list(history), key, selected, path)
+    return TrainedModel(spec, classifier, list(history), key, selected, path, trainer.parallel.size)

@@ -41,6 +41,7 @@ class PGDTrainer(EpochTrainer):
     """
 
     method = "pgd-at"
+    supports_distributed = True
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, steps: int = 7,
                  step_size: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
@@ -51,7 +52,7 @@ class PGDTrainer(EpochTrainer):
                                         "step_size")
         self.amp = check_bool(amp, "amp")
         self.batch_norm = check_choice(batch_norm, BATCH_NORM_MODES, "batch_norm")
-        self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method)
+        self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method, self._parallel)
 
     def _default_step_size(self) -> float:
         return 2.5 * self.threat.eps / self.steps
@@ -73,7 +74,7 @@ class PGDTrainer(EpochTrainer):
         with self._step.autocast():
             logits = view.logits(x + delta)
             loss = view.per_sample_loss(logits, y).mean()
-        self._step(loss)
+        self._step(loss, len(x))
         return detached_stats({"loss": loss, "train_accuracy": (logits.argmax(dim=1) == y).float().mean()})
 
     def _extra_state(self) -> dict[str, Any]:

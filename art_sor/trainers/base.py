@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from art_sor.core.checks import check_choice, check_count
 from art_sor.estimators.inputs import check_dataset, check_pytorch_classifier
 from art_sor.estimators.view import ClassifierView
+from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
     differing_settings,
     load_training_state,
@@ -77,14 +78,25 @@ class EpochTrainer(Trainer):
     method = "base"
     owns_learning_rate = False
     """True for trainers that set the learning rate themselves, which then refuse a scheduler."""
+    supports_distributed = False
+    """True for trainers whose steps average their gradients over processes (see :mod:`~.distributed`)."""
 
     def __init__(self, classifier: PyTorchClassifier) -> None:
         check_pytorch_classifier(classifier, need_optimizer=True)
+        self._parallel = DataParallel.current()
+        if self._parallel.active and not self.supports_distributed:
+            raise ValueError(f"{self.method} trains in one process only (it does not average gradients over "
+                             f"processes), but {self._parallel.size} were launched; run it without torchrun")
         super().__init__(classifier)
         self._view = ClassifierView(classifier)
         self._optimizer_settings = optimizer_settings(classifier.optimizer)
         self.history: list[dict[str, Any]] = []
         self.tags: dict[str, Any] = {}
+
+    @property
+    def parallel(self) -> DataParallel:
+        """The process's place in the data-parallel group (a group of one without ``torch.distributed``)."""
+        return self._parallel
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run (saved with checkpoints and reports)."""
@@ -134,6 +146,7 @@ class EpochTrainer(Trainer):
             order = torch.randperm(n).numpy()
             for start in range(0, n, batch_size):
                 index = order[start:start + batch_size]
+                index = index[self._parallel.shard(len(index))]
                 yield x[index], labels[index]
 
         return self._train(batches, math.ceil(n / batch_size), nb_epochs, validation_data, scheduler, verbose,
@@ -177,7 +190,8 @@ class EpochTrainer(Trainer):
                 if not probed:
                     self._view.probe(x_batch, "generator batch x")
                     probed = True
-                yield x_batch, y_batch
+                shard = self._parallel.shard(len(x_batch))
+                yield x_batch[shard], y_batch[shard]
 
         return self._train(batches, nb_batches, nb_epochs, validation_data, scheduler, verbose, checkpoint_dir,
                            resume, scheduler_interval, epoch_callback)
@@ -190,7 +204,12 @@ class EpochTrainer(Trainer):
         """Hook for settings that follow a schedule over epochs (called before each epoch)."""
 
     def _check_batches(self, n: int, batch_size: int) -> None:
-        """Refuse a batch of one sample where a ``BatchNorm1d`` layer would have to normalise it in training."""
+        """Refuse batches that some process would get nothing of, or a ``BatchNorm1d`` layer one sample of."""
+        last = n % batch_size or batch_size
+        if last < self._parallel.size:
+            raise ValueError(f"batch_size {batch_size} leaves a last batch of {last} samples for "
+                             f"{self._parallel.size} processes; choose a batch size that leaves every process "
+                             "at least one sample")
         if n % batch_size == 1 and any(isinstance(m, nn.BatchNorm1d) for m in self._view.model.modules()):
             raise ValueError(f"batch_size {batch_size} leaves a last batch of one sample ({n} samples), which the "
                              "model's BatchNorm1d cannot normalise in training; choose another batch_size or drop "
@@ -232,12 +251,15 @@ class EpochTrainer(Trainer):
                           f"nb_epochs counts all of them, so nothing was trained; pass nb_epochs="
                           f"{len(self.history) + nb_epochs} for {nb_epochs} more", UserWarning, stacklevel=3)
 
+        self._parallel.broadcast_module(self._classifier.model)
         for epoch in range(len(self.history), nb_epochs):
+            self._parallel.sync_random_state()
             self._begin_epoch(epoch, nb_epochs, nb_batches)
             record = self._train_epoch(batches(), nb_batches, f"{self.method} {epoch + 1}/{nb_epochs}", verbose,
                                        per_batch)
             if scheduler is not None and per_batch is None:
                 scheduler.step()
+            self._parallel.average_buffers(self._classifier.model)
             record = {"epoch": epoch + 1, **record}
             if validation is not None:
                 predictions = self._classifier.predict(validation[0]).argmax(axis=1)
@@ -246,11 +268,11 @@ class EpochTrainer(Trainer):
             if warning is not None:
                 record["warnings"] = [warning]
                 logger.warning("%s epoch %d: %s", self.method, epoch + 1, warning)
-            stop = bool(epoch_callback(self, record)) if epoch_callback is not None else False
+            stop = self._parallel.any(bool(epoch_callback(self, record)) if epoch_callback is not None else False)
             self.history.append(record)
             logger.info("%s epoch %d: %s", self.method, epoch + 1,
                         ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, (int, float))))
-            if checkpoint_dir is not None:
+            if checkpoint_dir is not None and self._parallel.leader:
                 self._save(checkpoint_dir, scheduler)
             if stop:
                 break
@@ -300,7 +322,9 @@ class EpochTrainer(Trainer):
             progress.set_postfix({short: f"{totals[key] / seen:.4f}" for key, short in _SHORT_NAMES.items()
                                   if key in totals})
         progress.close()
-        record = {key: value / seen for key, value in totals.items()}
+        # Means over the global batch: every process's sums, weighted by its samples.
+        seen, *sums = self._parallel.sum([seen, *totals.values()])
+        record = {key: value / seen for key, value in zip(totals, sums, strict=True)}
         record["seconds"] = time.perf_counter() - start
         # CPU time of all the process's threads: a second opinion when other processes share the machine.
         record["cpu_seconds"] = time.process_time() - cpu_start

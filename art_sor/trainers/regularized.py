@@ -54,6 +54,7 @@ class RegularizedTrainer(EpochTrainer):
     """
 
     method = "standard"
+    supports_distributed = True
 
     def __init__(self, classifier: PyTorchClassifier, regularizer: Regularizer | None = None,
                  amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
@@ -61,7 +62,7 @@ class RegularizedTrainer(EpochTrainer):
         self.amp = check_bool(amp, "amp")
         self.batch_norm = check_choice(batch_norm, BATCH_NORM_MODES, "batch_norm")
         self._set_regularizer(regularizer)
-        self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method)
+        self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method, self._parallel)
 
     def _set_regularizer(self, regularizer: Regularizer | None) -> None:
         """Configure the penalty (subclasses whose penalty needs the classifier's data box set it after init)."""
@@ -98,7 +99,7 @@ class RegularizedTrainer(EpochTrainer):
                 clean_losses = clean_fn(x)
             clean_loss = clean_losses.mean()
             loss = clean_loss if penalty is None else clean_loss + penalty.value
-        self._step(loss)
+        self._step(loss, len(x))
         stats = {"loss": loss, "clean_loss": clean_loss,
                  "train_accuracy": (clean_fn.first_logits.argmax(dim=1) == y).float().mean()}
         if penalty is not None:

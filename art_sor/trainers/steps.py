@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from art_sor.estimators.view import ClassifierView
+from art_sor.trainers.distributed import DataParallel
 
 
 class OptimizerStep:
@@ -18,10 +19,12 @@ class OptimizerStep:
     :param optimizer: Its optimizer.
     :param amp: Whether to run in mixed precision.
     :param method: Trainer name for error messages.
+    :param parallel: The data-parallel group whose gradients are averaged before each step.
     """
 
-    def __init__(self, view: ClassifierView, optimizer: torch.optim.Optimizer, amp: bool, method: str) -> None:
-        self.view, self.optimizer, self.amp, self.method = view, optimizer, amp, method
+    def __init__(self, view: ClassifierView, optimizer: torch.optim.Optimizer, amp: bool, method: str,
+                 parallel: DataParallel) -> None:
+        self.view, self.optimizer, self.amp, self.method, self.parallel = view, optimizer, amp, method, parallel
         device_type = view.device.type
         self.scaler = torch.amp.GradScaler(device_type, enabled=amp and device_type == "cuda")
         self.parameters = [p for p in view.model.parameters() if p.requires_grad]
@@ -32,8 +35,8 @@ class OptimizerStep:
         return torch.autocast(device_type, dtype=torch.float16 if device_type == "cuda" else torch.bfloat16,
                               enabled=self.amp)
 
-    def __call__(self, loss: torch.Tensor) -> None:
-        """Backpropagate ``loss`` to the parameters and step the optimizer.
+    def __call__(self, loss: torch.Tensor, samples: int) -> None:
+        """Backpropagate ``loss`` (the mean over this process's ``samples``) and step the optimizer.
 
         :raises FloatingPointError: If the loss is NaN or infinite.
         """
@@ -42,6 +45,7 @@ class OptimizerStep:
                                      "rate or the regularizer's weight")
         # Only the parameters need gradients: this prunes the backward passes toward the input leaves.
         self.scaler.scale(loss).backward(inputs=self.parameters)
+        self.parallel.average_gradients(self.parameters, samples)
         self.scaler.step(self.optimizer)
         self.scaler.update()
 
