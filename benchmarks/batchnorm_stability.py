@@ -123,8 +123,13 @@ def run(spec: str, batch_norm: str, seed: int, epochs: int) -> dict[str, Any]:
         trainer._view.penalty_mode = lambda mode: frozen_statistics(trainer._view)
     probe = Probe(model, torch.tensor(data.x_train[:256]))
     torch.manual_seed(seed)
-    history = trainer.fit(data.x_train, data.y_train, batch_size=64, nb_epochs=epochs, scheduler=scheduler,
-                          verbose=False, epoch_callback=probe)
+    try:
+        history = trainer.fit(data.x_train, data.y_train, batch_size=64, nb_epochs=epochs, scheduler=scheduler,
+                              verbose=False, epoch_callback=probe)
+    except FloatingPointError as error:  # a diverged run is an outcome to report, not a crash of the benchmark
+        return {"defence": spec, "batch_norm": batch_norm, "seed": seed, "clean": None, "pgd20": None,
+                "collapsed": True, "diverged": f"after {len(trainer.history)} epochs: {error}",
+                "history": trainer.history}
     clean = float(np.mean(classifier.predict(data.x_test).argmax(1) == data.y_test))
     pgd = evaluate_attacks(classifier, data.x_test, data.y_test, THREAT, ["pgd"], verbose=False).attacks[0].accuracy
     return {"defence": spec, "batch_norm": batch_norm, "seed": seed, "clean": clean, "pgd20": pgd,
@@ -148,8 +153,10 @@ def main() -> None:
             for seed in map(int, args.seeds.split(",")):
                 result = run(spec, batch_norm, seed, args.epochs)
                 runs.append(result)
-                print(f"{spec:<12} {batch_norm:<7} seed {seed}: clean {result['clean']:.3f}, PGD-20 "
-                      f"{result['pgd20']:.3f}, collapse warning: {result['collapsed']}", flush=True)
+                outcome = (f"diverged {result['diverged']}" if "diverged" in result else
+                           f"clean {result['clean']:.3f}, PGD-20 {result['pgd20']:.3f}")
+                print(f"{spec:<12} {batch_norm:<7} seed {seed}: {outcome}, collapse warning: {result['collapsed']}",
+                      flush=True)
                 if args.json:
                     try:
                         with open(args.json) as f:
