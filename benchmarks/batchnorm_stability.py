@@ -136,6 +136,34 @@ def run(spec: str, batch_norm: str, seed: int, epochs: int) -> dict[str, Any]:
             "collapsed": any("warnings" in record for record in history), "history": history}
 
 
+def plot(runs: list[dict[str, Any]], spec: str, path: str) -> None:
+    """Per-epoch training accuracy, hidden units alive, penalty and the BN statistics gap, one colour per mode."""
+    from art_sor.plotting import COLOURS, save_figure, style
+
+    modes = [mode for mode in ("batch", "eval", "frozen") if any(r["batch_norm"] == mode and r["defence"] == spec
+                                                                 for r in runs)]
+    panels = [("train_accuracy", "training accuracy", False), ("active_hidden", "active hidden ReLUs", False),
+              ("penalty", "penalty λ·[gᵀδ + ½δᵀHδ]", False), ("bn_var_ratio", "BN 2: batch var / running var", True)]
+    with style() as plt:
+        fig, axes = plt.subplots(1, 4, figsize=(14.0, 3.4))
+        for ax, (key, title, log) in zip(axes, panels, strict=True):
+            for colour, mode in zip(COLOURS, modes, strict=False):
+                for index, run in enumerate(r for r in runs if r["batch_norm"] == mode and r["defence"] == spec):
+                    values = [record[key][1] if key == "bn_var_ratio" else record[key] for record in run["history"]]
+                    ax.plot(range(1, len(values) + 1), values, color=colour, alpha=0.8, linewidth=1,
+                            label=mode if index == 0 else None)
+            ax.set_title(title)
+            ax.set_xlabel("epoch")
+            if log:
+                ax.set_yscale("log")
+                ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+        axes[0].legend(title="batch_norm", loc="lower right")
+        fig.suptitle(f"{spec} under SGD + BatchNorm (digits, 4 seeds): batch statistics with gradients (batch), "
+                     "running statistics (eval), batch statistics held fixed (frozen)", fontsize=9)
+        fig.tight_layout()
+        save_figure(fig, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--defence", action="append", help="defence spec, repeatable [default: sor]")
@@ -145,7 +173,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="append the runs to this JSON file")
+    parser.add_argument("--plot", help="draw the runs stored in --json into this PNG, and train nothing")
     args = parser.parse_args()
+    if args.plot:
+        with open(args.json) as f:
+            plot(json.load(f), (args.defence or ["sor"])[0], args.plot)
+        return
     torch.set_num_threads(args.threads)
     runs = []
     for spec in args.defence or ["sor"]:

@@ -7,10 +7,9 @@ from pathlib import Path
 import click
 
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line
+from art_sor.cli.jobs import command_line, open_dataset
 from art_sor.cli.params import ArchitectureType, Number, attack_option, dataset_options, device_option, output_options
 from art_sor.core.threat import ThreatModel
-from art_sor.data import load_dataset
 from art_sor.runs.evaluating import EvaluationPlan, ModelMismatchError, evaluate_model, evaluation_report, open_model
 from art_sor.runs.folders import clear, exclusive
 from art_sor.runs.recipes import recipe_for
@@ -55,7 +54,7 @@ def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_roo
     report.md, report.json and PNG plots; the evaluation is cached in OUT (written after every attack), so an
     interrupted run resumes and a rerun with the same model and settings reuses it.
     """
-    data = load_dataset(dataset, data_root, download)
+    data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
     try:
         model = open_model(checkpoint, data, architecture, device)
     except ModelMismatchError as error:

@@ -8,9 +8,8 @@ import click
 import numpy as np
 
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line
+from art_sor.cli.jobs import command_line, open_dataset
 from art_sor.cli.params import ArchitectureType, Number, dataset_options, device_option, output_options
-from art_sor.data import load_dataset
 from art_sor.estimators.checkpoints import load_classifier
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
 from art_sor.explain.suite import explain_classifier
@@ -51,7 +50,7 @@ def explain(checkpoint: Path, architecture: str | None, dataset: Spec, data_root
     Writes explanations.png (each image, its saliency and what would make it each class), corrections.png (what
     would correct the mistakes among them) and scores.md / scores.json (alignment scores).
     """
-    data = load_dataset(dataset, data_root, download)
+    data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
     index = np.array(images or range(min(8, len(data.x_test))))
     if index.max() >= len(data.x_test):
         raise click.BadParameter(f"{data.name} has {len(data.x_test)} test images (indices 0 to "

@@ -51,7 +51,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
     values, recipe = apply_recipe(ctx, values)
     if methods:
         values["defences"] = methods
-    data = load_dataset(values["dataset"], values["data_root"], values["download"])
+    data = open_dataset(values)
     if len(data.x_train) == 0:
         raise click.BadParameter(f"{data.name} has no training split (it holds test images for evaluation only); "
                                  "train on another dataset, e.g. cifar10", param_hint="--dataset")
@@ -76,3 +76,14 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
 def command_line() -> str:
     """The command as the user typed it, for reports."""
     return "art-sor " + " ".join(shlex.quote(argument) for argument in sys.argv[1:])
+
+
+def open_dataset(values: dict[str, Any]) -> Dataset:
+    """The dataset of ``--dataset``, ``--data-root`` and ``--download``; malformed user data blames ``--dataset``.
+
+    A missing copy raises ``FileNotFoundError``, whose message says how to get it.
+    """
+    try:
+        return load_dataset(values["dataset"], values["data_root"], values["download"])
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--dataset") from error

@@ -43,7 +43,12 @@ def build_model(architecture: str, input_shape: tuple[int, ...], nb_classes: int
     :param nb_classes: Number of classes.
     :raises RegistryError: If the architecture cannot be found or does not return a ``torch.nn.Module``.
     """
-    model = resolve_architecture(architecture)(tuple(input_shape), nb_classes)
+    factory = resolve_architecture(architecture)
+    try:
+        model = factory(tuple(input_shape), nb_classes)
+    except TypeError as error:
+        raise RegistryError(f"architecture {architecture!r} cannot be called as factory(input_shape, nb_classes): "
+                            f"{error}") from error
     if not isinstance(model, nn.Module):
         raise RegistryError(f"architecture {architecture!r} returned a {type(model).__name__}, not a torch.nn.Module")
     return model

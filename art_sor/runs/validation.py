@@ -46,7 +46,8 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
     try:
         split_training_data(data, setup)
     except ValueError as error:
-        raise JobError(str(error), "--dataset") from error
+        option = "--validation-samples" if str(error).startswith("validation_samples") else "--dataset"
+        raise JobError(str(error), option) from error
     state = torch.random.get_rng_state()
     try:
         classifier = build_run_classifier(data, setup)

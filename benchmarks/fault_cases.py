@@ -1,0 +1,322 @@
+"""User mistakes and faults, tried one by one against the CLI and the Python API, and how each one ends.
+
+Every case expects an error. The outcome is:
+
+* ``clear``: an error before any work, without a traceback, whose message names the expected option or argument;
+* ``unclear``: an error without a traceback whose message does not name it;
+* ``silent``: no error at all (a wrong result would follow);
+* ``crash``: a raw traceback (CLI) or an exception type that is not a deliberate error (API).
+
+    python benchmarks/fault_cases.py --out docs/results/fault_cases
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import tempfile
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from art_sor import SORTrainer
+from art_sor.cli import main as art_sor_cli
+from art_sor.core.threat import ThreatModel
+from art_sor.data.bundled import load_digits
+from art_sor.estimators.checkpoints import save_classifier
+from art_sor.estimators.classifiers import wrap_model
+from art_sor.evaluation import evaluate_attacks
+from art_sor.models import build_model
+from art_sor.registry import RegistryError
+from art_sor.runs.folders import FolderError
+from art_sor.runs.identity import RunMismatchError
+from art_sor.runs.recipes import RecipeError
+from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training import train_defence
+from art_sor.storage import CorruptFileError
+
+DELIBERATE = (ValueError, TypeError, FileNotFoundError, FloatingPointError, RegistryError, RunMismatchError,
+              FolderError, CorruptFileError, RecipeError, ImportError)
+QUICK = ["--epochs", "1", "--train-samples", "100", "--eval-samples", "20", "--quiet", "--device", "cpu"]
+
+
+class Workspace:
+    """Files the cases need: a trained model, bad checkpoints, bad data and recipes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        data = load_digits()
+        setup = TrainingSetup(epochs=1, batch_size=50, train_samples=100, device="cpu")
+        trained = train_defence("standard", data, ThreatModel(0.2, "inf"), setup, root / "model", verbose=False)
+        self.model = str(trained.path)
+        self.text = self._write("text.pt", b"not a checkpoint\n")
+        self.empty = self._write("empty.pt", b"")
+        self.truncated = self._write("truncated.pt", Path(self.model).read_bytes()[:300])
+        flipped = torch.load(self.model, weights_only=True)
+        next(iter(flipped["state_dict"].values())).view(-1)[0] += 1.0
+        torch.save(flipped, root / "flipped.pt")
+        self.flipped = str(root / "flipped.pt")
+        torch.save(trained.classifier.model.state_dict(), root / "bare.pt")
+        self.bare = str(root / "bare.pt")
+        torch.save({"weights": 1}, root / "foreign.pt")
+        self.foreign = str(root / "foreign.pt")
+        self.other_classes = self._checkpoint("classes.pt", (1, 8, 8), 3, {})
+        self.other_shape = self._checkpoint("shape.pt", (1, 28, 28), 10, {})
+        self.bad_norm = self._checkpoint("norm.pt", (1, 8, 8), 10,
+                                         {"run": {"threat": {"eps": 0.1, "norm": "l7"}, "defence": {"spec": "x"}}})
+        self.bad_npz = str(root / "bad.npz")
+        np.savez(self.bad_npz, x_train=np.zeros((4, 8, 8)), y_train=np.zeros(4), x_test=np.zeros((2, 8, 8)))
+        self.float_npz = str(root / "float.npz")
+        np.savez(self.float_npz, x_train=np.full((4, 1, 8, 8), 3.0), y_train=np.zeros(4), x_test=np.zeros((2, 1, 8, 8)),
+                 y_test=np.zeros(2))
+        self.bad_toml = self._write("bad.toml", b"epochs = [")
+        self.unknown_key = self._write("unknown.toml", b'colour = "blue"\n')
+        self.bad_value = self._write("value.toml", b'eps = 0.1\nlr = "fast"\n')
+        self.file = self._write("a_file", b"x")
+
+    def _write(self, name: str, content: bytes) -> str:
+        (self.root / name).write_bytes(content)
+        return str(self.root / name)
+
+    def _checkpoint(self, name: str, shape: tuple[int, ...], classes: int, metadata: dict[str, Any]) -> str:
+        model = build_model("small-cnn", shape, classes)
+        return str(save_classifier(self.root / name, wrap_model(model, shape, classes, device="cpu"), "small-cnn",
+                                   metadata))
+
+
+def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
+    """(description, arguments, what the message must name)."""
+    out = ["--out", str(w.root / "out")]
+    train = ["train", *QUICK, *out]
+    compare = ["compare", "--defence", "standard", "--attack", "pgd", "--no-alignment", "--no-diagnostics", *QUICK,
+               *out]
+    evaluate = ["evaluate", "--quiet", "--out", str(w.root / "eval")]
+    explain = ["explain", "--out", str(w.root / "explain")]
+    cases = [(f"train {' '.join(args)}", [*train, *args], name) for args, name in [
+        (["--eps", "-1"], "--eps"), (["--eps", "0"], "--eps"), (["--eps", "nan"], "--eps"), (["--eps", "inf"], "--eps"),
+        (["--eps", "abc"], "--eps"), (["--eps", "1/0"], "--eps"), (["--norm", "l3"], "--norm"),
+        (["--epochs", "0"], "--epochs"), (["--epochs", "abc"], "--epochs"), (["--batch-size", "0"], "--batch-size"),
+        (["--lr", "0"], "--lr"), (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"),
+        (["--momentum", "-1"], "--momentum"), (["--weight-decay", "-0.1"], "--weight-decay"),
+        (["--optimizer", "rmsprop"], "--optimizer"), (["--schedule", "exp"], "--schedule"),
+        (["--schedule", "multistep"], "--milestones"), (["--schedule", "multistep", "--milestones", "5,3"],
+                                                        "--milestones"),
+        (["--milestones", "a,b"], "--milestones"), (["--gamma", "0"], "--gamma"), (["--seed", "-1"], "--seed"),
+        (["--seed", str(2 ** 40)], "--seed"), (["--seed", "abc"], "--seed"), (["--train-samples", "0"],
+                                                                               "--train-samples"),
+        (["--select", "worst"], "--select"), (["--validation-samples", "0"], "--validation-samples"),
+        (["--select", "best-robust", "--validation-samples", "5000"], "--validation-samples"),
+        (["--workers", "-1"], "--workers"), (["--device", "tpu"], "--device"),
+        (["--optimizer", "adam", "--nesterov"], "--nesterov"), (["--attack-steps", "0"], "--attack-steps"),
+        (["--eval-samples", "0"], "--eval-samples"), (["--dataset", "imagenet"], "--dataset"),
+        (["--dataset", "npz:/nonexistent.npz"], "npz"), (["--dataset", "folder:/nonexistent"], "folder"),
+        (["--dataset", f"npz:{w.bad_npz}"], "y_test"), (["--dataset", f"npz:{w.float_npz}"], "x_train"),
+        (["--dataset", "cifar10", "--data-root", str(w.root / "nodata")], "--download"),
+        (["--dataset", "cifar10-foolbox", "--data-root", str(w.root / "nodata")], "foolbox"),
+        (["--architecture", "vgg99"], "--architecture"), (["--architecture", "nowhere:model"], "--architecture"),
+        (["--architecture", "os:getcwd"], "architecture"), (["--defence", "magic"], "--defence"),
+        (["--defence", "sor:colour=1"], "--defence"), (["--defence", "sor:lam=1_5"], "lam"),
+        (["--defence", "sor:lam=-1"], "lam"), (["--defence", "sor:iterations=0"], "iterations"),
+        (["--defence", "sor:iterations=1.5"], "iterations"), (["--defence", "sor:hvp=fast"], "hvp"),
+        (["--defence", "sor:amp=no"], "amp"), (["--defence", "sor:batch_norm=train"], "batch_norm"),
+        (["--defence", ".."], "--defence"), (["--defence", "a/b"], "--defence"),
+        (["--defence", "sor", "--defence", "sor"], "--defence"), (["--defence", "madry-pgd:steps=0"], "steps"),
+        (["--defence", "fbf", "--norm", "l2", "--eps", "0.5"], "L∞"), (["--defence", "trades:beta=-1"], "beta"),
+        (["--defence", "gr:mode=triple"], "mode"), (["--defence", "cure:warmup_epochs=-1"], "warmup_epochs"),
+        (["--defence", "llr:steps=0"], "steps"), (["--defence", "sor:lam_warmup_epochs=-2"], "lam_warmup_epochs"),
+        (["--defence", "sor:objective=cubic"], "objective"), (["--defence", "pgd-at:step_size=0"], "step_size"),
+        (["--recipe", "no-such-recipe"], "--recipe"), (["--recipe", w.bad_toml], "--recipe"),
+        (["--recipe", w.unknown_key], "colour"), (["--recipe", w.bad_value], "lr"),
+        (["--method", "sor", "--defence", "gr"], "--method"),
+    ]]
+    cases += [("train --out inside a file", ["train", *QUICK, "--out", f"{w.file}/out"], "--out")]
+    cases += [(f"compare {' '.join(args)}", [*compare, *args], name) for args, name in [
+        (["--attack", "bim"], "--attack"), (["--attack", "pgd:steps=0"], "--attack"),
+        (["--attack", "square:queries=0"], "--attack"), (["--attack", "pgd", "--attack", "pgd"], "--attack"),
+        (["--budget", "0"], "--budget"), (["--budget", "-5"], "--budget"), (["--budget", "abc"], "--budget"),
+        (["--budget", "10", "--budget-of", "pgd-at:1"], "--budget-of"), (["--budget-of", "pgd-at"], "--budget-of"),
+        (["--budget-of", "magic:2"], "--budget-of"), (["--budget-of", "pgd-at:0"], "--budget-of"),
+        (["--budget", "10", "--schedule", "cosine"], "--schedule"), (["--seeds", "a,b"], "--seeds"),
+        (["--seeds", "0,0"], "--seeds"), (["--seeds", ","], "--seeds"), (["--monitor-attack", "bim"],
+                                                                         "--monitor-attack"),
+        (["--monitor-samples", "0"], "--monitor-samples"), (["--judge", str(w.root / "missing.pt")], "--judge"),
+        (["--clock", "sundial"], "--clock"), (["--defence", "standard"], "--defence"),
+    ]]
+    cases += [(f"evaluate {label}", [*evaluate, *args], name) for label, args, name in [
+        ("text file", [w.text], "cannot be read"), ("empty file", [w.empty], "empty"),
+        ("truncated checkpoint", [w.truncated], "cannot be read"), ("bit-flipped checkpoint", [w.flipped],
+                                                                    "checksum"),
+        ("foreign dict", [w.foreign], "--architecture"), ("bare state_dict, no architecture", [w.bare],
+                                                          "--architecture"),
+        ("bare state_dict, wrong architecture", [w.bare, "--architecture", "resnet18"], "does not fit"),
+        ("checkpoint with --architecture", [w.model, "--architecture", "small-cnn"], "--architecture"),
+        ("other number of classes", [w.other_classes], "classes"), ("other input shape", [w.other_shape],
+                                                                    "shape"),
+        ("unknown norm in metadata", [w.bad_norm], "threat model"), ("attack typo", [w.model, "--attack", "pgdd"],
+                                                                    "--attack"),
+        ("attack option typo", [w.model, "--attack", "pgd:stpes=3"], "stpes"),
+        ("negative tolerance", [w.model, "--tolerance", "-1"], "--tolerance"),
+        ("zero batch size", [w.model, "--batch-size", "0"], "--batch-size"),
+        ("zero samples", [w.model, "--eval-samples", "0"], "--eval-samples"),
+        ("missing file", [str(w.root / "missing.pt")], "CHECKPOINT"), ("a directory", [str(w.root)], "CHECKPOINT"),
+        ("eps of zero", [w.model, "--eps", "0"], "--eps"),
+    ]]
+    cases += [(f"explain {label}", [*explain, *args], name) for label, args, name in [
+        ("image out of range", [w.model, "--image", "9999"], "--image"), ("negative eps", [w.model, "--eps", "-1"],
+                                                                         "--eps"),
+        ("zero steps", [w.model, "--steps", "0"], "--steps"), ("text judge", [w.model, "--judge", w.text],
+                                                               "cannot be read"),
+        ("text checkpoint", [w.text], "cannot be read"),
+    ]]
+    cases += [("list unknown kind", ["list", "gadgets"], "gadgets")]
+    return cases
+
+
+def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
+    """(description, call, what the message must name)."""
+    data = load_digits()
+    x, y = data.x_train[:120], data.y_train[:120]
+
+    def classifier(model: nn.Module | None = None, **kwargs: Any):
+        torch.manual_seed(0)
+        model = model or build_model("small-cnn", (1, 8, 8), 10)
+        return wrap_model(model, (1, 8, 8), 10, optimizer=torch.optim.Adam(model.parameters(), 1e-3),
+                          clip_values=(0.0, 1.0), device="cpu", **kwargs)
+
+    def fit(**kwargs: Any) -> Callable[[], Any]:
+        arguments = {"x": x, "y": y, "nb_epochs": 1, "verbose": False, **kwargs}
+        return lambda: SORTrainer(classifier(), eps=0.1).fit(**arguments)
+
+    class Output(nn.Module):
+        def __init__(self, kind: str, width: int = 10) -> None:
+            super().__init__()
+            self.fc, self.kind = nn.Linear(64, width), kind
+
+        def forward(self, inputs: torch.Tensor):
+            logits = self.fc(inputs.flatten(1))
+            return {"tensor": logits, "tuple": (logits,), "dict": {"y": logits}}[self.kind]
+
+    one_hot_bad = np.full((len(y), 10), 0.1)
+    nan_x, outside = x.copy(), x * 255
+    nan_x[0, 0, 0, 0] = np.nan
+    bn1d = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10))
+    other = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    cases = [(f"SORTrainer({label})", (lambda kw=kw: SORTrainer(classifier(), **kw)), name) for label, kw, name in [
+        ("eps=0", {"eps": 0.0}, "eps"), ("eps=-1", {"eps": -1.0}, "eps"), ("eps=nan", {"eps": float("nan")}, "eps"),
+        ("eps='a'", {"eps": "a"}, "eps"), ("norm=1", {"eps": 0.1, "norm": 1}, "norm"),
+        ("norm='l1'", {"eps": 0.1, "norm": "l1"}, "norm"), ("iterations=0", {"eps": 0.1, "iterations": 0},
+                                                            "iterations"),
+        ("iterations=True", {"eps": 0.1, "iterations": True}, "iterations"), ("h=0", {"eps": 0.1, "h": 0.0}, "h"),
+        ("lam=-1", {"eps": 0.1, "lam": -1.0}, "lam"), ("hvp='fast'", {"eps": 0.1, "hvp": "fast"}, "hvp"),
+        ("step='momentum'", {"eps": 0.1, "step": "momentum"}, "step"), ("amp='no'", {"eps": 0.1, "amp": "no"},
+                                                                        "amp"),
+        ("batch_norm='train'", {"eps": 0.1, "batch_norm": "train"}, "batch_norm"),
+        ("random_start='yes'", {"eps": 0.1, "random_start": "yes"}, "random_start"),
+        ("objective='cubic'", {"eps": 0.1, "objective": "cubic"}, "objective"),
+        ("eps_warmup_epochs=-1", {"eps": 0.1, "eps_warmup_epochs": -1}, "eps_warmup_epochs"),
+    ]]
+    cases += [(f"fit({label})", call, name) for label, call, name in [
+        ("x as a list", fit(x=list(x)), "x"), ("x with NaN", fit(x=nan_x), "NaN"),
+        ("x in 0..255", fit(x=outside), "clip_values"), ("x float64", fit(x=x.astype(np.float64)), "float64"),
+        ("x of another shape", fit(x=x.reshape(len(x), 64)), "input_shape"),
+        ("labels out of range", fit(y=np.where(y == 0, 10, y)), "labels outside"),
+        ("labels not one-hot", fit(y=one_hot_bad), "one-hot"), ("lengths differ", fit(y=y[:-1]), "lengths"),
+        ("batch_size=0", fit(batch_size=0), "batch_size"), ("nb_epochs=0", fit(nb_epochs=0), "nb_epochs"),
+        ("scheduler=0.5", fit(scheduler=0.5), "scheduler"),
+        ("scheduler of another optimizer", fit(scheduler=torch.optim.lr_scheduler.StepLR(other, 1)), "scheduler"),
+        ("scheduler_interval='step'", fit(scheduler_interval="step"), "scheduler_interval"),
+        ("resume without checkpoint_dir", fit(resume=True), "checkpoint_dir"),
+        ("validation_data of 3", fit(validation_data=(x, y, y)), "validation_data"),
+        ("validation labels short", fit(validation_data=(x, y[:-1])), "validation_data"),
+    ]]
+    cases += [(f"model {label}", (lambda m=m: SORTrainer(classifier(m), eps=0.1).fit(x, y, nb_epochs=1,
+                                                                                    verbose=False)), name)
+              for label, m, name in [("with 12 outputs", Output("tensor", 12), "nb_classes"),
+                                     ("returning a tuple", Output("tuple"), "tuple"),
+                                     ("returning a dict", Output("dict"), "dict"),
+                                     ("float64 with float32 data", Output("tensor").double(), "float64")]]
+    cases += [("BatchNorm1d batch of one",
+               lambda: SORTrainer(classifier(bn1d), eps=0.1).fit(x[:101], y[:101], batch_size=50, nb_epochs=1,
+                                                                 verbose=False), "BatchNorm1d"),
+              ("not an ART PyTorchClassifier", lambda: SORTrainer(object(), eps=0.1), "classifier"),
+              ("classifier without optimizer",
+               lambda: SORTrainer(wrap_model(build_model("small-cnn", (1, 8, 8), 10), (1, 8, 8), 10), eps=0.1),
+               "optimizer"),
+              ("evaluate_attacks with an unknown attack",
+               lambda: evaluate_attacks(classifier(), x, y, ThreatModel(0.1, "inf"), ["bim"]), "bim"),
+              ("ThreatModel(eps=-1)", lambda: ThreatModel(-1, "inf"), "eps"),
+              ("resume a corrupted training state", lambda: _corrupt_resume(w, data), "checksum")]
+    return cases
+
+
+def _corrupt_resume(w: Workspace, data: Any) -> None:
+    folder = w.root / "corrupt"
+    setup = TrainingSetup(epochs=1, batch_size=50, train_samples=100, device="cpu")
+    train_defence("standard", data, ThreatModel(0.2, "inf"), setup, folder, verbose=False)
+    (folder / "model.pt").unlink()
+    state = torch.load(folder / "training_state.pt", weights_only=True)
+    next(iter(state["model"].values())).view(-1)[0] += 1.0
+    torch.save(state, folder / "training_state.pt")
+    train_defence("standard", data, ThreatModel(0.2, "inf"), setup.with_epochs(2), folder, verbose=False)
+
+
+def classify_cli(result: Any, name: str) -> tuple[str, str]:
+    message = result.output.strip().splitlines()[-1] if result.output.strip() else ""
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        return "crash", f"{type(result.exception).__name__}: {result.exception}"
+    if result.exit_code == 0:
+        return "silent", "exit status 0"
+    return ("clear" if name in result.output else "unclear"), message
+
+
+def classify_api(call: Callable[[], Any], name: str) -> tuple[str, str]:
+    try:
+        call()
+    except DELIBERATE as error:
+        return ("clear" if re.search(re.escape(name), str(error)) else "unclear"), f"{type(error).__name__}: {error}"
+    except Exception as error:
+        return "crash", "".join(traceback.format_exception_only(type(error), error)).strip()
+    return "silent", "no error"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="fault-cases", help="folder for cases.md and cases.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Workspace(Path(tmp))
+        runner = CliRunner()
+        for label, arguments, name in cli_cases(workspace):
+            outcome, message = classify_cli(runner.invoke(art_sor_cli, arguments), name)
+            rows.append({"kind": "CLI", "case": label, "expects": name, "outcome": outcome, "message": message})
+        for label, call, name in api_cases(workspace):
+            outcome, message = classify_api(call, name)
+            rows.append({"kind": "API", "case": label, "expects": name, "outcome": outcome, "message": message})
+    counts = Counter(row["outcome"] for row in rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cases.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    lines = [f"{len(rows)} cases: " + ", ".join(f"{counts[k]} {k}" for k in ("clear", "unclear", "silent", "crash")),
+             "", "| kind | case | outcome | message |", "|---|---|---|---|"]
+    lines += [f"| {r['kind']} | {r['case']} | {r['outcome']} | {r['message'][:160].replace('|', '/')} |" for r in rows]
+    (out / "cases.md").write_text("\n".join(lines) + "\n")
+    print(lines[0])
+    for row in rows:
+        if row["outcome"] != "clear":
+            print(f"  {row['outcome']:<8} {row['kind']} {row['case']}: {row['message'][:200]}")
+    os.sync()
+
+
+if __name__ == "__main__":
+    main()
