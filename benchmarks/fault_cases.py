@@ -132,7 +132,7 @@ def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
         (["--defence", "sor", "--defence", "sor"], "--defence"), (["--defence", "madry-pgd:steps=0"], "steps"),
         (["--defence", "fbf", "--norm", "l2", "--eps", "0.5"], "L∞"), (["--defence", "trades:beta=-1"], "beta"),
         (["--defence", "gr:mode=triple"], "mode"), (["--defence", "cure:warmup_epochs=-1"], "warmup_epochs"),
-        (["--defence", "llr:steps=0"], "steps"), (["--defence", "sor:lam_warmup_epochs=-2"], "lam_warmup_epochs"),
+        (["--defence", "llr:steps=0"], "steps"), (["--defence", "sor:penalty_warmup_epochs=-2"], "penalty_warmup_epochs"),
         (["--defence", "sor:objective=cubic"], "objective"), (["--defence", "pgd-at:step_size=0"], "step_size"),
         (["--recipe", "no-such-recipe"], "--recipe"), (["--recipe", w.bad_toml], "--recipe"),
         (["--recipe", w.unknown_key], "colour"), (["--recipe", w.bad_value], "lr"),

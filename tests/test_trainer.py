@@ -415,11 +415,14 @@ def test_scheduler_of_another_optimizer_and_bad_interval_are_refused(small_digit
 
 def test_sor_warmups_ramp_lam_and_eps(small_digits):
     x, y, _, _ = small_digits
-    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.2, lam=1.0, lam_warmup_epochs=1,
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.2, lam=1.0, penalty_warmup_epochs=1,
                          eps_warmup_epochs=3)
     seen = []
-    trainer.fit(x, y, nb_epochs=4, verbose=False,
-                epoch_callback=lambda current, record: seen.append((current._active.lam, current._active.eps)))
-    assert [lam for lam, _ in seen] == pytest.approx([0.5, 1.0, 1.0, 1.0])
+    history = trainer.fit(x, y, nb_epochs=4, verbose=False,
+                          epoch_callback=lambda current, record: seen.append((current._penalty_weight,
+                                                                              current._active.eps)))
+    assert [weight for weight, _ in seen] == pytest.approx([0.5, 1.0, 1.0, 1.0])
     assert [eps for _, eps in seen] == pytest.approx([0.05, 0.1, 0.15, 0.2])
-    assert trainer.config()["lam_warmup_epochs"] == 1 and trainer.regularizer.lam == 1.0
+    assert trainer.config()["penalty_warmup_epochs"] == 1 and trainer.regularizer.lam == 1.0
+    first = history[0]
+    assert first["penalty"] == pytest.approx(0.5 * (first["first_order"] + first["second_order"]), rel=1e-4)

@@ -19,7 +19,7 @@ from art_sor.core.gradient_norm import GradientNormRegularizer, GRMode
 from art_sor.core.local_linearity import LocalLinearityRegularizer
 from art_sor.core.norms import parse_norm
 from art_sor.estimators.view import BatchNormMode
-from art_sor.trainers.regularized import RegularizedTrainer
+from art_sor.trainers.regularized import RegularizedTrainer, ramp
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -39,16 +39,17 @@ class GRTrainer(RegularizedTrainer):
     :param amp: Train in mixed precision.
     :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"`` (see
                        :class:`~art_sor.trainers.regularized.RegularizedTrainer`).
+    :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up (see there).
     """
 
     method = "gr"
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
                  lam: float = GradientNormRegularizer.lam, mode: GRMode = GradientNormRegularizer.mode,
-                 h: float = GradientNormRegularizer.h, amp: bool = False, batch_norm: BatchNormMode = "batch"
-                 ) -> None:
+                 h: float = GradientNormRegularizer.h, amp: bool = False, batch_norm: BatchNormMode = "batch",
+                 penalty_warmup_epochs: int = 0) -> None:
         super().__init__(classifier, GradientNormRegularizer(eps=eps, norm=norm, lam=lam, mode=mode, h=h), amp=amp,
-                         batch_norm=batch_norm)
+                         batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs)
 
 
 class CURETrainer(RegularizedTrainer):
@@ -68,17 +69,19 @@ class CURETrainer(RegularizedTrainer):
     :param warmup_epochs: Epochs over which ``h`` ramps up; 0 keeps it constant.
     :param amp: Train in mixed precision.
     :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"``.
+    :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up.
     """
 
     method = "cure"
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
                  lam: float = CurvatureRegularizer.lam, h: float | None = None, warmup_epochs: int = 0,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
+                 amp: bool = False, batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0) -> None:
         norm, eps = parse_norm(norm), check_positive(eps, "eps")
         if h is None:
             h = eps * math.sqrt(math.prod(classifier.input_shape)) if norm == "inf" else eps
-        super().__init__(classifier, CurvatureRegularizer(h=h, lam=lam), amp=amp, batch_norm=batch_norm)
+        super().__init__(classifier, CurvatureRegularizer(h=h, lam=lam), amp=amp, batch_norm=batch_norm,
+                         penalty_warmup_epochs=penalty_warmup_epochs)
         self.warmup_epochs = check_count(warmup_epochs, "warmup_epochs", minimum=0)
 
     def config(self) -> dict[str, Any]:
@@ -86,8 +89,9 @@ class CURETrainer(RegularizedTrainer):
         return {**super().config(), "warmup_epochs": self.warmup_epochs}
 
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
+        super()._begin_epoch(epoch, nb_epochs, nb_batches)
         final = self.regularizer
-        self._active = dataclasses.replace(final, h=final.h * min(1.0, (epoch + 1) / (self.warmup_epochs + 1)))
+        self._active = dataclasses.replace(final, h=final.h * ramp(epoch, self.warmup_epochs))
 
 
 class LLRTrainer(RegularizedTrainer):
@@ -104,6 +108,7 @@ class LLRTrainer(RegularizedTrainer):
     :param step_size: PGD step, by default ``2.5·ε/steps``.
     :param amp: Train in mixed precision.
     :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"``.
+    :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up.
     """
 
     method = "llr"
@@ -111,7 +116,7 @@ class LLRTrainer(RegularizedTrainer):
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
                  lam: float = LocalLinearityRegularizer.lam, mu: float = LocalLinearityRegularizer.mu,
                  steps: int = LocalLinearityRegularizer.steps, step_size: float | None = None, amp: bool = False,
-                 batch_norm: BatchNormMode = "batch") -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm)
+                 batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0) -> None:
+        super().__init__(classifier, amp=amp, batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs)
         self._set_regularizer(LocalLinearityRegularizer(eps=eps, norm=norm, lam=lam, mu=mu, steps=steps,
                                                         step_size=step_size, box=self._view.box))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from art_sor.core.checks import check_bool, check_choice
+from art_sor.core.checks import check_bool, check_choice, check_count
 from art_sor.core.penalty import Regularizer
 from art_sor.estimators.view import BATCH_NORM_MODES, BatchNormMode
 from art_sor.trainers.base import EpochTrainer
@@ -33,6 +33,11 @@ def regularizer_settings(regularizer: Regularizer | None) -> dict[str, Any]:
     return settings
 
 
+def ramp(epoch: int, warmup_epochs: int) -> float:
+    """The warm-up factor of epoch ``epoch`` (from 0): ``min(1, (epoch+1)/(warmup_epochs+1))``."""
+    return min(1.0, (epoch + 1) / (warmup_epochs + 1))
+
+
 class RegularizedTrainer(EpochTrainer):
     """Train an ART ``PyTorchClassifier`` on ``mean ℓ(x) + penalty``, where a regularizer supplies the penalty.
 
@@ -51,16 +56,20 @@ class RegularizedTrainer(EpochTrainer):
     :param regularizer: The penalty, or ``None`` for standard training.
     :param amp: Train in mixed precision.
     :param batch_norm: Statistics batch norm uses in the regularizer's passes: ``"batch"`` or ``"eval"``.
+    :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up: in epoch ``k`` (from 0) the
+                                  penalty is multiplied by ``min(1, (k+1)/(penalty_warmup_epochs+1))``; 0 keeps it.
     """
 
     method = "standard"
     supports_distributed = True
 
     def __init__(self, classifier: PyTorchClassifier, regularizer: Regularizer | None = None,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
+                 amp: bool = False, batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0) -> None:
         super().__init__(classifier)
         self.amp = check_bool(amp, "amp")
         self.batch_norm = check_choice(batch_norm, BATCH_NORM_MODES, "batch_norm")
+        self.penalty_warmup_epochs = check_count(penalty_warmup_epochs, "penalty_warmup_epochs", minimum=0)
+        self._penalty_weight = 1.0
         self._set_regularizer(regularizer)
         self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method, self._parallel)
 
@@ -77,8 +86,14 @@ class RegularizedTrainer(EpochTrainer):
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run, the regularizer's fields included."""
-        return {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm,
-                **regularizer_settings(self._regularizer)}
+        settings = {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm,
+                    **regularizer_settings(self._regularizer)}
+        if self._regularizer is not None:
+            settings["penalty_warmup_epochs"] = self.penalty_warmup_epochs
+        return settings
+
+    def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
+        self._penalty_weight = ramp(epoch, self.penalty_warmup_epochs)
 
     def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
         return self._train_step(self._view.inputs(x), self._view.labels(y))
@@ -98,12 +113,12 @@ class RegularizedTrainer(EpochTrainer):
                 clean_fn = view.loss_fn(y)
                 clean_losses = clean_fn(x)
             clean_loss = clean_losses.mean()
-            loss = clean_loss if penalty is None else clean_loss + penalty.value
+            loss = clean_loss if penalty is None else clean_loss + self._penalty_weight * penalty.value
         self._step(loss, len(x))
         stats = {"loss": loss, "clean_loss": clean_loss,
                  "train_accuracy": (clean_fn.first_logits.argmax(dim=1) == y).float().mean()}
         if penalty is not None:
-            stats.update(penalty.parts, penalty=penalty.value)
+            stats.update(penalty.parts, penalty=self._penalty_weight * penalty.value)
         return detached_stats(stats)
 
     def _collapse_advice(self) -> str:

@@ -15,7 +15,7 @@ from art_sor.core.hvp import HVPMode
 from art_sor.core.search import StepRule
 from art_sor.core.sor import Objective, SecondOrderRegularizer
 from art_sor.estimators.view import BatchNormMode
-from art_sor.trainers.regularized import RegularizedTrainer
+from art_sor.trainers.regularized import RegularizedTrainer, ramp
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -48,8 +48,8 @@ class SORTrainer(RegularizedTrainer):
     :param objective: ``"quadratic"`` (the paper's quadratic model) or ``"perturbed"`` (the loss rise at the δ
                       found, i.e. adversarial training on SOR's δ); see
                       :class:`~art_sor.core.sor.SecondOrderRegularizer`.
-    :param lam_warmup_epochs: Epochs over which λ ramps up: in epoch ``k`` (from 0) it is
-                              ``λ·min(1, (k+1)/(lam_warmup_epochs+1))``; 0 keeps it constant.
+    :param penalty_warmup_epochs: Epochs over which the penalty's weight λ ramps up: in epoch ``k`` (from 0) it
+                                  is ``λ·min(1, (k+1)/(penalty_warmup_epochs+1))``; 0 keeps it constant.
     :param eps_warmup_epochs: The same ramp for ε.
     """
 
@@ -69,14 +69,13 @@ class SORTrainer(RegularizedTrainer):
         batch_norm: BatchNormMode = "batch",
         random_start: bool = SecondOrderRegularizer.random_start,
         objective: Objective = SecondOrderRegularizer.objective,
-        lam_warmup_epochs: int = 0,
+        penalty_warmup_epochs: int = 0,
         eps_warmup_epochs: int = 0,
     ) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm)
+        super().__init__(classifier, amp=amp, batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs)
         self._set_regularizer(SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam,
                                                      hvp=hvp, step=step, box=self._view.box,
                                                      random_start=random_start, objective=objective))
-        self.lam_warmup_epochs = check_count(lam_warmup_epochs, "lam_warmup_epochs", minimum=0)
         self.eps_warmup_epochs = check_count(eps_warmup_epochs, "eps_warmup_epochs", minimum=0)
 
     @property
@@ -85,15 +84,10 @@ class SORTrainer(RegularizedTrainer):
         return self._regularizer
 
     def config(self) -> dict[str, Any]:
-        """Hyperparameters that identify this training run, the warm-ups included."""
-        return {**super().config(), "lam_warmup_epochs": self.lam_warmup_epochs,
-                "eps_warmup_epochs": self.eps_warmup_epochs}
+        """Hyperparameters that identify this training run, the ε warm-up included."""
+        return {**super().config(), "eps_warmup_epochs": self.eps_warmup_epochs}
 
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
+        super()._begin_epoch(epoch, nb_epochs, nb_batches)
         final = self.regularizer
-        self._active = dataclasses.replace(final, lam=final.lam * _ramp(epoch, self.lam_warmup_epochs),
-                                           eps=final.eps * _ramp(epoch, self.eps_warmup_epochs))
-
-
-def _ramp(epoch: int, warmup_epochs: int) -> float:
-    return min(1.0, (epoch + 1) / (warmup_epochs + 1))
+        self._active = dataclasses.replace(final, eps=final.eps * ramp(epoch, self.eps_warmup_epochs))
