@@ -53,7 +53,8 @@ class CanonicalAutoAttack(EvasionAttack):
     | Paper link: https://arxiv.org/abs/2003.01690
 
     :param estimator: An ART ``PyTorchClassifier`` whose ``clip_values`` are ``(0, 1)`` (AutoAttack clamps to
-                      that box).
+                      that box). With fewer than 10 classes the targeted attacks target all ``K − 1`` other classes
+                      rather than 9.
     :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
     :param eps: Radius of the threat model.
     :param version: ``"standard"`` (APGD-CE, APGD-T, FAB-T, Square-5000), ``"plus"`` or ``"rand"``.
@@ -87,6 +88,11 @@ class CanonicalAutoAttack(EvasionAttack):
                   else to_index_labels(y, self.estimator.nb_classes))
         adversary = pyautoattack.AutoAttack(_Logits(view), norm="Linf" if self.norm == "inf" else "L2",
                                             eps=self.eps, version=self.version, seed=self.seed, device=view.device)
+        adversary.verbose = False
+        # The standard version targets the 9 runner-up classes; with fewer classes there are only K - 1.
+        targets = min(9, self.estimator.nb_classes - 1)
+        adversary.apgd_targeted.n_target_classes = min(adversary.apgd_targeted.n_target_classes, targets)
+        adversary.fab.n_target_classes = min(adversary.fab.n_target_classes, targets)
         with view.eval_mode():
             x_adv, _ = adversary.run_standard_evaluation(torch.from_numpy(x).to(view.device),
                                                          torch.from_numpy(labels).to(view.device),
