@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
+from json_log import append_json
 from torch import nn
 
 from art_sor.core.threat import ThreatModel
@@ -191,13 +192,7 @@ def main() -> None:
                 print(f"{spec:<12} {batch_norm:<7} seed {seed}: {outcome}, collapse warning: {result['collapsed']}",
                       flush=True)
                 if args.json:
-                    try:
-                        with open(args.json) as f:
-                            stored = json.load(f)
-                    except FileNotFoundError:
-                        stored = []
-                    with open(args.json, "w") as f:
-                        json.dump([*stored, result], f, indent=1)
+                    append_json(args.json, result)
 
 
 if __name__ == "__main__":

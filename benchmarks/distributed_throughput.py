@@ -17,6 +17,7 @@ import json
 import time
 
 import torch
+from json_log import append_json
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
@@ -64,13 +65,7 @@ def main() -> None:
     if parallel.leader:
         print(json.dumps(result))
         if args.json:
-            try:
-                with open(args.json) as f:
-                    stored = json.load(f)
-            except FileNotFoundError:
-                stored = []
-            with open(args.json, "w") as f:
-                json.dump([*stored, result], f, indent=2)
+            append_json(args.json, result)
 
 
 if __name__ == "__main__":

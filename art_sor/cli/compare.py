@@ -12,6 +12,7 @@ from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, prepare_job
 from art_sor.cli.params import (
     RECIPE_COMMANDS,
+    IntegerList,
     Number,
     SpecType,
     attack_option,
@@ -55,26 +56,6 @@ class BudgetOf(click.ParamType):
         return SpecType(DEFENCES).convert(spec, param, ctx), int(epochs)
 
 
-class Seeds(click.ParamType):
-    """Comma-separated seeds, e.g. ``0,1,2``."""
-
-    name = "seeds"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
-        """Parse ``value``."""
-        if isinstance(value, (list, tuple)):
-            items = list(value)
-        else:
-            items = [item for item in str(value).split(",") if item.strip()]
-        try:
-            seeds = tuple(int(item) for item in items)
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of seeds", param, ctx)
-        if not seeds or len(set(seeds)) != len(seeds) or not all(0 <= s < 2 ** 32 for s in seeds):
-            self.fail(f"{value!r}: give distinct seeds in [0, 2**32)", param, ctx)
-        return seeds
-
-
 @click.command()
 @recipe_option
 @dataset_options
@@ -92,7 +73,7 @@ class Seeds(click.ParamType):
 @click.option("--clock", type=click.Choice(list(CLOCKS)), default="wall", show_default=True,
               help="How training time is measured: wall seconds, or CPU seconds of the process (steadier on a "
                    "shared CPU).")
-@click.option("--seeds", type=Seeds(), default="0", show_default=True,
+@click.option("--seeds", type=IntegerList("seeds", seeds=True), default="0", show_default=True,
               help="Train every defence once per seed, e.g. 0,1,2; tables give mean ± std.")
 @click.option("--monitor-attack", type=SpecType(ATTACKS), default="pgd:steps=10", show_default=True,
               help="Cheap attack after every epoch, for the robustness-vs-compute curves.")

@@ -92,21 +92,27 @@ class ArchitectureType(click.ParamType):
         return str(value)
 
 
-class Milestones(click.ParamType):
-    """Comma-separated epochs, e.g. ``100,150``."""
+class IntegerList(click.ParamType):
+    """Comma-separated integers, e.g. ``100,150`` (a TOML list in a recipe).
 
-    name = "epochs"
+    :param what: What the integers are, for messages (``"epochs"``).
+    :param seeds: Require at least one, all distinct, in ``[0, 2**32)``.
+    """
+
+    def __init__(self, what: str, seeds: bool = False) -> None:
+        self.name, self.seeds = what, seeds
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
         """Parse ``value``."""
-        if isinstance(value, (list, tuple)):
-            items = list(value)
-        else:
-            items = [item for item in str(value).split(",") if item.strip()]
+        items = list(value) if isinstance(value, (list, tuple)) else [i for i in str(value).split(",") if i.strip()]
         try:
-            return tuple(int(item) for item in items)
+            numbers = tuple(int(item) for item in items)
         except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of epochs", param, ctx)
+            self.fail(f"{value!r} is not a comma-separated list of {self.name}", param, ctx)
+        if self.seeds and (not numbers or len(set(numbers)) != len(numbers)
+                           or not all(0 <= s < 2 ** 32 for s in numbers)):
+            self.fail(f"{value!r}: give distinct seeds in [0, 2**32)", param, ctx)
+        return numbers
 
 
 def _names(registry: Registry) -> str:
@@ -155,7 +161,7 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--schedule", type=click.Choice(SCHEDULES), default="constant", show_default=True,
                      help="Learning-rate schedule; multistep with --milestones 100,150 is the piecewise schedule "
                           "of Madry and Rice et al.; onecycle steps per batch."),
-        click.option("--milestones", type=Milestones(), default="", help="Epochs at which multistep decays."),
+        click.option("--milestones", type=IntegerList("epochs"), default="", help="Epochs at which multistep decays."),
         click.option("--gamma", type=Number(), default=0.1, show_default=True, help="multistep's factor."),
         click.option("--seed", type=click.IntRange(0, 2 ** 32 - 1), default=0, show_default=True),
         click.option("--train-samples", type=click.IntRange(min=1), default=None,

@@ -8,28 +8,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-class WideBlock(nn.Module):
-    """Pre-activation block: BN-ReLU-conv twice, with a 1×1-conv shortcut when the shape changes."""
-
-    def __init__(self, in_planes: int, planes: int, stride: int) -> None:
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_planes)
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.shortcut = (nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False)
-                         if stride != 1 or in_planes != planes else None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Residual block output."""
-        out = torch.relu(self.bn1(x))
-        shortcut = self.shortcut(out) if self.shortcut is not None else x
-        return self.conv2(torch.relu(self.bn2(self.conv1(out)))) + shortcut
+from art_sor.models.preact_resnet import PreActBlock
 
 
 class WideResNet(nn.Module):
-    """WRN-``depth``-``widen``: three groups of ``(depth − 4)/6`` blocks of widths 16·k, 32·k and 64·k.
+    """WRN-``depth``-``widen``: three groups of ``(depth − 4)/6`` pre-activation blocks of widths 16·k, 32·k, 64·k.
 
     :param depth: Total depth, ``6n + 4`` (28 or 34).
     :param widen: Width factor ``k``.
@@ -46,7 +29,7 @@ class WideResNet(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, stride=1, padding=1, bias=False)
         groups, planes = [], widths[0]
         for width, stride in zip(widths[1:], (1, 2, 2), strict=True):
-            groups.append(nn.Sequential(*(WideBlock(planes if i == 0 else width, width, stride if i == 0 else 1)
+            groups.append(nn.Sequential(*(PreActBlock(planes if i == 0 else width, width, stride if i == 0 else 1)
                                           for i in range(blocks))))
             planes = width
         self.block1, self.block2, self.block3 = groups
