@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--timing-only", action="store_true", help="only the interleaved step timing")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     if args.threads:
@@ -94,6 +95,10 @@ def main() -> None:
           f"{args.device}; {args.dataset}, {args.architecture}, {args.optimizer} lr {args.lr:g}, {args.schedule}, "
           f"{threat.label}, {args.epochs} epochs, seed {args.seed}")
     steps = interleaved_step_times(specs, data, threat, setup, args.rounds, args.steps) if args.rounds else {}
+    if args.timing_only:
+        for spec, milliseconds in steps.items():
+            print(f"{spec:<34} {milliseconds:8.1f} ms/step {milliseconds / steps['standard']:6.2f} × standard")
+        return
     print(f"{'defence':<34} {'s/epoch':>8} {'× standard':>10} {'ms/step':>8} {'× standard':>10} {'clean':>7} "
           f"{'PGD-20':>7}")
     rows = []

@@ -129,3 +129,35 @@ def test_compare_cli(tmp_path):
     assert again.exit_code == 0, again.output
     assert json.loads((out / "results.json").read_text())["rows"] == first
     assert (out / "sor" / "seed-0" / "model.pt").stat().st_mtime_ns == stamp
+
+
+def test_interrupted_evaluation_keeps_and_reuses_what_it_measured(digits, tmp_path, monkeypatch):
+    from art_sor.runs.evaluating import evaluate_model
+    from art_sor.runs.training import train_defence
+
+    trained = train_defence("standard", digits, THREAT, TrainingSetup(epochs=1, batch_size=64, device="cpu"),
+                            verbose=False)
+    plan = EvaluationPlan(THREAT, attacks=("fgsm", "pgd:steps=3"), samples=40, curve=False, geometry=False)
+    cache = tmp_path / "evaluation.json"
+    import art_sor.evaluation.robustness as robustness
+
+    real_run, calls = robustness._run, []
+
+    def interrupted(attack, spec, *args):
+        calls.append(spec.label)
+        if spec.label == "pgd:steps=3" and len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_run(attack, spec, *args)
+
+    monkeypatch.setattr(robustness, "_run", interrupted)
+    try:
+        evaluate_model(trained.classifier, digits, plan, {"model": 1}, cache, verbose=False)
+    except KeyboardInterrupt:
+        pass
+    stored = json.loads(cache.read_text())
+    assert stored["complete"] is False
+    assert [a["spec"] for a in stored["result"]["evaluation"]["robustness"]["attacks"]] == ["fgsm"]
+    result = evaluate_model(trained.classifier, digits, plan, {"model": 1}, cache, verbose=False)
+    assert calls == ["fgsm", "pgd:steps=3", "pgd:steps=3"]  # fgsm was not run again
+    assert json.loads(cache.read_text())["complete"] is True
+    assert [a.label for a in result.evaluation.robustness.attacks] == ["FGSM", "PGD-3"]

@@ -73,3 +73,16 @@ def test_cli_under_torchrun_trains_one_model_and_rank_0_reports(tmp_path):
     rows = json.loads((out / "report.json").read_text())["results"]
     assert len(rows) == 1 and rows[0]["training"]["world_size"] == 2
     assert result.stdout.count("# Defences trained on digits") == 1
+
+
+def test_resume_under_torchrun_matches_a_straight_run(tmp_path):
+    common = ["-m", "art_sor.cli", "train", "--defence", "sor", "--train-samples", "300", "--eval-samples", "10",
+              "--attack-steps", "1", "--quiet", "--device", "cpu"]
+    for epochs, out in (("1", "resumed"), ("2", "resumed"), ("2", "straight")):
+        result = torchrun(*common, "--epochs", epochs, "--out", str(tmp_path / out))
+        assert result.returncode == 0, result.stderr
+    resumed, straight = (torch.load(tmp_path / out / "sor" / "model.pt", weights_only=True)
+                         for out in ("resumed", "straight"))
+    assert [r["epoch"] for r in resumed["metadata"]["history"]] == [1, 2]
+    for name, tensor in straight["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][name], tensor, rtol=0, atol=0)
