@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from art_sor.cli import main
@@ -150,10 +151,8 @@ def test_interrupted_evaluation_keeps_and_reuses_what_it_measured(digits, tmp_pa
         return real_run(attack, spec, *args)
 
     monkeypatch.setattr(robustness, "_run", interrupted)
-    try:
+    with pytest.raises(KeyboardInterrupt):
         evaluate_model(trained.classifier, digits, plan, {"model": 1}, cache, verbose=False)
-    except KeyboardInterrupt:
-        pass
     stored = json.loads(cache.read_text())
     assert stored["complete"] is False
     assert [a["spec"] for a in stored["result"]["evaluation"]["robustness"]["attacks"]] == ["fgsm"]
