@@ -379,7 +379,7 @@ def test_collapse_is_warned_and_recorded(small_digits, caplog):
         history = SORTrainer(classifier, eps=0.1).fit(x, y, nb_epochs=3, verbose=False)
     assert "warnings" not in history[0]  # the first epoch is spared
     for record in history[1:]:
-        assert "training has collapsed" in record["warnings"][0] and "lam" in record["warnings"][0]
+        assert "training has collapsed" in record["warnings"][0] and "penalty_warmup_epochs" in record["warnings"][0]
     assert sum("training has collapsed" in message for message in caplog.messages) == 2
 
 

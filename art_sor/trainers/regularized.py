@@ -127,7 +127,8 @@ class RegularizedTrainer(EpochTrainer):
         if self.batch_norm == "eval" and self._view.batch_norms:
             return ("The regularizer's passes use batch norm's running statistics (batch_norm='eval'), which lag "
                     "the weights early in training; use batch_norm='batch'.")
-        return "The penalty may outweigh the clean loss; lower lam or the learning rate."
+        return ("The penalty may outweigh the clean loss before the network has learnt anything; warm it up "
+                "(penalty_warmup_epochs=5), or lower its weight or the learning rate.")
 
     def _extra_state(self) -> dict[str, Any]:
         return {"scaler": self._step.state_dict()}
