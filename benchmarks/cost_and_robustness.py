@@ -32,6 +32,7 @@ from art_sor.registry import DEFENCES
 from art_sor.runs.evaluating import EvaluationPlan, evaluate_model
 from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.training import build_run_classifier, seed_everything, train_defence
+from art_sor.specs import Spec
 
 
 def interleaved_step_times(specs: list[str], data: Dataset, threat: ThreatModel, setup: TrainingSetup,
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--timing-only", action="store_true", help="only the interleaved step timing")
+    parser.add_argument("--out", help="save each model in OUT/<defence> (a rerun reuses them)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     if args.threads:
@@ -103,7 +105,8 @@ def main() -> None:
           f"{'PGD-20':>7}")
     rows = []
     for spec in specs:
-        trained = train_defence(spec, data, threat, setup, verbose=False)
+        folder = f"{args.out}/{Spec.parse(spec).folder}" if args.out else None
+        trained = train_defence(spec, data, threat, setup, folder, verbose=False)
         result = evaluate_model(trained.classifier, data, plan, {"spec": spec}, verbose=False)
         seconds = trained.seconds_per_epoch
         row = {"defence": spec, "seconds_per_epoch": seconds,
