@@ -55,6 +55,7 @@ class TrainedModel:
     :ivar key: The run's key (everything that produced the weights but the number of epochs).
     :ivar selected_epoch: The epoch whose weights the classifier holds.
     :ivar path: Where the model was saved, if it was.
+    :ivar world_size: Processes that trained it (``torch.distributed``).
     """
 
     spec: Spec
@@ -308,7 +309,8 @@ def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budgeted: bool) -
     if not differences and (epochs == setup.epochs or budgeted):
         classifier, _ = load_classifier(model_path, device=setup.device)
         return TrainedModel(Spec.parse(stored["run"]["defence"]["spec"]), classifier, stored["history"], key,
-                            stored["selected_epoch"], model_path)
+                            stored["selected_epoch"], model_path,
+                            stored.get("world_size", 1))  # models saved before data-parallel training had one
     if not differences and epochs < setup.epochs and not setup.schedule.needs_length:
         logger.info("extending %s from %d to %d epochs", folder, epochs, setup.epochs)
         return None
@@ -347,6 +349,7 @@ def _train(spec: Spec, trainer: EpochTrainer, split: SplitData, key: RunKey, set
     path = None
     if folder is not None and leader:
         path = save_classifier(folder / MODEL_FILE, classifier, setup.architecture,
-                               metadata={"run": key.to_dict(), "history": history, "selected_epoch": selected})
+                               metadata={"run": key.to_dict(), "history": history, "selected_epoch": selected,
+                                         "world_size": trainer.parallel.size})
     classifier.model.eval()
     return TrainedModel(spec, classifier, list(history), key, selected, path, trainer.parallel.size)
