@@ -36,7 +36,7 @@ from art_sor.runs.training import Budget
 from art_sor.specs import Spec
 
 DEFENCES = ("standard", "gr", "cure", "llr", "sor", "sor:iterations=3,step=frank_wolfe",
-            "sor:iterations=2,step=frank_wolfe,objective=perturbed", "pgd-at", "fgsm-rs", "madry-pgd", "trades",
+            "sor:iterations=3,step=frank_wolfe,objective=perturbed", "pgd-at", "fgsm-rs", "madry-pgd", "trades",
             "fbf")
 ATTACKS = ("fgsm", "pgd", "pgd:steps=50,restarts=3", "square:queries=300", "autoattack-standard")
 
