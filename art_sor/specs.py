@@ -14,6 +14,14 @@ _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 _FRACTION = re.compile(r"\d+/\d+")
 
 
+def safe_folder(text: str) -> str:
+    """``text`` as a file-system-safe folder name; no leading or trailing dot can make ``..``.
+
+    Runs of characters other than letters, digits, ``_``, ``.`` and ``-`` become ``_``.
+    """
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip(".") or "_"
+
+
 @dataclass(frozen=True)
 class Spec:
     """A name with options, as written on the command line: ``sor:iterations=3`` or ``pgd:steps=50,restarts=3``.
@@ -35,7 +43,7 @@ class Spec:
     @property
     def folder(self) -> str:
         """The label as a file-system-safe folder name (``sor:iterations=3`` → ``sor_iterations_3``)."""
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.label).strip(".") or "_"
+        return safe_folder(self.label)
 
     @classmethod
     def of(cls, spec: Spec | str) -> Spec:

@@ -121,7 +121,7 @@ def run(spec: str, batch_norm: str, seed: int, epochs: int) -> dict[str, Any]:
     full_spec = spec if plain else f"{spec}{',' if ':' in spec else ':'}batch_norm=eval"
     trainer = DEFENCES.build(full_spec, classifier, THREAT)
     if batch_norm == "frozen":
-        trainer._view.penalty_mode = lambda mode: frozen_statistics(trainer._view)
+        trainer._view.penalty_mode = lambda mode, order=2: frozen_statistics(trainer._view)
     probe = Probe(model, torch.tensor(data.x_train[:256]))
     torch.manual_seed(seed)
     try:

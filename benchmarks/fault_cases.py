@@ -20,6 +20,7 @@ import tempfile
 import traceback
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,7 @@ def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
         (["--recipe", "no-such-recipe"], "--recipe"), (["--recipe", w.bad_toml], "--recipe"),
         (["--recipe", w.unknown_key], "colour"), (["--recipe", w.bad_value], "lr"),
         (["--method", "sor", "--defence", "gr"], "--method"),
+        (["--optimizer", "sgd", "--lr", "1e8"], "learning rate"),
     ]]
     cases += [("train --out inside a file", ["train", *QUICK, "--out", f"{w.file}/out"], "--out")]
     cases += [(f"compare {' '.join(args)}", [*compare, *args], name) for args, name in [
@@ -170,6 +172,7 @@ def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
         ("zero samples", [w.model, "--eval-samples", "0"], "--eval-samples"),
         ("missing file", [str(w.root / "missing.pt")], "CHECKPOINT"), ("a directory", [str(w.root)], "CHECKPOINT"),
         ("eps of zero", [w.model, "--eps", "0"], "--eps"),
+        ("cuda without a GPU", [w.model, "--device", "cuda"], "--device"),
     ]]
     cases += [(f"explain {label}", [*explain, *args], name) for label, args, name in [
         ("image out of range", [w.model, "--image", "9999"], "--image"), ("negative eps", [w.model, "--eps", "-1"],
@@ -177,6 +180,7 @@ def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
         ("zero steps", [w.model, "--steps", "0"], "--steps"), ("text judge", [w.model, "--judge", w.text],
                                                                "cannot be read"),
         ("text checkpoint", [w.text], "cannot be read"),
+        ("cuda without a GPU", [w.model, "--device", "cuda"], "--device"),
     ]]
     cases += [("list unknown kind", ["list", "gadgets"], "gadgets")]
     return cases
@@ -267,7 +271,7 @@ def _corrupt_resume(w: Workspace, data: Any) -> None:
     state = torch.load(folder / "training_state.pt", weights_only=True)
     next(iter(state["model"].values())).view(-1)[0] += 1.0
     torch.save(state, folder / "training_state.pt")
-    train_defence("standard", data, ThreatModel(0.2, "inf"), setup.with_epochs(2), folder, verbose=False)
+    train_defence("standard", data, ThreatModel(0.2, "inf"), replace(setup, epochs=2), folder, verbose=False)
 
 
 def classify_cli(result: Any, name: str) -> tuple[str, str]:

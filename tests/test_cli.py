@@ -65,3 +65,5 @@ def test_version_help_and_lists():
         assert name in listing, name
     recipes = runner.invoke(main, ["recipes"]).output
     assert "paper-cifar10-linf" in recipes and "paper-svhn-linf" in recipes
+    shown = runner.invoke(main, ["recipes", "paper-cifar10-linf"]).output
+    assert "(paper: L∞ ε = 8/255)" in shown and "not measured by art-sor" in shown and "0.518" in shown

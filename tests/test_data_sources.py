@@ -205,3 +205,13 @@ def test_streaming_generator_augments_and_covers_an_epoch(rng):
     plain = training_generator(x, y, batch_size=10)
     xb, yb = plain.get_batch()
     torch.testing.assert_close(xb, torch.from_numpy(x)[yb])
+
+
+def test_user_data_trains_into_a_default_folder_named_after_it(tmp_path, monkeypatch):
+    spec = _npz(tmp_path / "my data.npz")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["train", "--dataset", spec, "--eps", "0.1", "--epochs", "1", "--batch-size",
+                                       "5", "--eval-samples", "4", "--attack-steps", "1", "--quiet", "--device",
+                                       "cpu"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "art-sor-runs" / "train-npz-my_data" / "report.json").exists()

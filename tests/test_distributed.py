@@ -73,6 +73,7 @@ def test_cli_under_torchrun_trains_one_model_and_rank_0_reports(tmp_path):
     rows = json.loads((out / "report.json").read_text())["results"]
     assert len(rows) == 1 and rows[0]["training"]["world_size"] == 2
     assert result.stdout.count("# Defences trained on digits") == 1
+    assert result.stderr.count("training sor on digits") == 1  # rank 1's messages stay silent
 
 
 def test_resume_under_torchrun_matches_a_straight_run(tmp_path):

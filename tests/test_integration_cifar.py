@@ -40,7 +40,7 @@ def test_standard_cifar10_resnet18_is_accurate_not_robust_and_not_obfuscated(tmp
     out = tmp_path / "report"
     result = CliRunner().invoke(main, [
         "evaluate", str(weights), "--architecture", "resnet18", "--dataset", "cifar10-foolbox",
-        "--data-root", str(images), "--eps", "8/255", "--norm", "inf", "--samples", "20",
+        "--data-root", str(images), "--eps", "8/255", "--norm", "inf", "--eval-samples", "20",
         "--attack", "fgsm", "--attack", "pgd", "--attack", "pgd:steps=50,restarts=2", "--attack", "apgd-ce",
         "--attack", "square:queries=300", "--no-geometry", "--quiet", "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output

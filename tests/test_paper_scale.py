@@ -139,7 +139,8 @@ def test_every_builtin_recipe_loads_and_says_where_values_come_from():
 
 def test_recipe_flags_override_and_bad_recipes(tmp_path):
     recipe = tmp_path / "mine.toml"
-    recipe.write_text('dataset = "digits"\nepochs = 1\nlr = 0.002\neps = "1/10"\ndefences = ["standard"]\n')
+    recipe.write_text('dataset = "digits"\nepochs = 1\nlr = 0.002\neps = "1/10"\ndefences = ["standard"]\n'
+                      '[sources]\nlr = "paper: 0.002"\neps = "assumed: a tenth"\n[paper]\nclean_accuracy = 0.5\n')
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["train", "--recipe", str(recipe), "--lr", "0.003", "--eval-samples", "20",
                                        "--attack-steps", "2", "--quiet", "--device", "cpu", "--out", str(out)])
@@ -148,6 +149,10 @@ def test_recipe_flags_override_and_bad_recipes(tmp_path):
     assert run["setup"]["optimizer"]["lr"] == 0.003  # the flag wins
     assert run["threat"]["eps"] == pytest.approx(0.1)  # the recipe's fraction
     assert json.loads((out / "report.json").read_text())["results"][0]["training"]["epochs"] == 1
+    provenance = json.loads((out / "report.json").read_text())["recipe"]
+    assert provenance["sources"] == {"eps": "assumed: a tenth"}  # --lr was the user's, not the paper's
+    assert provenance["paper"] == {"clean_accuracy": 0.5}
+    assert "not measured by this run" in result.output and "| eps | assumed: a tenth |" in result.output
     bad = tmp_path / "bad.toml"
     bad.write_text('epochs = 1\ncolour = "blue"\n')
     result = CliRunner().invoke(main, ["train", "--recipe", str(bad), "--out", str(tmp_path / "x")])

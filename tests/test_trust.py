@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import torch
@@ -21,10 +22,16 @@ from torch import nn
 
 from art_sor import SORTrainer, StandardTrainer
 from art_sor.cli import main
+from art_sor.cli.errors import user_errors
 from art_sor.core.threat import ThreatModel
+from art_sor.evaluation.robustness import AttackResult, RobustnessResult
+from art_sor.evaluation.suite import curve_attack
+from art_sor.runs.comparison import ComparisonPlan
+from art_sor.runs.evaluating import EvaluationPlan
 from art_sor.runs.folders import FolderError, exclusive
+from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.training import train_defence
+from art_sor.runs.training import Budget, train_defence
 from art_sor.storage import CorruptFileError, load_checked, save_checked
 from art_sor.trainers.state import STATE_FILE
 
@@ -48,6 +55,23 @@ def test_rerun_with_more_epochs_extends_and_reports_the_truth(tmp_path):
     assert row["epochs"] == 3 and "| sor | 3 |" in result.output
     fewer = CliRunner().invoke(main, ["train", *QUICK, "--epochs", "1", "--defence", "sor", "--out", out])
     assert fewer.exit_code == 1 and "setup.epochs" in fewer.output and "--overwrite" in fewer.output
+
+
+def test_budgeted_run_is_reused_only_where_the_cap_allows(digits, tmp_path):
+    def train(epochs: int, budget: Budget) -> int:
+        setup = replace(SMALL, epochs=epochs)
+        return len(train_defence("standard", digits, THREAT, setup, tmp_path / "run", verbose=False,
+                                 budget=budget).history)
+
+    ample = Budget(1e9, "cpu")  # never reached: the cap stops the run
+    assert train(2, ample) == 2
+    assert train(3, ample) == 3  # the cap was raised before the budget was reached: extended
+    with pytest.raises(RunMismatchError, match=r"setup\.epochs: 3 → 2"):
+        train(2, ample)  # the run went past today's cap
+    (tmp_path / "run").rename(tmp_path / "old")  # another budget is another key
+    tiny = Budget(1e-9, "cpu")  # reached after the first epoch
+    assert train(4, tiny) == 1
+    assert train(9, tiny) == 1  # reached its budget within both caps: reused
 
 
 @pytest.mark.parametrize("change,key", [(["--eps", "0.05"], "threat.eps"), (["--lr", "0.01"], "setup.optimizer.lr"),
@@ -316,6 +340,39 @@ def test_attack_typo_in_evaluate_is_one_line(tmp_path, digits):
     result = CliRunner().invoke(main, ["evaluate", str(trained.path), "--attack", "pgdd", "--quiet", "--out",
                                        str(tmp_path / "e")])
     assert result.exit_code == 2 and "unknown attack 'pgdd'" in result.output and "--attack" in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("command", ["evaluate", "explain"])
+def test_cuda_without_a_gpu_is_refused_before_loading(tmp_path, command):
+    result = CliRunner().invoke(main, [command, str(tmp_path / "missing.pt"), "--device", "cuda"])
+    assert result.exit_code == 2 and "--device" in result.output and "no CUDA device" in result.output
+
+
+def test_diverged_training_is_one_line():
+    @user_errors
+    def diverging() -> None:
+        raise FloatingPointError("sor: the training loss became nan; lower the learning rate")
+
+    with pytest.raises(click.ClickException, match="lower the learning rate"):
+        diverging()
+
+
+def test_equal_epoch_comparisons_measure_the_clock_asked_for():
+    evaluation = EvaluationPlan(THREAT, attacks=("pgd",))
+    assert ComparisonPlan(SMALL, evaluation, clock="cpu").timing_clock == "cpu"
+    assert ComparisonPlan(SMALL, evaluation).timing_clock == "wall"
+    assert replace(ComparisonPlan(SMALL, evaluation), budget=Budget(5.0, "cpu")).timing_clock == "cpu"
+    with pytest.raises(ValueError, match="budget is measured in 'cpu'"):
+        ComparisonPlan(SMALL, evaluation, budget=Budget(5.0, "cpu"), clock="wall")
+
+
+def test_black_box_only_evaluation_draws_its_curve_with_pgd():
+    clean = np.ones(4, dtype=bool)
+    square = AttackResult("Square", "square", "square", clean, white_box=False)
+    assert curve_attack(RobustnessResult(THREAT, clean, [square])) == "pgd"
+    pgd = AttackResult("PGD-50", "pgd:steps=50", "pgd", clean, strength=50)
+    assert curve_attack(RobustnessResult(THREAT, clean, [square, pgd])) == "pgd:steps=50"
 
 
 # ---- data sanity in the trainers ----

@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+import traceback
 
 import click
 
@@ -26,9 +27,11 @@ def main(log_level: str) -> None:
     """
     logging.basicConfig(level=getattr(logging, log_level), format="%(levelname)s %(name)s: %(message)s")
     if not init_from_environment().leader:
-        # The other ranks train in step with rank 0 and stay silent, so the terminal shows one job.
+        # The other ranks train in step with rank 0 and stay silent (progress bars and messages included), so the
+        # terminal shows one job; a crash still prints its traceback on the real stderr.
         logging.disable(logging.WARNING)
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+        sys.excepthook = lambda kind, error, trace: traceback.print_exception(kind, error, trace, file=sys.__stderr__)
 
 
 for command in (train, evaluate, compare, explain, list_entries, recipes):

@@ -127,7 +127,7 @@ def compare(ctx: click.Context, **values: Any) -> None:
                                 geometry=values["diagnostics"])
     plan = ComparisonPlan(setup=job.setup, evaluation=evaluation, budget=budget, seeds=values["seeds"],
                           monitor_attack=values["monitor_attack"].label, monitor_samples=values["monitor_samples"],
-                          extras=extra.key() if extra else "")
+                          extras=extra.key() if extra else "", clock=values["clock"])
     rows = run_comparison(job.defences, job.data, plan, job.out, extra_metrics=extra, verbose=verbose,
                           overwrite=values["overwrite"], announce=announce)
     if not rows:  # a data-parallel rank other than 0: rank 0 reports

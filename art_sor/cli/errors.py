@@ -15,8 +15,9 @@ from art_sor.runs.recipes import RecipeError
 from art_sor.storage import CorruptFileError
 
 USER_ERRORS = (RegistryError, RunMismatchError, FolderError, CorruptFileError, RecipeError, FileNotFoundError,
-               ImportError)
-"""Errors that describe the user's input or environment; their messages name what to change."""
+               ImportError, FloatingPointError)
+"""Errors that describe the user's input or environment (a diverged run included: its settings are the user's);
+their messages name what to change."""
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -68,7 +68,7 @@ def explain(checkpoint: Path, architecture: str | None, dataset: Spec, data_root
                                          folder, name or model.name, images=index.tolist(),
                                          score_x=data.x_test[:score_samples], score_y=data.y_test[:score_samples],
                                          judge=judge_classifier, eps=eps, norm=norm, steps=steps,
-                                         counterfactual_samples=counterfactual_samples)
+                                         counterfactual_samples=counterfactual_samples, verbose=not quiet)
         context = {"checkpoint": str(checkpoint), "dataset": data.name, "judge": str(judge) if judge else None,
                    "trained": model.run, "command": command_line()}
         report = explanation_report(explanation, context)

@@ -18,7 +18,7 @@ from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.validation import JobError, validate_job
-from art_sor.specs import Spec
+from art_sor.specs import Spec, safe_folder
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Job:
 
     values: dict[str, Any]
     recipe: Recipe
+    recipe_sources: dict[str, str]
     data: Dataset
     threat: ThreatModel
     setup: TrainingSetup
@@ -59,7 +60,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
         raise click.BadParameter(f"recipe {recipe.name} sets no eps; pass --eps", param_hint="--eps")
     threat = ThreatModel(values["eps"], values["norm"])
     setup = setup_from(values, data.augmentation)
-    out = values["out"] or Path("art-sor-runs") / default_out.format(dataset=Spec.of(data.name).folder,
+    out = values["out"] or Path("art-sor-runs") / default_out.format(dataset=folder_name(data.name),
                                                                     norm=threat.norm)
     try:
         check_writable(out)
@@ -70,7 +71,16 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
         raise click.BadParameter(str(error), param_hint=error.option) from error
     except (ValueError, TypeError) as error:
         raise option_error(error) from error
-    return Job(values, recipe, data, threat, setup, list(values["defences"]), Path(out))
+    # Where the values the recipe set come from; a flag the user gave is the user's own.
+    sources = {key: source for key, source in recipe.sources.items()
+               if key in recipe.values and not (given(ctx, key) or (key == "defences" and methods))}
+    return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out))
+
+
+def folder_name(dataset: str) -> str:
+    """A folder name for a dataset: its registry name, or ``npz-NAME``/``folder-NAME`` for the user's own data."""
+    kind, _, path = dataset.partition(":")
+    return safe_folder(f"{kind}-{Path(path).stem}" if path else kind)
 
 
 def command_line() -> str:

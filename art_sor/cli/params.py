@@ -16,7 +16,7 @@ import click
 from click.core import ParameterSource
 
 from art_sor.data import dataset_spec
-from art_sor.estimators.classifiers import DEVICES
+from art_sor.estimators.classifiers import DEVICES, resolve_device
 from art_sor.models import resolve_architecture
 from art_sor.registry import ARCHITECTURES, ATTACKS, DATASETS, DEFENCES, Registry, RegistryError
 from art_sor.runs.recipes import Recipe, RecipeError, load_recipe, recipe_for
@@ -190,8 +190,16 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def device_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--device``."""
-    return click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+    """``--device``, checked against the devices torch sees before any work starts."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        try:
+            resolve_device(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from error
+        return value
+
+    return click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, callback=check,
                         help="Where to run; auto picks CUDA when torch sees a GPU.")(command)
 
 

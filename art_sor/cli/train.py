@@ -54,7 +54,7 @@ def train(ctx: click.Context, **values: Any) -> None:
                        verbose=not job.values["quiet"], announce=lambda message: click.echo(message, err=True))
     if not rows:  # a data-parallel rank other than 0: rank 0 reports
         return
-    report = train_report(rows, command_line())
+    report = train_report(rows, command_line(), job.recipe.name, job.recipe_sources, job.recipe.paper)
     paths = write_report(report, job.out)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

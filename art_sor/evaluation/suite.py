@@ -16,7 +16,7 @@ from art_sor.evaluation.attacks import DEFAULT_ATTACKS
 from art_sor.evaluation.curves import SecurityCurve, security_curve
 from art_sor.evaluation.diagnostics import Check, gradient_check, obfuscation_checks
 from art_sor.evaluation.geometry import Geometry, geometry_metrics
-from art_sor.evaluation.robustness import AttackResult, RobustnessResult, evaluate_attacks
+from art_sor.evaluation.robustness import RobustnessResult, evaluate_attacks
 from art_sor.specs import Spec
 
 
@@ -59,13 +59,17 @@ def default_attacks(threat: ThreatModel) -> list[str]:
     return attacks
 
 
-def strongest_attack(result: RobustnessResult) -> AttackResult:
-    """The single gradient attack (no ensemble, no minimal-perturbation attack) with the lowest accuracy."""
+def curve_attack(result: RobustnessResult) -> str:
+    """The attack of the security curve: the strongest single gradient attack, else PGD-20.
+
+    Single gradient attacks are those that use gradients, on all samples, with an ε (no ensemble, no
+    minimal-perturbation attack); PGD-20 stands in when none of them ran (a black-box-only evaluation).
+    """
     candidates = [r for r in result.attacks if r.white_box and not r.ensemble and not r.minimal
                   and r.samples == len(result.clean)]
     if not candidates:
-        raise ValueError("attacks: a security curve needs at least one gradient attack on all samples")
-    return min(candidates, key=lambda r: (r.accuracy, -r.strength))
+        return "pgd"
+    return min(candidates, key=lambda r: (r.accuracy, -r.strength)).spec
 
 
 def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, threat: ThreatModel,
@@ -104,7 +108,7 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
     if curve:
         n = curve_samples or len(x)
         security = security_curve(classifier, x[:n], labels[:n], threat.norm,
-                                  attack=strongest_attack(robustness).spec, points=curve_points,
+                                  attack=curve_attack(robustness), points=curve_points,
                                   batch_size=batch_size, verbose=verbose)
     checks = obfuscation_checks(robustness, security, tolerance)
     checks.append(gradient_check(classifier, x[:gradient_check_samples], labels[:gradient_check_samples],

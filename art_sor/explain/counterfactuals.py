@@ -31,7 +31,7 @@ def default_eps(input_shape: tuple[int, ...], norm: str = "l2") -> float:
 
 def counterfactuals(classifier: PyTorchClassifier, x: np.ndarray, targets: np.ndarray, eps: float | None = None,
                     norm: object = "l2", steps: int = DEFAULT_STEPS, step_size: float | None = None,
-                    batch_size: int = 128) -> np.ndarray:
+                    batch_size: int = 128, verbose: bool = False) -> np.ndarray:
     """Targeted PGD (ART) from each input toward its target class, inside the ε-ball and the data box.
 
     :param classifier: Any ART ``PyTorchClassifier``.
@@ -41,6 +41,8 @@ def counterfactuals(classifier: PyTorchClassifier, x: np.ndarray, targets: np.nd
     :param norm: ``"l2"`` (default) or ``"inf"``.
     :param steps: PGD steps (no random start, so the result is deterministic).
     :param step_size: PGD step, by default ``2.5·ε/steps``.
+    :param batch_size: Batch size of the attack.
+    :param verbose: Show ART's progress bar.
     :return: The counterfactual inputs.
     """
     x = check_inputs(x, classifier.input_shape)
@@ -53,7 +55,7 @@ def counterfactuals(classifier: PyTorchClassifier, x: np.ndarray, targets: np.nd
     attack = ProjectedGradientDescent(classifier, norm=art_norm(norm), eps=eps,
                                       eps_step=step_size if step_size is not None else 2.5 * eps / steps,
                                       max_iter=steps, targeted=True, num_random_init=0, batch_size=batch_size,
-                                      verbose=False)
+                                      verbose=verbose)
     return attack.generate(x.copy(), y=targets)
 
 

@@ -65,8 +65,8 @@ def other_class_targets(y: np.ndarray, nb_classes: int) -> tuple[np.ndarray, np.
 
 
 def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, judge: PyTorchClassifier | None,
-                     counterfactual_samples: int = 50, eps: float | None = None, norm: object = "l2"
-                     ) -> dict[str, float]:
+                     counterfactual_samples: int = 50, eps: float | None = None, norm: object = "l2",
+                     verbose: bool = False) -> dict[str, float]:
     """The scores, averaged over samples.
 
     Alignment uses all of ``x``; counterfactuals (budget ``eps`` in ``norm``) go toward every other class for the first
@@ -77,7 +77,7 @@ def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
     scores = {"alignment": float(gradient_alignment(classifier, x, labels).mean())}
     x_cf_source = x[:counterfactual_samples]
     index, targets = other_class_targets(labels[:counterfactual_samples], classifier.nb_classes)
-    x_cf = counterfactuals(classifier, x_cf_source[index], targets, eps=eps, norm=norm)
+    x_cf = counterfactuals(classifier, x_cf_source[index], targets, eps=eps, norm=norm, verbose=verbose)
     scores["cf object share"] = float(object_change_fraction(x_cf_source[index], x_cf).mean())
     scores["cf reach target"] = float(np.mean(classifier.predict(x_cf).argmax(axis=1) == targets))
     if judge is not None:

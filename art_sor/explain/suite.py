@@ -60,7 +60,8 @@ def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarr
                        out: str | os.PathLike[str], name: str, images: list[int] | None = None,
                        score_x: np.ndarray | None = None, score_y: np.ndarray | None = None,
                        judge: PyTorchClassifier | None = None, eps: float | None = None, norm: object = "l2",
-                       steps: int = DEFAULT_STEPS, counterfactual_samples: int = 50) -> Explanation:
+                       steps: int = DEFAULT_STEPS, counterfactual_samples: int = 50, verbose: bool = False
+                       ) -> Explanation:
     """Explain ``x`` with saliency, counterfactuals and alignment scores.
 
     Writes ``explanations.png`` (SmoothGrad saliency and counterfactuals toward every class) and
@@ -80,6 +81,7 @@ def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarr
     :param norm: ``"l2"`` or ``"inf"``.
     :param steps: Targeted PGD steps.
     :param counterfactual_samples: Leading score inputs whose counterfactuals toward every other class are scored.
+    :param verbose: Show the counterfactual attacks' progress bars.
     """
     x, y = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
     norm = parse_norm(norm)
@@ -87,20 +89,21 @@ def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarr
     out = Path(out)
     predictions = classifier.predict(x).argmax(axis=1)
     saliency = smoothgrad(classifier, x, y)
-    counterfactuals = class_counterfactuals(classifier, x, eps=eps, norm=norm, steps=steps)
+    counterfactuals = class_counterfactuals(classifier, x, eps=eps, norm=norm, steps=steps, verbose=verbose)
     reached = classifier.predict(counterfactuals.reshape(-1, *x.shape[1:])).argmax(axis=1).reshape(len(x), -1)
     caption = (f"{name}: targeted PGD counterfactuals, {norm_label(norm)} ε = {eps:.3g}, {steps} steps. Titles: "
                "class the model predicts")
     figures = [str(explanation_grid(x, y, predictions, saliency, counterfactuals, reached, class_names, caption,
                                     out / "explanations.png"))]
-    wrong, corrected = correction_counterfactuals(classifier, x, y, eps=eps, norm=norm, steps=steps)
+    wrong, corrected = correction_counterfactuals(classifier, x, y, eps=eps, norm=norm, steps=steps, verbose=verbose)
     if len(wrong):
         corrected_predictions = classifier.predict(corrected).argmax(axis=1)
         figures.append(str(correction_grid(x[wrong], y[wrong], predictions[wrong], corrected, corrected_predictions,
                                            class_names, f"{name}: what would correct these mistakes "
                                            f"({norm_label(norm)} ε = {eps:.3g})", out / "corrections.png")))
     score_x, score_y = (x, y) if score_x is None else (score_x, score_y)
-    scores = alignment_scores(classifier, score_x, score_y, judge, counterfactual_samples, eps=eps, norm=norm)
+    scores = alignment_scores(classifier, score_x, score_y, judge, counterfactual_samples, eps=eps, norm=norm,
+                              verbose=verbose)
     return Explanation(model=name, eps=float(eps), norm=norm, steps=steps,
                        images=list(images) if images is not None else list(range(len(x))), scores=scores,
                        figures=figures, judged=judge is not None)

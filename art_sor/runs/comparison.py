@@ -54,6 +54,8 @@ class ComparisonPlan:
     :param monitor_attack: Cheap attack run after every epoch for the robustness-vs-compute curves.
     :param monitor_samples: Leading test images it runs on.
     :param extras: What the extra metrics are (e.g. ``alignment, judge=<path>``); their cache matches on it.
+    :param clock: The clock training time is measured with, ``"wall"`` or ``"cpu"`` (see
+                  :data:`~art_sor.runs.training.CLOCKS`); empty for the budget's, else ``"wall"``.
     """
 
     setup: TrainingSetup
@@ -63,16 +65,23 @@ class ComparisonPlan:
     monitor_attack: str = "pgd:steps=10"
     monitor_samples: int = 200
     extras: str = ""
+    clock: str = ""
+
+    def __post_init__(self) -> None:
+        if self.budget is not None and self.clock and self.clock != self.budget.clock:
+            raise ValueError(f"clock is {self.clock!r} but the budget is measured in {self.budget.clock!r} time")
+        if self.clock and self.clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
+
+    @property
+    def timing_clock(self) -> str:
+        """The clock training time is measured with: ``clock``, else the budget's, else ``"wall"``."""
+        return self.clock or (self.budget.clock if self.budget else "wall")
 
     @property
     def threat(self) -> ThreatModel:
         """The threat model."""
         return self.evaluation.threat
-
-    @property
-    def clock(self) -> str:
-        """The clock training time is measured with."""
-        return self.budget.clock if self.budget else "wall"
 
 
 @dataclass
@@ -209,8 +218,8 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
             result = evaluate_model(trained.classifier, data, plan.evaluation, identity, where / EVALUATION_FILE,
                                     verbose=verbose)
             extra = _extra(trained, data, plan, identity, where, extra_metrics, announce, prefix)
-            rows.append(ComparisonRow(spec.label, seed, _training(trained, plan.clock), result,
-                                      _curve(trained, plan.clock), extra))
+            rows.append(ComparisonRow(spec.label, seed, _training(trained, plan.timing_clock), result,
+                                      _curve(trained, plan.timing_clock), extra))
     return rows
 
 
@@ -285,16 +294,16 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
     evaluation = first.result.evaluation
     clock_text = {"wall": "wall-clock seconds", "cpu": "CPU seconds of the training process (all its threads)"}
     protocol = (f"each defence trained whole epochs until its training time reached {plan.budget.seconds:.0f} "
-                f"{clock_text[plan.clock]}" + (f" ({budget_note})" if budget_note else "")
+                f"{clock_text[plan.timing_clock]}" + (f" ({budget_note})" if budget_note else "")
                 if plan.budget else f"equal epochs ({plan.setup.epochs})")
     blocks: list[str | Table] = [
         f"{data.name}, {run['setup']['architecture']}, {plan.threat.label}; {protocol}. Seeds: "
         f"{', '.join(map(str, plan.seeds))}. Clean accuracy on all {first.result.test_images} test images, attacks "
         f"on the first {len(evaluation.robustness.clean)}; with several seeds, cells are mean ± standard deviation.",
         table,
-        f"Training time is measured in {clock_text[plan.clock]}, per epoch, excluding validation and the per-epoch "
-        f"robustness measurement ({plan.monitor_attack} on {plan.monitor_samples} test images) that draws the "
-        "curves. A defence is on the Pareto front when no other one is at least as robust (mean worst case) in at "
+        f"Training time is measured in {clock_text[plan.timing_clock]}, per epoch, excluding validation and the "
+        f"per-epoch robustness measurement ({plan.monitor_attack} on {plan.monitor_samples} test images) that draws "
+        "the curves. A defence is on the Pareto front when no other one is at least as robust (mean worst case) in at "
         "most the same mean training time.",
         f"Rows whose AutoAttack accuracy is more than {100 * ENSEMBLE_GAP:.0f} points below the PGD reference, or "
         "that fail a diagnostic of `art_sor.evaluation.diagnostics`, are flagged as possible gradient obfuscation.",
@@ -314,8 +323,8 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
                    "Hessian-vector products) and the local-linearity gap γ(ε) (PGD, 10 steps).", geometry]
     blocks.append(f"Regenerate with: `{command}`")
     data_json = {"dataset": data.name, "threat": plan.threat.to_dict(), "evaluation": plan.evaluation.key(),
-                 "budget": plan.budget.to_dict() if plan.budget else None, "seeds": list(plan.seeds),
-                 "command": command, "notes": attack_notes(evaluation),
+                 "budget": plan.budget.to_dict() if plan.budget else None, "clock": plan.timing_clock,
+                 "seeds": list(plan.seeds), "command": command, "notes": attack_notes(evaluation),
                  "pareto_front": [s.defence for s in summaries if s.on_front],
                  "rows": [row.to_dict() for row in rows]}
     return Report(title=f"Defences compared: {data.name}, {plan.threat.label}", blocks=blocks, data=data_json,
@@ -329,6 +338,8 @@ def plot_robustness_vs_compute(summaries: Sequence[DefenceSummary], plan: Compar
     Thin lines are the per-epoch monitor (one per seed); each defence's final worst case is a large marker with the
     seeds' spread as error bars; the dashed line joins the Pareto front.
     """
+    from matplotlib.ticker import FuncFormatter
+
     with style() as plt:
         fig, ax = plt.subplots(figsize=(8.5, 5.0))
         for index, summary in enumerate(summaries):
@@ -336,7 +347,7 @@ def plot_robustness_vs_compute(summaries: Sequence[DefenceSummary], plan: Compar
             marker = "os^Dv<>ph*"[index // len(COLOURS) % 10]
             for row in summary.rows:
                 ax.plot([p["seconds"] for p in row.curve], [100 * p["accuracy"] for p in row.curve], color=colour,
-                        alpha=0.55, linewidth=1)
+                        alpha=0.8, linewidth=1.2)
             seconds, worst = summary.seconds, summary.worst_case
             ax.errorbar(seconds.mean, 100 * worst.mean, xerr=seconds.std or None, yerr=100 * worst.std or None,
                         fmt=marker, color=colour, markersize=7, markeredgecolor="black",
@@ -345,7 +356,11 @@ def plot_robustness_vs_compute(summaries: Sequence[DefenceSummary], plan: Compar
         ax.plot([s.seconds.mean for s in front], [100 * s.worst_case.mean for s in front], linestyle="--",
                 color="black", linewidth=1, label="Pareto front")
         ax.set_xscale("log")
-        ax.set_xlabel(f"cumulative training time ({'CPU ' if plan.clock == 'cpu' else ''}seconds, log scale)")
+        # Plain numbers (50, 100, 200) rather than powers of ten: the axis spans less than a decade or two.
+        plain_seconds = FuncFormatter(lambda value, _: f"{value:g}")
+        ax.xaxis.set_major_formatter(plain_seconds)
+        ax.xaxis.set_minor_formatter(plain_seconds)
+        ax.set_xlabel(f"cumulative training time ({'CPU ' if plan.timing_clock == 'cpu' else ''}seconds, log scale)")
         ax.set_ylabel("robust accuracy (%)")
         ax.set_title(f"Robustness against training compute: {plan.threat.label}\nlines: {plan.monitor_attack} on "
                      f"{plan.monitor_samples} test images after each epoch; markers: final worst case")

@@ -62,14 +62,18 @@ def exclusive(folder: str | os.PathLike[str], option: str = "--out") -> Iterator
 
 
 def clear(folder: str | os.PathLike[str]) -> None:
-    """Remove what a run wrote in ``folder`` (every entry but the lock), for ``--overwrite``."""
+    """Remove what a run wrote in ``folder`` (every entry but the lock), for ``--overwrite``.
+
+    In a data-parallel job rank 0 removes and every rank waits for it, so that none reads a half-removed folder.
+    """
+    parallel = DataParallel.current()
     folder = Path(folder)
-    if not folder.exists():
-        return
-    for entry in folder.iterdir():
-        if entry.name == LOCK_FILE:
-            continue
-        if entry.is_dir():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+    if parallel.leader and folder.exists():
+        for entry in folder.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    parallel.barrier()

@@ -2,7 +2,8 @@
 
 A recipe sets options by their command-line names (``lr``, ``batch_size``, ``defences``...); flags given
 explicitly override it. ``[sources]`` says where each value comes from (the paper, the field's practice, or an
-assumption), and ``[paper]`` holds figures the paper reports, marked as the paper's in reports.
+assumption), and ``[paper]`` holds figures the paper reports; the ``train`` report lists both, the paper's figures
+marked as not measured by the run.
 """
 
 from __future__ import annotations

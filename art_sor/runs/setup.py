@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -148,10 +148,6 @@ class TrainingSetup:
         for name in ("standardise", "amp", "channels_last", "sync_batch_norm"):
             check_bool(getattr(self, name), name)
         check_count(self.workers, "workers", minimum=0)
-
-    def with_epochs(self, epochs: int) -> TrainingSetup:
-        """The same setup with another number of epochs."""
-        return replace(self, epochs=epochs)
 
     def identity(self) -> dict[str, Any]:
         """The settings that change the trained weights (all but ``epochs``, ``device`` and ``workers``)."""

@@ -82,8 +82,14 @@ def settings_line(run: dict[str, Any], epochs: int) -> str:
             f"{setup['augmentation']}, seed {setup['seed']}")
 
 
-def train_report(rows: Sequence[TrainedDefence], command: str) -> Report:
-    """The ``train`` job's report: accuracies, and each model's settings from its run key."""
+def train_report(rows: Sequence[TrainedDefence], command: str, recipe: str = "",
+                 sources: dict[str, str] | None = None, paper: dict[str, Any] | None = None) -> Report:
+    """The ``train`` job's report: accuracies, each model's settings from its run key, and the recipe's provenance.
+
+    :param recipe: The recipe the job used.
+    :param sources: Where the recipe's values that the job kept come from (the paper, the field, an assumption).
+    :param paper: Figures the paper reports for the recipe's setting, listed as the paper's, never as measured.
+    """
     attack_label = rows[0].result.evaluation.robustness.attacks[0].label
     table = Table(["defence", "epochs", "s/epoch", "clean (%)", f"{attack_label} (%)"],
                   [[row.training["defence"], str(row.training["epochs"]),
@@ -98,7 +104,15 @@ def train_report(rows: Sequence[TrainedDefence], command: str) -> Report:
         "## Settings (from each model's run key)",
         Table(["defence", "settings", "selected epoch"],
               [[row.training["defence"], settings_line(row.training["run"], row.training["epochs"]),
-                str(row.training["selected_epoch"])] for row in rows], numeric=False),
-        f"Regenerate with: `{command}`"]
+                str(row.training["selected_epoch"])] for row in rows], numeric=False)]
+    if sources:
+        blocks += [f"## Where the settings of recipe {recipe} come from",
+                   Table(["option", "source"], [[key, source] for key, source in sources.items()], numeric=False)]
+    if paper:
+        blocks += ["## The paper's figures (reported by the paper, not measured by this run)",
+                   Table(["figure", "value"], [[key, str(value)] for key, value in paper.items()], numeric=False)]
+    blocks.append(f"Regenerate with: `{command}`")
+    data = {"command": command, "recipe": {"name": recipe, "sources": sources or {}, "paper": paper or {}},
+            "results": [row.to_dict() for row in rows]}
     return Report(title=f"Defences trained on {rows[0].training['run']['dataset']['spec']}", blocks=blocks,
-                  data={"command": command, "results": [row.to_dict() for row in rows]}, tables={"report": table})
+                  data=data, tables={"report": table})

@@ -272,7 +272,9 @@ def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: T
     clears the folder first.
 
     :param budget: Train whole epochs until the training time reaches it (``setup.epochs`` is then a cap); a
-                   finished run with the same budget is reused whatever its number of epochs.
+                   finished run with the same key is reused when it reached the budget within the cap or stopped at
+                   the cap, extended when the cap has been raised above a run that had not reached its budget,
+                   and refused when the cap is now below its epochs.
     :param monitor: Measure robustness on a fixed subset after every epoch.
     :raises RunMismatchError: See above.
     """
@@ -290,13 +292,13 @@ def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: T
     with exclusive(out_dir) as folder:
         if overwrite:
             clear(folder)
-        finished = _finished(folder, key, setup, budgeted=budget is not None)
+        finished = _finished(folder, key, setup, budget)
         if finished is not None:
             return finished
         return _train(spec, trainer, split, key, setup, threat, folder, verbose, hooks)
 
 
-def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budgeted: bool) -> TrainedModel | None:
+def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget | None) -> TrainedModel | None:
     """The finished model in ``folder`` if it is this run, ``None`` if it should be (re)trained or extended."""
     model_path = folder / MODEL_FILE
     if not model_path.exists():
@@ -306,7 +308,8 @@ def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budgeted: bool) -
     stored = state["metadata"]
     differences = key.differences(RunKey.from_dict(stored["run"]))
     epochs = len(stored["history"])
-    if not differences and (epochs == setup.epochs or budgeted):
+    reached_budget = budget is not None and epochs < setup.epochs and budget.spent(stored["history"]) >= budget.seconds
+    if not differences and (epochs == setup.epochs or reached_budget):
         classifier, _ = load_classifier(model_path, device=setup.device)
         return TrainedModel(Spec.parse(stored["run"]["defence"]["spec"]), classifier, stored["history"], key,
                             stored["selected_epoch"], model_path,

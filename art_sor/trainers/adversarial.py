@@ -2,8 +2,8 @@
 
 Both train on ``ℓ(x + δ)`` alone, with ``δ`` from PGD on the cross-entropy: a uniform random start in the ε-ball,
 ``steps`` steps of ``step_size`` along the norm's steepest direction, projection onto the ball and the data box.
-The attack's passes run like a regularizer's (dropout off, batch norm on the batch's own statistics held fixed,
-running statistics untouched, see :class:`~art_sor.trainers.regularized.RegularizedTrainer`); the training pass
+The attack's passes run like a regularizer's (dropout off, batch norm on the statistics of the batch each pass
+sees, running statistics untouched, see :class:`~art_sor.trainers.regularized.RegularizedTrainer`); the training pass
 on ``x + δ`` runs in train mode and updates the running statistics, as in Madry et al.'s and Rice et al.'s code.
 Beside ART's adapters, these show what adversarial training costs without ART's per-batch overhead.
 

@@ -95,6 +95,8 @@ class MadryPGDAdapter(EpochTrainer):
     exactly ``AdversarialTrainerMadryPGD``'s protocol; ART's class fixes the norm to L∞, so L2 uses the same
     protocol with ART's L2 PGD. Compare with ``pgd-at``, the same defence on art-sor's own loop.
 
+    | Paper link: https://arxiv.org/abs/1706.06083
+
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
     :param eps: Radius of the threat model.
     :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.

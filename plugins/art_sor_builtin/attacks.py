@@ -24,7 +24,10 @@ from art_sor.evaluation.canonical_autoattack import CanonicalAutoAttack
 
 
 def fgsm(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int) -> PreparedAttack:
-    """ART FastGradientMethod: one step of ε (FGSM for L∞, FGM for L2)."""
+    """ART FastGradientMethod: one step of ε (FGSM for L∞, FGM for L2).
+
+    | Paper link: https://arxiv.org/abs/1412.6572
+    """
     attack = FastGradientMethod(classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=threat.eps,
                                 batch_size=batch_size)
     return PreparedAttack("FGSM" if threat.norm == "inf" else "FGM", attack, iterative=False, strength=1)
@@ -32,7 +35,10 @@ def fgsm(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int) ->
 
 def pgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 20, restarts: int = 1,
         step_size: float | None = None) -> PreparedAttack:
-    """ART ProjectedGradientDescent: random start, steps of step_size (default ε/8), restarts."""
+    """ART ProjectedGradientDescent: random start, steps of step_size (default ε/8), restarts.
+
+    | Paper link: https://arxiv.org/abs/1706.06083
+    """
     steps, restarts = check_count(steps, "steps"), check_count(restarts, "restarts")
     step = check_positive(step_size, "step_size") if step_size is not None else threat.eps / 8
     attack = ProjectedGradientDescent(classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=step,
@@ -58,21 +64,30 @@ def _square(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int,
 
 def apgd_ce(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
             restarts: int = 1) -> PreparedAttack:
-    """ART AutoProjectedGradientDescent on the cross-entropy loss (steps=100)."""
+    """ART AutoProjectedGradientDescent on the cross-entropy loss (steps=100).
+
+    | Paper link: https://arxiv.org/abs/2003.01690
+    """
     return PreparedAttack("APGD-CE", _apgd(classifier, threat, batch_size, steps, restarts, "cross_entropy"),
                           strength=steps * restarts)
 
 
 def apgd_dlr(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
              restarts: int = 1) -> PreparedAttack:
-    """ART AutoProjectedGradientDescent on the DLR loss (steps=100)."""
+    """ART AutoProjectedGradientDescent on the DLR loss (steps=100).
+
+    | Paper link: https://arxiv.org/abs/2003.01690
+    """
     return PreparedAttack("APGD-DLR", _apgd(classifier, threat, batch_size, steps, restarts,
                                             "difference_logits_ratio"), strength=steps * restarts)
 
 
 def autoattack(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
                queries: int = 1000) -> PreparedAttack:
-    """ART's AutoAttack runner over ART's APGD-CE, APGD-DLR and Square; not the canonical Croce–Hein one."""
+    """ART's AutoAttack runner over ART's APGD-CE, APGD-DLR and Square; not the canonical Croce–Hein one.
+
+    | Paper link: https://arxiv.org/abs/2003.01690
+    """
     members = [_apgd(classifier, threat, batch_size, steps, 1, "cross_entropy"),
                _apgd(classifier, threat, batch_size, steps, 1, "difference_logits_ratio"),
                _square(classifier, threat, batch_size, queries)]
@@ -83,7 +98,10 @@ def autoattack(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: i
 
 def autoattack_standard(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int,
                         version: str = "standard", seed: int = 0) -> PreparedAttack:
-    """Canonical AutoAttack (Croce–Hein, pyautoattack): APGD-CE, APGD-T, FAB-T, Square-5000; art-sor[autoattack]."""
+    """Canonical AutoAttack (Croce–Hein, pyautoattack): APGD-CE, APGD-T, FAB-T, Square-5000; art-sor[autoattack].
+
+    | Paper link: https://arxiv.org/abs/2003.01690
+    """
     attack = CanonicalAutoAttack(classifier, norm=art_norm(threat.norm), eps=threat.eps, version=version,
                                  batch_size=batch_size, seed=seed)
     label = CANONICAL_AUTOATTACK_LABEL if version == "standard" else f"AutoAttack ({version}, Croce–Hein)"
@@ -92,14 +110,20 @@ def autoattack_standard(classifier: PyTorchClassifier, threat: ThreatModel, batc
 
 def square(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, queries: int = 1000
            ) -> PreparedAttack:
-    """ART SquareAttack, black-box random search (queries=1000)."""
+    """ART SquareAttack, black-box random search (queries=1000).
+
+    | Paper link: https://arxiv.org/abs/1912.00049
+    """
     return PreparedAttack(f"Square-{queries}", _square(classifier, threat, batch_size, queries), white_box=False,
                           strength=0)
 
 
 def deepfool(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 50,
              subset: int = 200, overshoot: float = 0.02) -> PreparedAttack:
-    """ART DeepFool, minimal L2 perturbation; counts only inside ε (subset=200)."""
+    """ART DeepFool, minimal L2 perturbation; counts only inside ε (subset=200).
+
+    | Paper link: https://arxiv.org/abs/1511.04599
+    """
     attack = DeepFool(classifier, max_iter=check_count(steps, "steps"),
                       epsilon=check_non_negative(overshoot, "overshoot"), batch_size=batch_size, verbose=False)
     return PreparedAttack("DeepFool", attack, minimal=True, subset=check_count(subset, "subset"), strength=steps)
@@ -107,7 +131,10 @@ def deepfool(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int
 
 def cw_l2(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 20,
           search_steps: int = 5, subset: int = 100) -> PreparedAttack:
-    """ART CarliniL2Method, minimal L2 perturbation; counts only inside ε (subset=100)."""
+    """ART CarliniL2Method, minimal L2 perturbation; counts only inside ε (subset=100).
+
+    | Paper link: https://arxiv.org/abs/1608.04644
+    """
     attack = CarliniL2Method(classifier, max_iter=check_count(steps, "steps"),
                              binary_search_steps=check_count(search_steps, "search_steps"), batch_size=batch_size,
                              verbose=False)
