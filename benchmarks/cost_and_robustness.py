@@ -100,6 +100,11 @@ def main() -> None:
     if args.timing_only:
         for spec, milliseconds in steps.items():
             print(f"{spec:<34} {milliseconds:8.1f} ms/step {milliseconds / steps['standard']:6.2f} × standard")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"setup": setup.identity(), "threads": torch.get_num_threads(), "rounds": args.rounds,
+                           "steps": args.steps, "ms_per_step": steps,
+                           "step_ratio": {spec: ms / steps["standard"] for spec, ms in steps.items()}}, f, indent=2)
         return
     print(f"{'defence':<34} {'s/epoch':>8} {'× standard':>10} {'ms/step':>8} {'× standard':>10} {'clean':>7} "
           f"{'PGD-20':>7}")
