@@ -19,7 +19,6 @@ steady-state cost ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -33,6 +32,7 @@ from art_sor.runs.evaluating import EvaluationPlan, evaluate_model
 from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.training import build_run_classifier, seed_everything, train_defence
 from art_sor.specs import Spec
+from art_sor.storage import write_json
 
 
 def interleaved_step_times(specs: list[str], data: Dataset, threat: ThreatModel, setup: TrainingSetup,
@@ -101,10 +101,9 @@ def main() -> None:
         for spec, milliseconds in steps.items():
             print(f"{spec:<34} {milliseconds:8.1f} ms/step {milliseconds / steps['standard']:6.2f} × standard")
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"setup": setup.identity(), "threads": torch.get_num_threads(), "rounds": args.rounds,
-                           "steps": args.steps, "ms_per_step": steps,
-                           "step_ratio": {spec: ms / steps["standard"] for spec, ms in steps.items()}}, f, indent=2)
+            write_json(args.json, {"setup": setup.identity(), "threads": torch.get_num_threads(),
+                                   "rounds": args.rounds, "steps": args.steps, "ms_per_step": steps,
+                                   "step_ratio": {spec: ms / steps["standard"] for spec, ms in steps.items()}})
         return
     print(f"{'defence':<34} {'s/epoch':>8} {'× standard':>10} {'ms/step':>8} {'× standard':>10} {'clean':>7} "
           f"{'PGD-20':>7}")
@@ -124,9 +123,8 @@ def main() -> None:
         print(f"{spec:<34} {seconds:8.1f} {row['epoch_ratio']:10.2f} {step_cells} {100 * row['clean']:6.1f}% "
               f"{100 * row['pgd']:6.1f}%", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"setup": setup.identity() | {"epochs": setup.epochs}, "eps": args.eps, "norm": threat.norm,
-                       "threads": torch.get_num_threads(), "rows": rows}, f, indent=2)
+        write_json(args.json, {"setup": setup.identity() | {"epochs": setup.epochs}, "eps": args.eps,
+                               "norm": threat.norm, "threads": torch.get_num_threads(), "rows": rows})
 
 
 if __name__ == "__main__":

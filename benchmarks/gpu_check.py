@@ -13,7 +13,6 @@ prints milliseconds per step, the ratio to standard training with the same preci
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from art_sor.data import Dataset
 from art_sor.registry import DEFENCES
 from art_sor.runs.setup import OptimizerSettings, TrainingSetup
 from art_sor.runs.training import build_run_classifier, seed_everything
+from art_sor.storage import write_json
 
 DEFENCES_TIMED = ("standard", "sor", "sor:iterations=3", "pgd-at")
 
@@ -96,9 +96,8 @@ def main() -> None:
             memory = f"{row['peak_memory_gib']:9.2f}" if row["peak_memory_gib"] is not None else f"{'–':>9}"
             print(f"{spec:<20} {amp!s:>5} {row['ms_per_step']:9.1f} {row['ratio']:11.2f} {memory}", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": info, "torch": torch.__version__, "cuda_tests_exit_status": tests, "rows": rows}, f,
-                      indent=2)
+        write_json(args.json, {"device": info, "torch": torch.__version__, "cuda_tests_exit_status": tests,
+                               "rows": rows})
     if tests:
         sys.exit(f"gpu_check: the CUDA tests failed (pytest exit status {tests})")
 

@@ -21,6 +21,7 @@ from art_sor.data.streaming import training_generator
 from art_sor.registry import DEFENCES
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import build_run_classifier, seed_everything
+from art_sor.storage import write_json
 
 
 def main() -> None:
@@ -68,8 +69,7 @@ def main() -> None:
               "overhead_share": (epoch - sum(step_seconds)) / epoch}
     print(json.dumps(result))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ on two CPU cores needs about 16 CPU minutes for that on Fashion-MNIST. This meas
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import torch
@@ -20,6 +19,7 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
 from art_sor.estimators.checkpoints import load_classifier
 from art_sor.evaluation.robustness import evaluate_attacks
+from art_sor.storage import write_json
 
 
 def main() -> None:
@@ -51,8 +51,7 @@ def main() -> None:
               f"{', '.join(f'{a:.3f}' for a in rows[-1]['train_accuracy'])}, warnings: {len(rows[-1]['warnings'])}",
               flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ The weights of the second and third must equal the first's bit for bit.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -27,6 +26,7 @@ from art_sor.data.bundled import load_digits
 from art_sor.registry import DEFENCES
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.storage import write_json
 from art_sor.trainers.state import STATE_FILE
 
 SETUP = TrainingSetup(epochs=3, batch_size=50, train_samples=400, device="cpu")
@@ -82,8 +82,7 @@ def main() -> None:
             print(f"{spec:<22} same seed identical: {row['same_seed_identical']}; killed in epoch {killed_in}, "
                   f"resumed identical: {row['resume_identical']}", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

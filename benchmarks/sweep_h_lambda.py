@@ -9,13 +9,13 @@ PGD-20 accuracy (ART, step ε/8, one random start) on the first ``--eval`` test 
 from __future__ import annotations
 
 import argparse
-import json
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
 from art_sor.runs.evaluating import EvaluationPlan, evaluate_model
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.storage import write_json
 
 
 def main() -> None:
@@ -50,8 +50,7 @@ def main() -> None:
         print(f"{h:6.2f} {lam:6.2f} {row['clean']:7.3f} {row['pgd']:7.3f} {row['seconds_per_epoch']:8.1f}",
               flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":
