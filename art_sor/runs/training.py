@@ -174,9 +174,13 @@ class Budget:
         """Training seconds spent so far by this budget's clock."""
         return float(sum(record[CLOCKS[self.clock]] for record in history))
 
+    def reached(self, history: Sequence[dict[str, Any]]) -> bool:
+        """Whether the epochs of ``history`` have used the whole budget."""
+        return self.spent(history) >= self.seconds
+
     def __call__(self, trainer: EpochTrainer, record: dict[str, Any]) -> bool:
         """Epoch hook: stop once the epochs so far, this one included, reach the budget."""
-        return self.spent([*trainer.history, record]) >= self.seconds
+        return self.reached([*trainer.history, record])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -308,7 +312,7 @@ def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget | 
     stored = state["metadata"]
     differences = key.differences(RunKey.from_dict(stored["run"]))
     epochs = len(stored["history"])
-    reached_budget = budget is not None and epochs < setup.epochs and budget.spent(stored["history"]) >= budget.seconds
+    reached_budget = budget is not None and epochs < setup.epochs and budget.reached(stored["history"])
     if not differences and (epochs == setup.epochs or reached_budget):
         classifier, _ = load_classifier(model_path, device=setup.device)
         return TrainedModel(Spec.parse(stored["run"]["defence"]["spec"]), classifier, stored["history"], key,
