@@ -88,10 +88,27 @@ class Registry:
                                 f"takes {', '.join(self.options(spec.name)) or 'none'}")
         return spec
 
-    def build(self, spec: Spec | str, *supplied: Any) -> Any:
-        """Check ``spec`` and call its factory with the ``supplied`` arguments and the spec's options."""
+    def build(self, spec: Spec | str, *supplied: Any, **settings: Any) -> Any:
+        """Check ``spec`` and call its factory with the ``supplied`` arguments, the spec's options and ``settings``.
+
+        ``settings`` are options the caller sets for every entry (a run's ``amp``, say): an entry that does not take
+        one refuses it, so that a setting never goes unused, and a spec may not set it too.
+
+        :raises RegistryError: For an unknown entry or option, a setting the entry does not take, or a setting the
+                               spec also sets.
+        """
         spec = self.check(spec)
-        return self.load(spec.name)(*supplied, **dict(spec.options))
+        factory = self.load(spec.name)
+        parameters = inspect.signature(factory).parameters
+        options = dict(spec.options)
+        for key in settings:
+            if key not in parameters:
+                raise RegistryError(f"{self.kind} {spec.name!r} does not support {key!r}; drop it for this "
+                                    f"{self.kind} (it takes {', '.join(self.options(spec.name)) or 'no options'})")
+            if key in options:
+                raise RegistryError(f"{key!r} is set both by the run and by the {self.kind} spec {spec.label!r}; "
+                                    "set it once")
+        return factory(*supplied, **options, **settings)
 
 
 DATASETS = Registry("dataset", "art_sor.datasets", ("root", "download"))

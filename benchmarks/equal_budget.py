@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--budget", type=float, help="CPU seconds [default: measure pgd-at's 5 epochs here]")
     parser.add_argument("--eval-samples", type=int, default=1000, help="leading test images every attack runs on")
+    parser.add_argument("--attack", action="append", help=f"attack spec, repeatable [default: {', '.join(ATTACKS)}]")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -71,14 +72,16 @@ def main() -> None:
               budget_of(Spec.parse("pgd-at"), 5, data, threat, setup, "cpu", out, verbose=False))
     judge = load_classifier(args.judge, device="cpu")[0] if args.judge else None
     alignment = ComparisonAlignment(data.input_shape, judge, str(Path(args.judge).resolve()) if judge else "")
-    plan = ComparisonPlan(setup=setup, evaluation=EvaluationPlan(threat, attacks=ATTACKS, samples=args.eval_samples),
+    plan = ComparisonPlan(setup=setup, evaluation=EvaluationPlan(threat, attacks=tuple(args.attack or ATTACKS),
+                                                                   samples=args.eval_samples),
                           budget=budget, extras=alignment.key())
     more = tuple(int(seed) for seed in args.more_seeds.split(","))
     specs = args.defence or list(DEFENCES)
 
     def rows_of(specs: list[str], seeds: tuple[int, ...]) -> list:
         seeded = ComparisonPlan(**{**vars(plan), "seeds": seeds})
-        return run_comparison(specs, data, seeded, out, extra_metrics=alignment, verbose=False, announce=print)
+        return run_comparison(specs, data, seeded, out, extra_metrics=alignment if judge else None, verbose=False,
+                             announce=print)
 
     if args.phase == "all":
         rows_of(specs, (0,))

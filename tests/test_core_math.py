@@ -290,3 +290,27 @@ def test_perturbed_objective_is_the_loss_rise_at_the_found_delta(tiny_problem):
     assert_close(penalty.value, expected)
     penalty.value.backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_loss_difference_estimate_converges_quadratically_to_the_exact_model(tiny_problem):
+    """gᵀδ and δᵀHδ from losses at x ± hδ: errors against exact autograd Hessians fall as h² (ratio ≈ 4 per halving)."""
+    from art_sor.core.sor import SecondOrderRegularizer
+
+    model, x, y = tiny_problem
+    loss_fn = per_sample_ce(model, y)
+    at = gradient_at(loss_fn, x)
+    delta = linear_maximizer(at.grad, 0.5, "inf")
+    exact_first = (at.grad * delta).sum(1)
+    exact_second = torch.stack([
+        0.5 * delta[i] @ hessian(lambda z, i=i: loss_fn(torch.cat([x[:i], z[None], x[i + 1:]]))[i], x[i]) @ delta[i]
+        for i in range(len(x))])
+    errors = []
+    for h in (0.2, 0.1, 0.05):
+        terms = SecondOrderRegularizer(eps=0.5, norm="inf", hvp="loss_difference", h=h).terms(loss_fn, x)
+        torch.testing.assert_close(terms.delta, delta)
+        errors.append(((terms.first_order - exact_first).abs().max().item(),
+                       (terms.second_order - exact_second).abs().max().item()))
+    for coarse, fine in itertools.pairwise(errors):
+        for e_coarse, e_fine in zip(coarse, fine, strict=True):
+            assert 3.0 < e_coarse / e_fine < 5.0
+    assert errors[-1][0] < 1e-3 and errors[-1][1] < 1e-3

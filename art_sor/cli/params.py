@@ -177,7 +177,13 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "validation split (against robust overfitting)."),
         click.option("--validation-samples", type=click.IntRange(min=1), default=1000, show_default=True,
                      help="Training images held out for --select best-robust."),
-        click.option("--amp/--no-amp", default=False, show_default=True, help="Mixed precision (torch.amp)."),
+        click.option("--amp/--no-amp", default=False, show_default=True,
+                     help="Mixed precision (torch.amp: float16 with a gradient scaler on CUDA, bfloat16 on CPU); "
+                          "refused by defences that cannot train in it."),
+        click.option("--micro-batch-size", type=click.IntRange(min=1), default=None,
+                     help="Split each batch into micro-batches of this size whose gradients accumulate before one "
+                          "optimizer step (less memory; batch norm then normalises each micro-batch) [default: "
+                          "whole batches]."),
         click.option("--channels-last/--no-channels-last", default=False, show_default=True,
                      help="channels_last memory format (faster convolutions on recent GPUs)."),
         click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
@@ -292,6 +298,7 @@ def setup_from(values: dict[str, Any], default_augmentation: str) -> TrainingSet
                              train_samples=values["train_samples"], augmentation=augmentation,
                              standardise=values["standardise"], select=values["select"],
                              validation_samples=values["validation_samples"], amp=values["amp"],
+                             micro_batch_size=values["micro_batch_size"],
                              channels_last=values["channels_last"], sync_batch_norm=values["sync_batch_norm"],
                              device=values["device"], workers=values["workers"])
     except (ValueError, TypeError) as error:

@@ -28,8 +28,9 @@ class GradientAt:
 def gradient_at(loss_fn: LossFn, x: torch.Tensor, create_graph: bool = False) -> GradientAt:
     """Evaluate ``loss_fn`` at ``x`` and take the per-sample input gradient.
 
-    Summing the per-sample losses gives each sample's own gradient, because the samples of a batch do not
-    interact; callers keep that true by running batch-norm layers in eval mode.
+    The gradient is that of the summed losses. It is each sample's own gradient when the samples of a batch do
+    not interact; under batch norm with the batch's statistics (the trainers' default) they do, and the
+    gradient is that of the batch's loss, the one the training pass differentiates too.
 
     :param loss_fn: Per-sample loss.
     :param x: Batch of inputs; it is not modified.

@@ -50,6 +50,8 @@ class ClassifierView:
         self.per_sample_loss.reduction = "none"
         self.mode_dependent = any(isinstance(m, _MODE_DEPENDENT_LAYERS) for m in self.model.modules())
         self.batch_norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.has_dropout = any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0
+                               for m in self.model.modules())
         self.box = self._box(classifier)
 
     def _box(self, classifier: PyTorchClassifier) -> Box | None:
@@ -121,35 +123,48 @@ class ClassifierView:
             self.model.train(was_training)
 
     @contextmanager
-    def penalty_mode(self, batch_norm: BatchNormMode, order: int = 2) -> Iterator[None]:
-        """The mode of a regularizer's extra passes: dropout off, batch norm as ``batch_norm`` says.
+    def penalty_mode(self, batch_norm: BatchNormMode, order: int = 2,
+                     update_running_stats: bool = False) -> Iterator[None]:
+        """The mode of a regularizer's or an attack's extra passes: dropout off, batch norm as ``batch_norm`` says.
 
         ``"batch"`` normalises with the statistics of the batch being evaluated, as the clean training pass does,
-        with gradients through them, and leaves the running statistics untouched; ``"eval"`` normalises with the
-        running statistics.
+        with gradients through them; ``"eval"`` normalises with the running statistics.
 
         :param order: Highest order of derivative the penalty's weight gradient takes. torch's batch-norm kernel
                       stops at the second; for the third (exact Hessian-vector products, then the weights) batch
                       norm runs as a composite of differentiable operations instead.
+        :param update_running_stats: With ``"batch"``, let the first pass through each batch-norm layer update its
+                                     running statistics as a training pass does (the loop then reuses that pass
+                                     as its clean training pass); later passes leave them untouched.
         """
         was_training = self.model.training
         self.model.eval()
         tracking = [bn.track_running_stats for bn in self.batch_norms]
+        hooks = []
         if batch_norm == "batch":
-            for bn in self.batch_norms:
+            for bn, tracked in zip(self.batch_norms, tracking, strict=True):
                 # Training mode without tracking: batch statistics, and no update of (or reference to) the
                 # running buffers, which the next optimizer step must not find modified in place.
                 bn.train()
-                bn.track_running_stats = False
+                bn.track_running_stats = update_running_stats and tracked
+                if bn.track_running_stats:
+                    hooks.append(bn.register_forward_hook(_stop_tracking))
                 if order > 2:
                     bn.forward = types.MethodType(_composite_batch_norm, bn)
         try:
             yield
         finally:
+            for hook in hooks:
+                hook.remove()
             for bn, tracked in zip(self.batch_norms, tracking, strict=True):
                 bn.track_running_stats = tracked
                 bn.__dict__.pop("forward", None)
             self.model.train(was_training)
+
+
+def _stop_tracking(module: nn.Module, inputs: object, output: object) -> None:
+    """Forward hook: after its first pass, a batch-norm layer stops updating its running statistics."""
+    module.track_running_stats = False
 
 
 def _composite_batch_norm(module: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
@@ -158,10 +173,23 @@ def _composite_batch_norm(module: nn.modules.batchnorm._BatchNorm, x: torch.Tens
     mean = x.mean(dims, keepdim=True)
     var = x.var(dims, unbiased=False, keepdim=True)
     out = (x - mean) * torch.rsqrt(var + module.eps)
+    if module.track_running_stats and module.running_mean is not None:
+        _update_running_stats(module, mean.detach().flatten(), var.detach().flatten(), x.numel() // x.shape[1])
     if module.affine:
         shape = [1, -1] + [1] * (x.dim() - 2)
         out = out * module.weight.view(shape) + module.bias.view(shape)
     return out
+
+
+def _update_running_stats(module: nn.modules.batchnorm._BatchNorm, mean: torch.Tensor, var: torch.Tensor,
+                          count: int) -> None:
+    """What a training-mode pass of ``module`` does to its running statistics (unbiased variance, as torch)."""
+    with torch.no_grad():
+        module.num_batches_tracked.add_(1)
+        momentum = module.momentum if module.momentum is not None else 1.0 / float(module.num_batches_tracked)
+        module.running_mean.mul_(1 - momentum).add_(mean.to(module.running_mean.dtype), alpha=momentum)
+        unbiased = var * (count / max(count - 1, 1))
+        module.running_var.mul_(1 - momentum).add_(unbiased.to(module.running_var.dtype), alpha=momentum)
 
 
 class RecordingLoss:

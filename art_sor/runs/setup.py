@@ -111,7 +111,9 @@ class TrainingSetup:
     :param select: ``"last"`` epoch, or ``"best-robust"``: the epoch with the best PGD-10 accuracy on a held-out
                    validation split of the training set.
     :param validation_samples: Size of that split (taken from the end of the training set), for ``best-robust``.
-    :param amp: Mixed precision (``torch.amp``) in the trainers that support it.
+    :param amp: Mixed precision (``torch.amp``); a defence whose trainer cannot train in it refuses it.
+    :param micro_batch_size: Samples per micro-batch whose gradients accumulate before each optimizer step
+                             (``None``: whole batches); a defence whose trainer has no micro-batches refuses it.
     :param channels_last: Run convolutions in the ``channels_last`` memory format (faster on recent GPUs).
     :param sync_batch_norm: Under ``torch.distributed``, normalise with the statistics of the whole global batch
                             (``torch.nn.SyncBatchNorm``, CUDA only) rather than each process's shard.
@@ -131,6 +133,7 @@ class TrainingSetup:
     select: str = "last"
     validation_samples: int = 1000
     amp: bool = False
+    micro_batch_size: int | None = None
     channels_last: bool = False
     sync_batch_norm: bool = False
     device: str = "auto"
@@ -148,11 +151,29 @@ class TrainingSetup:
         for name in ("standardise", "amp", "channels_last", "sync_batch_norm"):
             check_bool(getattr(self, name), name)
         check_count(self.workers, "workers", minimum=0)
+        if self.micro_batch_size is not None:
+            check_count(self.micro_batch_size, "micro_batch_size")
+
+    def trainer_settings(self) -> dict[str, Any]:
+        """The settings the defence's trainer itself must honour, passed to every defence's factory.
+
+        Only settings that differ from the trainers' defaults are passed, so a defence that does not support one
+        is refused only when it is asked for.
+        """
+        settings: dict[str, Any] = {}
+        if self.amp:
+            settings["amp"] = True
+        if self.micro_batch_size is not None:
+            settings["micro_batch_size"] = self.micro_batch_size
+        return settings
 
     def identity(self) -> dict[str, Any]:
         """The settings that change the trained weights (all but ``epochs``, ``device`` and ``workers``)."""
         settings = asdict(self)
         for key in ("epochs", "device", "workers"):
             settings.pop(key)
+        if self.micro_batch_size is None:
+            # Runs keyed before micro-batches existed stay the same run.
+            settings.pop("micro_batch_size")
         settings["schedule"]["milestones"] = list(self.schedule.milestones)
         return settings

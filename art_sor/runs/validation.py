@@ -51,11 +51,18 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
     state = torch.random.get_rng_state()
     try:
         classifier = build_run_classifier(data, setup)
+        settings = setup.trainer_settings()
+        options = " / ".join("--" + key.replace("_", "-") for key in settings)
         for spec in defences:
             try:
                 DEFENCES.build(spec, classifier, threat)
             except (ValueError, TypeError) as error:
                 raise JobError(f"{spec.label}: {error}", "--defence") from error
+            if settings:
+                try:
+                    DEFENCES.build(spec, classifier, threat, **settings)
+                except (ValueError, TypeError) as error:
+                    raise JobError(f"{spec.label}: {error}", options) from error
         validate_attacks(classifier, threat, attacks)
     finally:
         torch.random.set_rng_state(state)

@@ -1,7 +1,8 @@
-"""Adversarial training on art-sor's own loop: PGD-AT (Madry et al.) and FGSM with a random start (Wong et al.).
+"""Adversarial training on art-sor's own loop: PGD-AT (Madry et al.), FGSM-RS (Wong et al.), N-FGSM (de Jorge et al.).
 
-Both train on ``ℓ(x + δ)`` alone, with ``δ`` from PGD on the cross-entropy: a uniform random start in the ε-ball,
-``steps`` steps of ``step_size`` along the norm's steepest direction, projection onto the ball and the data box.
+All train on ``ℓ(x + δ)`` alone. PGD-AT's and FGSM-RS's ``δ`` comes from PGD on the cross-entropy: a uniform
+random start in the ε-ball, ``steps`` steps of ``step_size`` along the norm's steepest direction, projection onto
+the ball and the data box; N-FGSM starts from wider noise and does not project.
 The attack's passes run like a regularizer's (dropout off, batch norm on the statistics of the batch each pass
 sees, running statistics untouched, see :class:`~art_sor.trainers.regularized.RegularizedTrainer`); the training pass
 on ``x + δ`` runs in train mode and updates the running statistics, as in Madry et al.'s and Rice et al.'s code.
@@ -17,19 +18,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from art_sor.core.checks import check_bool, check_choice, check_count, check_positive
-from art_sor.core.projection import projected_gradient_ascent
+from art_sor.core.checks import check_count, check_positive
+from art_sor.core.lmo import linear_maximizer
+from art_sor.core.penalty import Backward
+from art_sor.core.projection import projected_gradient_ascent, random_start
 from art_sor.core.threat import ThreatModel
-from art_sor.estimators.view import BATCH_NORM_MODES, BatchNormMode
-from art_sor.trainers.base import EpochTrainer
-from art_sor.trainers.steps import OptimizerStep, detached_stats
+from art_sor.estimators.view import BatchNormMode
+from art_sor.trainers.steps import detached_stats
+from art_sor.trainers.torch_step import TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
 
 
-class PGDTrainer(EpochTrainer):
+class PGDTrainer(TorchStepTrainer):
     """Train on PGD adversarial examples: ``min_θ mean ℓ(x + δ_PGD)``.
+
+    No attack pass is at the training point ``x + δ``, so none can serve as the training pass.
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
     :param eps: Radius of the threat model.
@@ -38,50 +43,42 @@ class PGDTrainer(EpochTrainer):
     :param step_size: PGD step, by default ``2.5·ε/steps`` (Madry et al.).
     :param amp: Train in mixed precision.
     :param batch_norm: Statistics batch norm uses in the attack's passes, ``"batch"`` or ``"eval"``.
+    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
     """
 
     method = "pgd-at"
-    supports_distributed = True
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, steps: int = 7,
-                 step_size: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
-        super().__init__(classifier)
+                 step_size: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch",
+                 micro_batch_size: int | None = None) -> None:
+        super().__init__(classifier, amp=amp, batch_norm=batch_norm, micro_batch_size=micro_batch_size)
         self.threat = ThreatModel(eps, norm)
         self.steps = check_count(steps, "steps")
         self.step_size = check_positive(step_size if step_size is not None else self._default_step_size(),
                                         "step_size")
-        self.amp = check_bool(amp, "amp")
-        self.batch_norm = check_choice(batch_norm, BATCH_NORM_MODES, "batch_norm")
-        self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method, self._parallel)
 
     def _default_step_size(self) -> float:
         return 2.5 * self.threat.eps / self.steps
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run."""
-        return {**super().config(), **self.threat.to_dict(), "steps": self.steps, "step_size": self.step_size,
-                "amp": self.amp, "batch_norm": self.batch_norm}
+        return {**super().config(), **self.threat.to_dict(), "steps": self.steps, "step_size": self.step_size}
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+    def _perturbation(self, loss_fn: Any, x: torch.Tensor) -> torch.Tensor:
+        """The training perturbation of ``x`` (detached), from the attack's passes."""
+        return projected_gradient_ascent(lambda d: loss_fn(x + d), x, self.threat.eps, self.threat.norm,
+                                         self.steps, self.step_size, self._view.box)
+
+    def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view = self._view
-        x, y = view.inputs(x), view.labels(y)
-        with self._step.autocast(), view.penalty_mode(self.batch_norm):
-            loss_fn = view.loss_fn(y)
-            delta = projected_gradient_ascent(lambda d: loss_fn(x + d), x, self.threat.eps, self.threat.norm,
-                                              self.steps, self.step_size, view.box)
-        self._classifier.optimizer.zero_grad(set_to_none=True)
-        view.model.train()
         with self._step.autocast():
+            with view.penalty_mode(self.batch_norm):
+                delta = self._perturbation(view.loss_fn(y), x)
+            view.model.train()
             logits = view.logits(x + delta)
             loss = view.per_sample_loss(logits, y).mean()
-        self._step(loss, len(x))
+        backward(loss)
         return detached_stats({"loss": loss, "train_accuracy": (logits.argmax(dim=1) == y).float().mean()})
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {"scaler": self._step.state_dict()}
-
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self._step.load_state_dict(state["scaler"])
 
 
 class FGSMRSTrainer(PGDTrainer):
@@ -95,13 +92,59 @@ class FGSMRSTrainer(PGDTrainer):
     :param step_size: The step, by default ``1.25·ε``.
     :param amp: Train in mixed precision.
     :param batch_norm: Statistics batch norm uses in the attack's pass, ``"batch"`` or ``"eval"``.
+    :param micro_batch_size: Samples per micro-batch.
     """
 
     method = "fgsm-rs"
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, step_size: float | None = None,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
-        super().__init__(classifier, eps, norm, steps=1, step_size=step_size, amp=amp, batch_norm=batch_norm)
+                 amp: bool = False, batch_norm: BatchNormMode = "batch", micro_batch_size: int | None = None) -> None:
+        super().__init__(classifier, eps, norm, steps=1, step_size=step_size, amp=amp, batch_norm=batch_norm,
+                         micro_batch_size=micro_batch_size)
 
     def _default_step_size(self) -> float:
         return 1.25 * self.threat.eps
+
+
+class NFGSMTrainer(PGDTrainer):
+    """N-FGSM (de Jorge et al. 2022): one FGSM step of ``ε`` from uniform noise of radius ``2ε``, not projected.
+
+    ``δ = η + ε·sign(∇ℓ(x + η))`` with ``η`` uniform in the ball of radius ``noise`` (``2ε`` by default); the
+    perturbation is not projected back onto the ε-ball (its L∞ size reaches ``3ε``), only clipped to the data
+    box. Stronger noise and no projection avoid the catastrophic overfitting of FGSM training at the cost of one
+    gradient, about twice a standard step.
+
+    | Paper link: https://arxiv.org/abs/2202.01181
+
+    :param classifier: ART ``PyTorchClassifier`` with an optimizer.
+    :param eps: Radius of the threat model.
+    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param step_size: The FGSM step, by default ``ε``.
+    :param noise: Radius of the uniform noise, by default ``2ε``.
+    :param amp: Train in mixed precision.
+    :param batch_norm: Statistics batch norm uses in the attack's pass, ``"batch"`` or ``"eval"``.
+    :param micro_batch_size: Samples per micro-batch.
+    """
+
+    method = "n-fgsm"
+
+    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, step_size: float | None = None,
+                 noise: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch",
+                 micro_batch_size: int | None = None) -> None:
+        super().__init__(classifier, eps, norm, steps=1, step_size=step_size, amp=amp, batch_norm=batch_norm,
+                         micro_batch_size=micro_batch_size)
+        self.noise = check_positive(noise if noise is not None else 2 * self.threat.eps, "noise")
+
+    def _default_step_size(self) -> float:
+        return self.threat.eps
+
+    def config(self) -> dict[str, Any]:
+        """Hyperparameters that identify this training run."""
+        return {**super().config(), "noise": self.noise}
+
+    def _perturbation(self, loss_fn: Any, x: torch.Tensor) -> torch.Tensor:
+        box = self._view.box
+        start = random_start(x, self.noise, self.threat.norm, box).requires_grad_(True)
+        (grad,) = torch.autograd.grad(loss_fn(x + start).sum(), start)
+        return (start.detach() + linear_maximizer(grad, self.step_size, self.threat.norm, x=x + start.detach(),
+                                                  box=box)).detach()

@@ -31,7 +31,7 @@ from art_sor.core.checks import check_count, check_non_negative, check_positive
 from art_sor.core.norms import art_norm
 from art_sor.core.threat import ThreatModel
 from art_sor.trainers.base import EpochTrainer
-from art_sor.trainers.steps import detached_stats
+from art_sor.trainers.steps import OptimizerStep, detached_stats
 
 if TYPE_CHECKING:
     from art.defences.trainer import (
@@ -78,7 +78,10 @@ def _one_hot(y: np.ndarray, nb_classes: int) -> np.ndarray:
     return np.eye(nb_classes, dtype=np.float32)[y]
 
 
-def _batch_stats(loss_sum: float, correct: float, n: float) -> dict[str, float]:
+def _batch_stats(method: str, loss_sum: float, correct: float, n: float) -> dict[str, float]:
+    """The statistics of one of ART's batch steps, which return host floats (so the check costs nothing)."""
+    if not np.isfinite(loss_sum):
+        raise FloatingPointError(f"{method}: the training loss became {loss_sum / n}; lower the learning rate")
     return {"loss": loss_sum / n, "train_accuracy": correct / n}
 
 
@@ -112,6 +115,7 @@ class MadryPGDAdapter(EpochTrainer):
         self.threat = ThreatModel(eps, norm)
         self._attack = art_pgd(classifier, self.threat, steps, step_size)
         self.steps = self._attack.max_iter
+        self._step = OptimizerStep(self._view, classifier.optimizer, False, self.method, self._parallel)
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run."""
@@ -122,13 +126,16 @@ class MadryPGDAdapter(EpochTrainer):
         adversarial = self._attack.generate(x, y=y)
         view = self._view
         view.model.train()
-        self._classifier.optimizer.zero_grad(set_to_none=True)
+        self._step.zero_grad()
         labels = view.labels(y)
         logits = view.logits(view.inputs(adversarial))
         loss = view.per_sample_loss(logits, labels).mean()
-        loss.backward()
-        self._classifier.optimizer.step()
+        self._step.backward()(loss)
+        self._step.step(len(labels))
         return detached_stats({"loss": loss, "train_accuracy": (logits.argmax(dim=1) == labels).float().mean()})
+
+    def _check_losses(self) -> None:
+        self._step.check()
 
 
 class TRADESAdapter(EpochTrainer):
@@ -163,7 +170,7 @@ class TRADESAdapter(EpochTrainer):
                 "step_size": self.step_size}
 
     def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
-        return _batch_stats(*self._art._batch_process(_numpy(x), _numpy(y)))
+        return _batch_stats(self.method, *self._art._batch_process(_numpy(x), _numpy(y)))
 
 
 class FBFAdapter(EpochTrainer):
@@ -210,8 +217,8 @@ class FBFAdapter(EpochTrainer):
         self._batch += 1
         lr = float(np.interp(epoch + self._batch / nb_batches, [0, nb_epochs * 2 / 5, nb_epochs],
                              [0, self._peak_lr, 0]))
-        return _batch_stats(*self._art._batch_process(_numpy(x), _one_hot(_numpy(y), self._classifier.nb_classes),
-                                                      lr))
+        return _batch_stats(self.method, *self._art._batch_process(
+            _numpy(x), _one_hot(_numpy(y), self._classifier.nb_classes), lr))
 
 
 class AWPAdapter(EpochTrainer):
@@ -259,4 +266,4 @@ class AWPAdapter(EpochTrainer):
         self._art._apply_wp = epoch >= self.warmup
 
     def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
-        return _batch_stats(*self._art._batch_process(_numpy(x), _numpy(y)))
+        return _batch_stats(self.method, *self._art._batch_process(_numpy(x), _numpy(y)))

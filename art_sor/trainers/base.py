@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 # Running means shown on the progress bar, when the trainer reports them.
 _SHORT_NAMES = {"loss": "loss", "train_accuracy": "acc"}
+# Steps between reads of the statistics from the device (progress bar, finiteness of the loss): a step itself
+# never waits for the device.
+_STEPS_PER_READ = 25
 
 Batch = tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]
 Batches = Callable[[], Iterable[Batch]]
@@ -307,23 +310,30 @@ class EpochTrainer(Trainer):
 
     def _train_epoch(self, batches: Iterable[Batch], nb_batches: int, desc: str, verbose: bool,
                      per_batch_scheduler: Any | None) -> dict[str, float]:
-        totals: dict[str, float] = {}
+        # Sums weighted by batch size, kept on the device (float64) until they are read.
+        totals: dict[str, torch.Tensor] = {}
         seen = 0
         learning_rate = float(self._classifier.optimizer.param_groups[0]["lr"])
         start, cpu_start = time.perf_counter(), time.process_time()
         progress = tqdm(batches, total=nb_batches, desc=desc, disable=not verbose, leave=False)
-        for x_batch, y_batch in progress:
+        for step, (x_batch, y_batch) in enumerate(progress, 1):
             stats = self._train_batch(x_batch, y_batch)
             if per_batch_scheduler is not None:
                 per_batch_scheduler.step()
             seen += len(x_batch)
             for key, value in stats.items():
-                totals[key] = totals.get(key, 0.0) + value * len(x_batch)
-            progress.set_postfix({short: f"{totals[key] / seen:.4f}" for key, short in _SHORT_NAMES.items()
-                                  if key in totals})
+                weighted = torch.as_tensor(value).double() * len(x_batch)
+                totals[key] = totals[key] + weighted if key in totals else weighted
+            if step % _STEPS_PER_READ == 0:
+                self._check_losses()
+                if verbose:
+                    progress.set_postfix({short: f"{float(totals[key]) / seen:.4f}"
+                                          for key, short in _SHORT_NAMES.items() if key in totals})
         progress.close()
+        self._check_losses()
+        sums = [float(value) for value in totals.values()]
         # Means over the global batch: every process's sums, weighted by its samples.
-        seen, *sums = self._parallel.sum([seen, *totals.values()])
+        seen, *sums = self._parallel.sum([seen, *sums])
         record = {key: value / seen for key, value in zip(totals, sums, strict=True)}
         record["seconds"] = time.perf_counter() - start
         # CPU time of all the process's threads: a second opinion when other processes share the machine.
@@ -331,9 +341,17 @@ class EpochTrainer(Trainer):
         record["learning_rate"] = learning_rate
         return record
 
+    def _check_losses(self) -> None:
+        """Raise ``FloatingPointError`` if a training loss since the last call was not finite (read from the
+        device every few steps and at the end of each epoch).
+        """
+
     @abc.abstractmethod
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
-        """Train on one batch of inputs and class indices; return at least ``loss`` and ``train_accuracy``."""
+    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor
+                     ) -> dict[str, float | torch.Tensor]:
+        """Train on one batch of inputs and class indices; return at least ``loss`` and ``train_accuracy`` (floats
+        or scalar tensors, which may stay on the device).
+        """
 
     def _extra_state(self) -> dict[str, Any]:
         """State beyond model, optimizer and history that a resumed run needs."""

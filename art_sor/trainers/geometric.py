@@ -40,6 +40,7 @@ class GRTrainer(RegularizedTrainer):
     :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"`` (see
                        :class:`~art_sor.trainers.regularized.RegularizedTrainer`).
     :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up (see there).
+    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
     """
 
     method = "gr"
@@ -47,9 +48,10 @@ class GRTrainer(RegularizedTrainer):
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
                  lam: float = GradientNormRegularizer.lam, mode: GRMode = GradientNormRegularizer.mode,
                  h: float = GradientNormRegularizer.h, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 penalty_warmup_epochs: int = 0) -> None:
+                 penalty_warmup_epochs: int = 0, micro_batch_size: int | None = None) -> None:
         super().__init__(classifier, GradientNormRegularizer(eps=eps, norm=norm, lam=lam, mode=mode, h=h), amp=amp,
-                         batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs)
+                         batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs,
+                         micro_batch_size=micro_batch_size)
 
 
 class CURETrainer(RegularizedTrainer):
@@ -70,18 +72,20 @@ class CURETrainer(RegularizedTrainer):
     :param amp: Train in mixed precision.
     :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"``.
     :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up.
+    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
     """
 
     method = "cure"
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
                  lam: float = CurvatureRegularizer.lam, h: float | None = None, warmup_epochs: int = 0,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0) -> None:
+                 amp: bool = False, batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0,
+                 micro_batch_size: int | None = None) -> None:
         norm, eps = parse_norm(norm), check_positive(eps, "eps")
         if h is None:
             h = eps * math.sqrt(math.prod(classifier.input_shape)) if norm == "inf" else eps
         super().__init__(classifier, CurvatureRegularizer(h=h, lam=lam), amp=amp, batch_norm=batch_norm,
-                         penalty_warmup_epochs=penalty_warmup_epochs)
+                         penalty_warmup_epochs=penalty_warmup_epochs, micro_batch_size=micro_batch_size)
         self.warmup_epochs = check_count(warmup_epochs, "warmup_epochs", minimum=0)
 
     def config(self) -> dict[str, Any]:
@@ -109,6 +113,7 @@ class LLRTrainer(RegularizedTrainer):
     :param amp: Train in mixed precision.
     :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"``.
     :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up.
+    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
     """
 
     method = "llr"
@@ -116,7 +121,9 @@ class LLRTrainer(RegularizedTrainer):
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
                  lam: float = LocalLinearityRegularizer.lam, mu: float = LocalLinearityRegularizer.mu,
                  steps: int = LocalLinearityRegularizer.steps, step_size: float | None = None, amp: bool = False,
-                 batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs)
+                 batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0,
+                 micro_batch_size: int | None = None) -> None:
+        super().__init__(classifier, amp=amp, batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs,
+                         micro_batch_size=micro_batch_size)
         self._set_regularizer(LocalLinearityRegularizer(eps=eps, norm=norm, lam=lam, mu=mu, steps=steps,
                                                         step_size=step_size, box=self._view.box))

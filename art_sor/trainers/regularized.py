@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
-from art_sor.core.checks import check_bool, check_choice, check_count
-from art_sor.core.penalty import Regularizer
-from art_sor.estimators.view import BATCH_NORM_MODES, BatchNormMode
-from art_sor.trainers.base import EpochTrainer
-from art_sor.trainers.steps import OptimizerStep, detached_stats
+from art_sor.core.checks import check_count
+from art_sor.core.penalty import Backward, Regularizer, backpropagate_penalty
+from art_sor.estimators.view import BatchNormMode
+from art_sor.trainers.steps import detached_stats
+from art_sor.trainers.torch_step import TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -38,19 +37,23 @@ def ramp(epoch: int, warmup_epochs: int) -> float:
     return min(1.0, (epoch + 1) / (warmup_epochs + 1))
 
 
-class RegularizedTrainer(EpochTrainer):
+class RegularizedTrainer(TorchStepTrainer):
     """Train an ART ``PyTorchClassifier`` on ``mean ℓ(x) + penalty``, where a regularizer supplies the penalty.
 
     The regularizer's extra passes run with dropout off, so that no new mask is drawn between ``x`` and ``x + hδ``
-    (which would make finite differences meaningless), and never update batch norm's running statistics. By
-    default (``batch_norm="batch"``) batch norm normalises them with the statistics of the batch they see, like
-    the clean training pass, so the penalty is computed on the network the clean loss trains. ``"eval"``
-    normalises with the running statistics instead, which keeps samples independent but, early in training,
-    describes another network than the one being trained: under SGD with momentum that mismatch killed the
-    hidden units and collapsed training to chance (see the method page). The clean loss runs in train mode as in
-    standard training; for models without such layers the regularizer's own clean pass is reused.
+    (which would make finite differences meaningless). By default (``batch_norm="batch"``) batch norm normalises
+    them with the statistics of the batch they see, like the clean training pass, so the penalty is computed on
+    the network the clean loss trains. ``"eval"`` normalises with the running statistics instead, which keeps
+    samples independent but, early in training, describes another network than the one being trained: under SGD
+    with momentum that mismatch killed the hidden units and collapsed training to chance (see the method page).
 
-    Mixed precision uses ``torch.autocast`` (see :class:`~art_sor.trainers.steps.OptimizerStep`).
+    The regularizer's first pass, at ``x``, is the clean training pass whenever the two compute the same thing:
+    with ``batch_norm="batch"`` (or no batch norm) and no active dropout. That pass then updates batch norm's
+    running statistics, once per step as in standard training, and no separate clean pass runs. With dropout or
+    ``batch_norm="eval"``, a separate train-mode clean pass gives the clean loss.
+
+    Each regularizer pass is backpropagated as soon as its coefficient in the loss is known
+    (:func:`~art_sor.core.penalty.backpropagate_penalty`), so its graph does not outlive it.
 
     :param classifier: ART classifier with an optimizer; it is trained in place.
     :param regularizer: The penalty, or ``None`` for standard training.
@@ -58,20 +61,18 @@ class RegularizedTrainer(EpochTrainer):
     :param batch_norm: Statistics batch norm uses in the regularizer's passes: ``"batch"`` or ``"eval"``.
     :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up: in epoch ``k`` (from 0) the
                                   penalty is multiplied by ``min(1, (k+1)/(penalty_warmup_epochs+1))``; 0 keeps it.
+    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
     """
 
-    method = "standard"
-    supports_distributed = True
+    method = "regularized"
 
     def __init__(self, classifier: PyTorchClassifier, regularizer: Regularizer | None = None,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0) -> None:
-        super().__init__(classifier)
-        self.amp = check_bool(amp, "amp")
-        self.batch_norm = check_choice(batch_norm, BATCH_NORM_MODES, "batch_norm")
+                 amp: bool = False, batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0,
+                 micro_batch_size: int | None = None) -> None:
+        super().__init__(classifier, amp=amp, batch_norm=batch_norm, micro_batch_size=micro_batch_size)
         self.penalty_warmup_epochs = check_count(penalty_warmup_epochs, "penalty_warmup_epochs", minimum=0)
         self._penalty_weight = 1.0
         self._set_regularizer(regularizer)
-        self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method, self._parallel)
 
     def _set_regularizer(self, regularizer: Regularizer | None) -> None:
         """Configure the penalty (subclasses whose penalty needs the classifier's data box set it after init)."""
@@ -84,10 +85,15 @@ class RegularizedTrainer(EpochTrainer):
         """The configured penalty added to the clean loss, or ``None`` for standard training."""
         return self._regularizer
 
+    @property
+    def reuses_clean_pass(self) -> bool:
+        """Whether the regularizer's pass at ``x`` serves as the clean training pass (see the class docstring)."""
+        view = self._view
+        return not view.has_dropout and (self.batch_norm == "batch" or not view.batch_norms)
+
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run, the regularizer's fields included."""
-        settings = {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm,
-                    **regularizer_settings(self._regularizer)}
+        settings = {**super().config(), **regularizer_settings(self._regularizer)}
         if self._regularizer is not None:
             settings["penalty_warmup_epochs"] = self.penalty_warmup_epochs
         return settings
@@ -95,30 +101,29 @@ class RegularizedTrainer(EpochTrainer):
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
         self._penalty_weight = ramp(epoch, self.penalty_warmup_epochs)
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
-        return self._train_step(self._view.inputs(x), self._view.labels(y))
-
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view = self._view
-        self._classifier.optimizer.zero_grad(set_to_none=True)
+        penalty = None
         with self._step.autocast():
-            penalty = None
+            reuse = self._active is not None and self.reuses_clean_pass
             if self._active is not None:
-                with view.penalty_mode(self.batch_norm, getattr(self._active, "differentiation_order", 2)):
+                order = getattr(self._active, "differentiation_order", 2)
+                with view.penalty_mode(self.batch_norm, order, update_running_stats=reuse):
                     clean_fn = view.loss_fn(y)
-                    penalty = self._active(clean_fn, x)
-                clean_losses = penalty.clean_losses
-            if penalty is None or view.mode_dependent:
+                    penalty = backpropagate_penalty(self._active, clean_fn, x, backward, self._penalty_weight,
+                                                    clean=reuse)
+            if reuse:
+                clean_loss = penalty.clean_losses.mean()
+            else:
                 view.model.train()
                 clean_fn = view.loss_fn(y)
-                clean_losses = clean_fn(x)
-            clean_loss = clean_losses.mean()
-            loss = clean_loss if penalty is None else clean_loss + self._penalty_weight * penalty.value
-        self._step(loss, len(x))
-        stats = {"loss": loss, "clean_loss": clean_loss,
+                clean_loss = clean_fn(x).mean()
+                backward(clean_loss)
+        stats = {"loss": clean_loss, "clean_loss": clean_loss,
                  "train_accuracy": (clean_fn.first_logits.argmax(dim=1) == y).float().mean()}
         if penalty is not None:
-            stats.update(penalty.parts, penalty=self._penalty_weight * penalty.value)
+            weighted = self._penalty_weight * penalty.value
+            stats.update(penalty.parts, penalty=weighted, loss=clean_loss + weighted)
         return detached_stats(stats)
 
     def _collapse_advice(self) -> str:
@@ -129,9 +134,3 @@ class RegularizedTrainer(EpochTrainer):
                     "the weights early in training; use batch_norm='batch'.")
         return ("The penalty may outweigh the clean loss before the network has learnt anything; warm it up "
                 "(penalty_warmup_epochs=5), or lower its weight or the learning rate.")
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {"scaler": self._step.state_dict()}
-
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self._step.load_state_dict(state["scaler"])

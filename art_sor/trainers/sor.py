@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from art_sor.core.checks import check_count
-from art_sor.core.hvp import HVPMode
 from art_sor.core.search import StepRule
-from art_sor.core.sor import Objective, SecondOrderRegularizer
+from art_sor.core.sor import Objective, SecondOrderRegularizer, SORHVPMode
 from art_sor.estimators.view import BatchNormMode
 from art_sor.trainers.regularized import RegularizedTrainer, ramp
 
@@ -38,7 +37,9 @@ class SORTrainer(RegularizedTrainer):
     :param iterations: Steps of the perturbation search, at least 1.
     :param h: Finite-difference step of the Hessian-vector products, relative to ``δ``.
     :param lam: Weight ``λ`` of the regularizer.
-    :param hvp: ``"finite_difference"`` or ``"exact"`` (double backward).
+    :param hvp: ``"finite_difference"``, ``"exact"`` (double backward) or ``"loss_difference"`` (the quadratic
+                model from losses at ``x`` and ``x ± hδ``: first-order gradients only, about three standard
+                passes; see :class:`~art_sor.core.sor.SecondOrderRegularizer`).
     :param step: ``"replace"`` or ``"frank_wolfe"``.
     :param amp: Train in mixed precision with ``torch.autocast``.
     :param batch_norm: Statistics batch norm uses in the regularizer's passes: ``"batch"`` (those of the batch,
@@ -51,6 +52,9 @@ class SORTrainer(RegularizedTrainer):
     :param penalty_warmup_epochs: Epochs over which the penalty's weight λ ramps up: in epoch ``k`` (from 0) it
                                   is ``λ·min(1, (k+1)/(penalty_warmup_epochs+1))``; 0 keeps it constant.
     :param eps_warmup_epochs: The same ramp for ε.
+    :param micro_batch_size: Samples per micro-batch whose gradients accumulate before each optimizer step
+                             (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`); ``None`` for whole
+                             batches.
     """
 
     method = "sor"
@@ -63,7 +67,7 @@ class SORTrainer(RegularizedTrainer):
         iterations: int = SecondOrderRegularizer.iterations,
         h: float = SecondOrderRegularizer.h,
         lam: float = SecondOrderRegularizer.lam,
-        hvp: HVPMode = SecondOrderRegularizer.hvp,
+        hvp: SORHVPMode = SecondOrderRegularizer.hvp,
         step: StepRule = SecondOrderRegularizer.step,
         amp: bool = False,
         batch_norm: BatchNormMode = "batch",
@@ -71,8 +75,10 @@ class SORTrainer(RegularizedTrainer):
         objective: Objective = SecondOrderRegularizer.objective,
         penalty_warmup_epochs: int = 0,
         eps_warmup_epochs: int = 0,
+        micro_batch_size: int | None = None,
     ) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs)
+        super().__init__(classifier, amp=amp, batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs,
+                         micro_batch_size=micro_batch_size)
         self._set_regularizer(SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam,
                                                      hvp=hvp, step=step, box=self._view.box,
                                                      random_start=random_start, objective=objective))

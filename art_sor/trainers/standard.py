@@ -15,9 +15,10 @@ class StandardTrainer(RegularizedTrainer):
 
     :param classifier: ART classifier with an optimizer.
     :param amp: Train in mixed precision.
+    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
     """
 
     method = "standard"
 
-    def __init__(self, classifier: PyTorchClassifier, amp: bool = False) -> None:
-        super().__init__(classifier, regularizer=None, amp=amp)
+    def __init__(self, classifier: PyTorchClassifier, amp: bool = False, micro_batch_size: int | None = None) -> None:
+        super().__init__(classifier, regularizer=None, amp=amp, micro_batch_size=micro_batch_size)

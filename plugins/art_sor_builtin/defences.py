@@ -7,7 +7,7 @@ defaults are the trainer's own.
 from __future__ import annotations
 
 from art_sor.trainers import SORTrainer, StandardTrainer
-from art_sor.trainers.adversarial import FGSMRSTrainer, PGDTrainer
+from art_sor.trainers.adversarial import FGSMRSTrainer, NFGSMTrainer, PGDTrainer
 from art_sor.trainers.art_adapters import AWPAdapter, FBFAdapter, MadryPGDAdapter, TRADESAdapter
 from art_sor.trainers.factory import defence_factory
 from art_sor.trainers.geometric import CURETrainer, GRTrainer, LLRTrainer
@@ -24,6 +24,8 @@ pgd_at = defence_factory(PGDTrainer, "PGD adversarial training on art-sor's loop
                                      "start.")
 fgsm_rs = defence_factory(FGSMRSTrainer, "FGSM adversarial training with a random start (Wong et al. 2020), on "
                                          "art-sor's loop.")
+n_fgsm = defence_factory(NFGSMTrainer, "N-FGSM (de Jorge et al. 2022): one FGSM step of ε from noise of radius 2ε, "
+                                       "not projected, on art-sor's loop.")
 madry_pgd = defence_factory(MadryPGDAdapter, "Madry PGD adversarial training with ART's PGD attack.")
 trades = defence_factory(TRADESAdapter, "ART's TRADES: clean loss plus β·KL(clean ‖ PGD-perturbed).")
 fbf = defence_factory(FBFAdapter, "ART's \"fast is better than free\": FGSM from a random start, cyclic learning "

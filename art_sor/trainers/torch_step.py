@@ -1,0 +1,85 @@
+"""The base of every trainer whose step art-sor writes in torch: precision, batch norm, micro-batches, the step."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from art_sor.core.checks import check_bool, check_choice, check_count
+from art_sor.core.penalty import Backward
+from art_sor.estimators.view import BATCH_NORM_MODES, BatchNormMode
+from art_sor.trainers.base import EpochTrainer
+from art_sor.trainers.steps import OptimizerStep
+
+if TYPE_CHECKING:
+    from art.estimators.classification import PyTorchClassifier
+
+
+class TorchStepTrainer(EpochTrainer):
+    """An :class:`~art_sor.trainers.base.EpochTrainer` that owns the settings and state of its own torch step.
+
+    It owns mixed precision (``amp``), the batch-norm mode of the extra passes (``batch_norm``), micro-batches,
+    the optimizer step with its gradient scaler, and their checkpointed state; a subclass says what one
+    micro-batch contributes (:meth:`_micro_step`).
+
+    With ``micro_batch_size``, each batch is split into micro-batches whose gradients accumulate before one
+    optimizer step, so that the peak memory falls with the micro-batch. The loss is the batch's mean either way;
+    batch norm normalises each micro-batch over itself (and updates its running statistics once per micro-batch),
+    so on a model with batch norm the result is that of training at the micro-batch size with the batch's step.
+
+    :param classifier: ART ``PyTorchClassifier`` with an optimizer; it is trained in place.
+    :param amp: Train in mixed precision (``torch.autocast``: float16 with a gradient scaler on CUDA, bfloat16 on
+                CPU).
+    :param batch_norm: Statistics batch norm uses in the extra passes (regularizer or attack): ``"batch"`` or
+                       ``"eval"`` (see :class:`~art_sor.trainers.regularized.RegularizedTrainer`).
+    :param micro_batch_size: Samples per micro-batch, or ``None`` for whole batches.
+    """
+
+    supports_distributed = True
+
+    def __init__(self, classifier: PyTorchClassifier, amp: bool = False, batch_norm: BatchNormMode = "batch",
+                 micro_batch_size: int | None = None) -> None:
+        super().__init__(classifier)
+        self.amp = check_bool(amp, "amp")
+        self.batch_norm = check_choice(batch_norm, BATCH_NORM_MODES, "batch_norm")
+        self.micro_batch_size = None if micro_batch_size is None else check_count(micro_batch_size,
+                                                                                  "micro_batch_size")
+        self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method, self._parallel)
+
+    def config(self) -> dict[str, Any]:
+        """Hyperparameters that identify this training run, the step's settings included."""
+        settings = {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm}
+        if self.micro_batch_size is not None:
+            settings["micro_batch_size"] = self.micro_batch_size
+        return settings
+
+    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+        x, y = self._view.inputs(x), self._view.labels(y)
+        size = self.micro_batch_size or len(x)
+        self._step.zero_grad()
+        totals: dict[str, torch.Tensor] = {}
+        for start in range(0, len(x), size):
+            share = min(size, len(x) - start) / len(x)
+            stats = self._micro_step(x[start:start + size], y[start:start + size], self._step.backward(share))
+            for key, value in stats.items():
+                totals[key] = totals[key] + share * value if key in totals else share * value
+        self._step.step(len(x))
+        return totals
+
+    @abc.abstractmethod
+    def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
+        """Backpropagate one micro-batch's mean loss through ``backward``; return its detached mean statistics,
+        at least ``loss`` and ``train_accuracy``.
+        """
+
+    def _check_losses(self) -> None:
+        self._step.check()
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"scaler": self._step.state_dict()}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self._step.load_state_dict(state["scaler"])
