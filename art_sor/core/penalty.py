@@ -54,8 +54,9 @@ class Regularizer(Protocol):
 
 @runtime_checkable
 class StagedRegularizer(Regularizer, Protocol):
-    """A regularizer that backpropagates its loss in parts, so that each pass's graph is released after its own
-    backward rather than all of them being held until the end of the step.
+    """A regularizer that backpropagates its loss in parts.
+
+    Each pass's graph is then released after its own backward rather than held until the end of the step.
     """
 
     def backpropagate(self, loss_fn: LossFn, x: torch.Tensor, backward: Backward, weight: float = 1.0,

@@ -342,15 +342,17 @@ class EpochTrainer(Trainer):
         return record
 
     def _check_losses(self) -> None:
-        """Raise ``FloatingPointError`` if a training loss since the last call was not finite (read from the
-        device every few steps and at the end of each epoch).
+        """Raise ``FloatingPointError`` if a training loss since the last call was not finite.
+
+        The loop calls it every few steps and at the end of each epoch, so that a step never waits for the device.
         """
 
     @abc.abstractmethod
     def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor
                      ) -> dict[str, float | torch.Tensor]:
-        """Train on one batch of inputs and class indices; return at least ``loss`` and ``train_accuracy`` (floats
-        or scalar tensors, which may stay on the device).
+        """Train on one batch of inputs and class indices; return at least ``loss`` and ``train_accuracy``.
+
+        Values are floats or scalar tensors, which may stay on the device.
         """
 
     def _extra_state(self) -> dict[str, Any]:

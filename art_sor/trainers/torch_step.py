@@ -71,8 +71,9 @@ class TorchStepTrainer(EpochTrainer):
 
     @abc.abstractmethod
     def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
-        """Backpropagate one micro-batch's mean loss through ``backward``; return its detached mean statistics,
-        at least ``loss`` and ``train_accuracy``.
+        """Backpropagate one micro-batch's mean loss through ``backward``.
+
+        :return: Its detached mean statistics, at least ``loss`` and ``train_accuracy``.
         """
 
     def _check_losses(self) -> None:
