@@ -161,3 +161,26 @@ def test_explain_cli_writes_figures_and_scores(digits_model, tmp_path):
     assert scores["images"] == [0, 5] and "cf judged target" in scores["scores"] and scores["judged"]
     assert scores["model"] == "m"
     assert (tmp_path / "x" / "explanations.png").stat().st_size > 10_000
+
+
+def test_explain_steps_reach_every_counterfactual_including_the_scores(digits_model, tmp_path, monkeypatch):
+    """``--steps`` is recorded in scores.json, so it must drive the scored counterfactuals too, not only the figures."""
+    import importlib
+
+    counterfactual_module = importlib.import_module("art_sor.explain.counterfactuals")
+    used = []
+    original = counterfactual_module.counterfactuals
+
+    def recording(*args, **kwargs):
+        used.append(kwargs.get("steps"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(counterfactual_module, "counterfactuals", recording)
+    monkeypatch.setattr("art_sor.explain.scores.counterfactuals", recording)
+    path = save_classifier(tmp_path / "m.pt", digits_model, "small-cnn", metadata={"defence": "standard"})
+    result = CliRunner().invoke(main, ["explain", str(path), "--image", "0", "--steps", "7", "--score-samples", "10",
+                                       "--counterfactual-samples", "2", "--out", str(tmp_path / "x"), "--device",
+                                       "cpu"])
+    assert result.exit_code == 0, result.output
+    assert used and set(used) == {7}
+    assert json.loads((tmp_path / "x" / "scores.json").read_text())["steps"] == 7

@@ -16,7 +16,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.core.batch import TINY
 from art_sor.estimators.inputs import check_inputs, to_index_labels
-from art_sor.explain.counterfactuals import counterfactuals
+from art_sor.explain.counterfactuals import DEFAULT_STEPS, counterfactuals
 from art_sor.explain.saliency import input_gradient
 
 
@@ -66,18 +66,18 @@ def other_class_targets(y: np.ndarray, nb_classes: int) -> tuple[np.ndarray, np.
 
 def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, judge: PyTorchClassifier | None,
                      counterfactual_samples: int = 50, eps: float | None = None, norm: object = "l2",
-                     verbose: bool = False) -> dict[str, float]:
+                     verbose: bool = False, steps: int = DEFAULT_STEPS) -> dict[str, float]:
     """The scores, averaged over samples.
 
-    Alignment uses all of ``x``; counterfactuals (budget ``eps`` in ``norm``) go toward every other class for the first
-    ``counterfactual_samples`` inputs and are scored by object share, by whether they reach their target on this
-    model, and (with a judge) by whether the judge sees the target.
+    Alignment uses all of ``x``; counterfactuals (budget ``eps`` in ``norm``, ``steps`` targeted PGD steps) go toward
+    every other class for the first ``counterfactual_samples`` inputs and are scored by object share, by whether
+    they reach their target on this model, and (with a judge) by whether the judge sees the target.
     """
     labels = to_index_labels(y, classifier.nb_classes)
     scores = {"alignment": float(gradient_alignment(classifier, x, labels).mean())}
     x_cf_source = x[:counterfactual_samples]
     index, targets = other_class_targets(labels[:counterfactual_samples], classifier.nb_classes)
-    x_cf = counterfactuals(classifier, x_cf_source[index], targets, eps=eps, norm=norm, verbose=verbose)
+    x_cf = counterfactuals(classifier, x_cf_source[index], targets, eps=eps, norm=norm, steps=steps, verbose=verbose)
     scores["cf object share"] = float(object_change_fraction(x_cf_source[index], x_cf).mean())
     scores["cf reach target"] = float(np.mean(classifier.predict(x_cf).argmax(axis=1) == targets))
     if judge is not None:

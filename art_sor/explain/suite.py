@@ -103,7 +103,7 @@ def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarr
                                            f"({norm_label(norm)} ε = {eps:.3g})", out / "corrections.png")))
     score_x, score_y = (x, y) if score_x is None else (score_x, score_y)
     scores = alignment_scores(classifier, score_x, score_y, judge, counterfactual_samples, eps=eps, norm=norm,
-                              verbose=verbose)
+                              verbose=verbose, steps=steps)
     return Explanation(model=name, eps=float(eps), norm=norm, steps=steps,
                        images=list(images) if images is not None else list(range(len(x))), scores=scores,
                        figures=figures, judged=judge is not None)
