@@ -184,14 +184,14 @@ def memory_in_fresh_process(architecture: str, spec: str, batch_size: int, devic
 
 
 def table(rows: list[dict[str, Any]], measures: list[str]) -> str:
-    columns = ["architecture", "defence", "limit ×"]
+    columns = ["architecture", "defence", "pass limit ×"]
     if "flops" in measures:
         columns += ["GFLOPs/step", "FLOPs ×"]
     if "time" in measures:
         columns += ["ms/step", "time ×"]
     if "memory" in measures:
         columns += ["MiB", "memory ×"]
-    keys = {"limit ×": "limit", "GFLOPs/step": "gflops", "FLOPs ×": "flops_ratio", "ms/step": "ms",
+    keys = {"pass limit ×": "limit", "GFLOPs/step": "gflops", "FLOPs ×": "flops_ratio", "ms/step": "ms",
             "time ×": "time_ratio", "MiB": "mib", "memory ×": "memory_ratio"}
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:

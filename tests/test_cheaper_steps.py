@@ -256,3 +256,28 @@ def test_a_non_finite_loss_is_still_reported_after_deferred_reads(small_digits):
     with pytest.raises(FloatingPointError, match="the training loss became"):
         # 38 steps an epoch: the first read is after 25 of them.
         StandardTrainer(classifier).fit(x, y, nb_epochs=3, batch_size=8, verbose=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("spec", ["standard", "sor", "sor:hvp=loss_difference", "pgd-at", "n-fgsm"])
+def test_training_steps_never_wait_for_the_device(small_digits, spec):
+    """Statistics and the finiteness check stay on the GPU: torch's sync debug mode raises on any host sync."""
+    from art_sor.core.threat import ThreatModel
+    from art_sor.estimators.classifiers import wrap_model
+
+    x, y, _, _ = small_digits
+    model = digits_cnn(batch_norm=True)
+    classifier = wrap_model(model, (1, 8, 8), 10, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+                            device="cuda")
+    trainer = DEFENCES.build(spec, classifier, ThreatModel(0.1, "inf"))
+    batches = [(torch.tensor(x[i:i + 32], device="cuda"), torch.tensor(y[i:i + 32], device="cuda"))
+               for i in range(0, 96, 32)]
+    trainer._train_batch(*batches[0])  # first step: lazy initialisation may synchronise
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for batch in batches[1:]:
+            trainer._train_batch(*batch)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    trainer._check_losses()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from art_sor.cli import main
@@ -67,3 +68,35 @@ def test_version_help_and_lists():
     assert "paper-cifar10-linf" in recipes and "paper-svhn-linf" in recipes
     shown = runner.invoke(main, ["recipes", "paper-cifar10-linf"]).output
     assert "(paper: L∞ ε = 8/255)" in shown and "not measured by art-sor" in shown and "0.518" in shown
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("epochs = 1.9", "key epochs: expected an integer, got 1.9"),
+    ("seed = 1.9", "key seed: expected an integer"),
+    ("batch_size = 64.7", "key batch_size: expected an integer"),
+    ("lr = true", "key lr: expected a number, got the boolean"),
+    ("eps = true", "key eps: expected a number, got the boolean"),
+    ("standardise = 1", "key standardise: expected true or false"),
+    ("milestones = [1, 2.5]", "key milestones: expected a list of ints"),
+    ("budget = 10", "art-sor train takes no key budget; its keys are"),
+    ("seeds = [0, 1]", "art-sor train takes no key seeds"),
+    ("[recipe]\nepochs = 2", "art-sor train takes no key recipe"),
+])
+def test_recipes_neither_coerce_nor_ignore(tmp_path, body, message):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(body + "\n")
+    result = CliRunner().invoke(main, ["train", "--recipe", str(recipe), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "out" / "standard").exists()
+
+
+def test_compare_recipes_may_set_compare_keys():
+    from art_sor.cli.compare import compare
+    from art_sor.cli.params import _recipe_type_problem
+
+    parameters = {param.name: param for param in compare.params}
+    assert _recipe_type_problem(parameters["seeds"], [0, 1]) is None
+    assert _recipe_type_problem(parameters["budget"], 1.5) is None
+    assert _recipe_type_problem(parameters["clock"], "cpu") is None
+    assert "expected a string" in _recipe_type_problem(parameters["clock"], 3)

@@ -11,7 +11,6 @@ import click
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, prepare_job
 from art_sor.cli.params import (
-    RECIPE_COMMANDS,
     IntegerList,
     Number,
     SpecType,
@@ -136,5 +135,3 @@ def compare(ctx: click.Context, **values: Any) -> None:
     paths = write_report(report, job.out, stem="results")
     click.echo(report.markdown())
     click.echo(f"Written: {', '.join(str(p) for p in paths.values())}")
-
-RECIPE_COMMANDS.append(compare)

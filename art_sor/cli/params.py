@@ -262,14 +262,18 @@ def apply_recipe(ctx: click.Context, values: dict[str, Any]) -> tuple[dict[str, 
             recipe = recipe_for(dataset.name if dataset is not None else "digits")
     except RecipeError as error:
         raise click.BadParameter(str(error), param_hint="--recipe") from error
-    known = {param.name for command in RECIPE_COMMANDS for param in command.params}
-    unknown = sorted(set(recipe.values) - known)
+    parameters = {param.name: param for param in ctx.command.params if param.name not in _NOT_IN_RECIPES}
+    unknown = sorted(set(recipe.values) - set(parameters))
     if unknown:
-        raise click.BadParameter(f"recipe {recipe.name}: unknown key(s) {', '.join(unknown)}", param_hint="--recipe")
+        raise click.BadParameter(f"recipe {recipe.name}: art-sor {ctx.command.name} takes no key "
+                                 f"{', '.join(unknown)}; its keys are {', '.join(sorted(parameters))}",
+                                 param_hint="--recipe")
     merged = dict(values)
-    parameters = {param.name: param for param in ctx.command.params}
     for key, value in recipe.values.items():
-        if key in parameters and not given(ctx, key):
+        problem = _recipe_type_problem(parameters[key], value)
+        if problem:
+            raise click.BadParameter(f"recipe {recipe.name}, key {key}: {problem}", param_hint="--recipe")
+        if not given(ctx, key):
             try:
                 merged[key] = parameters[key].type_cast_value(ctx, value)
             except click.BadParameter as error:
@@ -278,8 +282,37 @@ def apply_recipe(ctx: click.Context, values: dict[str, Any]) -> tuple[dict[str, 
     return merged, recipe
 
 
-RECIPE_COMMANDS: list[click.Command] = []
-"""Commands whose options a recipe may set (registered by the commands themselves)."""
+# Options that name the recipe or the run's output rather than a setting.
+_NOT_IN_RECIPES = ("recipe", "out", "overwrite", "quiet", "methods")
+
+
+def _recipe_type_problem(param: click.Parameter, value: Any) -> str | None:
+    """Why ``value`` is not of the option's type as TOML writes it, or ``None``; nothing is coerced.
+
+    TOML has integers, floats, booleans, strings and lists, so a recipe states its types: ``epochs = 1.9`` or
+    ``lr = true`` is refused rather than truncated or read as 1.
+    """
+    kind = param.type
+    if isinstance(value, dict):
+        return "a table is not a value (recipes are flat: key = value)"
+    if getattr(param, "multiple", False) or isinstance(kind, IntegerList):
+        items = value if isinstance(value, list) else [value]
+        wanted = int if isinstance(kind, IntegerList) else str
+        if isinstance(value, str) and wanted is int:
+            return None  # "100,150", as on the command line
+        bad = [item for item in items if isinstance(item, bool) or not isinstance(item, wanted)]
+        return f"expected a list of {wanted.__name__}s, got {value!r}" if bad else None
+    if isinstance(value, list):
+        return f"expected one value, got the list {value!r}"
+    if getattr(param, "is_flag", False) or isinstance(kind, click.types.BoolParamType):
+        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+    if isinstance(value, bool):
+        return f"expected a {kind.name}, got the boolean {value!r}"
+    if isinstance(kind, (click.types.IntParamType, click.IntRange)):
+        return None if isinstance(value, int) else f"expected an integer, got {value!r}"
+    if isinstance(kind, Number):
+        return None if isinstance(value, (int, float, str)) else f"expected a number, got {value!r}"
+    return None if isinstance(value, str) else f"expected a string, got {value!r}"
 
 
 def setup_from(values: dict[str, Any], default_augmentation: str) -> TrainingSetup:

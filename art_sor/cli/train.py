@@ -9,7 +9,6 @@ import click
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, prepare_job
 from art_sor.cli.params import (
-    RECIPE_COMMANDS,
     SpecType,
     dataset_options,
     defence_option,
@@ -59,5 +58,3 @@ def train(ctx: click.Context, **values: Any) -> None:
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")
 
-
-RECIPE_COMMANDS.append(train)

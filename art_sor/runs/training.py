@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from art_sor.runs.identity import RunKey, RunMismatchError
 from art_sor.runs.setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.storage import load_checked, save_checked
-from art_sor.trainers.base import EpochTrainer
+from art_sor.trainers.base import EpochCallback, EpochTrainer
 from art_sor.trainers.distributed import DataParallel
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ BEST_FILE = "best_robust.pt"
 SELECTION_ATTACK = "pgd:steps=10"
 """The attack that picks the best epoch for ``select="best-robust"`` (MadryLab's robustness library uses PGD too)."""
 
-EpochHook = Callable[[EpochTrainer, dict[str, Any]], bool | None]
 CLOCKS = {"wall": "seconds", "cpu": "cpu_seconds"}
 """Budget clocks and the epoch-record entries they sum."""
 
@@ -329,7 +328,7 @@ def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget | 
 
 
 def _train(spec: Spec, trainer: EpochTrainer, split: SplitData, key: RunKey, setup: TrainingSetup,
-           threat: ThreatModel, folder: Path | None, verbose: bool, hooks: Sequence[EpochHook]) -> TrainedModel:
+           threat: ThreatModel, folder: Path | None, verbose: bool, hooks: Sequence[EpochCallback]) -> TrainedModel:
     classifier = trainer.get_classifier()
     selection = (BestRobustSelection(split.x_validation, split.y_validation, threat, folder, trainer.tags)
                  if setup.select == "best-robust" else None)
