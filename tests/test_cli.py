@@ -100,3 +100,20 @@ def test_compare_recipes_may_set_compare_keys():
     assert _recipe_type_problem(parameters["budget"], 1.5) is None
     assert _recipe_type_problem(parameters["clock"], "cpu") is None
     assert "expected a string" in _recipe_type_problem(parameters["clock"], 3)
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["--momentum", "0.5"], "--momentum"),
+    (["--milestones", "2,3"], "--milestones"),
+    (["--gamma", "0.5", "--schedule", "cosine"], "--gamma"),
+    (["--validation-samples", "10"], "--validation-samples"),
+])
+def test_settings_without_effect_are_refused(tmp_path, args, option):
+    result = CliRunner().invoke(main, ["train", *args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert f"Invalid value for {option}" in result.output and "no effect" in result.output
+
+
+def test_compare_refuses_seed_and_points_to_seeds(tmp_path):
+    result = CliRunner().invoke(main, ["compare", "--seed", "5", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--seeds 5" in result.output

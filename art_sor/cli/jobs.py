@@ -59,6 +59,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
     if values["eps"] is None:
         raise click.BadParameter(f"recipe {recipe.name} sets no eps; pass --eps", param_hint="--eps")
     threat = ThreatModel(values["eps"], values["norm"])
+    refuse_settings_without_effect(values, {key for key in values if given(ctx, key)} | set(recipe.values))
     setup = setup_from(values, data.augmentation)
     out = values["out"] or Path("art-sor-runs") / default_out.format(dataset=folder_name(data.name),
                                                                     norm=threat.norm)
@@ -75,6 +76,31 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
     sources = {key: source for key, source in recipe.sources.items()
                if key in recipe.values and not (given(ctx, key) or (key == "defences" and methods))}
     return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out))
+
+
+def refuse_settings_without_effect(values: dict[str, Any], chosen: set[str]) -> None:
+    """Refuse an option that was chosen (given, or set by the recipe) but that the other settings would ignore.
+
+    A setting without effect would still be recorded in the run's key and report, beside results it did not
+    produce.
+
+    :param values: The merged option values.
+    :param chosen: The options the user gave or the recipe set.
+    :raises click.BadParameter: Naming the option and the setting it depends on.
+    """
+    rules = [
+        ("momentum", values["optimizer"] != "sgd", f"--momentum applies to SGD, not to {values['optimizer']}"),
+        ("milestones", values["schedule"] != "multistep",
+         f"--milestones apply to the multistep schedule, not to {values['schedule']}"),
+        ("gamma", values["schedule"] != "multistep",
+         f"--gamma applies to the multistep schedule, not to {values['schedule']}"),
+        ("validation_samples", values["select"] != "best-robust",
+         "--validation-samples sizes the split of --select best-robust; without it no images are held out"),
+        ("seed", "seeds" in values, "compare trains one run per seed of --seeds; pass --seeds 5 instead"),
+    ]
+    for name, ignored, reason in rules:
+        if name in values and ignored and name in chosen:
+            raise click.BadParameter(f"{reason}, so it would have no effect", param_hint="--" + name.replace("_", "-"))
 
 
 def folder_name(dataset: str) -> str:
