@@ -117,3 +117,12 @@ def test_settings_without_effect_are_refused(tmp_path, args, option):
 def test_compare_refuses_seed_and_points_to_seeds(tmp_path):
     result = CliRunner().invoke(main, ["compare", "--seed", "5", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "--seeds 5" in result.output
+
+
+def test_more_training_samples_than_the_dataset_has_are_refused(tmp_path):
+    result = CliRunner().invoke(main, ["train", "--train-samples", "5000", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "Invalid value for --train-samples" in result.output and "1347 training images" in result.output
+    result = CliRunner().invoke(main, ["train", "--train-samples", "1000", "--select", "best-robust",
+                                       "--validation-samples", "500", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "847 training images" in result.output and "holding out" in result.output

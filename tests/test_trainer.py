@@ -141,7 +141,7 @@ def test_regularizer_passes_leave_batchnorm_statistics_alone(small_digits):
     x, y, _, _ = small_digits
     torch.manual_seed(0)
     model = digits_cnn(batch_norm=True)
-    classifier = make_classifier(model, (1, 8, 8), lr=0.0)
+    classifier = make_classifier(model, (1, 8, 8), lr=1e-12)
     bn = model[1]
     expected = bn.running_mean.clone()
     with torch.no_grad():
@@ -374,7 +374,7 @@ def test_collapse_is_warned_and_recorded(small_digits, caplog):
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     nn.init.zeros_(model[1].weight)
     nn.init.zeros_(model[1].bias)
-    classifier = make_classifier(model, (1, 8, 8), lr=0.0)  # frozen at a constant prediction: chance level
+    classifier = make_classifier(model, (1, 8, 8), lr=1e-12)  # all but frozen at a constant prediction: chance
     with caplog.at_level("WARNING", logger="art_sor"):
         history = SORTrainer(classifier, eps=0.1).fit(x, y, nb_epochs=3, verbose=False)
     assert "warnings" not in history[0]  # the first epoch is spared
@@ -426,3 +426,24 @@ def test_sor_warmups_ramp_lam_and_eps(small_digits):
     assert trainer.config()["penalty_warmup_epochs"] == 1 and trainer.regularizer.lam == 1.0
     first = history[0]
     assert first["penalty"] == pytest.approx(0.5 * (first["first_order"] + first["second_order"]), rel=1e-4)
+
+
+def test_losses_and_optimizers_that_would_train_silently_wrong_are_refused(small_digits):
+    x, y, _, _ = small_digits
+    model = digits_cnn()
+    from art.estimators.classification import PyTorchClassifier
+
+    summed = PyTorchClassifier(model, nn.CrossEntropyLoss(reduction="sum"), (1, 8, 8), 10,
+                               optimizer=torch.optim.Adam(model.parameters()))
+    with pytest.raises(ValueError, match="reduction='sum'"):
+        SORTrainer(summed, eps=0.1)
+    frozen = make_classifier(digits_cnn(), (1, 8, 8), lr=0.0)
+    with pytest.raises(ValueError, match="learning rate 0"):
+        StandardTrainer(frozen)
+    raw = PyTorchClassifier(model, nn.NLLLoss(), (1, 8, 8), 10, optimizer=torch.optim.Adam(model.parameters()))
+    with pytest.raises(ValueError, match="NLLLoss, which needs log-probabilities"):
+        StandardTrainer(raw).fit(x, y, nb_epochs=1, verbose=False)
+    log_probabilities = nn.Sequential(digits_cnn(), nn.LogSoftmax(dim=1))
+    fine = PyTorchClassifier(log_probabilities, nn.NLLLoss(), (1, 8, 8), 10,
+                             optimizer=torch.optim.Adam(log_probabilities.parameters()))
+    assert StandardTrainer(fine).fit(x, y, nb_epochs=1, verbose=False)[0]["loss"] > 0

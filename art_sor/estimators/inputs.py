@@ -23,6 +23,11 @@ def check_pytorch_classifier(classifier: object, name: str = "classifier", need_
                         f"got {type(classifier).__name__}")
     if need_optimizer and classifier.optimizer is None:
         raise ValueError(f"{name} has no optimizer; pass optimizer=... when building the PyTorchClassifier")
+    if need_optimizer:
+        rates = [group.get("lr") for group in classifier.optimizer.param_groups]
+        if all(isinstance(rate, (int, float)) and rate == 0 for rate in rates):
+            raise ValueError(f"{name}'s optimizer has learning rate 0, so training would not change the model; "
+                             "give it a positive lr")
     if not classifier.all_framework_preprocessing:
         raise ValueError(f"{name} uses preprocessing that is not written in PyTorch, so input gradients cannot "
                          "flow through it; use PyTorch preprocessors")

@@ -42,6 +42,9 @@ class ClassifierView:
         if not isinstance(loss, _INDEX_TARGET_LOSSES):
             raise TypeError("classifier.loss must be a classification loss over class indices "
                             f"(CrossEntropyLoss, NLLLoss or MultiMarginLoss), got {type(loss).__name__}")
+        if getattr(loss, "reduction", "mean") != "mean":
+            raise ValueError(f"classifier.loss has reduction={loss.reduction!r}; art-sor trains on the batch mean "
+                             "(the scale of every penalty is set against it), so build it with reduction='mean'")
         self.classifier = classifier
         self.model: nn.Module = classifier.model
         self.device: torch.device = classifier.device
@@ -98,6 +101,12 @@ class ClassifierView:
         if output.dim() != 2 or output.shape[1] != expected:
             raise ValueError(f"classifier.model returns outputs of shape {tuple(output.shape[1:])} per sample, but "
                              f"the classifier's nb_classes is {expected}")
+        if isinstance(self.classifier.loss, nn.NLLLoss):
+            total = output.float().exp().sum(dim=1)
+            if not torch.allclose(total, torch.ones_like(total), atol=1e-3):
+                raise ValueError("classifier.loss is NLLLoss, which needs log-probabilities, but the model's outputs "
+                                 f"are not (their exponentials sum to {total[0].item():.3g}, not 1); end the model "
+                                 "with nn.LogSoftmax(dim=1) or use CrossEntropyLoss on the logits")
 
     def logits(self, x: torch.Tensor, fit: bool = True) -> torch.Tensor:
         """Model output for raw inputs ``x``, through the classifier's preprocessing.

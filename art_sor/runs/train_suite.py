@@ -77,6 +77,8 @@ def settings_line(run: dict[str, Any], epochs: int) -> str:
         optimizer_text += f", weight decay {optimizer['weight_decay']:g}"
     schedule_text = schedule["name"] + (f" at {schedule['milestones']}" if schedule["milestones"] else "")
     samples = f", first {setup['train_samples']} training images" if setup["train_samples"] else ""
+    if setup["select"] == "best-robust":
+        samples += f", last {setup['validation_samples']} held out to select the epoch"
     return (f"{run['dataset']['spec']}{samples}, {setup['architecture']}, {epochs} epochs, batch "
             f"{setup['batch_size']}, {optimizer_text}, {schedule_text} schedule, augmentation "
             f"{setup['augmentation']}, seed {setup['seed']}")

@@ -116,6 +116,11 @@ def split_training_data(data: Dataset, setup: TrainingSetup) -> SplitData:
         held = len(x) - setup.validation_samples
         split = SplitData(x[:held], y[:held], x[held:], y[held:])
     if setup.train_samples is not None:
+        if setup.train_samples > len(split.x_train):
+            held = (f" after holding out the last {setup.validation_samples} for best-robust"
+                    if setup.select == "best-robust" else "")
+            raise ValueError(f"train_samples {setup.train_samples} exceeds the {len(split.x_train)} training images of "
+                             f"{data.name}{held}; pass at most {len(split.x_train)}")
         split.x_train, split.y_train = split.x_train[:setup.train_samples], split.y_train[:setup.train_samples]
     return split
 

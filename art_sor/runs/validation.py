@@ -46,7 +46,9 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
     try:
         split_training_data(data, setup)
     except ValueError as error:
-        option = "--validation-samples" if str(error).startswith("validation_samples") else "--dataset"
+        message = str(error)
+        option = ("--validation-samples" if message.startswith("validation_samples") else
+                  "--train-samples" if message.startswith("train_samples") else "--dataset")
         raise JobError(str(error), option) from error
     state = torch.random.get_rng_state()
     try:
