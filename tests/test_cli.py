@@ -126,3 +126,15 @@ def test_more_training_samples_than_the_dataset_has_are_refused(tmp_path):
     result = CliRunner().invoke(main, ["train", "--train-samples", "1000", "--select", "best-robust",
                                        "--validation-samples", "500", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "847 training images" in result.output and "holding out" in result.output
+
+
+def test_threads_option_sets_torchs_threads(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(main, ["--threads", "1", "list", "defences"])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1 and "n-fgsm" in result.output
+    finally:
+        torch.set_num_threads(before)
