@@ -218,7 +218,9 @@ def _clean_point(loss_fn: LossFn, x: torch.Tensor, backward: Backward, weight: f
     losses = loss_fn(leaf)
     if abs(weight) > _NEGLIGIBLE_WEIGHT:
         (grad,) = backward(weight * losses.mean(), (leaf,))
-        grad = grad * (len(leaf) / weight)
+        # A float16 step whose scaled gradient overflowed is skipped by the gradient scaler anyway; zeros keep its δ
+        # (and so its loss) finite meanwhile.
+        grad = torch.nan_to_num(grad * (len(leaf) / weight), nan=0.0, posinf=0.0, neginf=0.0)
     else:
         (grad,) = torch.autograd.grad(losses.sum(), leaf)
     return GradientAt(x=leaf.detach(), losses=losses.detach(), grad=grad)

@@ -56,6 +56,17 @@ class TorchStepTrainer(EpochTrainer):
             settings["micro_batch_size"] = self.micro_batch_size
         return settings
 
+    def _check_batches(self, n: int, batch_size: int) -> None:
+        super()._check_batches(n, batch_size)
+        size = self.micro_batch_size
+        if size is None or not any(isinstance(m, torch.nn.BatchNorm1d) for m in self._view.model.modules()):
+            return
+        lasts = {batch_size % size, (n % batch_size or batch_size) % size}
+        if 1 in lasts:
+            raise ValueError(f"micro_batch_size {size} leaves micro-batches of one sample (batch_size {batch_size}, "
+                             f"{n} samples), which the model's BatchNorm1d cannot normalise in training; choose "
+                             "another micro_batch_size")
+
     def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
         x, y = self._view.inputs(x), self._view.labels(y)
         size = self.micro_batch_size or len(x)
