@@ -26,6 +26,13 @@ class CorruptFileError(ValueError):
     """A file that cannot be read back as what art-sor wrote; the message names the file."""
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], None]) -> Path:
     """Call ``write`` on a new file under a unique temporary name, then rename it to ``path`` atomically.
 
@@ -39,6 +46,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[io.BufferedWrite
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600; the file gets the mode an ordinary open() would give it under the user's umask.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

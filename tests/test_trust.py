@@ -420,3 +420,17 @@ def test_batchnorm1d_batch_of_one_is_refused(small_digits):
     trainer = SORTrainer(make_classifier(model, (1, 8, 8)), eps=0.1)
     with pytest.raises(ValueError, match=r"batch of one sample.*BatchNorm1d"):
         trainer.fit(x[:101], y[:101], batch_size=50, nb_epochs=1, verbose=False)
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    from art_sor.storage import write_text
+
+    previous = os.umask(0o022)
+    try:
+        assert (write_text(tmp_path / "a.txt", "x").stat().st_mode & 0o777) == 0o644
+        os.umask(0o077)
+        assert (write_text(tmp_path / "b.txt", "x").stat().st_mode & 0o777) == 0o600
+    finally:
+        os.umask(previous)
