@@ -7,6 +7,7 @@ attack or defence appears here without a change. Recipe values fill in the optio
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -209,11 +210,18 @@ def device_option(command: Callable[..., Any]) -> Callable[..., Any]:
                         help="Where to run; auto picks CUDA when torch sees a GPU.")(command)
 
 
+def _quiet_unless_terminal(ctx: click.Context, param: click.Parameter, quiet: bool) -> bool:
+    """Progress bars only on a terminal: redrawn into a file, they fill it with carriage-return lines."""
+    return quiet or not sys.stderr.isatty()
+
+
 def output_options(default: str) -> Decorator:
     """``--out``, ``--overwrite`` and ``--quiet``."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        command = click.option("--quiet", is_flag=True, help="No progress bars.")(command)
+        command = click.option("--quiet", is_flag=True, callback=_quiet_unless_terminal,
+                               help="No progress bars (always the case when stderr is not a terminal, so that "
+                                    "logs hold no bars).")(command)
         command = click.option("--overwrite", is_flag=True,
                                help="Replace runs in --out that were made with other settings.")(command)
         return click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
