@@ -447,3 +447,12 @@ def test_losses_and_optimizers_that_would_train_silently_wrong_are_refused(small
     fine = PyTorchClassifier(log_probabilities, nn.NLLLoss(), (1, 8, 8), 10,
                              optimizer=torch.optim.Adam(log_probabilities.parameters()))
     assert StandardTrainer(fine).fit(x, y, nb_epochs=1, verbose=False)[0]["loss"] > 0
+
+
+def test_resume_with_another_batch_size_is_refused(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(x, y, nb_epochs=1, batch_size=64,
+                                                                       checkpoint_dir=tmp_path, verbose=False)
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1)
+    with pytest.raises(ValueError, match="batch_size: 64 → 32"):
+        trainer.fit(x, y, nb_epochs=2, batch_size=32, checkpoint_dir=tmp_path, resume=True, verbose=False)

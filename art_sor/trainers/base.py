@@ -95,6 +95,7 @@ class EpochTrainer(Trainer):
         self._optimizer_settings = optimizer_settings(classifier.optimizer)
         self.history: list[dict[str, Any]] = []
         self.tags: dict[str, Any] = {}
+        self._batch_size: int | None = None
 
     @property
     def parallel(self) -> DataParallel:
@@ -152,6 +153,7 @@ class EpochTrainer(Trainer):
                 index = index[self._parallel.shard(len(index))]
                 yield x[index], labels[index]
 
+        self._batch_size = batch_size
         return self._train(batches, math.ceil(n / batch_size), nb_epochs, validation_data, scheduler, verbose,
                            checkpoint_dir, resume, scheduler_interval, epoch_callback)
 
@@ -196,6 +198,7 @@ class EpochTrainer(Trainer):
                 shard = self._parallel.shard(len(x_batch))
                 yield x_batch[shard], y_batch[shard]
 
+        self._batch_size = generator.batch_size
         return self._train(batches, nb_batches, nb_epochs, validation_data, scheduler, verbose, checkpoint_dir,
                            resume, scheduler_interval, epoch_callback)
 
@@ -370,6 +373,7 @@ class EpochTrainer(Trainer):
             "optimizer": self._classifier.optimizer.state_dict(),
             "random": random_streams(),
             "tags": self.tags,
+            "batch_size": self._batch_size,
             **self._extra_state(),
         }
         if hasattr(scheduler, "state_dict"):
@@ -383,6 +387,9 @@ class EpochTrainer(Trainer):
             return
         differing = differing_settings({"config": state["config"], "tags": state["tags"]},
                                        {"config": self.config(), "tags": self.tags})
+        saved_batch = state.get("batch_size")  # states saved before it was recorded have none
+        if saved_batch is not None and saved_batch != self._batch_size:
+            differing.append(f"batch_size: {saved_batch} → {self._batch_size}")
         if differing:
             raise ValueError(f"checkpoint_dir holds a run with other settings (saved → this trainer): "
                              f"{'; '.join(differing)}")
