@@ -20,6 +20,8 @@ from typing import Any
 import torch
 
 CHECKSUM_KEY = "checksum"
+# Prefix of checksums over every value; files without it hold a checksum over their tensors only.
+_FULL = "all:"
 
 
 class CorruptFileError(ValueError):
@@ -77,7 +79,20 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 
 def tensor_checksum(state: Any) -> str:
-    """SHA-256 over every tensor in a nested structure of dicts, lists and tuples, with keys, shapes and dtypes."""
+    """SHA-256 over every tensor in a nested structure of dicts, lists and tuples, with keys, shapes and dtypes.
+
+    The checksum of files written before :func:`state_checksum` covered the other values too.
+    """
+    return _checksum(state, with_values=False)
+
+
+def state_checksum(state: Any) -> str:
+    """SHA-256 over every value in a nested structure: tensors (with keys, shapes and dtypes) and every other
+    leaf (numbers exactly, strings, booleans, ``None``), so that an edited setting fails the check too."""
+    return _checksum(state, with_values=True)
+
+
+def _checksum(state: Any, with_values: bool) -> str:
     digest = hashlib.sha256()
 
     def visit(value: Any, key: str) -> None:
@@ -92,14 +107,17 @@ def tensor_checksum(state: Any) -> str:
         elif isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
                 visit(item, f"{key}/{i}")
+        elif with_values:
+            text = float(value).hex() if isinstance(value, float) else repr(value)
+            digest.update(f"{key}={type(value).__name__}:{text};".encode())
 
     visit(state, "")
     return digest.hexdigest()
 
 
 def save_checked(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """``torch.save`` a dict with the checksum of its tensors, atomically."""
-    stamped = {**state, CHECKSUM_KEY: tensor_checksum(state)}
+    """``torch.save`` a dict with the checksum of all its values, atomically."""
+    stamped = {**state, CHECKSUM_KEY: _FULL + state_checksum(state)}
     return atomic_write(path, lambda f: torch.save(stamped, f))
 
 
@@ -122,7 +140,31 @@ def load_checked(path: str | os.PathLike[str], what: str = "file", hint: str = "
                                ) from error
     if not isinstance(state, dict) or CHECKSUM_KEY not in state:
         raise CorruptFileError(f"{path} is not an art-sor {what} (no checksum){hint}")
-    if tensor_checksum(state) != state[CHECKSUM_KEY]:
-        raise CorruptFileError(f"{path} is corrupted: its tensors do not match their checksum; delete it (or pass "
-                               "--overwrite) and train again")
+    stamp = str(state[CHECKSUM_KEY])
+    full = stamp.startswith(_FULL)
+    if (state_checksum(state) if full else tensor_checksum(state)) != stamp.removeprefix(_FULL):
+        what_changed = "its contents" if full else "its tensors"
+        raise CorruptFileError(f"{path} is corrupted or was edited: {what_changed} do not match the checksum it was "
+                               "saved with; delete it (or pass --overwrite) and train again")
     return state
+
+
+def write_checked_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Write a JSON object with the checksum of its contents, for files that reruns and reports read back."""
+    plain_payload = json.loads(json.dumps(payload, default=str))
+    return write_json(path, {**plain_payload, CHECKSUM_KEY: _FULL + state_checksum(plain_payload)})
+
+
+def read_checked_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a file of :func:`write_checked_json` and verify it (files written before checksums are read as such).
+
+    :raises CorruptFileError: If it is not valid JSON or its contents do not match its checksum.
+    """
+    payload = read_json(path)
+    if not isinstance(payload, dict):
+        raise CorruptFileError(f"{path} is not an art-sor cache file; delete it or write to another folder")
+    stamp = payload.pop(CHECKSUM_KEY, None)
+    if stamp is not None and _FULL + state_checksum(payload) != stamp:
+        raise CorruptFileError(f"{path} was edited or is corrupted: its contents do not match their checksum; "
+                               "delete it (or pass --overwrite) to measure again")
+    return payload

@@ -434,3 +434,33 @@ def test_written_files_follow_the_umask(tmp_path):
         assert (write_text(tmp_path / "b.txt", "x").stat().st_mode & 0o777) == 0o600
     finally:
         os.umask(previous)
+
+
+def test_checksum_covers_every_field_not_only_tensors(tmp_path):
+    import torch
+
+    from art_sor.storage import CHECKSUM_KEY, CorruptFileError, load_checked, save_checked, tensor_checksum
+
+    path = save_checked(tmp_path / "state.pt", {"model": {"w": torch.ones(2)}, "metadata": {"eps": 0.1,
+                                                                                          "clip": [0.0, 1.0]}})
+    assert load_checked(path)["metadata"]["eps"] == 0.1
+    for field, value in (("eps", 0.2), ("clip", [0.0, 255.0])):
+        state = torch.load(path, weights_only=True)
+        state["metadata"][field] = value
+        torch.save(state, tmp_path / "edited.pt")
+        with pytest.raises(CorruptFileError, match="edited"):
+            load_checked(tmp_path / "edited.pt")
+    # Files written before the checksum covered every field still load, verified on their tensors.
+    legacy = {"model": {"w": torch.ones(2)}, "metadata": {"eps": 0.1}}
+    torch.save({**legacy, CHECKSUM_KEY: tensor_checksum(legacy)}, tmp_path / "legacy.pt")
+    assert load_checked(tmp_path / "legacy.pt")["metadata"]["eps"] == 0.1
+
+
+def test_an_edited_cached_evaluation_is_refused_not_reported(tmp_path):
+    from art_sor.storage import CorruptFileError, read_checked_json, write_checked_json
+
+    path = write_checked_json(tmp_path / "evaluation.json", {"key": {"plan": 1}, "result": {"accuracy": 0.624}})
+    assert read_checked_json(path)["result"]["accuracy"] == 0.624
+    path.write_text(path.read_text().replace("0.624", "0.669"))
+    with pytest.raises(CorruptFileError, match="edited"):
+        read_checked_json(path)

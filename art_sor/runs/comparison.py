@@ -29,7 +29,7 @@ from art_sor.runs.reports import Report, Table
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import CLOCKS, Budget, RobustnessMonitor, TrainedModel, train_defence
 from art_sor.specs import Spec
-from art_sor.storage import read_json, write_json
+from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.distributed import DataParallel
 
 COMPARE_ATTACKS = ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr", "square")
@@ -246,12 +246,12 @@ def _extra(trained: TrainedModel, data: Dataset, plan: ComparisonPlan, identity:
     key = {"model": plain(identity), "extras": plan.extras}
     path = where / EXTRA_FILE
     if path.exists():
-        stored = read_json(path)
+        stored = read_checked_json(path)
         if stored["key"] == key:
             return stored["value"]
     announce(f"{prefix}: extra metrics ({plan.extras})")
     value = extra_metrics(trained.classifier, data, plan.threat)
-    write_json(path, {"key": key, "value": value})
+    write_checked_json(path, {"key": key, "value": value})
     return value
 
 

@@ -20,7 +20,7 @@ from art_sor.evaluation.suite import Evaluation, default_attacks, evaluate_class
 from art_sor.plotting import COLOURS, save_figure, style
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table, percent
-from art_sor.storage import CorruptFileError, read_json, write_json
+from art_sor.storage import CorruptFileError, read_checked_json, write_checked_json
 
 CANONICAL_NOTE = (f"{CANONICAL_AUTOATTACK_LABEL} is the reference AutoAttack of Croce and Hein (pyautoattack, "
                   "standard version: APGD-CE, APGD-T, FAB-T, Square-5000), run through art-sor's ART wrapper")
@@ -91,7 +91,7 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
     :param cache: JSON file for the cached evaluation, or ``None``.
     """
     key = {"model": plain(model), "plan": plan.key()}
-    stored = read_json(cache) if cache is not None and cache.exists() else None
+    stored = read_checked_json(cache) if cache is not None and cache.exists() else None
     previous = None
     if stored is not None and stored["key"] == key:
         if stored["complete"]:
@@ -104,7 +104,7 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
     def save(evaluation: Evaluation, complete: bool) -> None:
         if cache is not None:
             result = ModelEvaluation(clean, evaluation, test_images).to_dict()
-            write_json(cache, {"key": key, "complete": complete, "result": result})
+            write_checked_json(cache, {"key": key, "complete": complete, "result": result})
 
     x, y = data.x_test[:plan.samples], data.y_test[:plan.samples]
     evaluation = evaluate_classifier(classifier, x, y, plan.threat, attacks=plan.attack_specs, curve=plan.curve,
