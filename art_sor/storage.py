@@ -87,8 +87,11 @@ def tensor_checksum(state: Any) -> str:
 
 
 def state_checksum(state: Any) -> str:
-    """SHA-256 over every value in a nested structure: tensors (with keys, shapes and dtypes) and every other
-    leaf (numbers exactly, strings, booleans, ``None``), so that an edited setting fails the check too."""
+    """SHA-256 over every value in a nested structure, so that an edited setting fails the check too.
+
+    Tensors count with their keys, shapes and dtypes, every other leaf exactly (numbers, strings, booleans,
+    ``None``).
+    """
     return _checksum(state, with_values=True)
 
 
