@@ -260,3 +260,23 @@ def test_sor_beats_standard_training_under_pgd(trained, digits):
     assert standard_clean > 0.95 and sor_clean > 0.85
     assert standard_pgd < 0.10
     assert sor_pgd > standard_pgd + 0.15, results
+
+
+def test_evaluate_folders_belong_to_one_model_dataset_and_plan(trained_runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fast = ["--eval-samples", "20", "--attack", "fgsm", "--no-curve", "--no-geometry", "--quiet", "--device", "cpu"]
+    standard, sor = trained_runs["standard"].path, trained_runs["sor"].path
+    for path in (standard, sor):
+        assert CliRunner().invoke(main, ["evaluate", str(path), *fast]).exit_code == 0
+    folders = sorted(p.name for p in (tmp_path / "art-sor-runs").iterdir())
+    assert len(folders) == 2 and all(name.startswith("evaluate-") for name in folders)  # one per checkpoint
+    shared = ["--out", str(tmp_path / "shared")]
+    assert CliRunner().invoke(main, ["evaluate", str(standard), *fast, *shared]).exit_code == 0
+    other_model = CliRunner().invoke(main, ["evaluate", str(sor), *fast, *shared])
+    assert other_model.exit_code == 1 and "holds the results of another job: model" in other_model.output
+    other_eps = CliRunner().invoke(main, ["evaluate", str(standard), *fast, *shared, "--eps", "0.1"])
+    assert other_eps.exit_code == 1 and "plan.threat.eps" in other_eps.output
+    replaced = CliRunner().invoke(main, ["evaluate", str(sor), *fast, *shared, "--overwrite"])
+    assert replaced.exit_code == 0
+    report = json.loads((tmp_path / "shared" / "report.json").read_text())
+    assert report["trained"]["defence"]["spec"] == "sor"

@@ -12,6 +12,7 @@ from art_sor.cli.params import ArchitectureType, Number, attack_option, dataset_
 from art_sor.core.threat import ThreatModel
 from art_sor.runs.evaluating import EvaluationPlan, ModelMismatchError, evaluate_model, evaluation_report, open_model
 from art_sor.runs.folders import clear, exclusive
+from art_sor.runs.identity import claim_folder, dataset_identity, default_folder
 from art_sor.runs.recipes import recipe_for
 from art_sor.runs.reports import write_report
 from art_sor.runs.validation import JobError, validate_attacks
@@ -41,7 +42,7 @@ CACHE_FILE = "evaluation.json"
 @click.option("--tolerance", type=click.FloatRange(min=0, max=1), default=0.02, show_default=True,
               help="Accuracy difference the obfuscation diagnostics tolerate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@output_options("art-sor-runs/evaluate-<checkpoint name>")
+@output_options("art-sor-runs/evaluate-<checkpoint's folder>-<name>-<hash of its path>")
 @device_option
 @user_errors
 def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_root: Path | None, download: bool,
@@ -68,10 +69,12 @@ def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_roo
         validate_attacks(model.classifier, threat, plan.attack_specs)
     except JobError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
-    out = out or Path("art-sor-runs") / f"evaluate-{checkpoint.stem}"
+    out = out or default_folder("evaluate", checkpoint)
     with exclusive(out) as folder:
         if overwrite:
             clear(folder)
+        claim_folder(folder, {"command": "evaluate", "model": model.identity, "dataset": dataset_identity(data),
+                              "plan": plan.key()})
         result = evaluate_model(model.classifier, data, plan, model.identity, folder / CACHE_FILE, verbose=not quiet)
         title = f"{model.name} on {data.name}"
         context = {"checkpoint": str(checkpoint), "dataset": data.name, "trained": model.run,

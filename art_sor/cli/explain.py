@@ -16,6 +16,7 @@ from art_sor.explain.suite import explain_classifier
 from art_sor.runs.evaluating import ModelMismatchError, open_model
 from art_sor.runs.explaining import explanation_report
 from art_sor.runs.folders import clear, exclusive
+from art_sor.runs.identity import claim_folder, dataset_identity, default_folder
 from art_sor.runs.reports import write_report
 from art_sor.specs import Spec
 
@@ -38,7 +39,7 @@ from art_sor.specs import Spec
 @click.option("--counterfactual-samples", type=click.IntRange(min=1), default=50, show_default=True,
               help="Test images whose counterfactuals toward every other class are scored.")
 @click.option("--name", default=None, help="Model name for captions [default: the checkpoint's defence].")
-@output_options("art-sor-runs/explain-<checkpoint name>")
+@output_options("art-sor-runs/explain-<checkpoint's folder>-<name>-<hash of its path>")
 @device_option
 @user_errors
 def explain(checkpoint: Path, architecture: str | None, dataset: Spec, data_root: Path | None, download: bool,
@@ -59,11 +60,15 @@ def explain(checkpoint: Path, architecture: str | None, dataset: Spec, data_root
         model = open_model(checkpoint, data, architecture, device)
     except ModelMismatchError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
-    judge_classifier = load_classifier(judge, device=device)[0] if judge is not None else None
-    out = out or Path("art-sor-runs") / f"explain-{checkpoint.stem}"
+    judge_classifier, judge_state = load_classifier(judge, device=device) if judge is not None else (None, None)
+    out = out or default_folder("explain", checkpoint)
     with exclusive(out) as folder:
         if overwrite:
             clear(folder)
+        claim_folder(folder, {"command": "explain", "model": model.identity, "dataset": dataset_identity(data),
+                              "images": index.tolist(), "eps": eps, "norm": norm, "steps": steps,
+                              "judge": judge_state["checksum"] if judge_state else None,
+                              "score_samples": score_samples, "counterfactual_samples": counterfactual_samples})
         explanation = explain_classifier(model.classifier, data.x_test[index], data.y_test[index], data.class_names,
                                          folder, name or model.name, images=index.tolist(),
                                          score_x=data.x_test[:score_samples], score_y=data.y_test[:score_samples],

@@ -9,8 +9,10 @@ only when the keys are equal.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from art_sor.core.threat import ThreatModel
@@ -57,7 +59,7 @@ class RunKey:
 
         :param protocol: What else the run's records depend on (a budget, per-epoch measurements).
         """
-        return cls(dataset=plain({"spec": data.name, "source": data.source, "fingerprint": data.fingerprint()}),
+        return cls(dataset=dataset_identity(data),
                    threat=plain(threat.to_dict()), defence=plain({"spec": spec.label, "config": config}),
                    setup=plain(setup.identity()), protocol=plain(protocol or {}), versions=versions())
 
@@ -73,3 +75,43 @@ class RunKey:
     def differences(self, stored: RunKey) -> list[str]:
         """The settings in which ``stored`` differs from this key, e.g. ``setup.optimizer.lr: 0.1 → 0.01``."""
         return differing_settings(stored.to_dict(), self.to_dict())
+
+
+JOB_FILE = "job.json"
+"""The key of what an ``evaluate`` or ``explain`` folder holds, beside its results."""
+
+
+def dataset_identity(data: Dataset) -> dict[str, Any]:
+    """The dataset part of a key: its spec, source and a fingerprint of its arrays."""
+    return plain({"spec": data.name, "source": data.source, "fingerprint": data.fingerprint()})
+
+
+def claim_folder(folder: Path, job: dict[str, Any]) -> None:
+    """Record ``job`` as what ``folder`` holds, or refuse a folder that holds another job's results.
+
+    A folder without a job file (new, or written before job files existed and holding nothing else) is claimed.
+
+    :raises RunMismatchError: Naming the differing settings, when the folder holds results of another job.
+    """
+    from art_sor.storage import read_checked_json, write_checked_json
+
+    path = folder / JOB_FILE
+    job = plain(job)
+    if path.exists():
+        differing = differing_settings(read_checked_json(path), job)
+        if differing:
+            raise RunMismatchError(f"{folder} holds the results of another job: {'; '.join(differing)}. Pass "
+                                   "--overwrite to replace them, or choose another --out")
+        return
+    others = [entry.name for entry in folder.iterdir() if not entry.name.startswith(".")] if folder.exists() else []
+    if others:
+        raise RunMismatchError(f"{folder} holds results ({', '.join(sorted(others)[:3])}) of a job it does not "
+                               "name; pass --overwrite to replace them, or choose another --out")
+    write_checked_json(path, job)
+
+
+def default_folder(kind: str, checkpoint: Path) -> Path:
+    """``art-sor-runs/<kind>-<checkpoint's folder>-<its name>-<hash of its path>``: one folder per checkpoint."""
+    resolved = checkpoint.resolve()
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
+    return Path("art-sor-runs") / f"{kind}-{resolved.parent.name}-{resolved.stem}-{digest}"
