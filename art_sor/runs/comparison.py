@@ -298,7 +298,8 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
                 if plan.budget else f"equal epochs ({plan.setup.epochs})")
     blocks: list[str | Table] = [
         f"{data.name}, {run['setup']['architecture']}, {plan.threat.label}; {protocol}. Seeds: "
-        f"{', '.join(map(str, plan.seeds))}. Clean accuracy on all {first.result.test_images} test images, attacks "
+        f"{', '.join(map(str, sorted({row.seed for row in rows})))} (the seeds column counts each row's). Clean "
+        f"accuracy on all {first.result.test_images} test images, attacks "
         f"on the first {len(evaluation.robustness.clean)}; with several seeds, cells are mean ± standard deviation.",
         table,
         f"Training time is measured in {clock_text[plan.timing_clock]}, per epoch, excluding validation and the "
