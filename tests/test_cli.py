@@ -138,3 +138,16 @@ def test_threads_option_sets_torchs_threads(tmp_path):
         assert torch.get_num_threads() == 1 and "n-fgsm" in result.output
     finally:
         torch.set_num_threads(before)
+
+
+def test_an_interrupt_says_what_was_saved_and_how_to_resume(monkeypatch, tmp_path):
+    import importlib
+
+    train_command = importlib.import_module("art_sor.cli.train")
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_command, "train_suite", interrupted)
+    result = CliRunner().invoke(main, ["train", "--epochs", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 130
+    assert "Every finished epoch" in result.output and "run the same command again to resume" in result.output

@@ -29,5 +29,9 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except USER_ERRORS as error:
             raise click.ClickException(str(error)) from error
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted. Every finished epoch (and every finished attack of an evaluation) is saved in "
+                       "the output folder; run the same command again to resume from there.", err=True)
+            raise SystemExit(130) from None
 
     return run

@@ -6,6 +6,7 @@ import abc
 import logging
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -252,6 +253,9 @@ class EpochTrainer(Trainer):
                                        self._classifier.clip_values)
         if resume:
             self._restore(checkpoint_dir, scheduler)
+            if self.history and verbose and self._parallel.leader:
+                tqdm.write(f"{self.method}: resuming after epoch {len(self.history)} from {checkpoint_dir}",
+                           file=sys.stderr)
         elif len(self.history) >= nb_epochs:
             warnings.warn(f"nb_epochs={nb_epochs}: this trainer has already trained {len(self.history)} epochs and "
                           f"nb_epochs counts all of them, so nothing was trained; pass nb_epochs="
