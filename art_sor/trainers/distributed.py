@@ -19,6 +19,7 @@ starts), which differ from a one-process run.
 
 from __future__ import annotations
 
+import atexit
 import os
 import time
 from dataclasses import dataclass, field
@@ -140,4 +141,12 @@ def init_from_environment() -> DataParallel:
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        # Left to interpreter shutdown, the backend's threads can be torn down while still joinable, which aborts
+        # a finished process ("terminate called without an active exception"); leave the group first.
+        atexit.register(_leave_group)
     return DataParallel.current()
+
+
+def _leave_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
