@@ -100,7 +100,8 @@ def build_architecture(name: str) -> torch.nn.Module:
 def build_trainer(architecture: str, spec: str, device: str) -> Any:
     torch.manual_seed(0)
     model = build_architecture(architecture)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    # A small rate: the steps are timed on random labels, where larger ones let CURE diverge within a few rounds.
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
     classifier = wrap_model(model, SHAPE, CLASSES, optimizer=optimizer, device=device)
     return DEFENCES.build(spec, classifier, THREAT)
 
