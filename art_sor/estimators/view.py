@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
 
 _INDEX_TARGET_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)
-# Layers whose output depends on train/eval mode (batch statistics, random masks).
-_MODE_DEPENDENT_LAYERS = (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)
 
 BatchNormMode = Literal["batch", "eval"]
 BATCH_NORM_MODES: tuple[BatchNormMode, ...] = ("batch", "eval")
@@ -51,7 +49,6 @@ class ClassifierView:
         self.dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
         self.per_sample_loss = copy.copy(loss)
         self.per_sample_loss.reduction = "none"
-        self.mode_dependent = any(isinstance(m, _MODE_DEPENDENT_LAYERS) for m in self.model.modules())
         self.batch_norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self.has_dropout = any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0
                                for m in self.model.modules())
@@ -182,23 +179,14 @@ def _composite_batch_norm(module: nn.modules.batchnorm._BatchNorm, x: torch.Tens
     mean = x.mean(dims, keepdim=True)
     var = x.var(dims, unbiased=False, keepdim=True)
     out = (x - mean) * torch.rsqrt(var + module.eps)
-    if module.track_running_stats and module.running_mean is not None:
-        _update_running_stats(module, mean.detach().flatten(), var.detach().flatten(), x.numel() // x.shape[1])
+    if module.track_running_stats:
+        # The running statistics, updated by torch's own training-mode pass (momentum, unbiased variance, count).
+        with torch.no_grad():
+            type(module).forward(module, x.detach())
     if module.affine:
         shape = [1, -1] + [1] * (x.dim() - 2)
         out = out * module.weight.view(shape) + module.bias.view(shape)
     return out
-
-
-def _update_running_stats(module: nn.modules.batchnorm._BatchNorm, mean: torch.Tensor, var: torch.Tensor,
-                          count: int) -> None:
-    """What a training-mode pass of ``module`` does to its running statistics (unbiased variance, as torch)."""
-    with torch.no_grad():
-        module.num_batches_tracked.add_(1)
-        momentum = module.momentum if module.momentum is not None else 1.0 / float(module.num_batches_tracked)
-        module.running_mean.mul_(1 - momentum).add_(mean.to(module.running_mean.dtype), alpha=momentum)
-        unbiased = var * (count / max(count - 1, 1))
-        module.running_var.mul_(1 - momentum).add_(unbiased.to(module.running_var.dtype), alpha=momentum)
 
 
 class RecordingLoss:
