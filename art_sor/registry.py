@@ -97,18 +97,24 @@ class Registry:
         :raises RegistryError: For an unknown entry or option, a setting the entry does not take, or a setting the
                                spec also sets.
         """
+        spec = self.check_settings(spec, settings)
+        return self.load(spec.name)(*supplied, **dict(spec.options), **settings)
+
+    def check_settings(self, spec: Spec | str, settings: dict[str, Any]) -> Spec:
+        """Check ``spec`` and that its entry takes every one of ``settings`` and its spec sets none of them.
+
+        :raises RegistryError: Naming the setting, for an entry that does not take it or a spec that also sets it.
+        """
         spec = self.check(spec)
-        factory = self.load(spec.name)
-        parameters = inspect.signature(factory).parameters
-        options = dict(spec.options)
+        parameters = inspect.signature(self.load(spec.name)).parameters
         for key in settings:
             if key not in parameters:
                 raise RegistryError(f"{self.kind} {spec.name!r} does not support {key!r}; drop it for this "
                                     f"{self.kind} (it takes {', '.join(self.options(spec.name)) or 'no options'})")
-            if key in options:
+            if key in dict(spec.options):
                 raise RegistryError(f"{key!r} is set both by the run and by the {self.kind} spec {spec.label!r}; "
                                     "set it once")
-        return factory(*supplied, **options, **settings)
+        return spec
 
 
 DATASETS = Registry("dataset", "art_sor.datasets", ("root", "download"))

@@ -19,6 +19,7 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.runs.setup import TrainingSetup
 from art_sor.specs import Spec
+from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.state import differing_settings
 
 
@@ -93,8 +94,6 @@ def claim_folder(folder: Path, job: dict[str, Any]) -> None:
 
     :raises RunMismatchError: Naming the differing settings, when the folder holds results of another job.
     """
-    from art_sor.storage import read_checked_json, write_checked_json
-
     path = folder / JOB_FILE
     job = plain(job)
     if path.exists():

@@ -14,7 +14,7 @@ from art.estimators.classification import PyTorchClassifier
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.evaluation.attacks import prepare_attack
-from art_sor.registry import DEFENCES
+from art_sor.registry import DEFENCES, RegistryError
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import build_run_classifier, split_training_data
 from art_sor.specs import Spec
@@ -57,14 +57,17 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
         options = " / ".join("--" + key.replace("_", "-") for key in settings)
         for spec in defences:
             try:
-                DEFENCES.build(spec, classifier, threat)
+                DEFENCES.check(spec)
             except (ValueError, TypeError) as error:
                 raise JobError(f"{spec.label}: {error}", "--defence") from error
-            if settings:
-                try:
-                    DEFENCES.build(spec, classifier, threat, **settings)
-                except (ValueError, TypeError) as error:
-                    raise JobError(f"{spec.label}: {error}", options) from error
+            try:
+                DEFENCES.check_settings(spec, settings)
+            except RegistryError as error:
+                raise JobError(f"{spec.label}: {error}", options) from error
+            try:
+                DEFENCES.build(spec, classifier, threat, **settings)
+            except (ValueError, TypeError) as error:
+                raise JobError(f"{spec.label}: {error}", "--defence") from error
         validate_attacks(classifier, threat, attacks)
     finally:
         torch.random.set_rng_state(state)
