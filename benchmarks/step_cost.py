@@ -58,24 +58,25 @@ def pass_limit(spec: Spec) -> float | None:
     standard step needs); a gradient built with its graph and then backpropagated to the weights costs ``6F``.
     ``None`` where the count is not derived (exact Hessian-vector products, ART's trainers).
     """
-    options = dict(spec.options)
+    # The entry's own defaults, so that the count follows them.
+    options = {**DEFENCES.options(spec.name), **dict(spec.options)}
     if spec.name == "standard":
         units = 3.0
     elif spec.name in ("pgd-at", "fgsm-rs", "n-fgsm"):
-        steps = int(options.get("steps", 7)) if spec.name == "pgd-at" else 1
+        steps = int(options["steps"]) if spec.name == "pgd-at" else 1
         units = 2.0 * steps + 3
     elif spec.name == "gr":
-        units = 6.0 if options.get("mode", "double_backprop") == "double_backprop" else 3.0 + 3.0
+        units = 6.0 if options["mode"] == "double_backprop" else 3.0 + 3.0
     elif spec.name == "cure":
         units = 12.0
     elif spec.name == "llr":
-        units = 6.0 + 2.0 * int(options.get("steps", 3)) + 3
+        units = 6.0 + 2.0 * int(options["steps"]) + 3
     elif spec.name == "sor":
-        hvp, objective = options.get("hvp", "finite_difference"), options.get("objective", "quadratic")
+        hvp, objective = options["hvp"], options["objective"]
         if hvp == "exact":
             return None
-        h, lam = float(options.get("h", 1.0)), float(options.get("lam", 1.0))
-        search = 2.0 * (int(options.get("iterations", 1)) - 1 + bool(options.get("random_start", False)))
+        h, lam = float(options["h"]), float(options["lam"])
+        search = 2.0 * (int(options["iterations"]) - 1 + bool(options["random_start"]))
         if objective == "perturbed":
             units = (3.0 if abs(1 - lam) > 1e-6 else 2.0) + search + 3
         elif hvp == "loss_difference":
