@@ -1,23 +1,60 @@
-"""The ``art-sor`` command line: each command parses its options and calls one library function."""
+"""The ``art-sor`` command line: each command parses its options and calls one library function.
 
+Commands are imported when they run, not when the program starts, so that ``art-sor --help`` and ``--version``
+do not import torch and ART (seconds and hundreds of MB).
+"""
+
+import importlib
 import logging
 import os
 import sys
 import traceback
 
 import click
-import torch
 
 from art_sor import __version__
-from art_sor.cli.compare import compare
-from art_sor.cli.evaluate import evaluate
-from art_sor.cli.explain import explain
-from art_sor.cli.listing import list_entries, recipes
-from art_sor.cli.train import train
-from art_sor.trainers.distributed import init_from_environment
+
+# name: (module, attribute, the first sentence of the command's docstring, which ``art-sor --help`` lists
+# without importing the command; tests/test_cli_startup.py keeps the two equal).
+COMMANDS = {
+    "compare": ("art_sor.cli.compare", "compare", "Compare defences at equal epochs or equal compute, with the same "
+                                                  "ART attacks and a per-sample worst case."),
+    "evaluate": ("art_sor.cli.evaluate", "evaluate", "Evaluate CHECKPOINT under ART's attacks, with a security curve "
+                                                     "and gradient-obfuscation diagnostics."),
+    "explain": ("art_sor.cli.explain", "explain", "Explain test images with CHECKPOINT: SmoothGrad saliency and "
+                                                  "large-ε targeted counterfactuals."),
+    "list": ("art_sor.cli.listing", "list_entries", "List the installed datasets, architectures, attacks and "
+                                                    "defences (and the built-in recipes), or one KIND."),
+    "recipes": ("art_sor.cli.listing", "recipes", "List the built-in recipes, or show what recipe NAME sets and why."),
+    "train": ("art_sor.cli.train", "train", "Train defences (standard and SOR by default) and compare them under "
+                                            "ART's PGD attack."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The command names, sorted."""
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, imported on first use."""
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``, from the summaries above."""
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [(name, click.utils.make_default_short_help(COMMANDS[name][2], limit))
+                for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="art-sor")
 @click.option("--log-level", type=click.Choice(["WARNING", "INFO", "DEBUG"]), default="WARNING", show_default=True,
               help="Logging level of art-sor and ART.")
@@ -29,6 +66,10 @@ def main(log_level: str, threads: int | None) -> None:
 
     Under torchrun (WORLD_SIZE > 1) every command trains data-parallel; rank 0 alone writes and prints.
     """
+    import torch
+
+    from art_sor.trainers.distributed import init_from_environment
+
     logging.basicConfig(level=getattr(logging, log_level), format="%(levelname)s %(name)s: %(message)s")
     if threads is not None:
         torch.set_num_threads(threads)
@@ -38,7 +79,3 @@ def main(log_level: str, threads: int | None) -> None:
         logging.disable(logging.WARNING)
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
         sys.excepthook = lambda kind, error, trace: traceback.print_exception(kind, error, trace, file=sys.__stderr__)
-
-
-for command in (train, evaluate, compare, explain, list_entries, recipes):
-    main.add_command(command)
