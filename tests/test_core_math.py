@@ -243,19 +243,19 @@ def test_sor_loss_rejects_bad_hyperparameters(tiny_problem):
     for kwargs, name in [({"eps": 0.0}, "eps"), ({"eps": 0.1, "iterations": 0}, "iterations"),
                          ({"eps": 0.1, "h": -1.0}, "h"), ({"eps": 0.1, "lam": -0.5}, "lam"),
                          ({"eps": 0.1, "hvp": "magic"}, "hvp"), ({"eps": 0.1, "step": "jump"}, "step"),
-                         ({"eps": 0.1, "norm": 1}, "norm")]:
+                         ({"eps": 0.1, "norm": 3}, "norm")]:
         with pytest.raises(ValueError, match=name):
             sor_loss(loss_fn, x, **kwargs)
 
 
 @pytest.mark.parametrize("spelling,expected", [(np.inf, "inf"), ("inf", "inf"), ("Linf", "inf"), (2, "l2"),
-                                               ("l2", "l2"), ("L2", "l2"), (2.0, "l2")])
+                                               ("l2", "l2"), ("L2", "l2"), (2.0, "l2"), (1, "l1"), ("L1", "l1")])
 def test_parse_norm(spelling, expected):
     assert parse_norm(spelling) == expected
-    assert norm_label(parse_norm(spelling)) == {"inf": "L∞", "l2": "L2"}[expected]
+    assert norm_label(parse_norm(spelling)) == {"inf": "L∞", "l2": "L2", "l1": "L1"}[expected]
 
 
-@pytest.mark.parametrize("bad", [1, "l1", 0, True, None])
+@pytest.mark.parametrize("bad", [3, "l3", 0, True, None, -np.inf])
 def test_parse_norm_rejects(bad):
     with pytest.raises(ValueError, match="norm"):
         parse_norm(bad)

@@ -8,7 +8,15 @@ import click
 
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, open_dataset
-from art_sor.cli.params import ArchitectureType, Number, attack_option, dataset_options, device_option, output_options
+from art_sor.cli.params import (
+    NORMS,
+    ArchitectureType,
+    Number,
+    attack_option,
+    dataset_options,
+    device_option,
+    output_options,
+)
 from art_sor.core.threat import ThreatModel
 from art_sor.runs.evaluating import EvaluationPlan, ModelMismatchError, evaluate_model, evaluation_report, open_model
 from art_sor.runs.folders import clear, exclusive
@@ -29,7 +37,7 @@ CACHE_FILE = "evaluation.json"
 @dataset_options
 @click.option("--eps", type=Number(), default=None,
               help="Threat radius, e.g. 0.1 or 8/255 [default: the checkpoint's, else the dataset's recipe].")
-@click.option("--norm", type=click.Choice(["inf", "l2"]), default=None, help="[default: the checkpoint's, else inf]")
+@click.option("--norm", type=NORMS, default=None, help="[default: the checkpoint's, else inf]")
 @attack_option(None, "Attack spec, repeatable, e.g. 'pgd:steps=50,restarts=3' [default: the full set for the "
                      "norm, with autoattack-standard when pyautoattack is installed].")
 @click.option("--eval-samples", type=click.IntRange(min=1), default=1000, show_default=True,

@@ -9,7 +9,7 @@ import numpy as np
 
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, open_dataset
-from art_sor.cli.params import ArchitectureType, Number, dataset_options, device_option, output_options
+from art_sor.cli.params import NORMS, ArchitectureType, Number, dataset_options, device_option, output_options
 from art_sor.estimators.checkpoints import load_classifier
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
 from art_sor.explain.suite import explain_classifier
@@ -29,7 +29,7 @@ from art_sor.specs import Spec
 @click.option("--image", "images", multiple=True, type=click.IntRange(min=0),
               help="Test-image index, repeatable [default: the first 8].")
 @click.option("--eps", type=Number(), default=None, help="Counterfactual budget [default: L2 0.25·√d, L∞ 0.3].")
-@click.option("--norm", type=click.Choice(["l2", "inf"]), default="l2", show_default=True)
+@click.option("--norm", type=NORMS, default="l2", show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True,
               help="Targeted PGD steps.")
 @click.option("--judge", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

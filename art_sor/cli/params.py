@@ -16,6 +16,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from art_sor.core.norms import GEOMETRIES
 from art_sor.data import dataset_spec
 from art_sor.estimators.classifiers import DEVICES, resolve_device
 from art_sor.models import resolve_architecture
@@ -25,6 +26,9 @@ from art_sor.runs.setup import OPTIMIZERS, SCHEDULES, SELECTIONS, OptimizerSetti
 from art_sor.specs import Spec
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+NORMS = click.Choice(list(GEOMETRIES))
+"""The threat norms, one per :data:`~art_sor.core.norms.GEOMETRIES` entry."""
 
 
 class Number(click.ParamType):
@@ -137,7 +141,7 @@ def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def threat_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--eps`` and ``--norm``."""
-    command = click.option("--norm", type=click.Choice(["inf", "l2"]), default="inf", show_default=True,
+    command = click.option("--norm", type=NORMS, default="inf", show_default=True,
                            help="Threat-model norm.")(command)
     return click.option("--eps", type=Number(), default=None,
                         help="Threat radius, e.g. 0.1 or 8/255 [default: the recipe's].")(command)

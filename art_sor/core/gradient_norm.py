@@ -18,7 +18,7 @@ import torch
 from art_sor.core.checks import check_choice, check_non_negative, check_positive
 from art_sor.core.gradients import LossFn, gradient_at
 from art_sor.core.lmo import linear_maximizer
-from art_sor.core.norms import Norm, parse_norm
+from art_sor.core.norms import Norm, geometry_of, parse_norm
 from art_sor.core.penalty import Penalty
 
 GRMode = Literal["double_backprop", "finite_difference"]
@@ -56,8 +56,7 @@ class GradientNormRegularizer:
         if self.mode == "double_backprop":
             at = gradient_at(loss_fn, x, create_graph=True)
             flat = at.grad.flatten(1)
-            dual = flat.abs().sum(1) if self.norm == "inf" else flat.norm(dim=1)
-            increase = self.eps * dual
+            increase = self.eps * geometry_of(self.norm).dual(flat)
         else:
             at = gradient_at(loss_fn, x)
             direction = linear_maximizer(at.grad, self.eps, self.norm)

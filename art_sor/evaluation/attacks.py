@@ -24,6 +24,7 @@ CANONICAL_AUTOATTACK_LABEL = "AutoAttack (standard, Croce–Hein)"
 DEFAULT_ATTACKS: dict[str, tuple[str, ...]] = {
     "inf": ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr", "square", "deepfool"),
     "l2": ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr", "square", "deepfool", "cw-l2"),
+    "l1": ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr"),
 }
 """Attacks ``art-sor evaluate`` runs when none are named (plus ``autoattack-standard`` when pyautoattack is
 installed). ART's own AutoAttack ensemble is not among them: its members run alone, and the per-sample worst case

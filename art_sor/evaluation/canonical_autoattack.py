@@ -19,7 +19,7 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from art_sor.core.checks import check_choice, check_count, check_positive
-from art_sor.core.norms import parse_norm
+from art_sor.core.norms import geometry_of, parse_norm
 from art_sor.estimators.inputs import to_index_labels
 from art_sor.estimators.view import ClassifierView
 
@@ -86,7 +86,7 @@ class CanonicalAutoAttack(EvasionAttack):
         view = ClassifierView(self.estimator)
         labels = (self.estimator.predict(x).argmax(axis=1) if y is None
                   else to_index_labels(y, self.estimator.nb_classes))
-        adversary = pyautoattack.AutoAttack(_Logits(view), norm="Linf" if self.norm == "inf" else "L2",
+        adversary = pyautoattack.AutoAttack(_Logits(view), norm=geometry_of(self.norm).autoattack,
                                             eps=self.eps, version=self.version, seed=self.seed, device=view.device)
         adversary.verbose = False
         # The standard version targets the 9 runner-up classes; with fewer classes there are only K - 1.

@@ -11,7 +11,7 @@ from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
 from art_sor.core.checks import check_count
-from art_sor.core.norms import Norm, parse_norm
+from art_sor.core.norms import Norm, geometry_of, parse_norm
 from art_sor.core.threat import ThreatModel
 from art_sor.estimators.inputs import check_dataset
 from art_sor.evaluation.robustness import evaluate_attacks
@@ -48,7 +48,7 @@ def unbounded_eps(classifier: PyTorchClassifier, norm: Norm) -> float:
     low, high = (np.broadcast_to(np.asarray(v, dtype=np.float64), classifier.input_shape) for v in
                  classifier.clip_values)
     half = (high - low) / 2
-    return float(half.max()) if norm == "inf" else float(np.linalg.norm(half.ravel()))
+    return float(geometry_of(norm).size(half.reshape(1, -1))[0])
 
 
 def security_curve(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, norm: object,

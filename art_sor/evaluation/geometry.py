@@ -29,7 +29,7 @@ class Geometry:
     """Means over the samples.
 
     :ivar gradient_norm: ``‖∇ₓℓ‖₂``.
-    :ivar gradient_dual_norm: ``‖∇ₓℓ‖_*`` of the threat model (L1 for L∞, L2 for L2).
+    :ivar gradient_dual_norm: ``‖∇ₓℓ‖_*`` of the threat model (L1 for L∞, L2 for L2, L∞ for L1).
     :ivar hessian_eigenvalue: Largest-magnitude eigenvalue of the input Hessian ``∇²ₓℓ`` (power iteration).
     :ivar linearity_gap: ``γ(ε) = max_{‖δ‖≤ε} |ℓ(x+δ) − ℓ(x) − δᵀ∇ℓ(x)|`` (PGD).
     :ivar samples: Number of samples.
@@ -78,7 +78,7 @@ def geometry_metrics(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
             loss_fn = view.loss_fn(view.labels(labels[start:start + batch_size]), fit=False)
             at = gradient_at(loss_fn, xb, create_graph=True)
             flat = at.grad.detach().flatten(1)
-            dual = flat.abs().sum(1) if norm == "inf" else flat.norm(dim=1)
+            dual = threat.geometry.dual(flat)
             eigenvalues = _top_eigenvalues(loss_fn, at, power_iterations, generator)
             delta = maximize_linearity_gap(loss_fn, xb, at.losses, at.grad, eps, norm, linearity_steps,
                                            2.5 * eps / linearity_steps, view.box)

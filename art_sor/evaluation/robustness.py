@@ -17,7 +17,7 @@ from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
 from art_sor.core.checks import check_count
-from art_sor.core.norms import Norm
+from art_sor.core.norms import Norm, geometry_of
 from art_sor.core.threat import ThreatModel
 from art_sor.estimators.inputs import check_dataset
 from art_sor.evaluation.attacks import PreparedAttack, prepare_attack
@@ -144,7 +144,7 @@ class RobustnessResult:
 def perturbation_norms(x: np.ndarray, x_adv: np.ndarray, norm: Norm) -> np.ndarray:
     """Per-sample ``‖x_adv − x‖`` in the threat model's norm."""
     diff = (x_adv.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1)
-    return np.abs(diff).max(axis=1) if norm == "inf" else np.linalg.norm(diff, axis=1)
+    return geometry_of(norm).size(diff)
 
 
 def evaluate_attacks(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, threat: ThreatModel,

@@ -8,15 +8,22 @@ these perturbations readable explanations (Tsipras et al. 2019; Santurkar et al.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
 from art.attacks.evasion import ProjectedGradientDescent
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.core.checks import check_count, check_positive
-from art_sor.core.norms import art_norm, parse_norm
+from art_sor.core.norms import art_norm, norm_label, parse_norm
 from art_sor.estimators.inputs import check_inputs, to_index_labels
 
 DEFAULT_STEPS = 100
+
+COUNTERFACTUAL_EPS: dict[str, Callable[[int], float]] = {"inf": lambda dimension: 0.3,
+                                                          "l2": lambda dimension: 0.25 * math.sqrt(dimension)}
+"""Default counterfactual budget of each norm, from the input dimension (see :func:`default_eps`)."""
 
 
 def default_eps(input_shape: tuple[int, ...], norm: str = "l2") -> float:
@@ -26,7 +33,10 @@ def default_eps(input_shape: tuple[int, ...], norm: str = "l2") -> float:
     their targets, while at 0.25·√d they reach most of them with visible class features (a sandal's straps, a
     trouser's gap between the legs) and the input stays recognisable.
     """
-    return 0.3 if parse_norm(norm) == "inf" else 0.25 * float(np.sqrt(np.prod(input_shape)))
+    norm = parse_norm(norm)
+    if norm not in COUNTERFACTUAL_EPS:
+        raise ValueError(f"norm {norm!r}: there is no default counterfactual budget for {norm_label(norm)}; pass eps")
+    return COUNTERFACTUAL_EPS[norm](int(np.prod(input_shape)))
 
 
 def counterfactuals(classifier: PyTorchClassifier, x: np.ndarray, targets: np.ndarray, eps: float | None = None,

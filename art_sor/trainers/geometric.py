@@ -17,7 +17,7 @@ from art_sor.core.checks import check_count, check_positive
 from art_sor.core.curvature import CurvatureRegularizer
 from art_sor.core.gradient_norm import GradientNormRegularizer, GRMode
 from art_sor.core.local_linearity import LocalLinearityRegularizer
-from art_sor.core.norms import parse_norm
+from art_sor.core.norms import geometry_of
 from art_sor.estimators.view import BatchNormMode
 from art_sor.trainers.regularized import RegularizedTrainer, ramp
 
@@ -58,7 +58,7 @@ class CURETrainer(RegularizedTrainer):
     """Curvature regularization: ``ℓ + λ‖∇ℓ(x + h·z) − ∇ℓ(x)‖²`` with ``z = sign(g)/‖sign(g)‖₂``.
 
     By default ``h·z`` reaches the edge of the threat model: ``h = ε·√d`` for L∞ (so that ``h·z = ε·sign(g)``)
-    and ``h = ε`` for L2. As in CURE, ``h`` can grow over the first epochs: in epoch ``k`` (from 0) it is
+    and ``h = ε`` for L2 and L1. As in CURE, ``h`` can grow over the first epochs: in epoch ``k`` (from 0) it is
     ``h·min(1, (k+1)/(warmup_epochs+1))``.
 
     | Paper link: https://arxiv.org/abs/1811.09716
@@ -81,9 +81,9 @@ class CURETrainer(RegularizedTrainer):
                  lam: float = CurvatureRegularizer.lam, h: float | None = None, warmup_epochs: int = 0,
                  amp: bool = False, batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0,
                  micro_batch_size: int | None = None) -> None:
-        norm, eps = parse_norm(norm), check_positive(eps, "eps")
+        geometry, eps = geometry_of(norm), check_positive(eps, "eps")
         if h is None:
-            h = eps * math.sqrt(math.prod(classifier.input_shape)) if norm == "inf" else eps
+            h = geometry.step_length(eps, math.prod(classifier.input_shape))
         super().__init__(classifier, CurvatureRegularizer(h=h, lam=lam), amp=amp, batch_norm=batch_norm,
                          penalty_warmup_epochs=penalty_warmup_epochs, micro_batch_size=micro_batch_size)
         self.warmup_epochs = check_count(warmup_epochs, "warmup_epochs", minimum=0)

@@ -22,6 +22,8 @@ from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.attacks import CANONICAL_AUTOATTACK_LABEL, PreparedAttack
 from art_sor.evaluation.canonical_autoattack import CanonicalAutoAttack
 
+SQUARE_NORMS = ("inf", "l2")
+
 
 def fgsm(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int) -> PreparedAttack:
     """ART FastGradientMethod: one step of ε (FGSM for L∞, FGM for L2).
@@ -57,6 +59,9 @@ def _apgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, s
 
 
 def _square(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, queries: int) -> SquareAttack:
+    # ART accepts norm=1 but then runs its L2 search: refuse rather than report an L2 attack as L1.
+    if threat.norm not in SQUARE_NORMS:
+        raise ValueError(f"square: ART's SquareAttack has no {threat.geometry.label} version (it has L∞ and L2)")
     return SquareAttack(classifier, norm=art_norm(threat.norm), eps=threat.eps,
                         max_iter=check_count(queries, "queries"), nb_restarts=1, batch_size=batch_size,
                         verbose=False)
