@@ -100,15 +100,18 @@ class Registry:
         spec = self.check_settings(spec, settings)
         return self.load(spec.name)(*supplied, **dict(spec.options), **settings)
 
+    def takes(self, name: str, parameter: str) -> bool:
+        """Whether the factory of ``name`` has a parameter ``parameter`` (a supplied one included)."""
+        return parameter in inspect.signature(self.load(name)).parameters
+
     def check_settings(self, spec: Spec | str, settings: dict[str, Any]) -> Spec:
         """Check ``spec`` and that its entry takes every one of ``settings`` and its spec sets none of them.
 
         :raises RegistryError: Naming the setting, for an entry that does not take it or a spec that also sets it.
         """
         spec = self.check(spec)
-        parameters = inspect.signature(self.load(spec.name)).parameters
         for key in settings:
-            if key not in parameters:
+            if not self.takes(spec.name, key):
                 raise RegistryError(f"{self.kind} {spec.name!r} does not support {key!r}; drop it for this "
                                     f"{self.kind} (it takes {', '.join(self.options(spec.name)) or 'no options'})")
             if key in dict(spec.options):
@@ -118,6 +121,8 @@ class Registry:
 
 
 DATASETS = Registry("dataset", "art_sor.datasets", ("root", "download"))
+"""A dataset factory takes ``root`` (the data folder) and ``download`` only if it reads them; giving either to
+one that does not is refused."""
 ARCHITECTURES = Registry("architecture", "art_sor.architectures", ("input_shape", "nb_classes"))
 ATTACKS = Registry("attack", "art_sor.attacks", ("classifier", "threat", "batch_size"))
 DEFENCES = Registry("defence", "art_sor.defences", ("classifier", "threat"))

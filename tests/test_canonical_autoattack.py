@@ -25,6 +25,7 @@ def small_model():
     return model.eval(), x, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm,eps", [("inf", 0.03), pytest.param("l2", 0.3, marks=pytest.mark.long)])
 def test_wrapper_matches_pyautoattack_directly(small_model, norm, eps):
     model, x, y = small_model

@@ -32,6 +32,7 @@ def quiet(message: str) -> None:
     pass
 
 
+@pytest.mark.slow
 def test_comparison_resumes_without_retraining_or_reevaluating(digits, tmp_path):
     calls = []
 
@@ -56,6 +57,7 @@ def test_comparison_resumes_without_retraining_or_reevaluating(digits, tmp_path)
     assert len(calls) == 3, "new extra-metric settings recompute only the extras"
 
 
+@pytest.mark.slow
 def test_sor_beats_standard_in_the_table(digits, tmp_path):
     rows = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, verbose=False, announce=quiet)
     standard, sor = (row.result.evaluation.robustness.attacks[1].accuracy for row in rows)
@@ -74,6 +76,7 @@ def test_sor_beats_standard_in_the_table(digits, tmp_path):
     assert paths["results.csv"].read_text().splitlines()[0].startswith("defence,seeds,epochs,train s")
 
 
+@pytest.mark.slow
 def test_budget_stops_each_defence_at_its_time(digits, tmp_path):
     plan = replace(PLAN, setup=replace(PLAN.setup, epochs=50), budget=Budget(3.0, "cpu"))
     rows = run_comparison(["standard", "sor"], digits, plan, tmp_path, verbose=False, announce=quiet)

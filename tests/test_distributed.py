@@ -10,6 +10,9 @@ import textwrap
 import pytest
 import torch
 
+# torchrun starts two fresh interpreters per test: tens of seconds each.
+pytestmark = pytest.mark.slow
+
 WORKER = textwrap.dedent("""
     import sys, torch
     torch.set_num_threads(1)

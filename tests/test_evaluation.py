@@ -78,6 +78,7 @@ def _evaluation_classifier(model: nn.Module) -> object:
 ATTACKS = ["fgsm", "pgd", "pgd:steps=40,restarts=2", "apgd-ce:steps=30", "square:queries=300"]
 
 
+@pytest.mark.slow
 def test_standard_model_is_not_robust_and_passes_checks(trained, digits):
     report = evaluate_classifier(trained["standard"], digits.x_test[:150], digits.y_test[:150], LINF,
                                  attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False, verbose=False)
@@ -88,6 +89,7 @@ def test_standard_model_is_not_robust_and_passes_checks(trained, digits):
     assert not report.obfuscation_suspected, [c for c in report.checks if c.passed is False]
 
 
+@pytest.mark.slow
 def test_honest_robust_model_is_not_flagged(trained, digits):
     report = evaluate_classifier(trained["sor"], digits.x_test[:150], digits.y_test[:150], LINF,
                                  attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False, verbose=False)
@@ -97,6 +99,7 @@ def test_honest_robust_model_is_not_flagged(trained, digits):
     assert all(c.passed is not None for c in report.checks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("wrapper", [Quantised, Saturated])
 def test_obfuscated_models_are_caught(trained, digits, wrapper):
     model = wrapper(trained["standard"].model)
@@ -113,6 +116,7 @@ def test_obfuscated_models_are_caught(trained, digits, wrapper):
     assert square.accuracy < pgd.accuracy
 
 
+@pytest.mark.slow
 def test_worst_case_is_per_sample(trained, digits):
     result = evaluate_attacks(trained["sor"], digits.x_test[:100], digits.y_test[:100], LINF,
                               ["fgsm", "pgd"], verbose=False)
@@ -121,6 +125,7 @@ def test_worst_case_is_per_sample(trained, digits):
     assert result.worst_case_accuracy() <= min(a.accuracy for a in result.attacks)
 
 
+@pytest.mark.slow
 def test_attacks_are_repeatable(trained, digits):
     runs = []
     for noise_seed in (1, 2):  # whatever the caller's random streams, the attacks draw the same numbers
@@ -145,6 +150,7 @@ def test_seeding_restores_the_callers_random_streams():
         assert (np.random.rand(), torch.rand(1)) == inside
 
 
+@pytest.mark.slow
 def test_adversarial_examples_stay_in_the_threat_model(trained, digits):
     attack = prepare_attack("pgd", trained["sor"], LINF).attack
     x = digits.x_test[:50]
@@ -153,6 +159,7 @@ def test_adversarial_examples_stay_in_the_threat_model(trained, digits):
     assert perturbation_norms(x, x_adv, "l2").max() > 0
 
 
+@pytest.mark.slow
 def test_minimal_attacks_count_only_breaks_inside_the_ball(trained, digits):
     small = evaluate_attacks(trained["standard"], digits.x_test[:30], digits.y_test[:30], ThreatModel(0.01, "l2"),
                              ["deepfool:subset=30"], verbose=False)
@@ -161,6 +168,7 @@ def test_minimal_attacks_count_only_breaks_inside_the_ball(trained, digits):
     assert small.attacks[0].accuracy > large.attacks[0].accuracy
 
 
+@pytest.mark.slow
 def test_security_curve_falls_to_chance(trained, digits):
     curve = security_curve(trained["sor"], digits.x_test[:80], digits.y_test[:80], "inf", attack="pgd", points=5,
                            verbose=False)
@@ -169,6 +177,7 @@ def test_security_curve_falls_to_chance(trained, digits):
     assert all(b <= a + 0.02 for a, b in zip(curve.accuracy, curve.accuracy[1:], strict=False))
 
 
+@pytest.mark.slow
 def test_gradient_check_flags_saturated_softmax(trained, digits):
     healthy = gradient_check(trained["standard"], digits.x_test[:40], digits.y_test[:40])
     saturated = gradient_check(_evaluation_classifier(Saturated(trained["standard"].model)), digits.x_test[:40],
@@ -192,6 +201,7 @@ def test_geometry_matches_autograd_on_a_tiny_model(tiny_problem):
     assert geometry.linearity_gap > 0
 
 
+@pytest.mark.slow
 def test_sor_lowers_curvature_against_standard(trained, digits):
     standard = geometry_metrics(trained["standard"], digits.x_test[:100], digits.y_test[:100], LINF)
     sor = geometry_metrics(trained["sor"], digits.x_test[:100], digits.y_test[:100], LINF)
@@ -199,6 +209,7 @@ def test_sor_lowers_curvature_against_standard(trained, digits):
     assert sor.linearity_gap < standard.linearity_gap
 
 
+@pytest.mark.slow
 def test_unknown_attack_and_option_are_named(trained):
     with pytest.raises(ValueError, match="unknown attack 'bim'"):
         prepare_attack("bim", trained["sor"], LINF)
@@ -206,12 +217,14 @@ def test_unknown_attack_and_option_are_named(trained):
         prepare_attack("pgd:colour=1", trained["sor"], LINF)
 
 
+@pytest.mark.slow
 def test_checks_without_their_attacks_say_not_run(trained, digits):
     result = evaluate_attacks(trained["sor"], digits.x_test[:20], digits.y_test[:20], LINF, ["pgd"],
                               verbose=False)
     assert all(check.passed is None for check in obfuscation_checks(result))
 
 
+@pytest.mark.slow
 def test_evaluate_cli_writes_reports(trained_runs, tmp_path):
     path = trained_runs["sor"].path
     result = CliRunner().invoke(main, ["evaluate", str(path), "--eval-samples", "60", "--attack", "fgsm", "--attack",
@@ -227,6 +240,7 @@ def test_evaluate_cli_writes_reports(trained_runs, tmp_path):
     assert "worst case over all full-set attacks" in result.output
 
 
+@pytest.mark.slow
 def test_evaluate_cli_accepts_a_bare_state_dict_and_the_old_samples_spelling(trained, tmp_path):
     torch.save(trained["standard"].model.state_dict(), tmp_path / "weights.pt")
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "weights.pt"), "--architecture", "small-cnn",
@@ -240,6 +254,7 @@ def test_evaluate_cli_accepts_a_bare_state_dict_and_the_old_samples_spelling(tra
     assert wrong.exit_code != 0 and "architecture" in wrong.output
 
 
+@pytest.mark.slow
 def test_evaluation_needs_no_optimizer_and_does_not_touch_inputs(trained, digits):
     model = trained["sor"].model
     classifier = make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0))
@@ -249,6 +264,7 @@ def test_evaluation_needs_no_optimizer_and_does_not_touch_inputs(trained, digits
     np.testing.assert_array_equal(x, before)
 
 
+@pytest.mark.slow
 def test_sor_beats_standard_training_under_pgd(trained, digits):
     """The module's 25-epoch digits runs: SOR must clearly beat standard training under ART's PGD."""
     results = {}
@@ -262,6 +278,7 @@ def test_sor_beats_standard_training_under_pgd(trained, digits):
     assert sor_pgd > standard_pgd + 0.15, results
 
 
+@pytest.mark.slow
 def test_evaluate_folders_belong_to_one_model_dataset_and_plan(trained_runs, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fast = ["--eval-samples", "20", "--attack", "fgsm", "--no-curve", "--no-geometry", "--quiet", "--device", "cpu"]

@@ -29,6 +29,7 @@ def test_built_in_defences_are_entry_points():
     assert set(DEFENCES.names()) >= BUILT_IN
 
 
+@pytest.mark.slow
 def test_core_never_imports_plugins_and_core_never_imports_art():
     package = pathlib.Path(art_sor.__file__).parent
     for source in package.rglob("*.py"):
@@ -66,6 +67,7 @@ def test_third_party_defence_needs_only_an_entry_point(tmp_path, monkeypatch, sm
     assert len(trainer.fit(x, y, nb_epochs=1, verbose=False)) == 1
 
 
+@pytest.mark.slow
 def test_third_party_defence_reaches_the_cli(tmp_path):
     site = _throwaway_plugin(tmp_path)
     env = {**__import__("os").environ, "PYTHONPATH": f"{site}", "OMP_NUM_THREADS": "1"}
@@ -220,6 +222,7 @@ def _throwaway_distribution(root: pathlib.Path) -> pathlib.Path:
     return site
 
 
+@pytest.mark.slow
 def test_third_party_dataset_architecture_and_attack_reach_the_cli(tmp_path):
     site = _throwaway_distribution(tmp_path)
     env = {**__import__("os").environ, "PYTHONPATH": f"{site}", "OMP_NUM_THREADS": "1"}

@@ -148,6 +148,7 @@ KILLABLE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["sor", "madry-pgd:steps=3", "trades:steps=2"])
 def test_kill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path, spec):
     folder = tmp_path / "killed"
@@ -207,6 +208,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_never_collide_or_tear(tmp_path):
     path = tmp_path / "state.pt"
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(k)], stderr=subprocess.PIPE)
@@ -218,6 +220,7 @@ def test_concurrent_writers_never_collide_or_tear(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_second_process_on_one_folder_is_refused(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom art_sor.runs.folders import exclusive\n"
                                "with exclusive(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n",

@@ -14,6 +14,7 @@ import click
 from art_sor.cli.params import apply_recipe, given, option_error, setup_from
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset, load_dataset
+from art_sor.registry import DATASETS
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
 from art_sor.runs.setup import TrainingSetup
@@ -117,8 +118,15 @@ def command_line() -> str:
 def open_dataset(values: dict[str, Any]) -> Dataset:
     """The dataset of ``--dataset``, ``--data-root`` and ``--download``; malformed user data blames ``--dataset``.
 
-    A missing copy raises ``FileNotFoundError``, whose message says how to get it.
+    A missing copy raises ``FileNotFoundError``, whose message says how to get it; ``--data-root`` or
+    ``--download`` for a dataset that reads neither is refused.
     """
+    name = values["dataset"].name
+    for option, parameter, given_value in (("--data-root", "root", values["data_root"]),
+                                           ("--download", "download", values["download"])):
+        if given_value and not DATASETS.takes(name, parameter):
+            raise click.BadParameter(f"dataset {name} does not read {option} (it is not downloaded); drop it",
+                                     param_hint=option)
     try:
         return load_dataset(values["dataset"], values["data_root"], values["download"])
     except ValueError as error:

@@ -35,7 +35,14 @@ def load_dataset(spec: str | Spec, root: str | os.PathLike[str] | None = None, d
     :param root: Data root for downloadable datasets (default :func:`data_root`).
     :param download: Let torchvision download a dataset that has no local copy.
     :raises FileNotFoundError: If the data is not there (the message says how to get it).
-    :raises ValueError: For an unknown dataset or malformed user data.
+    :raises ValueError: For an unknown dataset or malformed user data, or a ``root`` or ``download`` given to a
+                        dataset that does not read it.
     """
     spec = spec if isinstance(spec, Spec) else dataset_spec(spec)
-    return DATASETS.build(spec, root, download)
+    settings = {}
+    for key, value in (("root", root), ("download", download)):
+        if DATASETS.takes(spec.name, key):
+            settings[key] = value
+        elif value:
+            raise ValueError(f"dataset {spec.name!r} does not read {key} (it is not downloaded); drop it")
+    return DATASETS.build(spec, **settings)

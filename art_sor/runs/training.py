@@ -142,7 +142,10 @@ def build_run_classifier(data: Dataset, setup: TrainingSetup) -> PyTorchClassifi
     device_type = resolve_device(setup.device)
     if device_type == "gpu":
         torch.backends.cudnn.benchmark = True
-    if setup.sync_batch_norm and DataParallel.current().active:
+    if setup.sync_batch_norm:
+        if not DataParallel.current().active:
+            raise ValueError("sync_batch_norm: one process already normalises over its whole batch; it takes effect "
+                             "only under torchrun with more than one process")
         if device_type != "gpu":
             raise ValueError("sync_batch_norm: torch's SyncBatchNorm runs on CUDA only; drop it on CPUs")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)

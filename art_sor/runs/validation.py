@@ -52,7 +52,12 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
         raise JobError(str(error), option) from error
     state = torch.random.get_rng_state()
     try:
-        classifier = build_run_classifier(data, setup)
+        try:
+            classifier = build_run_classifier(data, setup)
+        except ValueError as error:
+            if str(error).startswith("sync_batch_norm"):
+                raise JobError(str(error), "--sync-batch-norm") from error
+            raise
         settings = setup.trainer_settings()
         options = " / ".join("--" + key.replace("_", "-") for key in settings)
         for spec in defences:
