@@ -77,6 +77,7 @@ def test_train_logs_every_epoch_once_to_tensorboard_and_mlflow(tmp_path, mlflow_
     assert runs[0].data.metrics["eval/clean_accuracy"] == pytest.approx(row["clean_accuracy"])
     assert row["training"]["logs"] == {"tensorboard": str(run_dir.resolve()),
                                        "mlflow": {"uri": mlflow_uri, "experiment": "art-sor", "run_id": run_id}}
+    assert f"standard: TensorBoard {run_dir.resolve()}, MLflow run {run_id}" in (out / "report.md").read_text()
 
     # Extending the run logs only the new epoch, into the same TensorBoard folder and MLflow run; a rerun that
     # reuses the model logs nothing again.

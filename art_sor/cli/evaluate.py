@@ -83,7 +83,8 @@ def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_roo
                                 adversarial=folder / ADVERSARIAL_FILE if save_adversarial else None)
         title = f"{model.name} on {data.name}"
         context = {"checkpoint": str(checkpoint), "dataset": data.name, "trained": model.run,
-                   "command": command_line()}
+                   "command": command_line(),
+                   "adversarial_examples": str(folder / ADVERSARIAL_FILE) if save_adversarial else None}
         report = evaluation_report(result, title, context)
         paths = write_report(report, folder)
     click.echo(report.markdown())

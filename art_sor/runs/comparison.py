@@ -28,7 +28,7 @@ from art_sor.runs.folders import exclusive
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.tracking import Tracking
+from art_sor.runs.tracking import Tracking, logs_line
 from art_sor.runs.training import CLOCKS, Budget, RobustnessMonitor, TrainedModel, train_defence
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
@@ -354,6 +354,8 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
         blocks += [f"Loss geometry on the first {geometry_rows[0].result.evaluation.geometry.samples} test images "
                    "(means): input-gradient norms, top eigenvalue of the input Hessian (power iteration on exact "
                    "Hessian-vector products) and the local-linearity gap γ(ε) (PGD, 10 steps).", geometry]
+    logs = logs_line({f"{row.defence} (seed {row.seed})": row.training.get("logs", {}) for row in rows})
+    blocks += [logs] if logs else []
     blocks.append(f"Regenerate with: `{command}`")
     data_json = {"dataset": data.name, "threat": plan.threat.to_dict(), "evaluation": plan.evaluation.key(),
                  "budget": plan.budget.to_dict() if plan.budget else None, "clock": plan.timing_clock,

@@ -73,6 +73,21 @@ def _require(module: str, extra: str, option: str) -> Any:
         raise ImportError(f"{option} needs {extra}, which is not installed: pip install 'art-sor[{extra}]'") from error
 
 
+def logs_line(runs: dict[str, dict[str, Any]]) -> str | None:
+    """A report's sentence saying where each run's logs went (``None`` when none were logged).
+
+    :param runs: Each run's :meth:`RunTracker.where`, by run label.
+    """
+    parts = []
+    for label, where in runs.items():
+        places = ([f"TensorBoard {where['tensorboard']}"] if "tensorboard" in where else []) + (
+            [f"MLflow run {where['mlflow']['run_id']} ({where['mlflow']['uri']}, experiment "
+             f"{where['mlflow']['experiment']})"] if "mlflow" in where else [])
+        if places:
+            parts.append(f"{label}: {', '.join(places)}")
+    return f"Logs: {'; '.join(parts)}." if parts else None
+
+
 class Destination(abc.ABC):
     """One run's logs in one backend."""
 

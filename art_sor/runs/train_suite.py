@@ -19,7 +19,7 @@ from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation, evaluate_mo
 from art_sor.runs.folders import exclusive
 from art_sor.runs.reports import Report, Table, percent
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.tracking import Tracking
+from art_sor.runs.tracking import Tracking, logs_line
 from art_sor.runs.training import train_defence
 from art_sor.specs import Spec
 from art_sor.trainers.distributed import DataParallel
@@ -149,6 +149,8 @@ def train_report(rows: Sequence[TrainedDefence], command: str, recipe: str = "",
     if paper:
         blocks += ["## The paper's figures (reported by the paper, not measured by this run)",
                    Table(["figure", "value"], [[key, str(value)] for key, value in paper.items()], numeric=False)]
+    logs = logs_line({row.training["defence"]: row.training.get("logs", {}) for row in rows})
+    blocks += [logs] if logs else []
     blocks.append(f"Regenerate with: `{command}`")
     data = {"command": command, "recipe": {"name": recipe, "sources": sources or {}, "paper": paper or {}},
             "results": [row.to_dict() for row in rows]}

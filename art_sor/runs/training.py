@@ -103,7 +103,7 @@ class TrainedModel:
         lines = [f"{self.spec.label} on {self.key.dataset['spec']}: {self.epochs} epochs in "
                  f"{self.training_seconds:.1f} s, selected epoch {self.selected_epoch}"
                  + (f", saved to {self.path}" if self.path else "") + f"; history ({window}):", "",
-                 *history_table(shown).markdown()]
+                 *history_table(shown, digits=4).markdown()]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -335,14 +335,17 @@ def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: T
         return finished
 
 
-def history_table(history: Sequence[dict[str, Any]]) -> Table:
-    """The per-epoch records as a table: one row per epoch, one column per entry (in order of first appearance)."""
+def history_table(history: Sequence[dict[str, Any]], digits: int = 6) -> Table:
+    """The per-epoch records as a table: one row per epoch, one column per entry (in order of first appearance).
+
+    :param digits: Significant digits of the numbers.
+    """
     columns = list(dict.fromkeys(key for record in history for key in record))
 
     def cell(value: Any) -> str:
         if isinstance(value, list):  # warnings
             return "; ".join(map(str, value))
-        return "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+        return "" if value is None else f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
     return Table(columns, [[cell(record.get(column)) for column in columns] for record in history])
 
