@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
+from art_sor.runs.comparison import ComparisonPlan, run_comparison
+from art_sor.runs.evaluating import EvaluationPlan
 from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.tracking import Tracking
@@ -122,3 +124,20 @@ def test_missing_tracking_library_is_named_before_training(tmp_path, monkeypatch
     experiment = CliRunner().invoke(main, ["train", *TINY, "--out", str(tmp_path / "out"),
                                            "--mlflow-experiment", "x"])
     assert experiment.exit_code != 0 and "--mlflow-experiment" in experiment.output
+
+
+def test_every_comparison_row_is_its_own_run_with_monitor_and_extra_metrics(digits, tmp_path):
+    plan = ComparisonPlan(setup=TrainingSetup(epochs=2, batch_size=64, train_samples=200, device="cpu"),
+                          evaluation=EvaluationPlan(THREAT, attacks=("fgsm",), samples=30, curve=False,
+                                                    geometry=False),
+                          seeds=(0, 1), monitor_attack="fgsm", monitor_samples=20, extras="score v1")
+    rows = run_comparison(["standard"], digits, plan, tmp_path / "out", extra_metrics=lambda *_: {"score": 0.25},
+                          verbose=False, announce=lambda message: None, tracking=Tracking(log_dir=tmp_path / "tb"))
+    for row in rows:
+        run_dir = tmp_path / "tb" / "standard" / f"seed-{row.seed}"
+        assert row.training["logs"] == {"tensorboard": str(run_dir.resolve())}
+        assert scalars(run_dir, "train/monitor_robust_accuracy") == [
+            (point["epoch"], pytest.approx(point["accuracy"])) for point in row.curve]
+        assert scalars(run_dir, "eval/score") == [(2, 0.25)]
+        assert scalars(run_dir, "eval/accuracy/fgsm") == [(2, pytest.approx(row.result.evaluation.robustness
+                                                                            .attacks[0].accuracy))]
