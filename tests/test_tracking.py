@@ -15,7 +15,7 @@ from art_sor.runs.comparison import ComparisonPlan, run_comparison
 from art_sor.runs.evaluating import EvaluationPlan
 from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.tracking import Tracking
+from art_sor.runs.tracking import Tracking, epoch_metrics, flat_params, metric_name
 from art_sor.runs.training import RobustnessMonitor, train_defence
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
@@ -141,3 +141,44 @@ def test_every_comparison_row_is_its_own_run_with_monitor_and_extra_metrics(digi
         assert scalars(run_dir, "eval/score") == [(2, 0.25)]
         assert scalars(run_dir, "eval/accuracy/fgsm") == [(2, pytest.approx(row.result.evaluation.robustness
                                                                             .attacks[0].accuracy))]
+
+
+def test_epoch_records_become_metrics_and_names_suit_mlflow():
+    record = {"epoch": 3, "loss": 1.5, "first_order": 0.25, "second_order": -0.01, "penalty": 0.24,
+              "train_accuracy": 0.5, "learning_rate": 0.1, "seconds": 2.0, "warnings": ["collapsed"]}
+    assert epoch_metrics(record) == {"train/loss": 1.5, "train/first_order": 0.25, "train/second_order": -0.01,
+                                     "train/penalty": 0.24, "train/train_accuracy": 0.5, "train/learning_rate": 0.1,
+                                     "train/seconds": 2.0}
+    assert metric_name("eval/accuracy/pgd:steps=50,restarts=3") == "eval/accuracy/pgd_steps_50_restarts_3"
+    assert flat_params({"setup": {"lr": 0.1, "milestones": [100, 150], "note": None}}) == {
+        "setup.lr": 0.1, "setup.milestones": "[100, 150]", "setup.note": "null"}
+
+
+class InterruptedOnce(RobustnessMonitor):
+    """The robustness monitor, but the first session dies during epoch 2's hooks (before its checkpoint)."""
+
+    died = False
+
+    def __call__(self, trainer, record):
+        super().__call__(trainer, record)
+        if record["epoch"] == 2 and not InterruptedOnce.died:
+            InterruptedOnce.died = True
+            raise KeyboardInterrupt
+
+
+def test_a_resumed_run_logs_each_epoch_once(digits, tmp_path, mlflow_uri):
+    setup = TrainingSetup(epochs=3, batch_size=64, train_samples=200, device="cpu")
+    monitor = InterruptedOnce(digits.x_test[:20], digits.y_test[:20], THREAT, "fgsm")
+    tracking = Tracking(log_dir=tmp_path / "tb", mlflow=True, mlflow_uri=mlflow_uri)
+    with pytest.raises(KeyboardInterrupt), tracking.open("run", tmp_path / "run") as tracker:
+        train_defence("standard", digits, THREAT, setup, tmp_path / "run", verbose=False, monitor=monitor,
+                      tracker=tracker)
+    assert [step for step, _ in scalars(tmp_path / "tb" / "run", "train/loss")] == [1]
+    with tracking.open("run", tmp_path / "run") as tracker:
+        trained = train_defence("standard", digits, THREAT, setup, tmp_path / "run", verbose=False, monitor=monitor,
+                                tracker=tracker)
+    assert [step for step, _ in scalars(tmp_path / "tb" / "run", "train/loss")] == [1, 2, 3]
+    client, runs = mlflow_runs(mlflow_uri)
+    assert len(runs) == 1
+    assert [(m.step, m.value) for m in client.get_metric_history(runs[0].info.run_id, "train/loss")] == [
+        (r["epoch"], pytest.approx(r["loss"])) for r in trained.history]
