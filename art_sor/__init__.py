@@ -12,12 +12,14 @@ from typing import Any
 
 __version__ = "0.2.0"
 
-_LAZY = {"EpochTrainer", "RegularizedTrainer", "SORTrainer", "StandardTrainer"}
+# Public names and the modules that implement them.
+_LAZY = {"EpochTrainer": "art_sor.trainers", "RegularizedTrainer": "art_sor.trainers",
+         "SORTrainer": "art_sor.trainers", "StandardTrainer": "art_sor.trainers", "ThreatModel": "art_sor.core.threat"}
 
-__all__ = ["EpochTrainer", "RegularizedTrainer", "SORTrainer", "StandardTrainer", "__version__"]
+__all__ = ["EpochTrainer", "RegularizedTrainer", "SORTrainer", "StandardTrainer", "ThreatModel", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module("art_sor.trainers"), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'art_sor' has no attribute {name!r}")

@@ -21,6 +21,7 @@ from art_sor.cli.params import (
     output_options,
     recipe_option,
     threat_options,
+    tracking_options,
     training_options,
 )
 from art_sor.estimators.checkpoints import load_classifier
@@ -85,6 +86,7 @@ class BudgetOf(click.ParamType):
 @click.option("--judge", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Checkpoint of an independently trained robust model that judges the counterfactuals.")
 @output_options("art-sor-runs/compare-<dataset>-<norm>")
+@tracking_options
 @device_option
 @click.pass_context
 @user_errors
@@ -128,7 +130,8 @@ def compare(ctx: click.Context, **values: Any) -> None:
                           monitor_attack=values["monitor_attack"].label, monitor_samples=values["monitor_samples"],
                           extras=extra.key() if extra else "", clock=values["clock"])
     rows = run_comparison(job.defences, job.data, plan, job.out, extra_metrics=extra, verbose=verbose,
-                          overwrite=values["overwrite"], announce=announce)
+                          overwrite=values["overwrite"], announce=announce,
+                          tracking=job.tracking if job.tracking.active else None)
     if not rows:  # a data-parallel rank other than 0: rank 0 reports
         return
     report = comparison_report(rows, plan, job.data, command_line(), note)

@@ -27,6 +27,7 @@ from art_sor.runs.validation import JobError, validate_attacks
 from art_sor.specs import Spec
 
 CACHE_FILE = "evaluation.json"
+ADVERSARIAL_FILE = "adversarial.npz"
 
 
 @click.command()
@@ -50,13 +51,16 @@ CACHE_FILE = "evaluation.json"
 @click.option("--tolerance", type=click.FloatRange(min=0, max=1), default=0.02, show_default=True,
               help="Accuracy difference the obfuscation diagnostics tolerate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--save-adversarial", is_flag=True,
+              help=f"Write each attacked image's worst-case adversarial example, with the attack that found it and "
+                   f"the predictions, to OUT/{ADVERSARIAL_FILE} (reruns the attacks of a cached evaluation).")
 @output_options("art-sor-runs/evaluate-<checkpoint's folder>-<name>-<hash of its path>")
 @device_option
 @user_errors
 def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_root: Path | None, download: bool,
              eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int, samples: int | None,
-             curve: bool, geometry: bool, tolerance: float, batch_size: int, out: Path | None, overwrite: bool,
-             quiet: bool, device: str) -> None:
+             curve: bool, geometry: bool, tolerance: float, batch_size: int, save_adversarial: bool, out: Path | None,
+             overwrite: bool, quiet: bool, device: str) -> None:
     """Evaluate CHECKPOINT under ART's attacks, with a security curve and gradient-obfuscation diagnostics.
 
     CHECKPOINT is an art-sor model checkpoint, or a bare PyTorch state_dict together with --architecture. Writes
@@ -83,10 +87,12 @@ def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_roo
             clear(folder)
         claim_folder(folder, {"command": "evaluate", "model": model.identity, "dataset": dataset_identity(data),
                               "plan": plan.key()})
-        result = evaluate_model(model.classifier, data, plan, model.identity, folder / CACHE_FILE, verbose=not quiet)
+        result = evaluate_model(model.classifier, data, plan, model.identity, folder / CACHE_FILE, verbose=not quiet,
+                                adversarial=folder / ADVERSARIAL_FILE if save_adversarial else None)
         title = f"{model.name} on {data.name}"
         context = {"checkpoint": str(checkpoint), "dataset": data.name, "trained": model.run,
-                   "command": command_line()}
+                   "command": command_line(),
+                   "adversarial_examples": str(folder / ADVERSARIAL_FILE) if save_adversarial else None}
         report = evaluation_report(result, title, context)
         paths = write_report(report, folder)
     click.echo(report.markdown())

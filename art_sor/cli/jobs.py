@@ -11,13 +11,14 @@ from typing import Any
 
 import click
 
-from art_sor.cli.params import apply_recipe, given, option_error, setup_from
+from art_sor.cli.params import apply_recipe, given, option_error, setup_from, tracking_from
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset, load_dataset
 from art_sor.registry import DATASETS
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
 from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.tracking import Tracking
 from art_sor.runs.validation import JobError, validate_job
 from art_sor.specs import Spec, safe_folder
 
@@ -34,6 +35,7 @@ class Job:
     setup: TrainingSetup
     defences: list[Spec]
     out: Path
+    tracking: Tracking
 
 
 def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
@@ -62,6 +64,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
     threat = ThreatModel(values["eps"], values["norm"])
     refuse_settings_without_effect(values, {key for key in values if given(ctx, key)} | set(recipe.values))
     setup = setup_from(values, data.augmentation)
+    tracking = tracking_from(ctx, values)
     out = values["out"] or Path("art-sor-runs") / default_out.format(dataset=folder_name(data.name),
                                                                     norm=threat.norm)
     try:
@@ -76,7 +79,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
     # Where the values the recipe set come from; a flag the user gave is the user's own.
     sources = {key: source for key, source in recipe.sources.items()
                if key in recipe.values and not (given(ctx, key) or (key == "defences" and methods))}
-    return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out))
+    return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out), tracking)
 
 
 def refuse_settings_without_effect(values: dict[str, Any], chosen: set[str]) -> None:

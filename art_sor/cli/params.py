@@ -23,6 +23,7 @@ from art_sor.models import resolve_architecture
 from art_sor.registry import ARCHITECTURES, ATTACKS, DATASETS, DEFENCES, Registry, RegistryError
 from art_sor.runs.recipes import Recipe, RecipeError, load_recipe, recipe_for
 from art_sor.runs.setup import OPTIMIZERS, SCHEDULES, SELECTIONS, OptimizerSettings, ScheduleSettings, TrainingSetup
+from art_sor.runs.tracking import EXPERIMENT, Tracking
 from art_sor.specs import Spec
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -235,6 +236,41 @@ def output_options(default: str) -> Decorator:
     return decorate
 
 
+def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--log-dir`` (TensorBoard), ``--mlflow``, ``--mlflow-uri`` and ``--mlflow-experiment``."""
+    for decorator in reversed([
+        click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Log each model's settings, per-epoch records and final evaluation to TensorBoard, one run "
+                          "per model under this folder (needs art-sor[tensorboard]). Logging changes no result."),
+        click.option("--mlflow", is_flag=True,
+                     help="Log the same to MLflow, one run per model (needs art-sor[mlflow])."),
+        click.option("--mlflow-uri", default=None,
+                     help="MLflow tracking URI; implies --mlflow [default: $MLFLOW_TRACKING_URI, else MLflow's "
+                          "default]."),
+        click.option("--mlflow-experiment", default=EXPERIMENT, show_default=True, help="MLflow experiment."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def tracking_from(ctx: click.Context, values: dict[str, Any]) -> Tracking:
+    """The tracking options as a checked :class:`~art_sor.runs.tracking.Tracking`, its libraries imported.
+
+    :raises click.BadParameter: For an experiment without MLflow, or a store MLflow refuses.
+    :raises ImportError: Naming the extra to install.
+    """
+    mlflow = values["mlflow"] or values["mlflow_uri"] is not None
+    if given(ctx, "mlflow_experiment") and not mlflow:
+        raise click.BadParameter("--mlflow-experiment names an MLflow experiment; pass --mlflow too, or it would "
+                                 "have no effect", param_hint="--mlflow-experiment")
+    tracking = Tracking(values["log_dir"], mlflow, values["mlflow_uri"], values["mlflow_experiment"])
+    try:
+        tracking.check()
+    except ValueError as error:
+        raise click.BadParameter(str(error).removeprefix("mlflow_uri "), param_hint="--mlflow-uri") from error
+    return tracking
+
+
 def recipe_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--recipe``."""
     return click.option("--recipe", default=None,
@@ -294,8 +330,9 @@ def apply_recipe(ctx: click.Context, values: dict[str, Any]) -> tuple[dict[str, 
     return merged, recipe
 
 
-# Options that name the recipe or the run's output rather than a setting.
-_NOT_IN_RECIPES = ("recipe", "out", "overwrite", "quiet", "methods")
+# Options that name the recipe or the run's output (and where it is logged) rather than a setting.
+_NOT_IN_RECIPES = ("recipe", "out", "overwrite", "quiet", "methods", "log_dir", "mlflow", "mlflow_uri",
+                   "mlflow_experiment")
 
 
 def _recipe_type_problem(param: click.Parameter, value: Any) -> str | None:

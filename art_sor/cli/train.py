@@ -16,6 +16,7 @@ from art_sor.cli.params import (
     output_options,
     recipe_option,
     threat_options,
+    tracking_options,
     training_options,
 )
 from art_sor.registry import DEFENCES
@@ -36,6 +37,7 @@ from art_sor.runs.train_suite import train_report, train_suite
 @click.option("--eval-samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images attacked (the first n); clean accuracy uses the whole test set.")
 @output_options("art-sor-runs/train-<dataset>")
+@tracking_options
 @device_option
 @click.pass_context
 @user_errors
@@ -43,14 +45,16 @@ def train(ctx: click.Context, **values: Any) -> None:
     """Train defences (standard and SOR by default) and compare them under ART's PGD attack.
 
     Each model is saved to OUT/<defence>/model.pt with its training state and the full key of its settings;
-    OUT/report.md and report.json hold the accuracies, the history and the settings read back from each model.
+    OUT/report.md and report.json hold the accuracies, the history and the settings read back from each model;
+    OUT/<defence>/history.csv the per-epoch records. --log-dir and --mlflow log the same to TensorBoard and MLflow.
     """
     job = prepare_job(ctx, values, default_out="train-{dataset}",
                       attacks=lambda merged: [f"pgd:steps={merged['attack_steps']}"])
     rows = train_suite(job.defences, job.data, job.threat, job.setup, job.out,
                        attack=f"pgd:steps={job.values['attack_steps']}",
                        eval_samples=job.values["eval_samples"], overwrite=job.values["overwrite"],
-                       verbose=not job.values["quiet"], announce=lambda message: click.echo(message, err=True))
+                       verbose=not job.values["quiet"], announce=lambda message: click.echo(message, err=True),
+                       tracking=job.tracking if job.tracking.active else None)
     if not rows:  # a data-parallel rank other than 0: rank 0 reports
         return
     report = train_report(rows, command_line(), job.recipe.name, job.recipe_sources, job.recipe.paper)

@@ -22,6 +22,7 @@ from art_sor.core.threat import ThreatModel
 from art_sor.estimators.inputs import check_dataset
 from art_sor.evaluation.attacks import PreparedAttack, prepare_attack
 from art_sor.evaluation.randomness import seeded
+from art_sor.evaluation.worst_case import WorstCaseExamples
 from art_sor.specs import Spec
 
 # Slack for float32 round-off when checking that a perturbation is inside the ball.
@@ -150,7 +151,8 @@ def perturbation_norms(x: np.ndarray, x_adv: np.ndarray, norm: Norm) -> np.ndarr
 def evaluate_attacks(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, threat: ThreatModel,
                      attacks: Sequence[str | Spec], batch_size: int = 128, chunk_size: int = 500,
                      verbose: bool = True, on_result: Callable[[RobustnessResult], None] | None = None,
-                     previous: RobustnessResult | None = None) -> RobustnessResult:
+                     previous: RobustnessResult | None = None,
+                     examples: WorstCaseExamples | None = None) -> RobustnessResult:
     """Run each attack on ``(x, y)`` in chunks on the classifier's device and record per-sample robustness.
 
     Every attack is built before the first one runs, so that a typo in the last spec fails at once.
@@ -165,16 +167,22 @@ def evaluate_attacks(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
     :param verbose: Show a progress bar.
     :param on_result: Called with the result so far after each attack, to save partial results.
     :param previous: A partial result of the same evaluation (same samples and threat model); its attacks are
-                     reused rather than run again.
+                     reused rather than run again, unless ``examples`` is given.
+    :param examples: Collects each sample's worst-case adversarial example; every attack then runs, since a
+                     previous result holds no examples.
     """
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                               clip_values=classifier.clip_values)
     chunk_size = check_count(chunk_size, "chunk_size")
     built = [(spec, prepare_attack(spec, classifier, threat, batch_size)) for spec in map(Spec.of, attacks)]
-    clean = classifier.predict(x, batch_size=batch_size).argmax(axis=1) == labels
+    clean_logits = classifier.predict(x, batch_size=batch_size)
+    clean = clean_logits.argmax(axis=1) == labels
+    if examples is not None:
+        examples.begin(x, labels, clean_logits)
     result = RobustnessResult(threat=threat, clean=clean)
     done = {}
-    if previous is not None and previous.threat == threat and np.array_equal(previous.clean, clean):
+    if (examples is None and previous is not None and previous.threat == threat
+            and np.array_equal(previous.clean, clean)):
         done = {r.spec: r for r in previous.attacks}
     todo = [(spec, attack) for spec, attack in built if spec.label not in done]
     total = sum(_chunks(min(len(x), attack.subset or len(x)), chunk_size) for _, attack in todo)
@@ -185,7 +193,7 @@ def evaluate_attacks(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
                 continue
             progress.set_postfix(attack=attack.label)
             result.attacks.append(_run(attack, spec, classifier, x, labels, clean, threat, batch_size, chunk_size,
-                                       progress))
+                                       progress, examples))
             if on_result is not None:
                 on_result(result)
     return result
@@ -196,8 +204,11 @@ def _chunks(n: int, size: int) -> int:
 
 
 def _run(attack: PreparedAttack, spec: Spec, classifier: PyTorchClassifier, x: np.ndarray, labels: np.ndarray,
-         clean: np.ndarray, threat: ThreatModel, batch_size: int, chunk_size: int, progress: tqdm) -> AttackResult:
+         clean: np.ndarray, threat: ThreatModel, batch_size: int, chunk_size: int, progress: tqdm,
+         examples: WorstCaseExamples | None) -> AttackResult:
     n = min(len(x), attack.subset or len(x))
+    # Only attacks on every sample enter the worst case, as in RobustnessResult.worst_case.
+    examples = examples if n == len(x) else None
     robust = clean[:n].copy()
     out_of_budget = 0
     start = time.perf_counter()
@@ -206,7 +217,8 @@ def _run(attack: PreparedAttack, spec: Spec, classifier: PyTorchClassifier, x: n
         x_chunk, y_chunk = x[index], labels[index]
         with seeded():
             x_adv = attack.attack.generate(x_chunk.copy(), y=y_chunk)
-        fooled = classifier.predict(x_adv, batch_size=batch_size).argmax(axis=1) != y_chunk
+        logits = classifier.predict(x_adv, batch_size=batch_size)
+        fooled = logits.argmax(axis=1) != y_chunk
         inside = perturbation_norms(x_chunk, x_adv, threat.norm) <= threat.eps * (1 + _BUDGET_SLACK) + _BUDGET_SLACK
         if classifier.clip_values is not None:
             low, high = classifier.clip_values
@@ -215,6 +227,8 @@ def _run(attack: PreparedAttack, spec: Spec, classifier: PyTorchClassifier, x: n
         if not attack.minimal:
             out_of_budget += int(np.sum(fooled & ~inside))
         robust[index] &= ~(fooled & inside)
+        if examples is not None:
+            examples.offer(index, x_adv, logits, inside, spec.label)
         progress.update(1)
     return AttackResult(label=attack.label, spec=spec.label, family=spec.name, robust=robust,
                         white_box=attack.white_box, iterative=attack.iterative, ensemble=attack.ensemble,

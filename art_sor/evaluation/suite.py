@@ -17,7 +17,9 @@ from art_sor.evaluation.curves import SecurityCurve, security_curve
 from art_sor.evaluation.diagnostics import Check, gradient_check, obfuscation_checks
 from art_sor.evaluation.geometry import Geometry, geometry_metrics
 from art_sor.evaluation.robustness import RobustnessResult, evaluate_attacks
+from art_sor.evaluation.worst_case import WorstCaseExamples
 from art_sor.specs import Spec
+from art_sor.tables import Table, percent
 
 
 @dataclass
@@ -33,6 +35,36 @@ class Evaluation:
     def obfuscation_suspected(self) -> bool:
         """True if any diagnostic failed."""
         return any(check.passed is False for check in self.checks)
+
+    def attack_table(self) -> Table:
+        """Accuracy per attack, between the clean accuracy and the per-sample worst case (reports show it too)."""
+        r = self.robustness
+        return Table(["attack", "samples", "accuracy (%)", "seconds"],
+                     [["clean", str(len(r.clean)), percent(r.clean_accuracy), ""],
+                      *[[a.label, str(a.samples), percent(a.accuracy), f"{a.seconds:.0f}"] for a in r.attacks],
+                      ["worst case over all full-set attacks", str(len(r.clean)), percent(r.worst_case_accuracy()),
+                       ""]])
+
+    def to_markdown(self) -> str:
+        """A short summary: the threat model, the attack table, the diagnostics' verdict and the geometry."""
+        failed = [check.name for check in self.checks if check.passed is False]
+        ran = [check for check in self.checks if check.passed is not None]
+        verdict = (f"**possible gradient obfuscation**: failed {', '.join(failed)}" if failed
+                   else f"{len(ran)} of {len(self.checks)} ran, all passed")
+        lines = [f"Evaluation at {self.robustness.threat.label} on {len(self.robustness.clean)} samples "
+                 "(a sample is robust only if no attack broke it):", "", *self.attack_table().markdown(), "",
+                 f"Obfuscation diagnostics: {verdict}."]
+        if self.curve is not None:
+            lines.append(f"Security curve ({self.curve.attack}): {len(self.curve.eps)} points up to ε = "
+                         f"{max(self.curve.eps):.4g}.")
+        if self.geometry is not None:
+            g = self.geometry
+            lines.append(f"Geometry ({g.samples} samples): ‖∇ₓℓ‖₂ {g.gradient_norm:.4g}, top Hessian eigenvalue "
+                         f"{g.hessian_eigenvalue:.4g}, linearity gap {g.linearity_gap:.4g}.")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -77,7 +109,7 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
                         curve_samples: int | None = 500, geometry: bool = True, geometry_samples: int = 200,
                         gradient_check_samples: int = 200, tolerance: float = 0.02, batch_size: int = 128,
                         verbose: bool = True, on_partial: Callable[[Evaluation], None] | None = None,
-                        previous: Evaluation | None = None) -> Evaluation:
+                        previous: Evaluation | None = None, examples: WorstCaseExamples | None = None) -> Evaluation:
     """Evaluate robustness honestly: per-sample worst case over attacks, then the obfuscation diagnostics.
 
     :param classifier: Any ART ``PyTorchClassifier``.
@@ -96,14 +128,18 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
     :param verbose: Show progress bars.
     :param on_partial: Called with the evaluation so far after each attack, so that an interrupted run keeps what
                        it measured.
-    :param previous: A partial evaluation with the same settings; its finished attacks are not run again.
+    :param previous: A partial evaluation with the same settings; its finished attacks are not run again (unless
+                     ``examples`` is given).
+    :param examples: Collects each sample's worst-case adversarial example (see
+                     :mod:`~art_sor.evaluation.worst_case`).
     """
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                               clip_values=classifier.clip_values)
     specs = list(attacks) if attacks is not None else default_attacks(threat)
     report = None if on_partial is None else (lambda partial: on_partial(Evaluation(robustness=partial)))
     robustness = evaluate_attacks(classifier, x, labels, threat, specs, batch_size=batch_size, verbose=verbose,
-                                  on_result=report, previous=previous.robustness if previous else None)
+                                  on_result=report, previous=previous.robustness if previous else None,
+                                  examples=examples)
     security = None
     if curve:
         n = curve_samples or len(x)

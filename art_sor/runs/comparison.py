@@ -8,6 +8,7 @@ time reaches it, and a cheap attack after every epoch traces robustness against 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from art_sor.runs.folders import exclusive
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table
 from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.tracking import Tracking, logs_line
 from art_sor.runs.training import CLOCKS, Budget, RobustnessMonitor, TrainedModel, train_defence
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
@@ -123,6 +125,24 @@ class ComparisonRow:
         return cls(defence=data["defence"], seed=data["seed"], training=data["training"],
                    result=ModelEvaluation.from_dict(data), curve=data["curve"], extra=data["extra"])
 
+    def to_markdown(self) -> str:
+        """A short summary: the comparison table of this row alone."""
+        return ComparisonResult([self]).to_markdown()
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+class ComparisonResult(list[ComparisonRow]):
+    """The rows of :func:`run_comparison` (a list), printed as the comparison table."""
+
+    def to_markdown(self) -> str:
+        """The comparison table (:func:`comparison_table`): cost, accuracies over seeds, Pareto front, flags."""
+        return "\n".join(comparison_table(summarise(self)).markdown()) if self else "(no rows)"
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
 
 @dataclass
 class Spread:
@@ -197,10 +217,15 @@ def budget_of(spec: Spec, epochs: int, data: Dataset, threat: ThreatModel, setup
 
 def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonPlan, out: str | Path,
                    extra_metrics: ExtraMetrics | None = None, verbose: bool = True, overwrite: bool = False,
-                   announce: Callable[[str], None] = print) -> list[ComparisonRow]:
-    """Train (or resume) and evaluate every defence with every seed; one row per defence and seed, in order."""
+                   announce: Callable[[str], None] = print, tracking: Tracking | None = None) -> ComparisonResult:
+    """Train (or resume) and evaluate every defence with every seed; one row per defence and seed, in order.
+
+    :param tracking: Log every row as its own run, named ``<defence folder>/seed-<seed>``, with its settings,
+                     epochs (robustness monitor included) and final evaluation (extra metrics included).
+    """
     specs = [DEFENCES.check(spec) for spec in specs]
-    rows = []
+    rows = ComparisonResult()
+    leader = DataParallel.current().leader
     monitor_x, monitor_y = data.x_test[:plan.monitor_samples], data.y_test[:plan.monitor_samples]
     monitor = RobustnessMonitor(monitor_x, monitor_y, plan.threat, plan.monitor_attack)
     with exclusive(out) as folder:
@@ -209,17 +234,24 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
             where = folder / spec.folder / f"seed-{seed}"
             prefix = f"[{position}/{len(runs)}] {spec.label} (seed {seed})"
             announce(f"{prefix}: training")
-            trained = train_defence(spec, data, plan.threat, replace(plan.setup, seed=seed), where, verbose=verbose,
-                                    overwrite=overwrite, budget=plan.budget, monitor=monitor)
-            if not DataParallel.current().leader:
-                continue  # rank 0 evaluates and reports
-            identity = trained.key.to_dict() | {"epochs": trained.epochs}
-            announce(f"{prefix}: evaluating")
-            result = evaluate_model(trained.classifier, data, plan.evaluation, identity, where / EVALUATION_FILE,
-                                    verbose=verbose)
-            extra = _extra(trained, data, plan, identity, where, extra_metrics, announce, prefix)
-            rows.append(ComparisonRow(spec.label, seed, _training(trained, plan.timing_clock), result,
-                                      _curve(trained, plan.timing_clock), extra))
+            tracker = tracking.open(f"{spec.folder}/seed-{seed}", where) if tracking and leader else None
+            with tracker or contextlib.nullcontext():
+                trained = train_defence(spec, data, plan.threat, replace(plan.setup, seed=seed), where,
+                                        verbose=verbose, overwrite=overwrite, budget=plan.budget, monitor=monitor,
+                                        tracker=tracker)
+                if not leader:
+                    continue  # rank 0 evaluates and reports
+                identity = trained.key.to_dict() | {"epochs": trained.epochs}
+                announce(f"{prefix}: evaluating")
+                result = evaluate_model(trained.classifier, data, plan.evaluation, identity,
+                                        where / EVALUATION_FILE, verbose=verbose)
+                extra = _extra(trained, data, plan, identity, where, extra_metrics, announce, prefix)
+                training = _training(trained, plan.timing_clock)
+                if tracker is not None:
+                    tracker.log_final(result.metrics() | extra, trained.epochs)
+                    training["logs"] = tracker.where()
+                rows.append(ComparisonRow(spec.label, seed, training, result, _curve(trained, plan.timing_clock),
+                                          extra))
     return rows
 
 
@@ -322,6 +354,8 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
         blocks += [f"Loss geometry on the first {geometry_rows[0].result.evaluation.geometry.samples} test images "
                    "(means): input-gradient norms, top eigenvalue of the input Hessian (power iteration on exact "
                    "Hessian-vector products) and the local-linearity gap γ(ε) (PGD, 10 steps).", geometry]
+    logs = logs_line({f"{row.defence} (seed {row.seed})": row.training.get("logs", {}) for row in rows})
+    blocks += [logs] if logs else []
     blocks.append(f"Regenerate with: `{command}`")
     data_json = {"dataset": data.name, "threat": plan.threat.to_dict(), "evaluation": plan.evaluation.key(),
                  "budget": plan.budget.to_dict() if plan.budget else None, "clock": plan.timing_clock,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from art_sor.estimators.checkpoints import load_checkpoint, load_classifier, loa
 from art_sor.evaluation.attacks import ART_AUTOATTACK_NOTE, CANONICAL_AUTOATTACK_LABEL
 from art_sor.evaluation.randomness import ATTACK_SEED
 from art_sor.evaluation.suite import Evaluation, default_attacks, evaluate_classifier
+from art_sor.evaluation.worst_case import WorstCaseExamples
 from art_sor.plotting import COLOURS, save_figure, style
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table, percent
@@ -78,9 +80,30 @@ class ModelEvaluation:
         return cls(clean_accuracy=data["clean_accuracy"], test_images=data["test_images"],
                    evaluation=Evaluation.from_dict(data["evaluation"]))
 
+    def metrics(self) -> dict[str, float]:
+        """The headline numbers, by name (for experiment trackers): accuracies, worst case and geometry."""
+        r = self.evaluation.robustness
+        metrics = {"clean_accuracy": self.clean_accuracy, "attacked_clean_accuracy": r.clean_accuracy,
+                   **{f"accuracy/{a.spec}": a.accuracy for a in r.attacks},
+                   "worst_case_accuracy": r.worst_case_accuracy()}
+        g = self.evaluation.geometry
+        if g is not None:
+            metrics |= {"gradient_norm": g.gradient_norm, "hessian_eigenvalue": g.hessian_eigenvalue,
+                        "linearity_gap": g.linearity_gap}
+        return metrics
+
+    def to_markdown(self) -> str:
+        """A short summary: clean accuracy on the whole test set, then :meth:`Evaluation.to_markdown`."""
+        return (f"Clean accuracy on all {self.test_images} test images: {percent(self.clean_accuracy)} %.\n"
+                f"{self.evaluation.to_markdown()}")
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
 
 def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: EvaluationPlan, model: dict[str, Any],
-                   cache: Path | None = None, verbose: bool = True) -> ModelEvaluation:
+                   cache: Path | None = None, verbose: bool = True,
+                   adversarial: Path | None = None) -> ModelEvaluation:
     """Evaluate ``classifier`` on ``data``'s test set with ``plan``, reusing a cached evaluation of the same model.
 
     The cache file holds the model's key (``model``), the plan's key and the result. It is written after every
@@ -89,9 +112,15 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
 
     :param model: Identifies the model (its run key, or its checkpoint's checksum).
     :param cache: JSON file for the cached evaluation, or ``None``.
+    :param adversarial: ``.npz`` file for each attacked sample's worst-case adversarial example (see
+                        :mod:`~art_sor.evaluation.worst_case`), saved with the same key. Unless one with this key
+                        exists beside a complete cache, every attack runs again, so that the examples and the
+                        numbers come from one run.
     """
     key = {"model": plain(model), "plan": plan.key()}
     stored = read_checked_json(cache) if cache is not None and cache.exists() else None
+    if adversarial is not None and not _saved_examples(adversarial, key):
+        stored = None
     previous = None
     if stored is not None and stored["key"] == key:
         if stored["complete"]:
@@ -107,12 +136,23 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
             write_checked_json(cache, {"key": key, "complete": complete, "result": result})
 
     x, y = data.x_test[:plan.samples], data.y_test[:plan.samples]
+    examples = WorstCaseExamples() if adversarial is not None else None
     evaluation = evaluate_classifier(classifier, x, y, plan.threat, attacks=plan.attack_specs, curve=plan.curve,
                                      geometry=plan.geometry, tolerance=plan.tolerance, batch_size=plan.batch_size,
                                      verbose=verbose, on_partial=lambda partial: save(partial, False),
-                                     previous=previous)
+                                     previous=previous, examples=examples)
+    if examples is not None:
+        examples.save(adversarial, plan.threat, key)
     save(evaluation, True)
     return ModelEvaluation(clean, evaluation, test_images)
+
+
+def _saved_examples(path: Path, key: dict[str, Any]) -> bool:
+    """Whether ``path`` holds worst-case examples saved under ``key``."""
+    if not path.exists():
+        return False
+    with np.load(path) as saved:
+        return "key" in saved and json.loads(str(saved["key"])) == key
 
 
 def attack_notes(evaluation: Evaluation) -> list[str]:
@@ -131,11 +171,9 @@ def evaluation_report(result: ModelEvaluation, title: str, context: dict[str, An
     evaluation = result.evaluation
     r = evaluation.robustness
     threat = r.threat
-    attacks = Table(["attack", "samples", "accuracy (%)", "seconds"],
-                    [["clean", str(len(r.clean)), percent(r.clean_accuracy), ""],
-                     *[[a.label, str(a.samples), percent(a.accuracy), f"{a.seconds:.0f}"] for a in r.attacks],
-                     ["**worst case over all full-set attacks**", str(len(r.clean)),
-                      f"**{percent(r.worst_case_accuracy())}**", ""]])
+    attacks = evaluation.attack_table()
+    label, samples, accuracy, seconds = attacks.rows[-1]
+    attacks.rows[-1] = [f"**{label}**", samples, f"**{accuracy}**", seconds]
     checks = Table(["check", "verdict", "evidence"],
                    [[c.name, {True: "pass", False: "**FAIL**", None: "not run"}[c.passed], c.detail]
                     for c in evaluation.checks], numeric=False)

@@ -6,8 +6,6 @@ disk atomically, so a reader never sees half a report.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,28 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from art_sor.storage import write_json, write_text
+from art_sor.tables import Table, percent
 
-
-@dataclass
-class Table:
-    """A table of text cells; every column but the first is right-aligned unless ``numeric`` is false."""
-
-    header: list[str]
-    rows: list[list[str]]
-    numeric: bool = True
-
-    def markdown(self) -> list[str]:
-        """Lines of a Markdown table."""
-        alignment = "|---|" + ("---:|" if self.numeric else "---|") * (len(self.header) - 1)
-        return ["| " + " | ".join(self.header) + " |", alignment, *("| " + " | ".join(row) + " |" for row in self.rows)]
-
-    def csv(self) -> str:
-        """The table as CSV."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(self.header)
-        writer.writerows(self.rows)
-        return buffer.getvalue()
+__all__ = ["Report", "Table", "percent", "write_report"]
 
 
 @dataclass
@@ -78,8 +57,3 @@ def write_report(report: Report, folder: str | os.PathLike[str], stem: str = "re
         draw(folder / name)
         paths[name] = folder / name
     return paths
-
-
-def percent(value: float | None) -> str:
-    """A fraction as a percentage with one decimal, or empty for ``None``."""
-    return "" if value is None else f"{100 * value:.1f}"

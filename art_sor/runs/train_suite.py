@@ -6,6 +6,7 @@ command line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation, evaluate_mo
 from art_sor.runs.folders import exclusive
 from art_sor.runs.reports import Report, Table, percent
 from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.tracking import Tracking, logs_line
 from art_sor.runs.training import train_defence
 from art_sor.specs import Spec
 from art_sor.trainers.distributed import DataParallel
@@ -41,29 +43,57 @@ class TrainedDefence:
         """Inverse of :meth:`to_dict`."""
         return cls(training=data["training"], result=ModelEvaluation.from_dict(data))
 
+    def to_markdown(self) -> str:
+        """A short summary: this row of the job's table."""
+        return "\n".join(train_table([self]).markdown())
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+class TrainSuiteResult(list[TrainedDefence]):
+    """The rows of :func:`train_suite` (a list), printed as the job's table."""
+
+    def to_markdown(self) -> str:
+        """The job's table: epochs, cost, clean and attacked accuracy per defence."""
+        return "\n".join(train_table(self).markdown()) if self else "(no rows)"
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
 
 def train_suite(specs: Sequence[Spec | str], data: Dataset, threat: ThreatModel, setup: TrainingSetup,
                 out: str | os.PathLike[str], attack: str = "pgd", eval_samples: int = 1000, overwrite: bool = False,
-                verbose: bool = True, announce: Callable[[str], None] = print) -> list[TrainedDefence]:
+                verbose: bool = True, announce: Callable[[str], None] = print,
+                tracking: Tracking | None = None) -> TrainSuiteResult:
     """Train each defence into ``out/<spec folder>`` and attack it with ``attack`` on the first test images.
 
     The output folder is held by this process throughout (see :mod:`art_sor.runs.folders`). Under
     ``torch.distributed`` every process trains and rank 0 alone evaluates: the other ranks return no rows.
+
+    :param tracking: Log each defence's settings, epochs and evaluation as its own run named by its folder.
     """
     specs = [DEFENCES.check(spec) for spec in specs]
     plan = EvaluationPlan(threat, attacks=(attack,), samples=eval_samples, curve=False, geometry=False)
-    rows = []
+    rows = TrainSuiteResult()
+    leader = DataParallel.current().leader
     with exclusive(out) as folder:
         for spec in specs:
             announce(f"training {spec.label} on {data.name} for {setup.epochs} epochs ({threat.label})")
-            trained = train_defence(spec, data, threat, setup, folder / spec.folder, verbose=verbose,
-                                    overwrite=overwrite)
-            if trained.world_size > 1 and not DataParallel.current().leader:
-                continue  # rank 0 evaluates and reports
-            identity = trained.key.to_dict() | {"epochs": trained.epochs}
-            result = evaluate_model(trained.classifier, data, plan, identity, folder / spec.folder / QUICK_FILE,
-                                    verbose=verbose)
-            rows.append(TrainedDefence(trained.summary(), result))
+            tracker = tracking.open(spec.folder, folder / spec.folder) if tracking and leader else None
+            with tracker or contextlib.nullcontext():
+                trained = train_defence(spec, data, threat, setup, folder / spec.folder, verbose=verbose,
+                                        overwrite=overwrite, tracker=tracker)
+                if trained.world_size > 1 and not leader:
+                    continue  # rank 0 evaluates and reports
+                identity = trained.key.to_dict() | {"epochs": trained.epochs}
+                result = evaluate_model(trained.classifier, data, plan, identity, folder / spec.folder / QUICK_FILE,
+                                        verbose=verbose)
+                training = trained.summary()
+                if tracker is not None:
+                    tracker.log_final(result.metrics(), trained.epochs)
+                    training["logs"] = tracker.where()
+                rows.append(TrainedDefence(training, result))
     return rows
 
 
@@ -84,6 +114,16 @@ def settings_line(run: dict[str, Any], epochs: int) -> str:
             f"{setup['augmentation']}, seed {setup['seed']}")
 
 
+def train_table(rows: Sequence[TrainedDefence]) -> Table:
+    """Epochs, seconds per epoch, clean accuracy (whole test set) and the attack's accuracy, per defence."""
+    attack_label = rows[0].result.evaluation.robustness.attacks[0].label
+    return Table(["defence", "epochs", "s/epoch", "clean (%)", f"{attack_label} (%)"],
+                 [[row.training["defence"], str(row.training["epochs"]),
+                   f"{row.training['training_seconds'] / max(1, row.training['epochs']):.2f}",
+                   percent(row.result.clean_accuracy), percent(row.result.evaluation.robustness.attacks[0].accuracy)]
+                  for row in rows])
+
+
 def train_report(rows: Sequence[TrainedDefence], command: str, recipe: str = "",
                  sources: dict[str, str] | None = None, paper: dict[str, Any] | None = None) -> Report:
     """The ``train`` job's report: accuracies, each model's settings from its run key, and the recipe's provenance.
@@ -92,12 +132,8 @@ def train_report(rows: Sequence[TrainedDefence], command: str, recipe: str = "",
     :param sources: Where the recipe's values that the job kept come from (the paper, the field, an assumption).
     :param paper: Figures the paper reports for the recipe's setting, listed as the paper's, never as measured.
     """
+    table = train_table(rows)
     attack_label = rows[0].result.evaluation.robustness.attacks[0].label
-    table = Table(["defence", "epochs", "s/epoch", "clean (%)", f"{attack_label} (%)"],
-                  [[row.training["defence"], str(row.training["epochs"]),
-                    f"{row.training['training_seconds'] / max(1, row.training['epochs']):.2f}",
-                    percent(row.result.clean_accuracy), percent(row.result.evaluation.robustness.attacks[0].accuracy)]
-                   for row in rows])
     first = rows[0].result.evaluation.robustness
     blocks: list[str | Table] = [
         table,
@@ -113,6 +149,8 @@ def train_report(rows: Sequence[TrainedDefence], command: str, recipe: str = "",
     if paper:
         blocks += ["## The paper's figures (reported by the paper, not measured by this run)",
                    Table(["figure", "value"], [[key, str(value)] for key, value in paper.items()], numeric=False)]
+    logs = logs_line({row.training["defence"]: row.training.get("logs", {}) for row in rows})
+    blocks += [logs] if logs else []
     blocks.append(f"Regenerate with: `{command}`")
     data = {"command": command, "recipe": {"name": recipe, "sources": sources or {}, "paper": paper or {}},
             "results": [row.to_dict() for row in rows]}

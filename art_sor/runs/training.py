@@ -28,14 +28,18 @@ from art_sor.registry import DEFENCES
 from art_sor.runs.folders import clear, exclusive
 from art_sor.runs.identity import RunKey, RunMismatchError
 from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.tracking import RunTracker
 from art_sor.specs import Spec
-from art_sor.storage import load_checked, save_checked
+from art_sor.storage import load_checked, save_checked, write_text
+from art_sor.tables import Table
 from art_sor.trainers.base import EpochCallback, EpochTrainer
 from art_sor.trainers.distributed import DataParallel
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pt"
+HISTORY_FILE = "history.csv"
+"""Beside ``model.pt`` (which carries the run's key): one row per epoch."""
 BEST_FILE = "best_robust.pt"
 SELECTION_ATTACK = "pgd:steps=10"
 """The attack that picks the best epoch for ``select="best-robust"`` (MadryLab's robustness library uses PGD too)."""
@@ -86,11 +90,24 @@ class TrainedModel:
         return self.training_seconds / max(1, self.epochs)
 
     def summary(self) -> dict[str, Any]:
-        """What reports state about the training: the key, epochs, selection and cost."""
+        """What reports state about the training: the key, epochs, selection, cost and the per-epoch history."""
         return {"defence": self.spec.label, "run": self.key.to_dict(), "epochs": self.epochs,
                 "selected_epoch": self.selected_epoch, "training_seconds": self.training_seconds,
                 "training_cpu_seconds": self.training_cpu_seconds, "world_size": self.world_size,
-                "path": str(self.path) if self.path else None}
+                "path": str(self.path) if self.path else None, "history": self.history}
+
+    def to_markdown(self, last: int = 5) -> str:
+        """A short summary: defence, epochs, cost, and the history of the ``last`` epochs as a table."""
+        shown = self.history[-last:]
+        window = f"last {len(shown)} of {self.epochs} epochs" if len(shown) < self.epochs else "every epoch"
+        lines = [f"{self.spec.label} on {self.key.dataset['spec']}: {self.epochs} epochs in "
+                 f"{self.training_seconds:.1f} s, selected epoch {self.selected_epoch}"
+                 + (f", saved to {self.path}" if self.path else "") + f"; history ({window}):", "",
+                 *history_table(shown, digits=4).markdown()]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
 
 
 @dataclass
@@ -272,21 +289,24 @@ class BestRobustSelection:
 
 def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: TrainingSetup,
                   out_dir: str | os.PathLike[str] | None = None, verbose: bool = True, overwrite: bool = False,
-                  budget: Budget | None = None, monitor: RobustnessMonitor | None = None) -> TrainedModel:
+                  budget: Budget | None = None, monitor: RobustnessMonitor | None = None,
+                  tracker: RunTracker | None = None) -> TrainedModel:
     """Train one defence from a seeded initialisation.
 
     With ``out_dir``, the folder is held by this process while it trains; the training state is saved after
     every epoch with the run's key, and the finished model goes to ``out_dir/model.pt`` with the key, history and
-    selected epoch. A rerun reuses a finished model only when its key is equal; a larger ``setup.epochs`` with
-    everything else equal extends it (unless the schedule depends on the run's length); any other difference
-    raises :class:`~art_sor.runs.identity.RunMismatchError` naming the differing settings, unless ``overwrite``
-    clears the folder first.
+    selected epoch, and its history to ``out_dir/history.csv``. A rerun reuses a finished model only when its key
+    is equal; a larger ``setup.epochs`` with everything else equal extends it (unless the schedule depends on the
+    run's length); any other difference raises :class:`~art_sor.runs.identity.RunMismatchError` naming the
+    differing settings, unless ``overwrite`` clears the folder first.
 
     :param budget: Train whole epochs until the training time reaches it (``setup.epochs`` is then a cap); a
                    finished run with the same key is reused when it reached the budget within the cap or stopped at
                    the cap, extended when the cap has been raised above a run that had not reached its budget,
                    and refused when the cap is now below its epochs.
     :param monitor: Measure robustness on a fixed subset after every epoch.
+    :param tracker: Log the run's settings and every epoch it lacks (see :mod:`~art_sor.runs.tracking`); the
+                    caller closes it, after logging the final evaluation.
     :raises RunMismatchError: See above.
     """
     spec = DEFENCES.check(spec)
@@ -297,16 +317,40 @@ def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: T
     protocol = {"budget": budget.to_dict() if budget else None, "monitor": monitor.to_dict() if monitor else None}
     key = RunKey.create(data, threat, spec, trainer.config(), setup, protocol)
     trainer.tags = {"run": key.to_dict()}
-    hooks = [hook for hook in (monitor, budget) if hook is not None]
+    # The tracker runs last, so that it logs the entries the other hooks add to the record.
+    hooks = [hook for hook in (monitor, budget, tracker) if hook is not None]
     if out_dir is None:
+        if tracker is not None:
+            tracker.start(key)
         return _train(spec, trainer, split, key, setup, threat, None, verbose, hooks)
     with exclusive(out_dir) as folder:
         if overwrite:
             clear(folder)
+        if tracker is not None:
+            tracker.start(key)
         finished = _finished(folder, key, setup, budget)
-        if finished is not None:
-            return finished
-        return _train(spec, trainer, split, key, setup, threat, folder, verbose, hooks)
+        if finished is None:
+            finished = _train(spec, trainer, split, key, setup, threat, folder, verbose, hooks)
+        elif tracker is not None:
+            tracker.log_history(finished.history)
+        if trainer.parallel.leader:
+            write_text(folder / HISTORY_FILE, history_table(finished.history).csv())
+        return finished
+
+
+def history_table(history: Sequence[dict[str, Any]], digits: int = 6) -> Table:
+    """The per-epoch records as a table: one row per epoch, one column per entry (in order of first appearance).
+
+    :param digits: Significant digits of the numbers.
+    """
+    columns = list(dict.fromkeys(key for record in history for key in record))
+
+    def cell(value: Any) -> str:
+        if isinstance(value, list):  # warnings
+            return "; ".join(map(str, value))
+        return "" if value is None else f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+    return Table(columns, [[cell(record.get(column)) for column in columns] for record in history])
 
 
 def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget | None) -> TrainedModel | None:

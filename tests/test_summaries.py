@@ -1,0 +1,76 @@
+"""Results print as short Markdown tables, and the public names import from ``art_sor``."""
+
+from __future__ import annotations
+
+import pytest
+
+from art_sor.core.threat import ThreatModel
+from art_sor.evaluation import evaluate_classifier
+from art_sor.runs.comparison import ComparisonResult, ComparisonRow
+from art_sor.runs.evaluating import ModelEvaluation
+from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.train_suite import TrainedDefence, TrainSuiteResult
+from art_sor.runs.training import train_defence
+from art_sor.tables import percent
+
+THREAT = ThreatModel(0.2, "inf")
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    setup = TrainingSetup(epochs=3, batch_size=64, train_samples=300, device="cpu")
+    return train_defence("standard", digits, THREAT, setup, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def evaluation(trained, digits):
+    return evaluate_classifier(trained.classifier, digits.x_test[:40], digits.y_test[:40], THREAT,
+                               attacks=["fgsm", "pgd:steps=3"], curve=False, geometry=False, verbose=False)
+
+
+def table_row(text, first_cell):
+    return next(line for line in text.splitlines() if line.startswith(f"| {first_cell} |"))
+
+
+def test_evaluation_prints_a_short_table_not_arrays(evaluation):
+    text = str(evaluation)
+    assert text == evaluation.to_markdown()
+    assert "array(" not in text and "True" not in text and len(text.splitlines()) <= 12
+    r = evaluation.robustness
+    assert table_row(text, "clean") == f"| clean | 40 | {percent(r.clean_accuracy)} |  |"
+    assert table_row(text, "PGD-3").split(" | ")[2] == percent(r.attacks[1].accuracy)
+    assert table_row(text, "worst case over all full-set attacks").split(" | ")[2] == \
+        percent(r.worst_case_accuracy())
+    assert r.threat.label in text and "Obfuscation diagnostics" in text
+
+
+def test_model_evaluation_training_and_comparison_summaries(trained, evaluation):
+    result = ModelEvaluation(0.875, evaluation, 450)
+    assert str(result).startswith("Clean accuracy on all 450 test images: 87.5 %.")
+    assert str(evaluation) in str(result)
+
+    text = str(trained)
+    assert text.startswith("standard on digits: 3 epochs in ") and "selected epoch 3" in text
+    assert table_row(text, "epoch").startswith("| epoch | loss | clean_loss | train_accuracy |")
+    assert [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and "epoch" not in line] \
+        == ["| 1", "| 2", "| 3"]
+    short = trained.to_markdown(last=1)
+    assert "last 1 of 3 epochs" in short and table_row(short, "3")
+
+    training = {"defence": "standard", "epochs": 3, "training_seconds": 3.0, "training_seconds_by_clock": 3.0}
+    suite = TrainSuiteResult([TrainedDefence(training, result)])
+    assert table_row(str(suite), "standard") == (f"| standard | 3 | 1.00 | 87.5 | "
+                                                 f"{percent(evaluation.robustness.attacks[0].accuracy)} |")
+    assert str(suite.copy()[0]) == str(suite)
+    comparison = ComparisonResult([ComparisonRow("standard", 0, training, result)])
+    row = table_row(str(comparison), "standard").split(" | ")
+    assert row[1:4] == ["1", "3", "3"] and percent(evaluation.robustness.worst_case_accuracy()) in row
+    assert str(comparison[0]) == str(comparison) and str(ComparisonResult()) == "(no rows)"
+
+
+def test_threat_model_is_public():
+    import art_sor
+    from art_sor import ThreatModel as Public
+
+    assert Public is ThreatModel and "ThreatModel" in art_sor.__all__
+    assert Public.__module__ == "art_sor.core.threat"
