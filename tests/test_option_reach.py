@@ -321,6 +321,15 @@ CHANGES: dict[str, dict[str, Change]] = {
         "--device": ([], ["--device", "cuda"], (ATTACKS,) if torch.cuda.is_available() else "refused"),
     },
 }
+TRACKING = {  # where the logs go: train's and compare's results do not depend on them
+    "--log-dir": ([], ["--log-dir", "{root}/logs-{run}"], "output"),
+    "--mlflow": ([], ["--mlflow"], "output"),
+    "--mlflow-uri": ([], ["--mlflow-uri", "file:{root}/mlruns-{run}"], "output"),
+    "--mlflow-experiment": ([], ["--mlflow", "--mlflow-experiment", "reach"], "output"),
+}
+CHANGES["train"].update(TRACKING)
+CHANGES["compare"].update(TRACKING)
+CHANGES["evaluate"]["--save-adversarial"] = ([], ["--save-adversarial"], "output")  # also writes adversarial.npz
 for _command, _changes in CHANGES.items():
     _changes.update({option: ([], [option] if option != "--out" else [], "output") for option in OUTPUT_ONLY})
 
@@ -334,12 +343,14 @@ class Runner:
         self.files, self.tmp_path, self.count = files, tmp_path, 0
         monkeypatch.syspath_prepend(files["root"])
         monkeypatch.setenv("ART_SOR_THREADS", "1")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file:{tmp_path}/mlruns")
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
         self.monkeypatch = monkeypatch
 
     def run(self, command: str, extra: list[str], checkpoint: str = "model", without: str | None = None
             ) -> tuple[Any, dict[str, list[Any]]]:
         self.count += 1
-        values = {**self.files, "checkpoint": self.files[checkpoint]}
+        values = {**self.files, "checkpoint": self.files[checkpoint], "run": self.count}
         base = _without(BASES[command], without)
         arguments = [a.format(**values) for a in [*base, *extra]]
         if "--out" not in arguments:
