@@ -35,9 +35,9 @@ from art.estimators.classification import PyTorchClassifier
 from json_log import append_json
 from torch import nn
 
+from art_sor.classifiers.view import ClassifierView
 from art_sor.core.threat import ThreatModel
 from art_sor.data.bundled import load_digits
-from art_sor.estimators.view import ClassifierView
 from art_sor.evaluation import evaluate_attacks
 from art_sor.registry import DEFENCES
 
@@ -121,7 +121,7 @@ def run(spec: str, batch_norm: str, seed: int, epochs: int) -> dict[str, Any]:
     full_spec = spec if plain else f"{spec}{',' if ':' in spec else ':'}batch_norm=eval"
     trainer = DEFENCES.build(full_spec, classifier, THREAT)
     if batch_norm == "frozen":
-        trainer._view.penalty_mode = lambda mode, order=2: frozen_statistics(trainer._view)
+        trainer._view.perturbation_mode = lambda mode, order=2: frozen_statistics(trainer._view)
     probe = Probe(model, torch.tensor(data.x_train[:256]))
     torch.manual_seed(seed)
     try:

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
+from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
-from art_sor.estimators.checkpoints import load_classifier
 from art_sor.runs.alignment import ComparisonAlignment
 from art_sor.runs.comparison import ComparisonPlan, budget_of, comparison_report, run_comparison
 from art_sor.runs.evaluating import EvaluationPlan

@@ -30,11 +30,11 @@ from click.testing import CliRunner
 from torch import nn
 
 from art_sor import SORTrainer
+from art_sor.classifiers.checkpoints import save_classifier
+from art_sor.classifiers.wrapping import wrap_model
 from art_sor.cli import main as art_sor_cli
 from art_sor.core.threat import ThreatModel
 from art_sor.data.bundled import load_digits
-from art_sor.estimators.checkpoints import save_classifier
-from art_sor.estimators.classifiers import wrap_model
 from art_sor.evaluation import evaluate_attacks
 from art_sor.models import build_model
 from art_sor.registry import RegistryError

@@ -15,9 +15,9 @@ import argparse
 import numpy as np
 import torch
 
+from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
-from art_sor.estimators.checkpoints import load_classifier
 from art_sor.evaluation.robustness import evaluate_attacks
 from art_sor.storage import write_json
 

@@ -17,14 +17,14 @@ import itertools
 
 import torch
 
+from art_sor.classifiers.checkpoints import load_classifier
+from art_sor.classifiers.inputs import to_index_labels
+from art_sor.classifiers.view import ClassifierView
 from art_sor.core.batch import batch_dot
 from art_sor.core.gradients import gradient_at
 from art_sor.core.hvp import hessian_vector_product
 from art_sor.core.lmo import linear_maximizer
 from art_sor.data import load_dataset
-from art_sor.estimators.checkpoints import load_classifier
-from art_sor.estimators.inputs import to_index_labels
-from art_sor.estimators.view import ClassifierView
 
 
 def main() -> None:

@@ -34,8 +34,8 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from art_sor.classifiers.wrapping import wrap_model
 from art_sor.core.threat import ThreatModel
-from art_sor.estimators.classifiers import wrap_model
 from art_sor.models import build_model
 from art_sor.models.wide_resnet import WideResNet
 from art_sor.registry import DEFENCES

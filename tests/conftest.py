@@ -8,8 +8,8 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
+from art_sor.classifiers.wrapping import wrap_model
 from art_sor.data.bundled import load_digits
-from art_sor.estimators.classifiers import wrap_model
 from art_sor.models import build_model
 
 OPT_IN = {"integration": "checks that need extra downloads", "long": "training runs of several minutes"}

@@ -8,8 +8,8 @@ import torch
 from conftest import TinyMLP
 from torch import nn
 
+from art_sor.classifiers.wrapping import wrap_model
 from art_sor.core.threat import ThreatModel
-from art_sor.estimators.classifiers import wrap_model
 from art_sor.evaluation import evaluate_attacks, prepare_attack
 from art_sor.evaluation.canonical_autoattack import CanonicalAutoAttack
 

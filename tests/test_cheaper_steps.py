@@ -9,12 +9,12 @@ import torch
 from conftest import digits_cnn, make_classifier, per_sample_ce
 from torch import nn
 
+from art_sor.classifiers.view import ClassifierView
 from art_sor.core.curvature import CurvatureRegularizer
 from art_sor.core.gradient_norm import GradientNormRegularizer
 from art_sor.core.local_linearity import LocalLinearityRegularizer
 from art_sor.core.penalty import ParameterBackward
 from art_sor.core.sor import SecondOrderRegularizer
-from art_sor.estimators.view import ClassifierView
 from art_sor.registry import DEFENCES, RegistryError
 from art_sor.trainers import SORTrainer, StandardTrainer
 from art_sor.trainers.adversarial import NFGSMTrainer
@@ -40,7 +40,7 @@ def two_pass_update(classifier, regularizer, x, y) -> None:
     model = view.model
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     classifier.optimizer.zero_grad()
-    with view.penalty_mode("batch", getattr(regularizer, "differentiation_order", 2)):
+    with view.perturbation_mode("batch", getattr(regularizer, "differentiation_order", 2)):
         penalty = regularizer(view.loss_fn(y), x)
     model.train()
     clean = view.per_sample_loss(model(x), y).mean()
@@ -167,7 +167,7 @@ def test_n_fgsm_steps_from_wide_noise_without_projection(small_digits):
     assert trainer.noise == pytest.approx(0.2) and trainer.step_size == pytest.approx(0.1)
     view = ClassifierView(classifier)
     batch, labels = torch.tensor(x[:64]), torch.tensor(y[:64])
-    with view.penalty_mode("batch"):
+    with view.perturbation_mode("batch"):
         delta = trainer._perturbation(view.loss_fn(labels), batch)
     assert delta.abs().max() <= 0.3 + 1e-6
     assert (delta.abs() > 0.1 + 1e-6).any()  # not projected onto the ε-ball
@@ -262,8 +262,8 @@ def test_a_non_finite_loss_is_still_reported_after_deferred_reads(small_digits):
 @pytest.mark.parametrize("spec", ["standard", "sor", "sor:hvp=loss_difference", "pgd-at", "n-fgsm"])
 def test_training_steps_never_wait_for_the_device(small_digits, spec):
     """Statistics and the finiteness check stay on the GPU: torch's sync debug mode raises on any host sync."""
+    from art_sor.classifiers.wrapping import wrap_model
     from art_sor.core.threat import ThreatModel
-    from art_sor.estimators.classifiers import wrap_model
 
     x, y, _, _ = small_digits
     model = digits_cnn(batch_norm=True)

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.diagnostics import Check
+from art_sor.evaluation.full_evaluation import Evaluation
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
-from art_sor.evaluation.suite import Evaluation
 from art_sor.runs.comparison import ComparisonPlan, ComparisonRow, comparison_report, run_comparison, summarise
 from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation
 from art_sor.runs.reports import write_report

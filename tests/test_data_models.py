@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import architecture_classifier
 
+from art_sor.classifiers.checkpoints import load_classifier, save_classifier
 from art_sor.data import load_dataset
 from art_sor.data.torchvision_sets import DEBIAN_FASHION_MNIST
-from art_sor.estimators.checkpoints import load_classifier, save_classifier
 from art_sor.models import build_model
 from art_sor.storage import CorruptFileError
 

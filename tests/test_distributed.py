@@ -20,7 +20,7 @@ WORKER = textwrap.dedent("""
     init_from_environment()
     from art_sor.core.threat import ThreatModel
     from art_sor.data.bundled import load_digits
-    from art_sor.estimators.classifiers import wrap_model
+    from art_sor.classifiers.wrapping import wrap_model
     from art_sor.models import build_model
     from art_sor.registry import DEFENCES
     spec, out = sys.argv[1], sys.argv[2]

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from conftest import make_classifier
 from torch import nn
 
+from art_sor.classifiers.wrapping import wrap_model
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
-from art_sor.estimators.classifiers import wrap_model
 from art_sor.evaluation import (
     evaluate_attacks,
     evaluate_classifier,

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from conftest import TinyMLP, architecture_classifier
 from torch import nn
 
+from art_sor.classifiers.checkpoints import save_classifier
+from art_sor.classifiers.wrapping import wrap_model
 from art_sor.cli import main
-from art_sor.estimators.checkpoints import save_classifier
-from art_sor.estimators.classifiers import wrap_model
 from art_sor.explain import (
     class_counterfactuals,
     correction_counterfactuals,

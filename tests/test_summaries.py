@@ -9,8 +9,8 @@ from art_sor.evaluation import evaluate_classifier
 from art_sor.runs.comparison import ComparisonResult, ComparisonRow
 from art_sor.runs.evaluating import ModelEvaluation
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.train_suite import TrainedDefence, TrainSuiteResult
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_job import TrainedDefence, TrainingJobResult
 from art_sor.tables import percent
 
 THREAT = ThreatModel(0.2, "inf")
@@ -58,7 +58,7 @@ def test_model_evaluation_training_and_comparison_summaries(trained, evaluation)
     assert "last 1 of 3 epochs" in short and table_row(short, "3")
 
     training = {"defence": "standard", "epochs": 3, "training_seconds": 3.0, "training_seconds_by_clock": 3.0}
-    suite = TrainSuiteResult([TrainedDefence(training, result)])
+    suite = TrainingJobResult([TrainedDefence(training, result)])
     assert table_row(str(suite), "standard") == (f"| standard | 3 | 1.00 | 87.5 | "
                                                  f"{percent(evaluation.robustness.attacks[0].accuracy)} |")
     assert str(suite.copy()[0]) == str(suite)

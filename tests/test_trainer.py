@@ -11,8 +11,8 @@ from conftest import digits_cnn, make_classifier
 from torch import nn
 
 from art_sor import SORTrainer, StandardTrainer
+from art_sor.classifiers.view import ClassifierView
 from art_sor.core import sor_loss
-from art_sor.estimators.view import ClassifierView
 
 
 class PlainCNN(nn.Module):
@@ -250,7 +250,7 @@ def test_rejects_classifier_without_optimizer():
 @pytest.mark.parametrize("kwargs,name", [
     ({"eps": 0.0}, "eps"), ({"eps": -0.1}, "eps"), ({"eps": float("nan")}, "eps"),
     ({"eps": 0.1, "iterations": 0}, "iterations"), ({"eps": 0.1, "iterations": 1.5}, "iterations"),
-    ({"eps": 0.1, "h": 0.0}, "h"), ({"eps": 0.1, "norm": 1}, "norm"), ({"eps": 0.1, "norm": "l1"}, "norm"),
+    ({"eps": 0.1, "h": 0.0}, "h"), ({"eps": 0.1, "norm": 3}, "norm"), ({"eps": 0.1, "norm": "l3"}, "norm"),
     ({"eps": 0.1, "hvp": "approx"}, "hvp"), ({"eps": 0.1, "step": "momentum"}, "step"),
 ])
 def test_rejects_bad_hyperparameters(digits_classifier, kwargs, name):
@@ -321,7 +321,7 @@ def test_diverging_loss_stops_with_a_clear_error(small_digits):
 # ---- batch norm in the regularizer's passes, collapse warnings, schedules ----
 
 def test_composite_batch_norm_matches_torch_to_second_order():
-    from art_sor.estimators.view import _composite_batch_norm
+    from art_sor.classifiers.view import _composite_batch_norm
 
     torch.manual_seed(0)
     bn = nn.BatchNorm2d(3).double().train()
@@ -353,11 +353,11 @@ def test_batch_mode_penalty_sees_the_trained_network_and_leaves_statistics_alone
     model[1].running_mean.copy_(before[0])
     model[1].running_var.copy_(before[1])
     for order in (2, 3):
-        with view.penalty_mode("batch", order), torch.no_grad():
+        with view.perturbation_mode("batch", order), torch.no_grad():
             torch.testing.assert_close(model(batch), trained_network)
     torch.testing.assert_close(model[1].running_mean, before[0])
     assert model.training and model[1].track_running_stats and "forward" not in model[1].__dict__
-    with view.penalty_mode("eval"), torch.no_grad():
+    with view.perturbation_mode("eval"), torch.no_grad():
         assert not torch.allclose(model(batch), trained_network)
 
 

@@ -24,8 +24,8 @@ from art_sor import SORTrainer, StandardTrainer
 from art_sor.cli import main
 from art_sor.cli.errors import user_errors
 from art_sor.core.threat import ThreatModel
+from art_sor.evaluation.full_evaluation import curve_attack
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
-from art_sor.evaluation.suite import curve_attack
 from art_sor.runs.comparison import ComparisonPlan
 from art_sor.runs.evaluating import EvaluationPlan
 from art_sor.runs.folders import FolderError, exclusive
@@ -326,7 +326,7 @@ def test_bad_checkpoints_are_one_clear_line(digits, tmp_path, content, message):
     else:
         from conftest import architecture_classifier
 
-        from art_sor.estimators.checkpoints import save_classifier
+        from art_sor.classifiers.checkpoints import save_classifier
 
         shape, classes = ((1, 28, 28), 10) if content is None else ((1, 8, 8), 3 if content == "classes" else 10)
         metadata = {"run": {"threat": {"eps": 0.1, "norm": "l7"}, "defence": {"spec": "sor"}}} if content == "norm" \

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, prepare_job
 from art_sor.cli.params import (
@@ -24,7 +25,6 @@ from art_sor.cli.params import (
     tracking_options,
     training_options,
 )
-from art_sor.estimators.checkpoints import load_classifier
 from art_sor.registry import ATTACKS, DEFENCES
 from art_sor.runs.alignment import ComparisonAlignment
 from art_sor.runs.comparison import (

@@ -7,12 +7,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, open_dataset
 from art_sor.cli.params import NORMS, ArchitectureType, Number, dataset_options, device_option, output_options
-from art_sor.estimators.checkpoints import load_classifier
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
-from art_sor.explain.suite import explain_classifier
+from art_sor.explain.full_explanation import explain_classifier
 from art_sor.runs.evaluating import ModelMismatchError, open_model
 from art_sor.runs.explaining import explanation_report
 from art_sor.runs.folders import clear, exclusive

@@ -16,9 +16,9 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from art_sor.classifiers.wrapping import DEVICES, resolve_device
 from art_sor.core.norms import GEOMETRIES
 from art_sor.data import dataset_spec
-from art_sor.estimators.classifiers import DEVICES, resolve_device
 from art_sor.models import resolve_architecture
 from art_sor.registry import ARCHITECTURES, ATTACKS, DATASETS, DEFENCES, Registry, RegistryError
 from art_sor.runs.recipes import Recipe, RecipeError, load_recipe, recipe_for

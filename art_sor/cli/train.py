@@ -21,7 +21,7 @@ from art_sor.cli.params import (
 )
 from art_sor.registry import DEFENCES
 from art_sor.runs.reports import write_report
-from art_sor.runs.train_suite import train_report, train_suite
+from art_sor.runs.training_job import train_defences, train_report
 
 
 @click.command()
@@ -50,7 +50,7 @@ def train(ctx: click.Context, **values: Any) -> None:
     """
     job = prepare_job(ctx, values, default_out="train-{dataset}",
                       attacks=lambda merged: [f"pgd:steps={merged['attack_steps']}"])
-    rows = train_suite(job.defences, job.data, job.threat, job.setup, job.out,
+    rows = train_defences(job.defences, job.data, job.threat, job.setup, job.out,
                        attack=f"pgd:steps={job.values['attack_steps']}",
                        eval_samples=job.values["eval_samples"], overwrite=job.values["overwrite"],
                        verbose=not job.values["quiet"], announce=lambda message: click.echo(message, err=True),

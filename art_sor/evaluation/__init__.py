@@ -4,9 +4,9 @@ from art_sor.evaluation.accuracy import accuracy
 from art_sor.evaluation.attacks import ART_AUTOATTACK_NOTE, DEFAULT_ATTACKS, PreparedAttack, prepare_attack
 from art_sor.evaluation.curves import SecurityCurve, security_curve
 from art_sor.evaluation.diagnostics import Check, gradient_check, obfuscation_checks
+from art_sor.evaluation.full_evaluation import Evaluation, default_attacks, evaluate_classifier
 from art_sor.evaluation.geometry import Geometry, geometry_metrics
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult, evaluate_attacks
-from art_sor.evaluation.suite import Evaluation, default_attacks, evaluate_classifier
 
 __all__ = [
     "ART_AUTOATTACK_NOTE",

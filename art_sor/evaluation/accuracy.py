@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
-from art_sor.estimators.inputs import check_dataset
+from art_sor.classifiers.inputs import check_dataset
 
 
 def accuracy(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:

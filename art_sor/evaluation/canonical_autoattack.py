@@ -18,10 +18,10 @@ from art.attacks import EvasionAttack
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
+from art_sor.classifiers.inputs import to_index_labels
+from art_sor.classifiers.view import ClassifierView
 from art_sor.core.checks import check_choice, check_count, check_positive
 from art_sor.core.norms import geometry_of, parse_norm
-from art_sor.estimators.inputs import to_index_labels
-from art_sor.estimators.view import ClassifierView
 
 VERSIONS = ("standard", "plus", "rand")
 

@@ -10,10 +10,10 @@ import numpy as np
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
+from art_sor.classifiers.inputs import check_dataset
 from art_sor.core.checks import check_count
 from art_sor.core.norms import Norm, geometry_of, parse_norm
 from art_sor.core.threat import ThreatModel
-from art_sor.estimators.inputs import check_dataset
 from art_sor.evaluation.robustness import evaluate_attacks
 from art_sor.specs import Spec
 

@@ -16,7 +16,7 @@ import numpy as np
 from art.estimators.classification import PyTorchClassifier
 from art.metrics.gradient_check import loss_gradient_check
 
-from art_sor.estimators.inputs import to_index_labels
+from art_sor.classifiers.inputs import to_index_labels
 from art_sor.evaluation.curves import SecurityCurve
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
 

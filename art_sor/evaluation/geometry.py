@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.classifiers.inputs import check_dataset
+from art_sor.classifiers.view import ClassifierView
 from art_sor.core.batch import batch_dot, unit_directions
 from art_sor.core.checks import check_count
 from art_sor.core.gradients import GradientAt, LossFn, gradient_at
 from art_sor.core.hvp import hessian_vector_product
 from art_sor.core.local_linearity import linearity_gap, maximize_linearity_gap
 from art_sor.core.threat import ThreatModel
-from art_sor.estimators.inputs import check_dataset
-from art_sor.estimators.view import ClassifierView
 from art_sor.evaluation.randomness import seeded
 
 

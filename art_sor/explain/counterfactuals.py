@@ -15,9 +15,9 @@ import numpy as np
 from art.attacks.evasion import ProjectedGradientDescent
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.classifiers.inputs import check_inputs, to_index_labels
 from art_sor.core.checks import check_count, check_positive
 from art_sor.core.norms import art_norm, norm_label, parse_norm
-from art_sor.estimators.inputs import check_inputs, to_index_labels
 
 DEFAULT_STEPS = 100
 

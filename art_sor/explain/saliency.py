@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.classifiers.inputs import check_inputs, to_index_labels
 from art_sor.core.checks import check_count, check_non_negative
-from art_sor.estimators.inputs import check_inputs, to_index_labels
 
 
 def input_gradient(classifier: PyTorchClassifier, x: np.ndarray, target: np.ndarray | None = None,

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.classifiers.inputs import check_inputs, to_index_labels
 from art_sor.core.batch import TINY
-from art_sor.estimators.inputs import check_inputs, to_index_labels
 from art_sor.explain.counterfactuals import DEFAULT_STEPS, counterfactuals
 from art_sor.explain.saliency import input_gradient
 

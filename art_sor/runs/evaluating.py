@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.classifiers.checkpoints import load_checkpoint, load_classifier, load_state_dict_classifier
 from art_sor.core.norms import norm_label
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
-from art_sor.estimators.checkpoints import load_checkpoint, load_classifier, load_state_dict_classifier
 from art_sor.evaluation.attacks import ART_AUTOATTACK_NOTE, CANONICAL_AUTOATTACK_LABEL
+from art_sor.evaluation.full_evaluation import Evaluation, default_attacks, evaluate_classifier
 from art_sor.evaluation.randomness import ATTACK_SEED
-from art_sor.evaluation.suite import Evaluation, default_attacks, evaluate_classifier
 from art_sor.evaluation.worst_case import WorstCaseExamples
 from art_sor.plotting import COLOURS, save_figure, style
 from art_sor.runs.identity import plain
@@ -33,7 +33,7 @@ class EvaluationPlan:
     """How a model is evaluated; equal plans give comparable numbers.
 
     :param threat: The threat model.
-    :param attacks: Attack specs, or ``None`` for :func:`~art_sor.evaluation.suite.default_attacks`.
+    :param attacks: Attack specs, or ``None`` for :func:`~art_sor.evaluation.full_evaluation.default_attacks`.
     :param samples: Leading test images attacked (clean accuracy uses all of them).
     :param curve: Security curve.
     :param geometry: Gradient norm, Hessian eigenvalue and linearity gap.

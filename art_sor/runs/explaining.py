@@ -1,11 +1,11 @@
-"""The ``explain`` job's report: the scores of an :class:`~art_sor.explain.suite.Explanation` and its figures."""
+"""The ``explain`` job's report: the scores of an :class:`~art_sor.explain.full_explanation.Explanation`, figures."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from art_sor.core.norms import norm_label
-from art_sor.explain.suite import Explanation
+from art_sor.explain.full_explanation import Explanation
 from art_sor.runs.reports import Report, Table
 
 

@@ -15,12 +15,12 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
+from art_sor.classifiers.checkpoints import load_checkpoint, load_classifier, save_classifier
+from art_sor.classifiers.wrapping import resolve_device, wrap_model
 from art_sor.core.checks import check_choice, check_positive
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.data.streaming import training_generator
-from art_sor.estimators.checkpoints import load_checkpoint, load_classifier, save_classifier
-from art_sor.estimators.classifiers import resolve_device, wrap_model
 from art_sor.evaluation.randomness import seeded
 from art_sor.evaluation.robustness import evaluate_attacks
 from art_sor.models import build_model

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count, check_positive
 from art_sor.core.lmo import linear_maximizer
 from art_sor.core.penalty import Backward
 from art_sor.core.projection import projected_gradient_ascent, random_start
 from art_sor.core.threat import ThreatModel
-from art_sor.estimators.view import BatchNormMode
 from art_sor.trainers.steps import detached_stats
 from art_sor.trainers.torch_step import TorchStepTrainer
 
@@ -72,7 +72,7 @@ class PGDTrainer(TorchStepTrainer):
     def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view = self._view
         with self._step.autocast():
-            with view.penalty_mode(self.batch_norm):
+            with view.perturbation_mode(self.batch_norm):
                 delta = self._perturbation(view.loss_fn(y), x)
             view.model.train()
             logits = view.logits(x + delta)

@@ -18,9 +18,9 @@ from art.defences.trainer import Trainer
 from torch import nn
 from tqdm.auto import tqdm
 
+from art_sor.classifiers.inputs import check_dataset, check_pytorch_classifier
+from art_sor.classifiers.view import ClassifierView
 from art_sor.core.checks import check_choice, check_count
-from art_sor.estimators.inputs import check_dataset, check_pytorch_classifier
-from art_sor.estimators.view import ClassifierView
 from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
     differing_settings,

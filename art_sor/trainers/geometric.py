@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count, check_positive
 from art_sor.core.curvature import CurvatureRegularizer
 from art_sor.core.gradient_norm import GradientNormRegularizer, GRMode
 from art_sor.core.local_linearity import LocalLinearityRegularizer
 from art_sor.core.norms import geometry_of
-from art_sor.estimators.view import BatchNormMode
 from art_sor.trainers.regularized import RegularizedTrainer, ramp
 
 if TYPE_CHECKING:

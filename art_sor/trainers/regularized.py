@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count
 from art_sor.core.penalty import Backward, Regularizer, backpropagate_penalty
-from art_sor.estimators.view import BatchNormMode
 from art_sor.trainers.steps import detached_stats
 from art_sor.trainers.torch_step import TorchStepTrainer
 
@@ -108,7 +108,7 @@ class RegularizedTrainer(TorchStepTrainer):
             reuse = self._active is not None and self.reuses_clean_pass
             if self._active is not None:
                 order = getattr(self._active, "differentiation_order", 2)
-                with view.penalty_mode(self.batch_norm, order, update_running_stats=reuse):
+                with view.perturbation_mode(self.batch_norm, order, update_running_stats=reuse):
                     clean_fn = view.loss_fn(y)
                     penalty = backpropagate_penalty(self._active, clean_fn, x, backward, self._penalty_weight,
                                                     clean=reuse)

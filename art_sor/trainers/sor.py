@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count
 from art_sor.core.search import StepRule
 from art_sor.core.sor import Objective, SecondOrderRegularizer, SORHVPMode
-from art_sor.estimators.view import BatchNormMode
 from art_sor.trainers.regularized import RegularizedTrainer, ramp
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
+from art_sor.classifiers.view import ClassifierView
 from art_sor.core.penalty import Backward
-from art_sor.estimators.view import ClassifierView
 from art_sor.trainers.distributed import DataParallel
 
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from art_sor.classifiers.view import BATCH_NORM_MODES, BatchNormMode
 from art_sor.core.checks import check_bool, check_choice, check_count
 from art_sor.core.penalty import Backward
-from art_sor.estimators.view import BATCH_NORM_MODES, BatchNormMode
 from art_sor.trainers.base import EpochTrainer
 from art_sor.trainers.steps import OptimizerStep
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.classifiers.inputs import check_dataset
 from art_sor.core.threat import ThreatModel
-from art_sor.estimators.inputs import check_dataset
 from art_sor.evaluation.attacks import DEFAULT_ATTACKS
 from art_sor.evaluation.curves import SecurityCurve, security_curve
 from art_sor.evaluation.diagnostics import Check, gradient_check, obfuscation_checks

@@ -51,8 +51,8 @@ class TrainedDefence:
         return self.to_markdown()
 
 
-class TrainSuiteResult(list[TrainedDefence]):
-    """The rows of :func:`train_suite` (a list), printed as the job's table."""
+class TrainingJobResult(list[TrainedDefence]):
+    """The rows of :func:`train_defences` (a list), printed as the job's table."""
 
     def to_markdown(self) -> str:
         """The job's table: epochs, cost, clean and attacked accuracy per defence."""
@@ -62,10 +62,10 @@ class TrainSuiteResult(list[TrainedDefence]):
         return self.to_markdown()
 
 
-def train_suite(specs: Sequence[Spec | str], data: Dataset, threat: ThreatModel, setup: TrainingSetup,
+def train_defences(specs: Sequence[Spec | str], data: Dataset, threat: ThreatModel, setup: TrainingSetup,
                 out: str | os.PathLike[str], attack: str = "pgd", eval_samples: int = 1000, overwrite: bool = False,
                 verbose: bool = True, announce: Callable[[str], None] = print,
-                tracking: Tracking | None = None) -> TrainSuiteResult:
+                tracking: Tracking | None = None) -> TrainingJobResult:
     """Train each defence into ``out/<spec folder>`` and attack it with ``attack`` on the first test images.
 
     The output folder is held by this process throughout (see :mod:`art_sor.runs.folders`). Under
@@ -75,7 +75,7 @@ def train_suite(specs: Sequence[Spec | str], data: Dataset, threat: ThreatModel,
     """
     specs = [DEFENCES.check(spec) for spec in specs]
     plan = EvaluationPlan(threat, attacks=(attack,), samples=eval_samples, curve=False, geometry=False)
-    rows = TrainSuiteResult()
+    rows = TrainingJobResult()
     leader = DataParallel.current().leader
     with exclusive(out) as folder:
         for spec in specs:

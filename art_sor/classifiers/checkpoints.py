@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
-from art_sor.estimators.classifiers import standardisation, wrap_model
+from art_sor.classifiers.wrapping import standardisation, wrap_model
 from art_sor.models import build_model
 from art_sor.storage import CorruptFileError, load_checked, save_checked
 

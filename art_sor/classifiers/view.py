@@ -6,8 +6,10 @@ attacks; gradients flow through the (PyTorch) preprocessing such as standardisat
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import types
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
@@ -16,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from art_sor.classifiers.inputs import check_pytorch_classifier
 from art_sor.core.lmo import Box
-from art_sor.estimators.inputs import check_pytorch_classifier
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -128,10 +130,17 @@ class ClassifierView:
         finally:
             self.model.train(was_training)
 
-    @contextmanager
     def penalty_mode(self, batch_norm: BatchNormMode, order: int = 2,
-                     update_running_stats: bool = False) -> Iterator[None]:
-        """The mode of a regularizer's or an attack's extra passes: dropout off, batch norm as ``batch_norm`` says.
+                     update_running_stats: bool = False) -> contextlib.AbstractContextManager[None]:
+        """Deprecated spelling of :meth:`perturbation_mode` (it serves attacks' passes too), kept for one release."""
+        warnings.warn("ClassifierView.penalty_mode is deprecated: use perturbation_mode", DeprecationWarning,
+                      stacklevel=2)
+        return self.perturbation_mode(batch_norm, order, update_running_stats)
+
+    @contextmanager
+    def perturbation_mode(self, batch_norm: BatchNormMode, order: int = 2,
+                          update_running_stats: bool = False) -> Iterator[None]:
+        """The mode of passes at perturbed inputs (a regularizer's, PGD-AT's attack): dropout off, batch norm as told.
 
         ``"batch"`` normalises with the statistics of the batch being evaluated, as the clean training pass does,
         with gradients through them; ``"eval"`` normalises with the running statistics.

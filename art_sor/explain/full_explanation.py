@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.classifiers.inputs import check_dataset
 from art_sor.core.norms import norm_label, parse_norm
-from art_sor.estimators.inputs import check_dataset
 from art_sor.explain.counterfactuals import (
     DEFAULT_STEPS,
     class_counterfactuals,

@@ -1,0 +1,1 @@
+"""The ART side of art-sor: torch views of ART classifiers, input checks, models wrapped as classifiers, checkpoints."""

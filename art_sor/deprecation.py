@@ -1,0 +1,33 @@
+"""Old spellings of moved modules and renamed names: they keep working for one release, with a DeprecationWarning."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+import warnings
+from typing import Any
+
+
+class _MovedModule(types.ModuleType):
+    """Stands in for a module that moved; each attribute is read from the new module on first use."""
+
+    def __init__(self, old: str, new: str, renamed: dict[str, str]) -> None:
+        super().__init__(old, f"Deprecated spelling of :mod:`{new}`.")
+        self._new, self._renamed = new, renamed
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        target = self._renamed.get(name, name)
+        warnings.warn(f"{self.__name__}.{name} is deprecated: use {self._new}.{target}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(self._new), target)
+
+
+def moved_module(old: str, new: str, renamed: dict[str, str] | None = None) -> None:
+    """Make ``import old`` give a stand-in that forwards to ``new`` (``renamed`` maps old attribute names to new).
+
+    Nothing is imported until an attribute is used, so registering costs nothing at start-up.
+    """
+    sys.modules.setdefault(old, _MovedModule(old, new, renamed or {}))

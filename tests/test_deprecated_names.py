@@ -1,0 +1,43 @@
+"""Public names that moved keep working under their old spelling for one release, with a DeprecationWarning."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CHECK = """
+import importlib, sys, warnings
+old, new, name, new_name = sys.argv[1:]
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    value = getattr(importlib.import_module(old), name)
+assert value is getattr(importlib.import_module(new), new_name), (value, new_name)
+assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught), caught
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("old,new,name,new_name", [
+    ("art_sor.estimators.view", "art_sor.classifiers.view", "ClassifierView", "ClassifierView"),
+    ("art_sor.estimators.classifiers", "art_sor.classifiers.wrapping", "wrap_model", "wrap_model"),
+    ("art_sor.estimators.checkpoints", "art_sor.classifiers.checkpoints", "load_classifier", "load_classifier"),
+    ("art_sor.evaluation.suite", "art_sor.evaluation.full_evaluation", "evaluate_classifier", "evaluate_classifier"),
+    ("art_sor.explain.suite", "art_sor.explain.full_explanation", "explain_classifier", "explain_classifier"),
+    ("art_sor.runs.train_suite", "art_sor.runs.training_job", "train_suite", "train_defences"),
+])
+def test_a_moved_name_still_works_and_says_where_it_went(old, new, name, new_name):
+    # A fresh interpreter, so that nothing is imported already.
+    result = subprocess.run([sys.executable, "-c", CHECK, old, new, name, new_name], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-1500:]
+
+
+def test_penalty_mode_is_a_deprecated_spelling_of_perturbation_mode():
+    from conftest import digits_cnn, make_classifier
+
+    from art_sor.classifiers.view import ClassifierView
+
+    view = ClassifierView(make_classifier(digits_cnn(), (1, 8, 8)))
+    with pytest.warns(DeprecationWarning, match="perturbation_mode"), view.penalty_mode("eval"):
+        assert not view.model.training
