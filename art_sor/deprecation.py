@@ -31,3 +31,19 @@ def moved_module(old: str, new: str, renamed: dict[str, str] | None = None) -> N
     Nothing is imported until an attribute is used, so registering costs nothing at start-up.
     """
     sys.modules.setdefault(old, _MovedModule(old, new, renamed or {}))
+
+
+def moved_names(module: str, homes: dict[str, str]) -> Any:
+    """A module ``__getattr__`` for names that moved out of ``module``: each is read from its new home, with a warning.
+
+    :param module: The old module's name.
+    :param homes: The new module of each moved name.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in homes:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warnings.warn(f"{module}.{name} is deprecated: use {homes[name]}.{name}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(homes[name]), name)
+
+    return __getattr__

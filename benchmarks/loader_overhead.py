@@ -19,8 +19,8 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.data.streaming import training_generator
 from art_sor.registry import DEFENCES
+from art_sor.runs.run_classifier import build_run_classifier, seed_everything
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.training import build_run_classifier, seed_everything
 from art_sor.storage import write_json
 
 

@@ -101,14 +101,8 @@ def test_cure_h_follows_its_warmup_schedule(small_digits):
     trainer = CURETrainer(classifier, eps=0.1, norm="inf", warmup_epochs=2)
     assert trainer.regularizer.h == pytest.approx(0.1 * 8)  # ε·√d with d = 64: h·z = ε·sign(g)
     seen = []
-    original = trainer._begin_epoch
-
-    def spy(epoch, nb_epochs, nb_batches):
-        original(epoch, nb_epochs, nb_batches)
-        seen.append(trainer._active.h)
-
-    trainer._begin_epoch = spy
-    trainer.fit(x, y, nb_epochs=4, verbose=False)
+    trainer.fit(x, y, nb_epochs=4, verbose=False,
+                epoch_callback=lambda current, record: seen.append(current.epoch_regularizer.h))
     assert seen == pytest.approx([0.8 / 3, 1.6 / 3, 0.8, 0.8])
 
 

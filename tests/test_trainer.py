@@ -203,7 +203,9 @@ def test_amp_trains_in_bfloat16_on_cpu(small_digits):
     x, y, x_test, y_test = small_digits
     torch.manual_seed(0)
     classifier = make_classifier(digits_cnn(), (1, 8, 8))
-    history = SORTrainer(classifier, eps=0.05, amp=True).fit(x, y, nb_epochs=4, batch_size=32, verbose=False)
+    trainer = SORTrainer(classifier, eps=0.05, amp=True)
+    history = trainer.fit(x, y, nb_epochs=4, batch_size=32, verbose=False)
+    assert not trainer.scales_gradients  # bfloat16 keeps float32's range: no loss scaling on CPUs
     assert history[-1]["loss"] < history[0]["loss"]
     assert np.mean(classifier.predict(x_test).argmax(1) == y_test) > 0.6
 
@@ -419,8 +421,8 @@ def test_sor_warmups_ramp_lam_and_eps(small_digits):
                          eps_warmup_epochs=3)
     seen = []
     history = trainer.fit(x, y, nb_epochs=4, verbose=False,
-                          epoch_callback=lambda current, record: seen.append((current._penalty_weight,
-                                                                              current._active.eps)))
+                          epoch_callback=lambda current, record: seen.append((current.penalty_weight,
+                                                                              current.epoch_regularizer.eps)))
     assert [weight for weight, _ in seen] == pytest.approx([0.5, 1.0, 1.0, 1.0])
     assert [eps for _, eps in seen] == pytest.approx([0.05, 0.1, 0.15, 0.2])
     assert trainer.config()["penalty_warmup_epochs"] == 1 and trainer.regularizer.lam == 1.0

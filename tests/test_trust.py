@@ -27,11 +27,12 @@ from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.full_evaluation import curve_attack
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
 from art_sor.runs.comparison import ComparisonPlan
+from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.evaluating import EvaluationPlan
 from art_sor.runs.folders import FolderError, exclusive
 from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.training import Budget, train_defence
+from art_sor.runs.training import train_defence
 from art_sor.storage import CorruptFileError, load_checked, save_checked
 from art_sor.trainers.state import STATE_FILE
 

@@ -35,9 +35,9 @@ from art_sor.runs.comparison import (
     comparison_report,
     run_comparison,
 )
+from art_sor.runs.epoch_hooks import CLOCKS, Budget
 from art_sor.runs.evaluating import EvaluationPlan
 from art_sor.runs.reports import write_report
-from art_sor.runs.training import CLOCKS, Budget
 from art_sor.specs import Spec
 
 

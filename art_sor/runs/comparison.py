@@ -23,13 +23,15 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.plotting import COLOURS, save_figure, style
 from art_sor.registry import DEFENCES
+from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
 from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation, attack_notes, evaluate_model
 from art_sor.runs.folders import exclusive
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.tracking import Tracking, logs_line
-from art_sor.runs.training import CLOCKS, Budget, RobustnessMonitor, TrainedModel, train_defence
+from art_sor.runs.trained_model import TrainedModel
+from art_sor.runs.training import train_defence
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.distributed import DataParallel
@@ -57,7 +59,7 @@ class ComparisonPlan:
     :param monitor_samples: Leading test images it runs on.
     :param extras: What the extra metrics are (e.g. ``alignment, judge=<path>``); their cache matches on it.
     :param clock: The clock training time is measured with, ``"wall"`` or ``"cpu"`` (see
-                  :data:`~art_sor.runs.training.CLOCKS`); empty for the budget's, else ``"wall"``.
+                  :data:`~art_sor.runs.epoch_hooks.CLOCKS`); empty for the budget's, else ``"wall"``.
     """
 
     setup: TrainingSetup

@@ -15,8 +15,9 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.evaluation.attacks import prepare_attack
 from art_sor.registry import DEFENCES, RegistryError
+from art_sor.runs.data_split import split_training_data
+from art_sor.runs.run_classifier import build_run_classifier
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.training import build_run_classifier, split_training_data
 from art_sor.specs import Spec
 
 

@@ -86,6 +86,16 @@ class RegularizedTrainer(TorchStepTrainer):
         return self._regularizer
 
     @property
+    def epoch_regularizer(self) -> Regularizer | None:
+        """The penalty of the current epoch: :attr:`regularizer`, or the warm-up stage of it this epoch trains with."""
+        return self._active
+
+    @property
+    def penalty_weight(self) -> float:
+        """The current epoch's weight on the penalty (below 1 during ``penalty_warmup_epochs``)."""
+        return self._penalty_weight
+
+    @property
     def reuses_clean_pass(self) -> bool:
         """Whether the regularizer's pass at ``x`` serves as the clean training pass (see the class docstring)."""
         view = self._view

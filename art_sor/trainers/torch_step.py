@@ -49,6 +49,11 @@ class TorchStepTrainer(EpochTrainer):
                                                                                   "micro_batch_size")
         self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method, self._parallel)
 
+    @property
+    def scales_gradients(self) -> bool:
+        """Whether the loss is scaled against float16 underflow (``amp`` on CUDA; bfloat16 on CPUs needs none)."""
+        return self._step.scaler.is_enabled()
+
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run, the step's settings included."""
         settings = {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm}
