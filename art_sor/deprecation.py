@@ -34,16 +34,18 @@ def moved_module(old: str, new: str, renamed: dict[str, str] | None = None) -> N
 
 
 def moved_names(module: str, homes: dict[str, str]) -> Any:
-    """A module ``__getattr__`` for names that moved out of ``module``: each is read from its new home, with a warning.
+    """A module ``__getattr__`` for names that moved or were renamed: each is read from its new home, with a warning.
 
     :param module: The old module's name.
-    :param homes: The new module of each moved name.
+    :param homes: The new home of each old name: ``"package.module"`` (same name) or ``"package.module:NewName"``.
     """
 
     def __getattr__(name: str) -> Any:
         if name not in homes:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
-        warnings.warn(f"{module}.{name} is deprecated: use {homes[name]}.{name}", DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(homes[name]), name)
+        new_module, _, new_name = homes[name].partition(":")
+        new_name = new_name or name
+        warnings.warn(f"{module}.{name} is deprecated: use {new_module}.{new_name}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(new_module), new_name)
 
     return __getattr__

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.diagnostics import Check
-from art_sor.evaluation.full_evaluation import Evaluation
+from art_sor.evaluation.full_evaluation import FullEvaluation
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
 from art_sor.runs.comparison import ComparisonPlan, ComparisonRow, comparison_report, run_comparison, summarise
 from art_sor.runs.epoch_hooks import Budget
-from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation
+from art_sor.runs.evaluating import EvaluationPlan, TestSetEvaluation
 from art_sor.runs.reports import write_report
 from art_sor.runs.setup import TrainingSetup
 
@@ -101,7 +101,7 @@ def _row(defence: str, seconds: float, robust: float, pgd: float = 0.6, ensemble
     if ensemble is not None:
         attacks.append(attack("AutoAttack (ART ensemble)", ensemble, ensemble=True))
     checks = [Check("gradients are finite and non-zero", not failed, "")]
-    result = ModelEvaluation(0.9, Evaluation(RobustnessResult(THREAT, clean, attacks), checks=checks), 1000)
+    result = TestSetEvaluation(0.9, FullEvaluation(RobustnessResult(THREAT, clean, attacks), checks=checks), 1000)
     return ComparisonRow(defence, 0, {"epochs": 1, "training_seconds_by_clock": seconds}, result)
 
 

@@ -7,10 +7,10 @@ import pytest
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation import evaluate_classifier
 from art_sor.runs.comparison import ComparisonResult, ComparisonRow
-from art_sor.runs.evaluating import ModelEvaluation
+from art_sor.runs.evaluating import TestSetEvaluation
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
-from art_sor.runs.training_job import TrainedDefence, TrainingJobResult
+from art_sor.runs.training_job import TrainingJobResult, TrainingJobRow
 from art_sor.tables import percent
 
 THREAT = ThreatModel(0.2, "inf")
@@ -45,7 +45,7 @@ def test_evaluation_prints_a_short_table_not_arrays(evaluation):
 
 
 def test_model_evaluation_training_and_comparison_summaries(trained, evaluation):
-    result = ModelEvaluation(0.875, evaluation, 450)
+    result = TestSetEvaluation(0.875, evaluation, 450)
     assert str(result).startswith("Clean accuracy on all 450 test images: 87.5 %.")
     assert str(evaluation) in str(result)
 
@@ -58,7 +58,7 @@ def test_model_evaluation_training_and_comparison_summaries(trained, evaluation)
     assert "last 1 of 3 epochs" in short and table_row(short, "3")
 
     training = {"defence": "standard", "epochs": 3, "training_seconds": 3.0, "training_seconds_by_clock": 3.0}
-    suite = TrainingJobResult([TrainedDefence(training, result)])
+    suite = TrainingJobResult([TrainingJobRow(training, result)])
     assert table_row(str(suite), "standard") == (f"| standard | 3 | 1.00 | 87.5 | "
                                                  f"{percent(evaluation.robustness.attacks[0].accuracy)} |")
     assert str(suite.copy()[0]) == str(suite)

@@ -12,6 +12,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.inputs import check_dataset
 from art_sor.core.threat import ThreatModel
+from art_sor.deprecation import moved_names
 from art_sor.evaluation.attacks import DEFAULT_ATTACKS
 from art_sor.evaluation.curves import SecurityCurve, security_curve
 from art_sor.evaluation.diagnostics import Check, gradient_check, obfuscation_checks
@@ -21,9 +22,12 @@ from art_sor.evaluation.worst_case import WorstCaseExamples
 from art_sor.specs import Spec
 from art_sor.tables import Table, percent
 
+# Renamed in 0.3; the old name works for one release.
+__getattr__ = moved_names(__name__, {"Evaluation": "art_sor.evaluation.full_evaluation:FullEvaluation"})
+
 
 @dataclass
-class Evaluation:
+class FullEvaluation:
     """Everything :func:`evaluate_classifier` measured."""
 
     robustness: RobustnessResult
@@ -75,7 +79,7 @@ class Evaluation:
                 "geometry": self.geometry.to_dict() if self.geometry else None}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+    def from_dict(cls, data: dict[str, Any]) -> FullEvaluation:
         """Inverse of :meth:`to_dict`."""
         return cls(robustness=RobustnessResult.from_dict(data["robustness"]),
                    curve=SecurityCurve.from_dict(data["security_curve"]) if data["security_curve"] else None,
@@ -108,8 +112,9 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
                         attacks: Sequence[str | Spec] | None = None, curve: bool = True, curve_points: int = 9,
                         curve_samples: int | None = 500, geometry: bool = True, geometry_samples: int = 200,
                         gradient_check_samples: int = 200, tolerance: float = 0.02, batch_size: int = 128,
-                        verbose: bool = True, on_partial: Callable[[Evaluation], None] | None = None,
-                        previous: Evaluation | None = None, examples: WorstCaseExamples | None = None) -> Evaluation:
+                        verbose: bool = True, on_partial: Callable[[FullEvaluation], None] | None = None,
+                        previous: FullEvaluation | None = None, examples: WorstCaseExamples | None = None
+                        ) -> FullEvaluation:
     """Evaluate robustness honestly: per-sample worst case over attacks, then the obfuscation diagnostics.
 
     :param classifier: Any ART ``PyTorchClassifier``.
@@ -136,7 +141,7 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                               clip_values=classifier.clip_values)
     specs = list(attacks) if attacks is not None else default_attacks(threat)
-    report = None if on_partial is None else (lambda partial: on_partial(Evaluation(robustness=partial)))
+    report = None if on_partial is None else (lambda partial: on_partial(FullEvaluation(robustness=partial)))
     robustness = evaluate_attacks(classifier, x, labels, threat, specs, batch_size=batch_size, verbose=verbose,
                                   on_result=report, previous=previous.robustness if previous else None,
                                   examples=examples)
@@ -151,4 +156,4 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
                                  tolerance))
     shape = geometry_metrics(classifier, x[:geometry_samples], labels[:geometry_samples], threat,
                              batch_size=batch_size) if geometry else None
-    return Evaluation(robustness=robustness, curve=security, checks=checks, geometry=shape)
+    return FullEvaluation(robustness=robustness, curve=security, checks=checks, geometry=shape)

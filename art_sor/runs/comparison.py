@@ -24,7 +24,7 @@ from art_sor.data import Dataset
 from art_sor.plotting import COLOURS, save_figure, style
 from art_sor.registry import DEFENCES
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
-from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation, attack_notes, evaluate_model
+from art_sor.runs.evaluating import EvaluationPlan, TestSetEvaluation, attack_notes, evaluate_model
 from art_sor.runs.folders import exclusive
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table
@@ -95,7 +95,7 @@ class ComparisonRow:
     defence: str
     seed: int
     training: dict[str, Any]
-    result: ModelEvaluation
+    result: TestSetEvaluation
     curve: list[dict[str, float]] = field(default_factory=list)
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -125,7 +125,7 @@ class ComparisonRow:
     def from_dict(cls, data: dict[str, Any]) -> ComparisonRow:
         """Inverse of :meth:`to_dict`."""
         return cls(defence=data["defence"], seed=data["seed"], training=data["training"],
-                   result=ModelEvaluation.from_dict(data), curve=data["curve"], extra=data["extra"])
+                   result=TestSetEvaluation.from_dict(data), curve=data["curve"], extra=data["extra"])
 
     def to_markdown(self) -> str:
         """A short summary: the comparison table of this row alone."""

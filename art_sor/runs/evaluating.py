@@ -15,14 +15,18 @@ from art_sor.classifiers.checkpoints import load_checkpoint, load_classifier, lo
 from art_sor.core.norms import norm_label
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
+from art_sor.deprecation import moved_names
 from art_sor.evaluation.attacks import ART_AUTOATTACK_NOTE, CANONICAL_AUTOATTACK_LABEL
-from art_sor.evaluation.full_evaluation import Evaluation, default_attacks, evaluate_classifier
+from art_sor.evaluation.full_evaluation import FullEvaluation, default_attacks, evaluate_classifier
 from art_sor.evaluation.randomness import ATTACK_SEED
 from art_sor.evaluation.worst_case import WorstCaseExamples
 from art_sor.plotting import COLOURS, save_figure, style
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table, percent
 from art_sor.storage import CorruptFileError, read_checked_json, write_checked_json
+
+# Renamed in 0.3; the old name works for one release.
+__getattr__ = moved_names(__name__, {"ModelEvaluation": "art_sor.runs.evaluating:TestSetEvaluation"})
 
 CANONICAL_NOTE = (f"{CANONICAL_AUTOATTACK_LABEL} is the reference AutoAttack of Croce and Hein (pyautoattack, "
                   "standard version: APGD-CE, APGD-T, FAB-T, Square-5000), run through art-sor's ART wrapper")
@@ -62,11 +66,11 @@ class EvaluationPlan:
 
 
 @dataclass
-class ModelEvaluation:
+class TestSetEvaluation:
     """A model's evaluation and its clean accuracy on the whole test set."""
 
     clean_accuracy: float
-    evaluation: Evaluation
+    evaluation: FullEvaluation
     test_images: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,10 +79,10 @@ class ModelEvaluation:
                 "evaluation": self.evaluation.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelEvaluation:
+    def from_dict(cls, data: dict[str, Any]) -> TestSetEvaluation:
         """Inverse of :meth:`to_dict`."""
         return cls(clean_accuracy=data["clean_accuracy"], test_images=data["test_images"],
-                   evaluation=Evaluation.from_dict(data["evaluation"]))
+                   evaluation=FullEvaluation.from_dict(data["evaluation"]))
 
     def metrics(self) -> dict[str, float]:
         """The headline numbers, by name (for experiment trackers): accuracies, worst case and geometry."""
@@ -93,7 +97,7 @@ class ModelEvaluation:
         return metrics
 
     def to_markdown(self) -> str:
-        """A short summary: clean accuracy on the whole test set, then :meth:`Evaluation.to_markdown`."""
+        """A short summary: clean accuracy on the whole test set, then :meth:`FullEvaluation.to_markdown`."""
         return (f"Clean accuracy on all {self.test_images} test images: {percent(self.clean_accuracy)} %.\n"
                 f"{self.evaluation.to_markdown()}")
 
@@ -103,7 +107,7 @@ class ModelEvaluation:
 
 def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: EvaluationPlan, model: dict[str, Any],
                    cache: Path | None = None, verbose: bool = True,
-                   adversarial: Path | None = None) -> ModelEvaluation:
+                   adversarial: Path | None = None) -> TestSetEvaluation:
     """Evaluate ``classifier`` on ``data``'s test set with ``plan``, reusing a cached evaluation of the same model.
 
     The cache file holds the model's key (``model``), the plan's key and the result. It is written after every
@@ -124,15 +128,15 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
     previous = None
     if stored is not None and stored["key"] == key:
         if stored["complete"]:
-            return ModelEvaluation.from_dict(stored["result"])
-        previous = Evaluation.from_dict(stored["result"]["evaluation"])
+            return TestSetEvaluation.from_dict(stored["result"])
+        previous = FullEvaluation.from_dict(stored["result"]["evaluation"])
     clean = float(np.mean(classifier.predict(data.x_test, batch_size=plan.batch_size).argmax(axis=1)
                           == data.y_test))
     test_images = len(data.x_test)
 
-    def save(evaluation: Evaluation, complete: bool) -> None:
+    def save(evaluation: FullEvaluation, complete: bool) -> None:
         if cache is not None:
-            result = ModelEvaluation(clean, evaluation, test_images).to_dict()
+            result = TestSetEvaluation(clean, evaluation, test_images).to_dict()
             write_checked_json(cache, {"key": key, "complete": complete, "result": result})
 
     x, y = data.x_test[:plan.samples], data.y_test[:plan.samples]
@@ -144,7 +148,7 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
     if examples is not None:
         examples.save(adversarial, plan.threat, key)
     save(evaluation, True)
-    return ModelEvaluation(clean, evaluation, test_images)
+    return TestSetEvaluation(clean, evaluation, test_images)
 
 
 def _saved_examples(path: Path, key: dict[str, Any]) -> bool:
@@ -155,7 +159,7 @@ def _saved_examples(path: Path, key: dict[str, Any]) -> bool:
         return "key" in saved and json.loads(str(saved["key"])) == key
 
 
-def attack_notes(evaluation: Evaluation) -> list[str]:
+def attack_notes(evaluation: FullEvaluation) -> list[str]:
     """What readers must know about the attacks that ran (which AutoAttack is which)."""
     labels = {r.label for r in evaluation.robustness.attacks}
     notes = []
@@ -166,7 +170,7 @@ def attack_notes(evaluation: Evaluation) -> list[str]:
     return notes
 
 
-def evaluation_report(result: ModelEvaluation, title: str, context: dict[str, Any]) -> Report:
+def evaluation_report(result: TestSetEvaluation, title: str, context: dict[str, Any]) -> Report:
     """The report of one model's evaluation; ``context`` (checkpoint, dataset, training key) goes into the JSON."""
     evaluation = result.evaluation
     r = evaluation.robustness
@@ -203,7 +207,7 @@ def evaluation_report(result: ModelEvaluation, title: str, context: dict[str, An
                   plots=plots)
 
 
-def plot_attacks(evaluation: Evaluation, path: Path, title: str) -> None:
+def plot_attacks(evaluation: FullEvaluation, path: Path, title: str) -> None:
     """Bar chart of accuracy per attack, with clean and worst-case bars."""
     r = evaluation.robustness
     labels = ["clean", *[a.label + ("*" if a.samples < len(r.clean) else "") for a in r.attacks], "worst case"]
@@ -222,7 +226,7 @@ def plot_attacks(evaluation: Evaluation, path: Path, title: str) -> None:
         save_figure(fig, path)
 
 
-def plot_security_curve(evaluation: Evaluation, path: Path, title: str) -> None:
+def plot_security_curve(evaluation: FullEvaluation, path: Path, title: str) -> None:
     """Accuracy against ε, with the evaluated ε and chance level marked."""
     c = evaluation.curve
     with style() as plt:

@@ -14,8 +14,9 @@ from typing import Any
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
+from art_sor.deprecation import moved_names
 from art_sor.registry import DEFENCES
-from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation, evaluate_model
+from art_sor.runs.evaluating import EvaluationPlan, TestSetEvaluation, evaluate_model
 from art_sor.runs.folders import exclusive
 from art_sor.runs.reports import Report, Table, percent
 from art_sor.runs.setup import TrainingSetup
@@ -24,24 +25,27 @@ from art_sor.runs.training import train_defence
 from art_sor.specs import Spec
 from art_sor.trainers.distributed import DataParallel
 
+# Renamed in 0.3; the old name works for one release.
+__getattr__ = moved_names(__name__, {"TrainedDefence": "art_sor.runs.training_job:TrainingJobRow"})
+
 QUICK_FILE = "quick_evaluation.json"
 
 
 @dataclass
-class TrainedDefence:
+class TrainingJobRow:
     """One row of the ``train`` job: how a defence was trained and how it fared."""
 
     training: dict[str, Any]
-    result: ModelEvaluation
+    result: TestSetEvaluation
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return {"training": self.training, **self.result.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainedDefence:
+    def from_dict(cls, data: dict[str, Any]) -> TrainingJobRow:
         """Inverse of :meth:`to_dict`."""
-        return cls(training=data["training"], result=ModelEvaluation.from_dict(data))
+        return cls(training=data["training"], result=TestSetEvaluation.from_dict(data))
 
     def to_markdown(self) -> str:
         """A short summary: this row of the job's table."""
@@ -51,7 +55,7 @@ class TrainedDefence:
         return self.to_markdown()
 
 
-class TrainingJobResult(list[TrainedDefence]):
+class TrainingJobResult(list[TrainingJobRow]):
     """The rows of :func:`train_defences` (a list), printed as the job's table."""
 
     def to_markdown(self) -> str:
@@ -93,7 +97,7 @@ def train_defences(specs: Sequence[Spec | str], data: Dataset, threat: ThreatMod
                 if tracker is not None:
                     tracker.log_final(result.metrics(), trained.epochs)
                     training["logs"] = tracker.where()
-                rows.append(TrainedDefence(training, result))
+                rows.append(TrainingJobRow(training, result))
     return rows
 
 
@@ -114,7 +118,7 @@ def settings_line(run: dict[str, Any], epochs: int) -> str:
             f"{setup['augmentation']}, seed {setup['seed']}")
 
 
-def train_table(rows: Sequence[TrainedDefence]) -> Table:
+def train_table(rows: Sequence[TrainingJobRow]) -> Table:
     """Epochs, seconds per epoch, clean accuracy (whole test set) and the attack's accuracy, per defence."""
     attack_label = rows[0].result.evaluation.robustness.attacks[0].label
     return Table(["defence", "epochs", "s/epoch", "clean (%)", f"{attack_label} (%)"],
@@ -124,7 +128,7 @@ def train_table(rows: Sequence[TrainedDefence]) -> Table:
                   for row in rows])
 
 
-def train_report(rows: Sequence[TrainedDefence], command: str, recipe: str = "",
+def train_report(rows: Sequence[TrainingJobRow], command: str, recipe: str = "",
                  sources: dict[str, str] | None = None, paper: dict[str, Any] | None = None) -> Report:
     """The ``train`` job's report: accuracies, each model's settings from its run key, and the recipe's provenance.
 
