@@ -15,7 +15,7 @@ import click
 from art_sor import __version__
 
 # name: (module, attribute, the first sentence of the command's docstring, which ``art-sor --help`` lists
-# without importing the command; tests/test_cli_startup.py keeps the two equal).
+# without importing the command; tests/cli/test_cli_startup.py keeps the two equal).
 COMMANDS = {
     "compare": ("art_sor.cli.compare", "compare", "Compare defences at equal epochs or equal compute, with the same "
                                                   "ART attacks and a per-sample worst case."),

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-BENCHMARK = pathlib.Path(__file__).parents[1] / "benchmarks" / "batchnorm_stability.py"
+BENCHMARK = pathlib.Path(__file__).parents[2] / "benchmarks" / "batchnorm_stability.py"
 
 
 def _benchmark():
