@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+from art.estimators.classification import PyTorchClassifier
 
 from art_sor.cli.params import apply_recipe, given, option_error, setup_from
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset, load_dataset
+from art_sor.estimators.checkpoints import load_classifier
+from art_sor.explain.scores import check_judge
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
 from art_sor.runs.setup import TrainingSetup
@@ -112,6 +115,19 @@ def folder_name(dataset: str) -> str:
 def command_line() -> str:
     """The command as the user typed it, for reports."""
     return "art-sor " + " ".join(shlex.quote(argument) for argument in sys.argv[1:])
+
+
+def load_judge(path: Path, data: Dataset, device: str) -> tuple[PyTorchClassifier, dict[str, Any]]:
+    """The ``--judge`` checkpoint's classifier and contents, refused unless it takes ``data``'s inputs and classes.
+
+    :raises click.BadParameter: Naming ``--judge``.
+    """
+    classifier, state = load_classifier(path, device=device)
+    try:
+        check_judge(classifier, data.input_shape, data.nb_classes)
+    except ValueError as error:
+        raise click.BadParameter(str(error).removeprefix("judge: "), param_hint="--judge") from error
+    return classifier, state
 
 
 def open_dataset(values: dict[str, Any]) -> Dataset:

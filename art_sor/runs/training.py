@@ -23,7 +23,7 @@ from art_sor.estimators.checkpoints import load_checkpoint, load_classifier, sav
 from art_sor.estimators.classifiers import resolve_device, wrap_model
 from art_sor.evaluation.randomness import seeded
 from art_sor.evaluation.robustness import evaluate_attacks
-from art_sor.models import build_model
+from art_sor.models import build_model, trainable_parameters
 from art_sor.registry import DEFENCES
 from art_sor.runs.folders import clear, exclusive
 from art_sor.runs.identity import RunKey, RunMismatchError
@@ -153,7 +153,13 @@ def build_run_classifier(data: Dataset, setup: TrainingSetup) -> PyTorchClassifi
         x = data.x_train
         mean = x.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32).reshape(-1, 1, 1)
         std = x.std(axis=(0, 2, 3), dtype=np.float64).astype(np.float32).reshape(-1, 1, 1)
+        if not np.all(std > 0):
+            constant = [int(c) for c in np.flatnonzero(~(std > 0))]
+            raise ValueError(f"standardise: channel(s) {constant} of the training images hold one value throughout "
+                             f"({float(mean.flat[constant[0]]):.6g}), so their std is 0 and standardising would "
+                             "divide by zero; check the data, or drop --standardise")
         preprocessing = (mean, std)
+    trainable_parameters(model, setup.architecture)  # refuse a model training could not change, naming it
     return wrap_model(model, data.input_shape, data.nb_classes, optimizer=setup.optimizer.build(model.parameters()),
                       clip_values=data.clip_values, preprocessing=preprocessing, device=setup.device)
 
@@ -329,7 +335,7 @@ def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget | 
         differences.append(f"setup.epochs: {epochs} → {setup.epochs}"
                            + (" (the schedule depends on the run's length)" if not differences else ""))
     raise RunMismatchError(f"{folder} holds a run with other settings: {', '.join(differences)}. Pass --overwrite "
-                           "(overwrite=True) to replace it, or choose another --out")
+                           "to replace it, or choose another --out")
 
 
 def _train(spec: Spec, trainer: EpochTrainer, split: SplitData, key: RunKey, setup: TrainingSetup,

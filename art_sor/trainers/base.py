@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from art_sor.core.checks import check_choice, check_count
-from art_sor.estimators.inputs import check_dataset, check_pytorch_classifier
+from art_sor.estimators.inputs import check_dataset, check_pytorch_classifier, generator_batch
 from art_sor.estimators.view import ClassifierView
 from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
@@ -55,6 +55,9 @@ SCHEDULER_INTERVALS: tuple[SchedulerInterval, ...] = ("epoch", "batch")
 # its clean loss is within this fraction of ln(nb_classes), the loss of a uniform prediction, and not falling.
 _CHANCE_FACTOR = 1.2
 _STALL_TOLERANCE = 0.02
+# An epoch whose mean training loss exceeds this multiple of ln(nb_classes) has diverged: the weights have blown up
+# though they are still finite (a uniform prediction scores ln K; no training that learns comes near this).
+_DIVERGED_FACTOR = 1e4
 
 
 class EpochTrainer(Trainer):
@@ -143,7 +146,7 @@ class EpochTrainer(Trainer):
         x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                                   clip_values=classifier.clip_values)
         batch_size = check_count(batch_size, "batch_size")
-        self._check_batches(len(x), batch_size)
+        self.check_batches(len(x), batch_size)
         self._view.probe(x)
         n = len(x)
 
@@ -183,14 +186,14 @@ class EpochTrainer(Trainer):
         if generator.size is None:
             raise ValueError("generator.size is None; the trainer needs it to know the length of an epoch")
         classifier = self._classifier
-        self._check_batches(generator.size, generator.batch_size)
+        self.check_batches(generator.size, generator.batch_size)
         nb_batches = math.ceil(generator.size / generator.batch_size)
         probed = False
 
         def batches() -> Iterator[Batch]:
             nonlocal probed
             for _ in range(nb_batches):
-                x_batch, y_batch = generator.get_batch()
+                x_batch, y_batch = generator_batch(generator)
                 x_batch, y_batch = check_dataset(x_batch, y_batch, classifier.input_shape, classifier.nb_classes,
                                                  ("generator batch x", "generator batch y"), classifier.clip_values)
                 if not probed:
@@ -210,17 +213,23 @@ class EpochTrainer(Trainer):
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
         """Hook for settings that follow a schedule over epochs (called before each epoch)."""
 
-    def _check_batches(self, n: int, batch_size: int) -> None:
-        """Refuse batches that some process would get nothing of, or a ``BatchNorm1d`` layer one sample of."""
+    def check_batches(self, n: int, batch_size: int) -> None:
+        """Refuse batches that some process would get nothing of, or a ``BatchNorm1d`` layer one sample of.
+
+        :param n: Training samples.
+        :param batch_size: Batch size.
+        :raises ValueError: Naming ``batch_size`` (or the defence's ``micro_batch_size``).
+        """
         last = n % batch_size or batch_size
         if last < self._parallel.size:
             raise ValueError(f"batch_size {batch_size} leaves a last batch of {last} samples for "
                              f"{self._parallel.size} processes; choose a batch size that leaves every process "
                              "at least one sample")
-        if n % batch_size == 1 and any(isinstance(m, nn.BatchNorm1d) for m in self._view.model.modules()):
-            raise ValueError(f"batch_size {batch_size} leaves a last batch of one sample ({n} samples), which the "
-                             "model's BatchNorm1d cannot normalise in training; choose another batch_size or drop "
-                             "one sample")
+        if last == 1 and any(isinstance(m, nn.BatchNorm1d) for m in self._view.model.modules()):
+            batches = "batches" if batch_size == 1 else "a last batch"
+            raise ValueError(f"batch_size {batch_size} leaves {batches} of one sample ({n} samples), which the "
+                             "model's BatchNorm1d cannot normalise in training; choose another batch_size"
+                             + ("" if batch_size == 1 else " or drop one sample"))
 
     def _check_scheduler(self, scheduler: Any | None, interval: str) -> None:
         check_choice(interval, SCHEDULER_INTERVALS, "scheduler_interval")
@@ -274,6 +283,7 @@ class EpochTrainer(Trainer):
             if validation is not None:
                 predictions = self._classifier.predict(validation[0]).argmax(axis=1)
                 record["validation_accuracy"] = float(np.mean(predictions == validation[1]))
+            self._check_divergence(record)
             warning = self._collapse_warning(record)
             if warning is not None:
                 record["warnings"] = [warning]
@@ -288,6 +298,16 @@ class EpochTrainer(Trainer):
                 break
         self._classifier.model.eval()
         return self.history
+
+    def _check_divergence(self, record: dict[str, Any]) -> None:
+        """Raise ``FloatingPointError`` for an epoch whose finite mean loss shows the weights have blown up."""
+        loss, classes = record.get("loss"), self._classifier.nb_classes
+        bound = _DIVERGED_FACTOR * max(math.log(classes), 1.0)
+        if loss is not None and loss > bound:
+            raise FloatingPointError(f"{self.method}: the mean training loss of epoch {record['epoch']} is "
+                                     f"{loss:.3g}, over {bound:.3g} ({_DIVERGED_FACTOR:g} times the loss of a uniform guess): "
+                                     "training "
+                                     "has diverged; lower the learning rate")
 
     def _collapse_warning(self, record: dict[str, Any]) -> str | None:
         """A warning when an epoch after the first sits at chance: accuracy near ``1/K`` or clean loss near ``ln K``.
