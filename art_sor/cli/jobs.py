@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -113,8 +115,17 @@ def folder_name(dataset: str) -> str:
 
 
 def command_line() -> str:
-    """The command as the user typed it, for reports."""
-    return "art-sor " + " ".join(shlex.quote(argument) for argument in sys.argv[1:])
+    """The command as the user typed it, for reports.
+
+    With a ``--architecture module:callable``, the ``PYTHONPATH`` that made the module importable comes first, as
+    the command needs it.
+    """
+    arguments = sys.argv[1:]
+    architectures = [value for flag, value in itertools.pairwise(arguments) if flag == "--architecture"]
+    architectures += [a.removeprefix("--architecture=") for a in arguments if a.startswith("--architecture=")]
+    path = os.environ.get("PYTHONPATH")
+    prefix = f"PYTHONPATH={shlex.quote(path)} " if path and any(":" in a for a in architectures) else ""
+    return prefix + "art-sor " + " ".join(shlex.quote(argument) for argument in arguments)
 
 
 def load_judge(path: Path, data: Dataset, device: str) -> tuple[PyTorchClassifier, dict[str, Any]]:

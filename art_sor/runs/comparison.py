@@ -22,12 +22,12 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.plotting import COLOURS, save_figure, style
 from art_sor.registry import DEFENCES
-from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation, attack_notes, evaluate_model
+from art_sor.runs.evaluating import EvaluationPlan, ModelEvaluation, attack_notes, cached_evaluation, evaluate_model
 from art_sor.runs.folders import exclusive
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.training import CLOCKS, Budget, RobustnessMonitor, TrainedModel, train_defence
+from art_sor.runs.training import CLOCKS, MODEL_FILE, Budget, RobustnessMonitor, TrainedModel, train_defence
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.distributed import DataParallel
@@ -208,15 +208,22 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
         for position, (spec, seed) in enumerate(runs, 1):
             where = folder / spec.folder / f"seed-{seed}"
             prefix = f"[{position}/{len(runs)}] {spec.label} (seed {seed})"
-            announce(f"{prefix}: training")
+            finished = (where / MODEL_FILE).exists() and not overwrite
+            announce(f"{prefix}: {'checking the saved model' if finished else 'training'}")
             trained = train_defence(spec, data, plan.threat, replace(plan.setup, seed=seed), where, verbose=verbose,
                                     overwrite=overwrite, budget=plan.budget, monitor=monitor)
+            if trained.reused:
+                announce(f"{prefix}: reused the finished model in {where}")
             if not DataParallel.current().leader:
                 continue  # rank 0 evaluates and reports
             identity = trained.key.to_dict() | {"epochs": trained.epochs}
-            announce(f"{prefix}: evaluating")
-            result = evaluate_model(trained.classifier, data, plan.evaluation, identity, where / EVALUATION_FILE,
-                                    verbose=verbose)
+            result = cached_evaluation(plan.evaluation, identity, where / EVALUATION_FILE)
+            if result is not None:
+                announce(f"{prefix}: reused its evaluation")
+            else:
+                announce(f"{prefix}: evaluating")
+                result = evaluate_model(trained.classifier, data, plan.evaluation, identity, where / EVALUATION_FILE,
+                                        verbose=verbose)
             extra = _extra(trained, data, plan, identity, where, extra_metrics, announce, prefix)
             rows.append(ComparisonRow(spec.label, seed, _training(trained, plan.timing_clock), result,
                                       _curve(trained, plan.timing_clock), extra))

@@ -79,6 +79,22 @@ class ModelEvaluation:
                    evaluation=Evaluation.from_dict(data["evaluation"]))
 
 
+def cached_evaluation(plan: EvaluationPlan, model: dict[str, Any], cache: Path) -> ModelEvaluation | None:
+    """The finished evaluation that :func:`evaluate_model` would reuse from ``cache``, or ``None``."""
+    stored = _stored(cache, _cache_key(plan, model))
+    return ModelEvaluation.from_dict(stored["result"]) if stored is not None and stored["complete"] else None
+
+
+def _cache_key(plan: EvaluationPlan, model: dict[str, Any]) -> dict[str, Any]:
+    return {"model": plain(model), "plan": plan.key()}
+
+
+def _stored(cache: Path | None, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The cache's contents if it holds an evaluation (finished or not) under ``key``."""
+    stored = read_checked_json(cache) if cache is not None and cache.exists() else None
+    return stored if stored is not None and stored["key"] == key else None
+
+
 def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: EvaluationPlan, model: dict[str, Any],
                    cache: Path | None = None, verbose: bool = True) -> ModelEvaluation:
     """Evaluate ``classifier`` on ``data``'s test set with ``plan``, reusing a cached evaluation of the same model.
@@ -90,10 +106,10 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
     :param model: Identifies the model (its run key, or its checkpoint's checksum).
     :param cache: JSON file for the cached evaluation, or ``None``.
     """
-    key = {"model": plain(model), "plan": plan.key()}
-    stored = read_checked_json(cache) if cache is not None and cache.exists() else None
+    key = _cache_key(plan, model)
+    stored = _stored(cache, key)
     previous = None
-    if stored is not None and stored["key"] == key:
+    if stored is not None:
         if stored["complete"]:
             return ModelEvaluation.from_dict(stored["result"])
         previous = Evaluation.from_dict(stored["result"]["evaluation"])

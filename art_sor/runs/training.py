@@ -55,6 +55,7 @@ class TrainedModel:
     :ivar selected_epoch: The epoch whose weights the classifier holds.
     :ivar path: Where the model was saved, if it was.
     :ivar world_size: Processes that trained it (``torch.distributed``).
+    :ivar reused: Whether the finished model was loaded from ``path`` rather than trained now.
     """
 
     spec: Spec
@@ -64,6 +65,7 @@ class TrainedModel:
     selected_epoch: int
     path: Path | None = None
     world_size: int = 1
+    reused: bool = False
 
     @property
     def epochs(self) -> int:
@@ -327,7 +329,8 @@ def _finished(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget | 
         classifier, _ = load_classifier(model_path, device=setup.device)
         return TrainedModel(Spec.parse(stored["run"]["defence"]["spec"]), classifier, stored["history"], key,
                             stored["selected_epoch"], model_path,
-                            stored.get("world_size", 1))  # models saved before data-parallel training had one
+                            stored.get("world_size", 1),  # models saved before data-parallel training had one
+                            reused=True)
     if not differences and epochs < setup.epochs and not setup.schedule.needs_length:
         logger.info("extending %s from %d to %d epochs", folder, epochs, setup.epochs)
         return None

@@ -305,9 +305,8 @@ class EpochTrainer(Trainer):
         bound = _DIVERGED_FACTOR * max(math.log(classes), 1.0)
         if loss is not None and loss > bound:
             raise FloatingPointError(f"{self.method}: the mean training loss of epoch {record['epoch']} is "
-                                     f"{loss:.3g}, over {bound:.3g} ({_DIVERGED_FACTOR:g} times the loss of a uniform guess): "
-                                     "training "
-                                     "has diverged; lower the learning rate")
+                                     f"{loss:.3g}, over {bound:.3g} ({_DIVERGED_FACTOR:g} times the loss of a "
+                                     "uniform guess): training has diverged; lower the learning rate")
 
     def _collapse_warning(self, record: dict[str, Any]) -> str | None:
         """A warning when an epoch after the first sits at chance: accuracy near ``1/K`` or clean loss near ``ln K``.
