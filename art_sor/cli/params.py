@@ -183,7 +183,8 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--schedule", type=click.Choice(SCHEDULES), default="constant",
                      show_default=recipe_default("schedule"),
                      help="Learning-rate schedule; multistep with --milestones 100,150 is the piecewise schedule "
-                          "of Madry and Rice et al.; onecycle steps per batch."),
+                          "of Madry and Rice et al.; onecycle steps per batch and cycles the learning rate only (the "
+                          "momentum stays --momentum)."),
         click.option("--milestones", type=IntegerList("epochs"), default="", help="Epochs at which multistep decays."),
         click.option("--gamma", type=Number(), default=0.1,
                      show_default=recipe_default("gamma"), help="multistep's factor."),
