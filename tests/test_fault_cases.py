@@ -15,7 +15,7 @@ from conftest import digits_cnn, make_classifier
 from PIL import Image
 from torch import nn
 
-from art_sor import SORTrainer
+from art_sor import SORTrainer, StandardTrainer
 from art_sor.cli import main
 from art_sor.data.dataset import check_images
 from art_sor.data.user_data import load_image_folder, load_npz
@@ -314,3 +314,20 @@ def test_a_diverged_run_with_finite_losses_is_stopped_naming_the_learning_rate(d
     with pytest.raises(FloatingPointError, match="training has diverged; lower the learning rate"):
         SORTrainer(classifier, eps=0.1, lam=0.0).fit(digits.x_train[:100], digits.y_train[:100], batch_size=50,
                                                      nb_epochs=1, verbose=False)
+
+
+def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_learnt(digits):
+    from art_sor.trainers.adversarial import PGDTrainer
+
+    x, y = digits.x_train[:300], digits.y_train[:300]
+    learnt = make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0))
+    StandardTrainer(learnt).fit(x, y, nb_epochs=8, batch_size=50, verbose=False)
+    at_chance = {"epoch": 2, "loss": 2.30, "train_accuracy": 0.1}
+    for classifier, collapsed in ((learnt, False), (make_classifier(digits_cnn(), (1, 8, 8),
+                                                                    clip_values=(0.0, 1.0)), True)):
+        trainer = PGDTrainer(classifier, eps=0.3)
+        trainer.history = [{"epoch": 1, "loss": 2.31, "train_accuracy": 0.1}]
+        trainer._last_batch = (x[:100], y[:100])
+        warning = trainer._collapse_warning(at_chance)
+        assert (warning is not None) == collapsed, warning
+    assert "the clean accuracy of the epoch's last batch" in warning

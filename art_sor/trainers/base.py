@@ -87,6 +87,9 @@ class EpochTrainer(Trainer):
     """True for trainers that set the learning rate themselves, which then refuse a scheduler."""
     supports_distributed = False
     """True for trainers whose steps average their gradients over processes (see :mod:`~.distributed`)."""
+    adversarial_statistics = False
+    """True for trainers whose recorded loss and accuracy are those of adversarial examples, which sit at chance early
+    in a healthy run; the collapse check then looks at clean inputs too."""
 
     def __init__(self, classifier: PyTorchClassifier) -> None:
         check_pytorch_classifier(classifier, need_optimizer=True)
@@ -99,6 +102,7 @@ class EpochTrainer(Trainer):
         self._optimizer_settings = optimizer_settings(classifier.optimizer)
         self.history: list[dict[str, Any]] = []
         self.tags: dict[str, Any] = {}
+        self._last_batch: Batch | None = None
         self._batch_size: int | None = None
 
     @property
@@ -328,7 +332,20 @@ class EpochTrainer(Trainer):
             return None
         symptom = (f"training accuracy {accuracy:.3f} is at chance (1/{classes})" if at_chance else
                    f"the clean loss {loss:.3f} has stalled at ln({classes}) = {math.log(classes):.3f}")
+        if self.adversarial_statistics and self._last_batch is not None:
+            # The attack may simply still win: a collapse shows on clean inputs too.
+            clean = self._clean_accuracy(*self._last_batch)
+            if clean > _CHANCE_FACTOR / classes:
+                return None
+            symptom = (f"the adversarial {symptom.replace('the clean loss', 'loss')}, and the clean accuracy of the "
+                       f"epoch's last batch, {clean:.3f}, is at chance too")
         return f"training has collapsed: {symptom}. {self._collapse_advice()}"
+
+    def _clean_accuracy(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
+        """Accuracy of the model, in eval mode, on clean inputs."""
+        with torch.no_grad(), self._view.eval_mode():
+            logits = self._view.logits(self._view.inputs(x), fit=False)
+        return float((logits.argmax(dim=1) == self._view.labels(y)).float().mean())
 
     def _collapse_advice(self) -> str:
         """The likely cause of a collapse and the option that helps, for the warning."""
@@ -344,6 +361,7 @@ class EpochTrainer(Trainer):
         progress = tqdm(batches, total=nb_batches, desc=desc, disable=not verbose, leave=False)
         for step, (x_batch, y_batch) in enumerate(progress, 1):
             stats = self._train_batch(x_batch, y_batch)
+            self._last_batch = (x_batch, y_batch)
             if per_batch_scheduler is not None:
                 per_batch_scheduler.step()
             seen += len(x_batch)
