@@ -185,7 +185,7 @@ def npz_file(tmp_path, **arrays):
 def test_a_huge_npz_label_is_refused_before_anything_class_sized_is_built(tmp_path):
     labels = np.arange(30) % 10
     labels[3] = 2 ** 40
-    with pytest.raises(ValueError, match="npz y_train has the label 1099511627776.*more than the 40 images"):
+    with pytest.raises(ValueError, match=r"npz y_train has the label 1099511627776.*more than the 40 images"):
         load_npz(npz_file(tmp_path, y_train=labels))
 
 
@@ -242,7 +242,7 @@ class Fault:
 
 
 def test_a_failing_generator_is_named():
-    with pytest.raises(GeneratorError, match="generator.get_batch\\(\\) raised OSError: share gone"):
+    with pytest.raises(GeneratorError, match=r"generator.get_batch\(\) raised OSError: share gone"):
         generator_batch(Fault(OSError("share gone")))
     with pytest.raises(TypeError, match="must return a pair \\(x, y\\), got a tuple of 3 items"):
         generator_batch(Fault((1, 2, 3)))
@@ -281,8 +281,8 @@ def test_a_full_disk_keeps_the_previous_file_and_says_so(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(torch, "save", no_space)
-    with pytest.raises(DiskFullError, match="no space left on the device while writing .*state.pt; the previous "
-                                            "state.pt is untouched .* nothing saved before was lost"):
+    with pytest.raises(DiskFullError, match=r"no space left on the device while writing .*state.pt; the previous "
+                                            r"state.pt is untouched .* nothing saved before was lost"):
         save_checked(path, {"epoch": torch.tensor(2)})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]  # no partial file left behind

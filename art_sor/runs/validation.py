@@ -73,7 +73,9 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
                 if check_batches is not None:
                     check_batches(len(split.x_train), setup.batch_size)
             except ValueError as error:
-                option = "--batch-size" if str(error).startswith("batch_size") else "--defence"
+                message = str(error)
+                option = ("--batch-size" if message.startswith("batch_size") else
+                          "--train-samples" if "training sample(s) for" in message else "--defence")
                 raise JobError(f"{spec.label}: {error}", option) from error
         validate_attacks(classifier, threat, attacks)
     finally:

@@ -222,9 +222,13 @@ class EpochTrainer(Trainer):
 
         :param n: Training samples.
         :param batch_size: Batch size.
-        :raises ValueError: Naming ``batch_size`` (or the defence's ``micro_batch_size``).
+        :raises ValueError: Naming ``batch_size`` (or the defence's ``micro_batch_size``), or the number of
+                            training samples when there are fewer than processes.
         """
         last = n % batch_size or batch_size
+        if n < self._parallel.size:
+            raise ValueError(f"{n} training sample(s) for {self._parallel.size} processes: every process "
+                             "needs at least one, so train on more samples or with fewer processes")
         if last < self._parallel.size:
             raise ValueError(f"batch_size {batch_size} leaves a last batch of {last} samples for "
                              f"{self._parallel.size} processes; choose a batch size that leaves every process "
