@@ -628,8 +628,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "fault_cases.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
     lines = [f"{len(rows)} cases: " + ", ".join(f"{counts[k]} {k}" for k in ("clear", "unclear", "silent", "crash")),
-             "", "| kind | case | outcome | message |", "|---|---|---|---|"]
-    lines += [f"| {r['kind']} | {r['case']} | {r['outcome']} | {r['message'][:160].replace('|', '/')} |" for r in rows]
+             "", "| kind | case | must name | outcome | message |", "|---|---|---|---|---|"]
+    lines += [f"| {r['kind']} | {r['case']} | {r['expects'].replace('|', '/')} | {r['outcome']} | "
+              f"{r['message'][:160].replace('|', '/')} |" for r in rows]
     (out / "fault_cases.md").write_text("\n".join(lines) + "\n")
     print(lines[0])
     for row in rows:

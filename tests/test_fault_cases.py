@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
+import subprocess
 import sys
 import textwrap
 
@@ -18,7 +20,7 @@ from torch import nn
 from art_sor import SORTrainer, StandardTrainer
 from art_sor.cli import main
 from art_sor.data.dataset import check_images
-from art_sor.data.user_data import load_image_folder, load_npz
+from art_sor.data.user_data import load_image_folder
 from art_sor.estimators.checkpoints import load_state_dict_classifier
 from art_sor.estimators.inputs import GeneratorError, check_inputs, generator_batch
 from art_sor.explain.scores import check_judge
@@ -185,8 +187,14 @@ def npz_file(tmp_path, **arrays):
 def test_a_huge_npz_label_is_refused_before_anything_class_sized_is_built(tmp_path):
     labels = np.arange(30) % 10
     labels[3] = 2 ** 40
-    with pytest.raises(ValueError, match=r"npz y_train has the label 1099511627776.*more than the 40 images"):
-        load_npz(npz_file(tmp_path, y_train=labels))
+    path = npz_file(tmp_path, y_train=labels)
+    # In a child capped at 4 GiB of address space, so that code which sizes anything by the label fails fast
+    # (MemoryError) instead of taking the machine's memory.
+    code = f"from art_sor.data.user_data import load_npz; load_npz({str(path)!r})"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)))
+    assert "ValueError: npz y_train has the label 1099511627776" in child.stderr, child.stderr[-2000:]
+    assert "more than the 40 images" in child.stderr
 
 
 def test_a_value_just_above_one_is_printed_as_itself():
