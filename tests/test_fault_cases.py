@@ -339,3 +339,25 @@ def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_le
         warning = trainer._collapse_warning(at_chance)
         assert (warning is not None) == collapsed, warning
     assert "the clean accuracy of the epoch's last batch" in warning
+
+
+def test_a_resume_with_another_learning_rate_or_without_the_scheduler_is_refused_naming_it(digits, tmp_path):
+    x, y = digits.x_train[:100], digits.y_train[:100]
+
+    def classifier(lr):
+        return make_classifier(digits_cnn(), (1, 8, 8), lr=lr, clip_values=(0.0, 1.0))
+
+    first = classifier(1e-3)
+    scheduler = torch.optim.lr_scheduler.StepLR(first.optimizer, 1, 0.5)
+    SORTrainer(first, eps=0.1).fit(x, y, nb_epochs=1, batch_size=50, verbose=False, checkpoint_dir=tmp_path,
+                                   scheduler=scheduler)
+    other = classifier(0.1)
+    torch.optim.lr_scheduler.StepLR(other.optimizer, 1, 0.5)
+    with pytest.raises(ValueError, match=r"holds a run with other settings \(saved → this trainer\): "
+                                         r"config\.optimizer\.param_groups\[0\]\.initial_lr: 0\.001 → 0\.1; "
+                                         r"config\.optimizer\.param_groups\[0\]\.lr: 0\.001 → 0\.1$"):
+        SORTrainer(other, eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False, checkpoint_dir=tmp_path,
+                                       resume=True)
+    with pytest.raises(ValueError, match=r"initial_lr: 0.001 → None; the run was saved with a learning-rate scheduler"):
+        SORTrainer(classifier(1e-3), eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False,
+                                                  checkpoint_dir=tmp_path, resume=True)

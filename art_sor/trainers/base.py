@@ -436,8 +436,12 @@ class EpochTrainer(Trainer):
         if saved_batch is not None and saved_batch != self._batch_size:
             differing.append(f"batch_size: {saved_batch} → {self._batch_size}")
         if differing:
+            # A scheduler records initial_lr in the optimizer's groups: its absence on one side is the scheduler's.
+            scheduled = [d for d in differing if ".initial_lr:" in d and ("None →" in d or d.endswith("→ None"))]
+            hint = ("; the run was saved with a learning-rate scheduler and is resumed without one, or the other way "
+                    "round: pass the same scheduler" if scheduled else "")
             raise ValueError(f"checkpoint_dir holds a run with other settings (saved → this trainer): "
-                             f"{'; '.join(differing)}")
+                             f"{'; '.join(differing)}{hint}")
         self._classifier.model.load_state_dict(state["model"])
         self._classifier.optimizer.load_state_dict(state["optimizer"])
         restore_random_streams(state["random"])
