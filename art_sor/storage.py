@@ -8,6 +8,7 @@ a file whose tensors no longer match it (a flipped bit, a truncated copy) is ref
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -26,6 +27,13 @@ _FULL = "all:"
 
 class CorruptFileError(ValueError):
     """A file that cannot be read back as what art-sor wrote; the message names the file."""
+
+
+class DiskFullError(OSError):
+    """A write that found no space left on the device; the file it would have replaced is untouched."""
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
 
 def _umask() -> int:
@@ -51,8 +59,15 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[io.BufferedWrite
         # mkstemp creates 0600; the file gets the mode an ordinary open() would give it under the user's umask.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in _NO_SPACE:
+            kept = f"the previous {path.name} is untouched" if path.exists() else f"no {path.name} was written"
+            full = DiskFullError(f"no space left on the device while writing {path}; {kept} and the partial file "
+                                 "was removed, so nothing saved before was lost: free some space and run the same "
+                                 "command again to carry on from the last saved state")
+            full.errno = error.errno
+            raise full from error
         raise
     return path
 

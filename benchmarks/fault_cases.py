@@ -1,21 +1,27 @@
 """User mistakes and faults, tried one by one against the CLI and the Python API, and how each one ends.
 
-Every case expects an error. The outcome is:
+Every case but the few ``result`` cases expects an error. The outcome is:
 
-* ``clear``: an error before any work, without a traceback, whose message names the expected option or argument;
-* ``unclear``: an error without a traceback whose message does not name it;
+* ``clear``: an error before any work, without a traceback, whose message names the expected option or argument
+  (on the command line in at most 600 characters of output, so that the cause is not buried);
+* ``unclear``: an error without a traceback whose message does not name it, or buries it in longer output;
 * ``silent``: no error at all (a wrong result would follow);
 * ``crash``: a raw traceback (CLI) or an exception type that is not a deliberate error (API).
 
-    python benchmarks/fault_cases.py --out docs/results/fault_cases
+A ``result`` case is an input that must work (16-bit PNGs, say): ``clear`` when the result is right, ``silent`` when
+it is wrong without an error.
+
+    python benchmarks/fault_cases.py --out docs/results
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
+import sys
 import tempfile
 import traceback
 from collections import Counter
@@ -26,16 +32,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from art.data_generators import DataGenerator
 from click.testing import CliRunner
 from torch import nn
 
 from art_sor import SORTrainer
-from art_sor.classifiers.checkpoints import save_classifier
+from art_sor.classifiers.checkpoints import load_classifier, save_classifier
+from art_sor.classifiers.inputs import GeneratorError
 from art_sor.classifiers.wrapping import wrap_model
 from art_sor.cli import main as art_sor_cli
 from art_sor.core.threat import ThreatModel
 from art_sor.data.bundled import load_digits
+from art_sor.data.user_data import load_image_folder, load_npz
 from art_sor.evaluation import evaluate_attacks
+from art_sor.explain.scores import alignment_scores
 from art_sor.models import build_model
 from art_sor.registry import RegistryError
 from art_sor.runs.folders import FolderError
@@ -43,10 +53,101 @@ from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.recipes import RecipeError
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
-from art_sor.storage import CorruptFileError
+from art_sor.storage import CorruptFileError, DiskFullError
+
+USER_MODELS = """
+import torch
+from torch import nn
+
+
+def width(shape, classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, classes + 2))
+
+
+def input_size(shape, classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(32, classes))
+
+
+class Pair(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        logits = self.fc(x.flatten(1))
+        return logits, logits.softmax(1)
+
+
+def pair(shape, classes):
+    return Pair(classes)
+
+
+def double(shape, classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, classes)).double()
+
+
+def half(shape, classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, classes)).half()
+
+
+def batch_norm(shape, classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, classes))
+
+
+def frozen(shape, classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, classes)).requires_grad_(False)
+
+
+class Crop(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :10]
+
+
+def no_parameters(shape, classes):
+    return Crop()
+
+
+class Nan(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)) * float("nan")
+
+
+def nan(shape, classes):
+    return Nan(classes)
+
+
+def fails(shape, classes):
+    raise RuntimeError("CUDA driver not found")
+
+
+class Broken(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        raise KeyError("features")
+
+
+def broken(shape, classes):
+    return Broken(classes)
+
+
+def nothing(shape, classes):
+    return None
+
+
+CONSTANT = 3
+"""
 
 DELIBERATE = (ValueError, TypeError, FileNotFoundError, FloatingPointError, RegistryError, RunMismatchError,
-              FolderError, CorruptFileError, RecipeError, ImportError)
+              FolderError, CorruptFileError, RecipeError, ImportError, GeneratorError, DiskFullError)
+BURIED = 600
+"""Command-line output longer than this buries the cause, whatever it names."""
 QUICK = ["--epochs", "1", "--train-samples", "100", "--eval-samples", "20", "--quiet", "--device", "cpu"]
 
 
@@ -83,6 +184,87 @@ class Workspace:
         self.unknown_key = self._write("unknown.toml", b'colour = "blue"\n')
         self.bad_value = self._write("value.toml", b'eps = 0.1\nlr = "fast"\n')
         self.file = self._write("a_file", b"x")
+        self._user_modules()
+        self._npz_files()
+        self._folders()
+        self.missing_key = str(root / "missing_key.pt")
+        weights = trained.classifier.model.state_dict()
+        torch.save({k: v for i, (k, v) in enumerate(weights.items()) if i != 0}, self.missing_key)
+        self.changed = str(root / "changed")
+        done = CliRunner().invoke(art_sor_cli, ["train", *QUICK, "--defence", "standard", "--out", self.changed])
+        assert done.exit_code == 0, done.output
+
+    def _user_modules(self) -> None:
+        """Modules of user architectures, importable as ``fc_models:NAME`` (the workspace joins ``sys.path``)."""
+        self._write("fc_models.py", USER_MODELS.encode())
+        self._write("fc_syntax.py", b"def model(shape, classes)\n    return None\n")
+        self._write("fc_raises.py", b"raise RuntimeError('this module needs a GPU driver')\n")
+        sys.path.insert(0, str(self.root))
+
+    def _npz_files(self) -> None:
+        """npz files with one fault each (the rest is like digits: 8x8 greyscale, 10 classes)."""
+        rng = np.random.default_rng(0)
+        x, y = rng.random((120, 1, 8, 8)), np.arange(120) % 10
+
+        def npz(name: str, **arrays: Any) -> str:
+            full = {"x_train": x, "y_train": y, "x_test": x[:10], "y_test": y[:10], **arrays}
+            np.savez(self.root / name, **{k: v for k, v in full.items() if v is not None})
+            return str(self.root / name)
+
+        huge = y.copy()
+        huge[3] = 2 ** 40
+        above = x.copy()
+        above[0, 0, 0, 0] = 1.0000001
+        self.npz = {
+            "complex x_train": (npz("complex.npz", x_train=x.astype(np.complex64)), "x_train"),
+            "label 2**40": (npz("huge.npz", y_train=huge), "y_train"),
+            "labels 1.5": (npz("half.npz", y_train=y + 0.5), "y_train"),
+            "negative label": (npz("negative.npz", y_test=y[:10] - 1), "y_test"),
+            "x_train of rank 3": (npz("rank3.npz", x_train=x[:, 0]), "x_train"),
+            "x_train at 1.0000001": (npz("above.npz", x_train=above), "1.0000001"),
+            "x_train of int32": (npz("int32.npz", x_train=(x * 255).astype(np.int32)), "x_train"),
+            "y_train one short": (npz("short.npz", y_train=y[:-1]), "y_train"),
+            "x_test of another size": (npz("sizes.npz", x_test=np.zeros((10, 1, 9, 9))), "x_test"),
+            "too few class_names": (npz("names.npz", class_names=np.array(["a", "b"])), "class_names"),
+            "no training images": (npz("empty.npz", x_train=x[:0], y_train=y[:0]), "--dataset"),
+            "all-zero images with --standardise": (npz("zeros.npz", x_train=np.zeros_like(x)), "--standardise"),
+        }
+        (self.root / "not_npz.npz").write_text("x_train,y_train\n")
+        self.npz["a text file"] = (str(self.root / "not_npz.npz"), "npz")
+
+    def _folders(self) -> None:
+        """ImageFolder trees with one fault each; ``deep`` holds 16-bit greyscale PNGs."""
+        from PIL import Image
+
+        def tree(name: str, fault: Callable[[Path], None] | None = None, bits: int = 8) -> str:
+            root = self.root / name
+            for split in ("train", "test"):
+                for label in ("a", "b"):
+                    (root / split / label).mkdir(parents=True)
+                    for k in range(3):
+                        value = (k + 1) * 1000 + (label == "b") * 20000
+                        pixels = (np.full((8, 8), value, np.uint16) if bits == 16
+                                  else np.full((8, 8), value // 257, np.uint8))
+                        Image.fromarray(pixels).save(root / split / label / f"{k}.png")
+            if fault is not None:
+                fault(root)
+            return str(root)
+
+        good_png = (self.root / "0.png")
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(good_png)
+        self.folders = {
+            "a corrupt PNG": (tree("corrupt", lambda r: (r / "train/a/bad.png").write_bytes(b"\x89PNG garbage")),
+                              "bad.png"),
+            "a truncated PNG": (tree("truncated", lambda r: (r / "train/b/cut.png").write_bytes(
+                good_png.read_bytes()[:40])), "cut.png"),
+            "an empty PNG": (tree("emptypng", lambda r: (r / "test/a/nil.png").write_bytes(b"")), "nil.png"),
+            "images of two sizes": (tree("sizes", lambda r: Image.fromarray(np.zeros((9, 9), np.uint8)).save(
+                r / "train/a/big.png")), "big.png"),
+            "a test class without training folder": (tree("extra", lambda r: (r / "test/c").mkdir() or (
+                r / "test/c/0.png").write_bytes(good_png.read_bytes())), "['c']"),
+            "an empty class folder": (tree("emptyclass", lambda r: (r / "train/z").mkdir()), "z"),
+        }
+        self.deep = tree("deep", bits=16)
 
     def _write(self, name: str, content: bytes) -> str:
         (self.root / name).write_bytes(content)
@@ -183,6 +365,47 @@ def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
         ("cuda without a GPU", [w.model, "--device", "cuda"], "--device"),
     ]]
     cases += [("list unknown kind", ["list", "gadgets"], "gadgets")]
+    cases += [(f"train --architecture {label}", [*train, "--architecture", spec, *args], name)
+              for label, spec, args, name in [
+        ("of the wrong output width", "fc_models:width", [], "--architecture"),
+        ("of the wrong input size", "fc_models:input_size", [], "--architecture"),
+        ("returning a tuple", "fc_models:pair", [], "--architecture"),
+        ("of float64 parameters", "fc_models:double", [], "float64"),
+        ("of float16 parameters on a CPU", "fc_models:half", [], "float16"),
+        ("with BatchNorm1d, last batch of one", "fc_models:batch_norm", ["--batch-size", "3", "--train-samples",
+                                                                          "100"], "--batch-size"),
+        ("with BatchNorm1d, batch size one", "fc_models:batch_norm", ["--batch-size", "1"], "--batch-size"),
+        ("with all parameters frozen", "fc_models:frozen", [], "trainable"),
+        ("without parameters", "fc_models:no_parameters", [], "trainable"),
+        ("returning NaN", "fc_models:nan", [], "NaN"),
+        ("whose factory raises", "fc_models:fails", [], "--architecture"),
+        ("whose forward raises", "fc_models:broken", [], "--architecture"),
+        ("returning None", "fc_models:nothing", [], "--architecture"),
+        ("naming a constant", "fc_models:CONSTANT", [], "--architecture"),
+        ("naming a missing callable", "fc_models:absent", [], "--architecture"),
+        ("with a syntax error", "fc_syntax:model", [], "--architecture"),
+        ("raising at import", "fc_raises:model", [], "--architecture"),
+        ("module: without a name", "fc_models:", [], "--architecture"),
+        (":name without a module", ":width", [], "--architecture"),
+    ]]
+    cases += [(f"train --dataset npz with {label}", [*train, "--dataset", f"npz:{path}",
+                                                       *(["--standardise"] if "standardise" in label else [])],
+               name) for label, (path, name) in w.npz.items()]
+    cases += [(f"train --dataset folder with {label}", [*train, "--dataset", f"folder:{path}"], name)
+              for label, (path, name) in w.folders.items()]
+    cases += [
+        ("train again in a folder with another --lr",
+         ["train", *QUICK, "--defence", "standard", "--out", w.changed, "--lr", "0.05"], "lr: 0.001 → 0.05"),
+        ("train again in a folder with another --seed",
+         ["train", *QUICK, "--defence", "standard", "--out", w.changed, "--seed", "3"], "seed: 0 → 3"),
+        ("train again in a folder with another --batch-size",
+         ["train", *QUICK, "--defence", "standard", "--out", w.changed, "--batch-size", "20"], "batch_size: 64 → 20"),
+        ("evaluate a state_dict with a missing key", [*evaluate, w.missing_key, "--architecture", "small-cnn"],
+         "missing"),
+        ("compare --judge with 3 classes", [*compare, "--alignment", "--judge", w.other_classes], "--judge"),
+        ("compare --judge of another input shape", [*compare, "--alignment", "--judge", w.other_shape], "--judge"),
+        ("explain --judge with 3 classes", [*explain, w.model, "--judge", w.other_classes], "--judge"),
+    ]
     return cases
 
 
@@ -260,7 +483,83 @@ def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
                lambda: evaluate_attacks(classifier(), x, y, ThreatModel(0.1, "inf"), ["bim"]), "bim"),
               ("ThreatModel(eps=-1)", lambda: ThreatModel(-1, "inf"), "eps"),
               ("resume a corrupted training state", lambda: _corrupt_resume(w, data), "checksum")]
+    frozen = build_model("small-cnn", (1, 8, 8), 10).requires_grad_(False)
+    nan_model = Output("tensor")
+    nan_model.fc.bias.data[:] = float("nan")
+    cases += [("fit(x complex)", fit(x=x.astype(np.complex64)), "complex"),
+              ("model float16 on a CPU", lambda: SORTrainer(classifier(Output("tensor").half()), eps=0.1).fit(
+                  x.astype(np.float16), y, nb_epochs=1, verbose=False), "float16"),
+              ("model returning NaN", lambda: SORTrainer(classifier(nan_model), eps=0.1).fit(
+                  x, y, nb_epochs=1, verbose=False), "NaN"),
+              ("model with all parameters frozen", lambda: SORTrainer(classifier(frozen), eps=0.1), "trainable"),
+              ("fit_generator whose get_batch raises", lambda: SORTrainer(classifier(), eps=0.1).fit_generator(
+                  _Generator(x, y, "raise"), nb_epochs=1, verbose=False), "get_batch"),
+              ("fit_generator whose get_batch returns three items",
+               lambda: SORTrainer(classifier(), eps=0.1).fit_generator(_Generator(x, y, "three"), nb_epochs=1,
+                                                                       verbose=False), "get_batch"),
+              ("fit_generator whose get_batch returns an array",
+               lambda: SORTrainer(classifier(), eps=0.1).fit_generator(_Generator(x, y, "array"), nb_epochs=1,
+                                                                       verbose=False), "get_batch"),
+              ("resume with an optimizer of another lr", lambda: _resume_other_lr(w, x, y, classifier),
+               "lr: 0.001 → 0.1"),
+              ("a full disk while saving the training state", lambda: _full_disk(w, data), "no space left"),
+              ("alignment_scores with a judge of 3 classes", lambda: alignment_scores(
+                  classifier(), x[:4], y[:4], load_classifier(w.other_classes, device="cpu")[0], 2), "judge"),
+              ("load_npz with a label of 2**40", lambda: load_npz(w.npz["label 2**40"][0]), "y_train"),
+              ("load_image_folder with a corrupt PNG", lambda: load_image_folder(w.folders["a corrupt PNG"][0]),
+               "bad.png")]
     return cases
+
+
+def result_cases(w: Workspace) -> list[tuple[str, Callable[[], str | None]]]:
+    """Inputs that must work: (description, check returning what is wrong, or ``None``)."""
+
+    def deep_folder() -> str | None:
+        data = load_image_folder(w.deep)
+        # Pixel values (k + 1) * 1000 (+ 20000 for class b) of 65535, three images per class.
+        expected = {round(((k + 1) * 1000 + b * 20000) / 65535, 5) for k in range(3) for b in (0, 1)}
+        found = {round(float(v), 5) for v in np.unique(data.x_train)}
+        return None if found == expected else f"16-bit levels {sorted(expected)} read as {sorted(found)}"
+
+    return [("load_image_folder of 16-bit greyscale PNGs", deep_folder)]
+
+
+class _Generator(DataGenerator):
+    """A user's generator with one fault: ``get_batch`` raises, or returns three items or a bare array."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, fault: str) -> None:
+        super().__init__(len(x), 30)
+        self.x, self.y, self.fault = x, y, fault
+
+    def get_batch(self) -> Any:
+        if self.fault == "raise":
+            raise OSError("the network share went away")
+        if self.fault == "three":
+            return self.x[:30], self.y[:30], None
+        return self.x[:30]
+
+
+def _resume_other_lr(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callable[..., Any]) -> None:
+    folder = w.root / "resume-lr"
+    SORTrainer(classifier(), eps=0.1).fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=folder)
+    fresh = classifier()
+    for group in fresh.optimizer.param_groups:
+        group["lr"] = 0.1
+    SORTrainer(fresh, eps=0.1).fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=folder, resume=True)
+
+
+def _full_disk(w: Workspace, data: Any) -> None:
+    setup = TrainingSetup(epochs=1, batch_size=50, train_samples=100, device="cpu")
+    save = torch.save
+
+    def no_space(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    torch.save = no_space
+    try:
+        train_defence("standard", data, ThreatModel(0.2, "inf"), setup, w.root / "full", verbose=False)
+    finally:
+        torch.save = save
 
 
 def _corrupt_resume(w: Workspace, data: Any) -> None:
@@ -280,7 +579,17 @@ def classify_cli(result: Any, name: str) -> tuple[str, str]:
         return "crash", f"{type(result.exception).__name__}: {result.exception}"
     if result.exit_code == 0:
         return "silent", "exit status 0"
+    if len(result.output) > BURIED:
+        return "unclear", f"{len(result.output)} characters of output: {message}"
     return ("clear" if name in result.output else "unclear"), message
+
+
+def classify_result(check: Callable[[], str | None]) -> tuple[str, str]:
+    try:
+        wrong = check()
+    except Exception as error:
+        return "crash", "".join(traceback.format_exception_only(type(error), error)).strip()
+    return ("silent", wrong) if wrong else ("clear", "works")
 
 
 def classify_api(call: Callable[[], Any], name: str) -> tuple[str, str]:
@@ -295,27 +604,34 @@ def classify_api(call: Callable[[], Any], name: str) -> tuple[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="fault-cases", help="folder for cases.md and cases.json")
+    parser.add_argument("--out", default="fault-cases", help="folder for fault_cases.md and fault_cases.json")
+    parser.add_argument("--match", default="", help="run only the cases whose description contains this")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Workspace(Path(tmp))
         runner = CliRunner()
-        for label, arguments, name in cli_cases(workspace):
-            outcome, message = classify_cli(runner.invoke(art_sor_cli, arguments), name)
+        for label, arguments, name in [case for case in cli_cases(workspace) if args.match in case[0]]:
+            result = runner.invoke(art_sor_cli, arguments)
+            outcome, message = classify_cli(result, name)
             rows.append({"kind": "CLI", "case": label, "expects": name, "outcome": outcome, "message": message})
-        for label, call, name in api_cases(workspace):
+        for label, call, name in [case for case in api_cases(workspace) if args.match in case[0]]:
             outcome, message = classify_api(call, name)
             rows.append({"kind": "API", "case": label, "expects": name, "outcome": outcome, "message": message})
+        for label, check in [case for case in result_cases(workspace) if args.match in case[0]]:
+            outcome, message = classify_result(check)
+            rows.append({"kind": "result", "case": label, "expects": "a correct result", "outcome": outcome,
+                         "message": message})
     counts = Counter(row["outcome"] for row in rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "cases.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    (out / "fault_cases.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
     lines = [f"{len(rows)} cases: " + ", ".join(f"{counts[k]} {k}" for k in ("clear", "unclear", "silent", "crash")),
-             "", "| kind | case | outcome | message |", "|---|---|---|---|"]
-    lines += [f"| {r['kind']} | {r['case']} | {r['outcome']} | {r['message'][:160].replace('|', '/')} |" for r in rows]
-    (out / "cases.md").write_text("\n".join(lines) + "\n")
+             "", "| kind | case | must name | outcome | message |", "|---|---|---|---|---|"]
+    lines += [f"| {r['kind']} | {r['case']} | {r['expects'].replace('|', '/')} | {r['outcome']} | "
+              f"{r['message'][:160].replace('|', '/')} |" for r in rows]
+    (out / "fault_cases.md").write_text("\n".join(lines) + "\n")
     print(lines[0])
     for row in rows:
         if row["outcome"] != "clear":

@@ -59,11 +59,7 @@ def load_classifier(path: str | os.PathLike[str], device: str = "auto") -> tuple
     """
     state = load_checkpoint(path)
     model = build_model(state["architecture"], state["input_shape"], state["nb_classes"])
-    try:
-        model.load_state_dict(state["state_dict"])
-    except RuntimeError as error:
-        raise CorruptFileError(f"{path}: its weights do not fit {state['architecture']} "
-                               f"({str(error).splitlines()[0]})") from error
+    load_weights(model, state["state_dict"], f"{path}: its weights do not fit {state['architecture']}")
     model.eval()
     clip = state["clip_values"]
     classifier = wrap_model(model, state["input_shape"], state["nb_classes"], clip_values=None if clip is None
@@ -84,13 +80,36 @@ def load_state_dict_classifier(path: str | os.PathLike[str], architecture: str, 
     if not isinstance(weights, dict):
         raise CorruptFileError(f"{path} holds a {type(weights).__name__}, not a state_dict")
     model = build_model(architecture, input_shape, nb_classes)
+    load_weights(model, weights, f"{path}: the state_dict does not fit {architecture}")
+    model.eval()
+    return wrap_model(model, input_shape, nb_classes, device=device)
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, Any], problem: str) -> None:
+    """Load ``weights`` into ``model``, or say which keys are missing, unexpected or of another shape.
+
+    :param problem: The start of the error message (which file does not fit which architecture).
+    :raises CorruptFileError: If the weights do not fit.
+    """
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
-        raise CorruptFileError(f"{path}: the state_dict does not fit {architecture} "
-                               f"({str(error).splitlines()[0]})") from error
-    model.eval()
-    return wrap_model(model, input_shape, nb_classes, device=device)
+        expected = model.state_dict()
+        missing = [key for key in expected if key not in weights]
+        unexpected = [key for key in weights if key not in expected]
+        reshaped = [f"{key} {tuple(weights[key].shape)} in the file, {tuple(value.shape)} in the model"
+                    for key, value in expected.items()
+                    if key in weights and hasattr(weights[key], "shape") and weights[key].shape != value.shape]
+        parts = [f"{label} {_some(keys)}" for label, keys in (("missing keys", missing),
+                                                               ("unexpected keys", unexpected),
+                                                               ("other shapes", reshaped)) if keys]
+        raise CorruptFileError(f"{problem}: {'; '.join(parts) or str(error).splitlines()[0]}") from error
+
+
+def _some(items: list[str], shown: int = 5) -> str:
+    """The first ``shown`` items, and how many more."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
 
 
 def _preprocessing(stored: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,27 @@ import torch
 _RANGE_SLACK = 1e-6
 
 
+class GeneratorError(RuntimeError):
+    """A user's ``DataGenerator`` failed to deliver a batch; the message names it and the original error."""
+
+
+def generator_batch(generator: Any) -> tuple[Any, Any]:
+    """The next ``(x, y)`` of an ART ``DataGenerator``.
+
+    :raises GeneratorError: If ``generator.get_batch()`` raises (the original error is chained).
+    :raises TypeError: If it returns anything but a pair.
+    """
+    try:
+        batch = generator.get_batch()
+    except Exception as error:  # the user's code: any error, reported as theirs
+        raise GeneratorError(f"generator.get_batch() raised {type(error).__name__}: {error}") from error
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        what = (f"a {type(batch).__name__} of {len(batch)} items" if isinstance(batch, (tuple, list))
+                else f"a {type(batch).__name__}")
+        raise TypeError(f"generator.get_batch() must return a pair (x, y), got {what}")
+    return batch[0], batch[1]
+
+
 def check_pytorch_classifier(classifier: object, name: str = "classifier", need_optimizer: bool = False) -> None:
     """Check that ``classifier`` is an ART ``PyTorchClassifier`` (with an optimizer if ``need_optimizer``).
 
@@ -24,6 +45,9 @@ def check_pytorch_classifier(classifier: object, name: str = "classifier", need_
     if need_optimizer and classifier.optimizer is None:
         raise ValueError(f"{name} has no optimizer; pass optimizer=... when building the PyTorchClassifier")
     if need_optimizer:
+        if not any(p.requires_grad for group in classifier.optimizer.param_groups for p in group["params"]):
+            raise ValueError(f"{name}'s optimizer has no trainable parameters (every one has requires_grad=False), "
+                             "so training could not change the model; unfreeze some layers")
         rates = [group.get("lr") for group in classifier.optimizer.param_groups]
         if all(isinstance(rate, (int, float)) and rate == 0 for rate in rates):
             raise ValueError(f"{name}'s optimizer has learning rate 0, so training would not change the model; "
@@ -47,6 +71,8 @@ def check_inputs(x: object, input_shape: tuple[int, ...], name: str = "x",
     values = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
     if not np.issubdtype(values.dtype, np.number):
         raise TypeError(f"{name} must hold numbers, got dtype {values.dtype}")
+    if np.issubdtype(values.dtype, np.complexfloating):
+        raise TypeError(f"{name} holds complex numbers ({values.dtype}); images must be real (float32)")
     if tuple(values.shape[1:]) != tuple(input_shape):
         raise ValueError(f"{name} has samples of shape {tuple(values.shape[1:])}, but the classifier's input_shape "
                          f"is {tuple(input_shape)}")

@@ -81,15 +81,19 @@ class ClassifierView:
     def probe(self, x: np.ndarray | torch.Tensor, name: str = "x") -> None:
         """Check on a few samples that the model returns one logit per class, in a dtype that matches ``x``'s.
 
-        :raises TypeError: If the model returns a tuple or dict rather than a tensor of logits, or the data's
-                           floating dtype differs from the model's.
-        :raises ValueError: If the model's output width is not ``nb_classes``.
+        :raises TypeError: If the model returns a tuple or dict rather than a tensor of logits, the data's
+                           floating dtype differs from the model's, or the model is float16 on a CPU.
+        :raises ValueError: If the model's output width is not ``nb_classes``, or its logits are not finite.
         """
         data_dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x[:1])).dtype
         if data_dtype.is_floating_point and data_dtype != self.dtype:
             raise TypeError(f"{name} is {str(data_dtype).removeprefix('torch.')} but the model's parameters are "
                             f"{str(self.dtype).removeprefix('torch.')}; convert one to the other (x.astype(...) or "
                             "model.to(...))")
+        if self.dtype == torch.float16 and self.device.type == "cpu":
+            raise TypeError("classifier.model has float16 parameters, which art-sor does not train or attack on a "
+                            "CPU (torch's float16 kernels there are incomplete and overflow); use float32 on the CPU, "
+                            "or amp=True with a float32 model on CUDA")
         with torch.no_grad(), self.eval_mode():
             x_pre, _ = self.classifier._apply_preprocessing(self.inputs(x[:2]), None, fit=False, no_grad=True)
             output = self.model(x_pre)
@@ -100,6 +104,9 @@ class ClassifierView:
         if output.dim() != 2 or output.shape[1] != expected:
             raise ValueError(f"classifier.model returns outputs of shape {tuple(output.shape[1:])} per sample, but "
                              f"the classifier's nb_classes is {expected}")
+        if not torch.isfinite(output).all():
+            raise ValueError(f"classifier.model returns NaN or inf logits for finite inputs ({name}); check its "
+                             "weights and forward")
         if isinstance(self.classifier.loss, nn.NLLLoss):
             total = output.float().exp().sum(dim=1)
             if not torch.allclose(total, torch.ones_like(total), atol=1e-3):

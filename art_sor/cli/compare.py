@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 
-from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, prepare_job
+from art_sor.cli.jobs import command_line, load_judge, prepare_job
 from art_sor.cli.params import (
     IntegerList,
     Number,
@@ -106,7 +105,7 @@ def compare(ctx: click.Context, **values: Any) -> None:
     if budgeted and job.setup.schedule.needs_length:
         raise click.BadParameter(f"the {job.setup.schedule.name} schedule depends on the number of epochs, which a "
                                  "budget leaves open; use constant or multistep", param_hint="--schedule")
-    judge = load_classifier(values["judge"], device=values["device"])[0] if values["judge"] is not None else None
+    judge = load_judge(values["judge"], job.data, values["device"])[0] if values["judge"] is not None else None
     extra = (ComparisonAlignment(job.data.input_shape, judge, str(values["judge"].resolve()) if judge else "")
              if values["alignment"] else None)
     verbose = not values["quiet"]

@@ -12,10 +12,10 @@ from art_sor.registry import RegistryError
 from art_sor.runs.folders import FolderError
 from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.recipes import RecipeError
-from art_sor.storage import CorruptFileError
+from art_sor.storage import CorruptFileError, DiskFullError
 
 USER_ERRORS = (RegistryError, RunMismatchError, FolderError, CorruptFileError, RecipeError, FileNotFoundError,
-               ImportError, FloatingPointError)
+               ImportError, FloatingPointError, DiskFullError)
 """Errors that describe the user's input or environment (a diverged run included: its settings are the user's);
 their messages name what to change."""
 

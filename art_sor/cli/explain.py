@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, open_dataset
+from art_sor.cli.jobs import command_line, load_judge, open_dataset
 from art_sor.cli.params import NORMS, ArchitectureType, Number, dataset_options, device_option, output_options
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
 from art_sor.explain.full_explanation import explain_classifier
@@ -60,7 +59,7 @@ def explain(checkpoint: Path, architecture: str | None, dataset: Spec, data_root
         model = open_model(checkpoint, data, architecture, device)
     except ModelMismatchError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
-    judge_classifier, judge_state = load_classifier(judge, device=device) if judge is not None else (None, None)
+    judge_classifier, judge_state = load_judge(judge, data, device) if judge is not None else (None, None)
     out = out or default_folder("explain", checkpoint)
     with exclusive(out) as folder:
         if overwrite:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -10,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+from art.estimators.classification import PyTorchClassifier
 
+from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli.params import apply_recipe, given, option_error, setup_from, tracking_from
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset, load_dataset
+from art_sor.explain.scores import check_judge
 from art_sor.registry import DATASETS
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
@@ -114,8 +119,30 @@ def folder_name(dataset: str) -> str:
 
 
 def command_line() -> str:
-    """The command as the user typed it, for reports."""
-    return "art-sor " + " ".join(shlex.quote(argument) for argument in sys.argv[1:])
+    """The command as the user typed it, for reports.
+
+    With a ``--architecture module:callable``, the ``PYTHONPATH`` that made the module importable comes first, as
+    the command needs it.
+    """
+    arguments = sys.argv[1:]
+    architectures = [value for flag, value in itertools.pairwise(arguments) if flag == "--architecture"]
+    architectures += [a.removeprefix("--architecture=") for a in arguments if a.startswith("--architecture=")]
+    path = os.environ.get("PYTHONPATH")
+    prefix = f"PYTHONPATH={shlex.quote(path)} " if path and any(":" in a for a in architectures) else ""
+    return prefix + "art-sor " + " ".join(shlex.quote(argument) for argument in arguments)
+
+
+def load_judge(path: Path, data: Dataset, device: str) -> tuple[PyTorchClassifier, dict[str, Any]]:
+    """The ``--judge`` checkpoint's classifier and contents, refused unless it takes ``data``'s inputs and classes.
+
+    :raises click.BadParameter: Naming ``--judge``.
+    """
+    classifier, state = load_classifier(path, device=device)
+    try:
+        check_judge(classifier, data.input_shape, data.nb_classes)
+    except ValueError as error:
+        raise click.BadParameter(str(error).removeprefix("judge: "), param_hint="--judge") from error
+    return classifier, state
 
 
 def open_dataset(values: dict[str, Any]) -> Dataset:

@@ -148,28 +148,52 @@ def threat_options(command: Callable[..., Any]) -> Callable[..., Any]:
                         help="Threat radius, e.g. 0.1 or 8/255 [default: the recipe's].")(command)
 
 
+DEFAULT_DATASET = "digits"
+"""The dataset, and so the recipe, of a command without ``--dataset`` or ``--recipe``."""
+
+
+def recipe_default(key: str) -> bool | str:
+    """What ``--help`` shows as an option's default: the value of the recipe that applies by default, if it sets one.
+
+    Without ``--dataset`` or ``--recipe`` the default dataset's recipe fills the options the user does not give, so
+    the option's own default would mislead (epochs 3 where 40 apply).
+    """
+    recipe = recipe_for(DEFAULT_DATASET)
+    if key not in recipe.values:
+        return True
+    value = recipe.values[key]
+    return f"{', '.join(map(str, value)) if isinstance(value, list) else value} from recipe {recipe.name}"
+
+
 def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The training setup: architecture, epochs, batch, optimizer, schedule, seed, data handling, selection."""
     for decorator in reversed([
-        click.option("--architecture", type=ArchitectureType(), default="small-cnn", show_default=True,
+        click.option("--architecture", type=ArchitectureType(), default="small-cnn",
+                     show_default=recipe_default("architecture"),
                      help=f"Architecture: {_names(ARCHITECTURES)}, or module:callable for your own model (called "
                           "with the input shape and the number of classes)."),
-        click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
+        click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=recipe_default("epochs"),
                      help="Epochs (with --budget, at most this many)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True),
-        click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True),
-        click.option("--lr", type=Number(), default=1e-3, show_default=True,
+        click.option("--batch-size", type=click.IntRange(min=1), default=128,
+                     show_default=recipe_default("batch_size")),
+        click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam",
+                     show_default=recipe_default("optimizer")),
+        click.option("--lr", type=Number(), default=1e-3, show_default=recipe_default("lr"),
                      help="Learning rate (the peak rate of onecycle)."),
-        click.option("--momentum", type=Number(positive=False), default=0.9, show_default=True,
+        click.option("--momentum", type=Number(positive=False), default=0.9, show_default=recipe_default("momentum"),
                      help="SGD momentum."),
-        click.option("--weight-decay", type=Number(positive=False), default=0.0, show_default=True),
+        click.option("--weight-decay", type=Number(positive=False), default=0.0,
+                     show_default=recipe_default("weight_decay")),
         click.option("--nesterov/--no-nesterov", default=False, show_default=True, help="Nesterov momentum (SGD)."),
-        click.option("--schedule", type=click.Choice(SCHEDULES), default="constant", show_default=True,
+        click.option("--schedule", type=click.Choice(SCHEDULES), default="constant",
+                     show_default=recipe_default("schedule"),
                      help="Learning-rate schedule; multistep with --milestones 100,150 is the piecewise schedule "
-                          "of Madry and Rice et al.; onecycle steps per batch."),
+                          "of Madry and Rice et al.; onecycle steps per batch and cycles the learning rate only (the "
+                          "momentum stays --momentum)."),
         click.option("--milestones", type=IntegerList("epochs"), default="", help="Epochs at which multistep decays."),
-        click.option("--gamma", type=Number(), default=0.1, show_default=True, help="multistep's factor."),
-        click.option("--seed", type=click.IntRange(0, 2 ** 32 - 1), default=0, show_default=True),
+        click.option("--gamma", type=Number(), default=0.1,
+                     show_default=recipe_default("gamma"), help="multistep's factor."),
+        click.option("--seed", type=click.IntRange(0, 2 ** 32 - 1), default=0, show_default=recipe_default("seed")),
         click.option("--train-samples", type=click.IntRange(min=1), default=None,
                      help="Train on the first n training images only."),
         click.option("--augment/--no-augment", default=None,
@@ -275,7 +299,9 @@ def recipe_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--recipe``."""
     return click.option("--recipe", default=None,
                         help="A built-in recipe (art-sor recipes) or a TOML file; explicit flags override it "
-                             "[default: the dataset's recipe if there is one, else 'default'].")(command)
+                             "[default: the dataset's recipe if there is one, else 'default']. A default shown as "
+                             f"'from recipe {DEFAULT_DATASET}' is that recipe's; another --dataset or --recipe may "
+                             "set another.")(command)
 
 
 def defence_option(default: tuple[str, ...]) -> Decorator:
@@ -307,7 +333,7 @@ def apply_recipe(ctx: click.Context, values: dict[str, Any]) -> tuple[dict[str, 
         recipe = load_recipe(values["recipe"]) if values.get("recipe") else None
         if recipe is None:
             dataset = values["dataset"] if given(ctx, "dataset") else None
-            recipe = recipe_for(dataset.name if dataset is not None else "digits")
+            recipe = recipe_for(dataset.name if dataset is not None else DEFAULT_DATASET)
     except RecipeError as error:
         raise click.BadParameter(str(error), param_hint="--recipe") from error
     parameters = {param.name: param for param in ctx.command.params if param.name not in _NOT_IN_RECIPES}

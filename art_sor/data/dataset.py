@@ -83,8 +83,9 @@ def check_images(x: np.ndarray, name: str) -> np.ndarray:
     if x.size and not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or inf")
     if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"{name} is float with values in [{x.min():g}, {x.max():g}]; float images must lie in "
-                         "[0, 1] (store 8-bit images as uint8 to have them scaled)")
+        # Nine digits, so that a value just outside (1.0000001) does not print as the bound itself.
+        raise ValueError(f"{name} is float with values in [{x.min():.9g}, {x.max():.9g}]; float images must lie "
+                         "in [0, 1] (store 8-bit images as uint8 to have them scaled)")
     return x.astype(np.float32)
 
 

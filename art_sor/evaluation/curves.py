@@ -53,17 +53,21 @@ def unbounded_eps(classifier: PyTorchClassifier, norm: Norm) -> float:
 
 def security_curve(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, norm: object,
                    attack: str | Spec = "pgd:steps=50", eps_max: float | None = None, points: int = 9,
-                   eps_values: Sequence[float] | None = None, batch_size: int = 128, verbose: bool = True
-                   ) -> SecurityCurve:
+                   eps_values: Sequence[float] | None = None, batch_size: int = 128, verbose: bool = True,
+                   also_at: Sequence[float] = ()) -> SecurityCurve:
     """Accuracy under ``attack`` at ``points`` values of ε from 0 to ``eps_max`` (default :func:`unbounded_eps`).
 
     ``pgd``'s step is ε/8 at every ε, so the attack scales with the budget.
+
+    :param eps_values: The ε values, instead of ``points`` evenly spaced ones.
+    :param also_at: Further ε values (the evaluated one, say), merged into the others in order.
     """
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
     norm = parse_norm(norm)
     if eps_values is None:
         eps_max = eps_max if eps_max is not None else unbounded_eps(classifier, norm)
         eps_values = np.linspace(0.0, eps_max, check_count(points, "points", minimum=2)).tolist()
+    eps_values = sorted({float(e) for e in eps_values} | {float(e) for e in also_at})
     spec = Spec.of(attack)
     accuracy = []
     for eps in tqdm(eps_values, desc=f"security curve ({spec.label})", disable=not verbose):

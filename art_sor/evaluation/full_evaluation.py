@@ -122,7 +122,8 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
     :param y: Labels, class indices or one-hot.
     :param threat: The threat model.
     :param attacks: Attack specs; by default :func:`default_attacks`.
-    :param curve: Compute the security curve with the strongest gradient attack, from 0 to the unbounded ε.
+    :param curve: Compute the security curve with the strongest gradient attack, from 0 to the unbounded ε, with
+                  the evaluated ε among its points.
     :param curve_points: Number of ε values on the curve.
     :param curve_samples: Leading samples used for the curve (``None`` for all).
     :param geometry: Measure gradient norm, Hessian eigenvalue and linearity gap.
@@ -149,7 +150,7 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
     if curve:
         n = curve_samples or len(x)
         security = security_curve(classifier, x[:n], labels[:n], threat.norm,
-                                  attack=curve_attack(robustness), points=curve_points,
+                                  attack=curve_attack(robustness), points=curve_points, also_at=(threat.eps,),
                                   batch_size=batch_size, verbose=verbose)
     checks = obfuscation_checks(robustness, security, tolerance)
     checks.append(gradient_check(classifier, x[:gradient_check_samples], labels[:gradient_check_samples],

@@ -21,6 +21,21 @@ def _signed(array: np.ndarray) -> np.ndarray:
     return array.sum(axis=0)
 
 
+def _colour_bar(fig: Any, image: Any, axes: Any, orientation: str) -> None:
+    """A colour scale for a signed map: its range, symmetric about 0, with three ticks."""
+    low, high = image.get_clim()
+    bar = fig.colorbar(image, cax=axes, orientation=orientation, ticks=[low, 0.0, high])
+    bar.ax.tick_params(labelsize=5, length=2, pad=1)
+    if orientation == "vertical":
+        bar.ax.yaxis.set_ticks_position("left")
+    bar.set_ticklabels([f"{low:.2g}", "0", f"{high:.2g}"])
+
+
+def _caption(caption: str, width: int) -> str:
+    """The caption wrapped to ``width`` characters, never between the parts of ``ε = 2``."""
+    return textwrap.fill(caption.replace(" = ", "\u00a0=\u00a0"), width=width)
+
+
 def explanation_grid(x: np.ndarray, labels: np.ndarray, predictions: np.ndarray, saliency: np.ndarray,
                      counterfactuals: np.ndarray, counterfactual_predictions: np.ndarray,
                      class_names: tuple[str, ...], caption: str, path: str | Path) -> Path:
@@ -55,8 +70,10 @@ def _explanation_grid(plt: Any, x: np.ndarray, labels: np.ndarray, predictions: 
         top[0].set_title(f"true {short[labels[i]]}\npred {short[predictions[i]]}", fontsize=7, color=colour)
         s = _signed(saliency[i])
         limit = float(np.abs(s).max()) or 1.0
-        top[1].imshow(s, cmap="seismic", vmin=-limit, vmax=limit)
+        shown = top[1].imshow(s, cmap="seismic", vmin=-limit, vmax=limit)
         top[1].set_title("SmoothGrad", fontsize=7)
+        # The scale sits under the map, in the empty cell below it.
+        _colour_bar(fig, shown, top[1].inset_axes((0.0, -0.2, 1.0, 0.08)), "horizontal")
         differences = counterfactuals[i] - x[i][None]
         diff_limit = float(np.abs(differences.sum(axis=1)).max()) or 1.0
         for j in range(k):
@@ -64,16 +81,21 @@ def _explanation_grid(plt: Any, x: np.ndarray, labels: np.ndarray, predictions: 
             top[j + 2].imshow(_image(counterfactuals[i, j]), cmap="gray", vmin=0, vmax=1)
             top[j + 2].set_title(f"→ {short[j]}\npred {short[counterfactual_predictions[i, j]]}", fontsize=7,
                                  color="black" if reached else "#8c8c8c")
-            bottom[j + 2].imshow(_signed(differences[j]), cmap="seismic", vmin=-diff_limit, vmax=diff_limit)
+            difference = bottom[j + 2].imshow(_signed(differences[j]), cmap="seismic", vmin=-diff_limit,
+                                              vmax=diff_limit)
         bottom[0].text(0.5, 0.5, "difference\n(red +, blue −)", ha="center", va="center", fontsize=7,
                        transform=bottom[0].transAxes)
+        # One scale for the row's differences, beside the first of them.
+        _colour_bar(fig, difference, bottom[1].inset_axes((0.72, 0.0, 0.1, 1.0)), "vertical")
         for ax in (*top, *bottom):
             ax.set_xticks([])
             ax.set_yticks([])
         for ax in bottom[:2]:
             ax.axis("off")
-    fig.suptitle(textwrap.fill(caption, width=int(fig.get_figwidth() * 12)), fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / fig.get_figheight()))
+    text = _caption(caption, int(fig.get_figwidth() * 12))
+    fig.suptitle(text, fontsize=9)
+    # Room for the caption's lines and no more.
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.15 + 0.17 * (text.count("\n") + 1)) / fig.get_figheight()))
     return save_figure(fig, path)
 
 
@@ -90,9 +112,12 @@ def _correction_grid(plt: Any, x: np.ndarray, labels: np.ndarray, predictions: n
                      corrected_predictions: np.ndarray, class_names: tuple[str, ...], caption: str, path: Path
                      ) -> Path:
     n = len(x)
-    # A minimum width and a wrapped caption keep the caption readable when only one or two inputs are wrong.
+    # A minimum width and a wrapped caption keep the caption readable when only one or two inputs are wrong; the
+    # height follows the rows (constrained layout puts the caption right above them, with no empty band).
     width = max(1.3 * n + 0.4, 4.0)
-    fig, axes = plt.subplots(3, n, figsize=(width, 4.8), squeeze=False)
+    text = _caption(caption, int(width * 11))
+    fig, axes = plt.subplots(3, n, figsize=(width, 5.6 + 0.2 * text.count("\n")), squeeze=False,
+                             layout="constrained")
     for i in range(n):
         difference = _signed(corrected[i] - x[i])
         limit = float(np.abs(difference).max()) or 1.0
@@ -101,11 +126,11 @@ def _correction_grid(plt: Any, x: np.ndarray, labels: np.ndarray, predictions: n
                              fontsize=7, color="#c44e52")
         axes[1, i].imshow(_image(corrected[i]), cmap="gray", vmin=0, vmax=1)
         axes[1, i].set_title(f"corrected\npred {class_names[corrected_predictions[i]][:10]}", fontsize=7)
-        axes[2, i].imshow(difference, cmap="seismic", vmin=-limit, vmax=limit)
-        axes[2, i].set_title("difference", fontsize=7)
+        shown = axes[2, i].imshow(difference, cmap="seismic", vmin=-limit, vmax=limit)
+        axes[2, i].set_title("difference\n(red +, blue −)", fontsize=7)
+        _colour_bar(fig, shown, axes[2, i].inset_axes((0.0, -0.16, 1.0, 0.07)), "horizontal")
         for ax in axes[:, i]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(textwrap.fill(caption, width=int(width * 11)), fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    fig.suptitle(text, fontsize=9)
     return save_figure(fig, path)

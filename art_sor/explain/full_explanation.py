@@ -12,6 +12,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.inputs import check_dataset
 from art_sor.core.norms import norm_label, parse_norm
+from art_sor.core.threat import format_radius
 from art_sor.explain.counterfactuals import (
     DEFAULT_STEPS,
     class_counterfactuals,
@@ -91,8 +92,8 @@ def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarr
     saliency = smoothgrad(classifier, x, y)
     counterfactuals = class_counterfactuals(classifier, x, eps=eps, norm=norm, steps=steps, verbose=verbose)
     reached = classifier.predict(counterfactuals.reshape(-1, *x.shape[1:])).argmax(axis=1).reshape(len(x), -1)
-    caption = (f"{name}: targeted PGD counterfactuals, {norm_label(norm)} ε = {eps:.3g}, {steps} steps. Titles: "
-               "class the model predicts")
+    caption = (f"{name}: targeted PGD counterfactuals, {norm_label(norm)} ε = {format_radius(eps)}, {steps} steps. "
+               "Titles: class the model predicts")
     figures = [str(explanation_grid(x, y, predictions, saliency, counterfactuals, reached, class_names, caption,
                                     out / "explanations.png"))]
     wrong, corrected = correction_counterfactuals(classifier, x, y, eps=eps, norm=norm, steps=steps, verbose=verbose)
@@ -100,7 +101,7 @@ def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarr
         corrected_predictions = classifier.predict(corrected).argmax(axis=1)
         figures.append(str(correction_grid(x[wrong], y[wrong], predictions[wrong], corrected, corrected_predictions,
                                            class_names, f"{name}: what would correct these mistakes "
-                                           f"({norm_label(norm)} ε = {eps:.3g})", out / "corrections.png")))
+                                           f"({norm_label(norm)} ε = {format_radius(eps)})", out / "corrections.png")))
     score_x, score_y = (x, y) if score_x is None else (score_x, score_y)
     scores = alignment_scores(classifier, score_x, score_y, judge, counterfactual_samples, eps=eps, norm=norm,
                               verbose=verbose, steps=steps)

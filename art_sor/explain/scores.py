@@ -64,6 +64,19 @@ def other_class_targets(y: np.ndarray, nb_classes: int) -> tuple[np.ndarray, np.
     return samples, targets
 
 
+def check_judge(judge: PyTorchClassifier, input_shape: tuple[int, ...], nb_classes: int) -> None:
+    """Refuse a judge that cannot classify the counterfactuals: another input shape or number of classes.
+
+    :raises ValueError: Starting with ``judge``, naming both shapes or class counts.
+    """
+    if tuple(judge.input_shape) != tuple(input_shape):
+        raise ValueError(f"judge: the judge takes inputs of shape {tuple(judge.input_shape)}, but the model and data "
+                         f"have {tuple(input_shape)}; judge with a model trained on the same data")
+    if judge.nb_classes != nb_classes:
+        raise ValueError(f"judge: the judge has {judge.nb_classes} classes, but the model and data have "
+                         f"{nb_classes}; judge with a model trained on the same classes")
+
+
 def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, judge: PyTorchClassifier | None,
                      counterfactual_samples: int = 50, eps: float | None = None, norm: object = "l2",
                      verbose: bool = False, steps: int = DEFAULT_STEPS) -> dict[str, float]:
@@ -73,6 +86,8 @@ def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
     every other class for the first ``counterfactual_samples`` inputs and are scored by object share, by whether
     they reach their target on this model, and (with a judge) by whether the judge sees the target.
     """
+    if judge is not None:
+        check_judge(judge, classifier.input_shape, classifier.nb_classes)
     labels = to_index_labels(y, classifier.nb_classes)
     scores = {"alignment": float(gradient_alignment(classifier, x, labels).mean())}
     x_cf_source = x[:counterfactual_samples]

@@ -24,13 +24,13 @@ from art_sor.data import Dataset
 from art_sor.plotting import COLOURS, save_figure, style
 from art_sor.registry import DEFENCES
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
-from art_sor.runs.evaluating import EvaluationPlan, TestSetEvaluation, attack_notes, evaluate_model
+from art_sor.runs.evaluating import EvaluationPlan, TestSetEvaluation, attack_notes, cached_evaluation, evaluate_model
 from art_sor.runs.folders import exclusive
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.tracking import Tracking, logs_line
-from art_sor.runs.trained_model import TrainedModel
+from art_sor.runs.trained_model import MODEL_FILE, TrainedModel
 from art_sor.runs.training import train_defence
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
@@ -235,18 +235,25 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
         for position, (spec, seed) in enumerate(runs, 1):
             where = folder / spec.folder / f"seed-{seed}"
             prefix = f"[{position}/{len(runs)}] {spec.label} (seed {seed})"
-            announce(f"{prefix}: training")
+            finished = (where / MODEL_FILE).exists() and not overwrite
+            announce(f"{prefix}: {'checking the saved model' if finished else 'training'}")
             tracker = tracking.open(f"{spec.folder}/seed-{seed}", where) if tracking and leader else None
             with tracker or contextlib.nullcontext():
                 trained = train_defence(spec, data, plan.threat, replace(plan.setup, seed=seed), where,
                                         verbose=verbose, overwrite=overwrite, budget=plan.budget, monitor=monitor,
                                         tracker=tracker)
+                if trained.reused:
+                    announce(f"{prefix}: reused the finished model in {where}")
                 if not leader:
                     continue  # rank 0 evaluates and reports
                 identity = trained.key.to_dict() | {"epochs": trained.epochs}
-                announce(f"{prefix}: evaluating")
-                result = evaluate_model(trained.classifier, data, plan.evaluation, identity,
-                                        where / EVALUATION_FILE, verbose=verbose)
+                result = cached_evaluation(plan.evaluation, identity, where / EVALUATION_FILE)
+                if result is not None:
+                    announce(f"{prefix}: reused its evaluation")
+                else:
+                    announce(f"{prefix}: evaluating")
+                    result = evaluate_model(trained.classifier, data, plan.evaluation, identity,
+                                            where / EVALUATION_FILE, verbose=verbose)
                 extra = _extra(trained, data, plan, identity, where, extra_metrics, announce, prefix)
                 training = _training(trained, plan.timing_clock)
                 if tracker is not None:

@@ -13,7 +13,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import load_checkpoint, load_classifier, load_state_dict_classifier
 from art_sor.core.norms import norm_label
-from art_sor.core.threat import ThreatModel
+from art_sor.core.threat import ThreatModel, format_radius
 from art_sor.data import Dataset
 from art_sor.deprecation import moved_names
 from art_sor.evaluation.attacks import ART_AUTOATTACK_NOTE, CANONICAL_AUTOATTACK_LABEL
@@ -105,6 +105,22 @@ class TestSetEvaluation:
         return self.to_markdown()
 
 
+def cached_evaluation(plan: EvaluationPlan, model: dict[str, Any], cache: Path) -> TestSetEvaluation | None:
+    """The finished evaluation that :func:`evaluate_model` would reuse from ``cache``, or ``None``."""
+    stored = _stored(cache, _cache_key(plan, model))
+    return TestSetEvaluation.from_dict(stored["result"]) if stored is not None and stored["complete"] else None
+
+
+def _cache_key(plan: EvaluationPlan, model: dict[str, Any]) -> dict[str, Any]:
+    return {"model": plain(model), "plan": plan.key()}
+
+
+def _stored(cache: Path | None, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The cache's contents if it holds an evaluation (finished or not) under ``key``."""
+    stored = read_checked_json(cache) if cache is not None and cache.exists() else None
+    return stored if stored is not None and stored["key"] == key else None
+
+
 def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: EvaluationPlan, model: dict[str, Any],
                    cache: Path | None = None, verbose: bool = True,
                    adversarial: Path | None = None) -> TestSetEvaluation:
@@ -121,12 +137,12 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
                         exists beside a complete cache, every attack runs again, so that the examples and the
                         numbers come from one run.
     """
-    key = {"model": plain(model), "plan": plan.key()}
-    stored = read_checked_json(cache) if cache is not None and cache.exists() else None
+    key = _cache_key(plan, model)
+    stored = _stored(cache, key)
     if adversarial is not None and not _saved_examples(adversarial, key):
         stored = None
     previous = None
-    if stored is not None and stored["key"] == key:
+    if stored is not None:
         if stored["complete"]:
             return TestSetEvaluation.from_dict(stored["result"])
         previous = FullEvaluation.from_dict(stored["result"]["evaluation"])
@@ -191,13 +207,13 @@ def evaluation_report(result: TestSetEvaluation, title: str, context: dict[str, 
     if evaluation.curve is not None:
         c = evaluation.curve
         blocks += [f"## Security curve ({c.attack})",
-                   Table(["ε", "accuracy (%)"], [[f"{e:.4g}", percent(a)] for e, a in zip(c.eps, c.accuracy,
-                                                                                         strict=True)])]
+                   Table(["ε", "accuracy (%)"], [[format_radius(e), percent(a)] for e, a in zip(c.eps, c.accuracy,
+                                                                                             strict=True)])]
     if evaluation.geometry is not None:
         g = evaluation.geometry
         measures = [["‖∇ₓℓ‖₂", f"{g.gradient_norm:.4g}"], ["dual norm ‖∇ₓℓ‖_*", f"{g.gradient_dual_norm:.4g}"],
                     ["top Hessian eigenvalue", f"{g.hessian_eigenvalue:.4g}"],
-                    [f"local-linearity gap γ(ε = {threat.eps:g})", f"{g.linearity_gap:.4g}"]]
+                    [f"local-linearity gap γ(ε = {format_radius(threat.eps)})", f"{g.linearity_gap:.4g}"]]
         blocks += [f"## Geometry ({g.samples} samples)", Table(["measure", "mean"], measures)]
     blocks += [f"Note: {note}." for note in attack_notes(evaluation)]
     plots = {"attacks.png": lambda path: plot_attacks(evaluation, path, title)}
@@ -233,7 +249,12 @@ def plot_security_curve(evaluation: FullEvaluation, path: Path, title: str) -> N
         fig, ax = plt.subplots(figsize=(6.0, 4.0))
         ax.plot(c.eps, [100 * a for a in c.accuracy], marker="o", color=COLOURS[0], label=c.attack)
         ax.axhline(100 * c.chance, color="grey", linestyle=":", label="chance")
-        ax.axvline(evaluation.robustness.threat.eps, color=COLOURS[3], linestyle="--", label="evaluated ε")
+        threat = evaluation.robustness.threat
+        ax.axvline(threat.eps, color=COLOURS[3], linestyle="--", label=f"evaluated ε = {format_radius(threat.eps)}")
+        if threat.eps in c.eps:  # curves computed before the evaluated ε was one of their points lack it
+            at = 100 * c.accuracy[c.eps.index(threat.eps)]
+            ax.plot([threat.eps], [at], marker="D", markersize=8, color=COLOURS[3], linestyle="none",
+                    label=f"{at:.1f} % at the evaluated ε")
         ax.set_xlabel(f"ε ({norm_label(c.norm)})")
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 100)

@@ -24,7 +24,11 @@ from art_sor.trainers.state import differing_settings
 
 
 class RunMismatchError(ValueError):
-    """A folder holds a run with other settings; the message names the differing keys and how to proceed."""
+    """A folder holds a run with other settings; the message names the differing keys and how to proceed.
+
+    The advice names the command-line options (``--overwrite``, ``--out``); from Python they are the arguments
+    ``overwrite=True`` and ``out_dir``.
+    """
 
 
 def versions() -> dict[str, str]:

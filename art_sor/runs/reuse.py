@@ -30,7 +30,8 @@ def finished_run(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget
         classifier, _ = load_classifier(model_path, device=setup.device)
         return TrainedModel(Spec.parse(stored["run"]["defence"]["spec"]), classifier, stored["history"], key,
                             stored["selected_epoch"], model_path,
-                            stored.get("world_size", 1))  # models saved before data-parallel training had one
+                            stored.get("world_size", 1),  # models saved before data-parallel training had one
+                            reused=True)
     if not differences and epochs < setup.epochs and not setup.schedule.needs_length:
         logger.info("extending %s from %d to %d epochs", folder, epochs, setup.epochs)
         return None
@@ -38,4 +39,4 @@ def finished_run(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget
         differences.append(f"setup.epochs: {epochs} → {setup.epochs}"
                            + (" (the schedule depends on the run's length)" if not differences else ""))
     raise RunMismatchError(f"{folder} holds a run with other settings: {', '.join(differences)}. Pass --overwrite "
-                           "(overwrite=True) to replace it, or choose another --out")
+                           "to replace it, or choose another --out")

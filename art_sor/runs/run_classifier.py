@@ -12,7 +12,7 @@ from torch import nn
 
 from art_sor.classifiers.wrapping import resolve_device, wrap_model
 from art_sor.data import Dataset
-from art_sor.models import build_model
+from art_sor.models import build_model, trainable_parameters
 from art_sor.runs.setup import TrainingSetup
 from art_sor.trainers.distributed import DataParallel
 
@@ -48,6 +48,12 @@ def build_run_classifier(data: Dataset, setup: TrainingSetup) -> PyTorchClassifi
         x = data.x_train
         mean = x.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32).reshape(-1, 1, 1)
         std = x.std(axis=(0, 2, 3), dtype=np.float64).astype(np.float32).reshape(-1, 1, 1)
+        if not np.all(std > 0):
+            constant = [int(c) for c in np.flatnonzero(~(std > 0))]
+            raise ValueError(f"standardise: channel(s) {constant} of the training images hold one value throughout "
+                             f"({float(mean.flat[constant[0]]):.6g}), so their std is 0 and standardising would "
+                             "divide by zero; check the data, or drop --standardise")
         preprocessing = (mean, std)
+    trainable_parameters(model, setup.architecture)  # refuse a model training could not change, naming it
     return wrap_model(model, data.input_shape, data.nb_classes, optimizer=setup.optimizer.build(model.parameters()),
                       clip_values=data.clip_values, preprocessing=preprocessing, device=setup.device)

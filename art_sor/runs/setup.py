@@ -55,7 +55,9 @@ class ScheduleSettings:
 
     ``constant``; ``cosine`` (cosine annealing to 0 over the run, stepped per epoch); ``multistep`` (multiply by
     ``gamma`` at each of ``milestones``, in epochs: the piecewise schedule of Madry et al. and Rice et al.);
-    ``onecycle`` (``OneCycleLR`` peaking at the optimizer's rate, stepped per batch).
+    ``onecycle`` (``OneCycleLR`` peaking at the optimizer's rate, stepped per batch; only the learning rate cycles:
+    torch's default would also cycle SGD's momentum, or Adam's first beta, between 0.85 and 0.95, whatever the run
+    sets and records).
 
     :param name: One of :data:`SCHEDULES`.
     :param milestones: Epochs at which ``multistep`` decays.
@@ -90,7 +92,8 @@ class ScheduleSettings:
         if self.name == "onecycle":
             peak = optimizer.param_groups[0]["lr"]
             return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peak, epochs=epochs,
-                                                       steps_per_epoch=batches_per_epoch), "batch"
+                                                       steps_per_epoch=batches_per_epoch,
+                                                       cycle_momentum=False), "batch"
         return None, "epoch"
 
 
@@ -176,4 +179,7 @@ class TrainingSetup:
             # Runs keyed before micro-batches existed stay the same run.
             settings.pop("micro_batch_size")
         settings["schedule"]["milestones"] = list(self.schedule.milestones)
+        if self.schedule.name == "onecycle":
+            # onecycle runs keyed before this cycled the momentum too: they are other runs.
+            settings["schedule"]["momentum"] = "held"
         return settings

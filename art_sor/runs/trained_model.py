@@ -31,6 +31,7 @@ class TrainedModel:
     :ivar selected_epoch: The epoch whose weights the classifier holds.
     :ivar path: Where the model was saved, if it was.
     :ivar world_size: Processes that trained it (``torch.distributed``).
+    :ivar reused: Whether the finished model was loaded from ``path`` rather than trained now.
     """
 
     spec: Spec
@@ -40,6 +41,7 @@ class TrainedModel:
     selected_epoch: int
     path: Path | None = None
     world_size: int = 1
+    reused: bool = False
 
     @property
     def epochs(self) -> int:

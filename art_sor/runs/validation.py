@@ -45,7 +45,7 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
     """Build every defence and attack on a throwaway classifier; raise :class:`JobError` naming the option."""
     check_distinct(defences, "--defence")
     try:
-        split_training_data(data, setup)
+        split = split_training_data(data, setup)
     except ValueError as error:
         message = str(error)
         option = ("--validation-samples" if message.startswith("validation_samples") else
@@ -71,9 +71,18 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
             except RegistryError as error:
                 raise JobError(f"{spec.label}: {error}", options) from error
             try:
-                DEFENCES.build(spec, classifier, threat, **settings)
+                trainer = DEFENCES.build(spec, classifier, threat, **settings)
             except (ValueError, TypeError) as error:
                 raise JobError(f"{spec.label}: {error}", "--defence") from error
+            check_batches = getattr(trainer, "check_batches", None)  # a plugin's trainer may not have it
+            try:
+                if check_batches is not None:
+                    check_batches(len(split.x_train), setup.batch_size)
+            except ValueError as error:
+                message = str(error)
+                option = ("--batch-size" if message.startswith("batch_size") else
+                          "--train-samples" if "training sample(s) for" in message else "--defence")
+                raise JobError(f"{spec.label}: {error}", option) from error
         validate_attacks(classifier, threat, attacks)
     finally:
         torch.random.set_rng_state(state)

@@ -47,6 +47,7 @@ class PGDTrainer(TorchStepTrainer):
     """
 
     method = "pgd-at"
+    adversarial_statistics = True
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, steps: int = 7,
                  step_size: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch",

@@ -18,7 +18,7 @@ from art.defences.trainer import Trainer
 from torch import nn
 from tqdm.auto import tqdm
 
-from art_sor.classifiers.inputs import check_dataset, check_pytorch_classifier
+from art_sor.classifiers.inputs import check_dataset, check_pytorch_classifier, generator_batch
 from art_sor.classifiers.view import ClassifierView
 from art_sor.core.checks import check_choice, check_count
 from art_sor.trainers.distributed import DataParallel
@@ -55,6 +55,9 @@ SCHEDULER_INTERVALS: tuple[SchedulerInterval, ...] = ("epoch", "batch")
 # its clean loss is within this fraction of ln(nb_classes), the loss of a uniform prediction, and not falling.
 _CHANCE_FACTOR = 1.2
 _STALL_TOLERANCE = 0.02
+# An epoch whose mean training loss exceeds this multiple of ln(nb_classes) has diverged: the weights have blown up
+# though they are still finite (a uniform prediction scores ln K; no training that learns comes near this).
+_DIVERGED_FACTOR = 1e4
 
 
 class EpochTrainer(Trainer):
@@ -84,6 +87,9 @@ class EpochTrainer(Trainer):
     """True for trainers that set the learning rate themselves, which then refuse a scheduler."""
     supports_distributed = False
     """True for trainers whose steps average their gradients over processes (see :mod:`~.distributed`)."""
+    adversarial_statistics = False
+    """True for trainers whose recorded loss and accuracy are those of adversarial examples, which sit at chance early
+    in a healthy run; the collapse check then looks at clean inputs too."""
 
     def __init__(self, classifier: PyTorchClassifier) -> None:
         check_pytorch_classifier(classifier, need_optimizer=True)
@@ -96,6 +102,7 @@ class EpochTrainer(Trainer):
         self._optimizer_settings = optimizer_settings(classifier.optimizer)
         self.history: list[dict[str, Any]] = []
         self.tags: dict[str, Any] = {}
+        self._last_batch: Batch | None = None
         self._batch_size: int | None = None
 
     @property
@@ -143,7 +150,7 @@ class EpochTrainer(Trainer):
         x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                                   clip_values=classifier.clip_values)
         batch_size = check_count(batch_size, "batch_size")
-        self._check_batches(len(x), batch_size)
+        self.check_batches(len(x), batch_size)
         self._view.probe(x)
         n = len(x)
 
@@ -183,14 +190,14 @@ class EpochTrainer(Trainer):
         if generator.size is None:
             raise ValueError("generator.size is None; the trainer needs it to know the length of an epoch")
         classifier = self._classifier
-        self._check_batches(generator.size, generator.batch_size)
+        self.check_batches(generator.size, generator.batch_size)
         nb_batches = math.ceil(generator.size / generator.batch_size)
         probed = False
 
         def batches() -> Iterator[Batch]:
             nonlocal probed
             for _ in range(nb_batches):
-                x_batch, y_batch = generator.get_batch()
+                x_batch, y_batch = generator_batch(generator)
                 x_batch, y_batch = check_dataset(x_batch, y_batch, classifier.input_shape, classifier.nb_classes,
                                                  ("generator batch x", "generator batch y"), classifier.clip_values)
                 if not probed:
@@ -210,17 +217,27 @@ class EpochTrainer(Trainer):
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
         """Hook for settings that follow a schedule over epochs (called before each epoch)."""
 
-    def _check_batches(self, n: int, batch_size: int) -> None:
-        """Refuse batches that some process would get nothing of, or a ``BatchNorm1d`` layer one sample of."""
+    def check_batches(self, n: int, batch_size: int) -> None:
+        """Refuse batches that some process would get nothing of, or a ``BatchNorm1d`` layer one sample of.
+
+        :param n: Training samples.
+        :param batch_size: Batch size.
+        :raises ValueError: Naming ``batch_size`` (or the defence's ``micro_batch_size``), or the number of
+                            training samples when there are fewer than processes.
+        """
         last = n % batch_size or batch_size
+        if n < self._parallel.size:
+            raise ValueError(f"{n} training sample(s) for {self._parallel.size} processes: every process "
+                             "needs at least one, so train on more samples or with fewer processes")
         if last < self._parallel.size:
             raise ValueError(f"batch_size {batch_size} leaves a last batch of {last} samples for "
                              f"{self._parallel.size} processes; choose a batch size that leaves every process "
                              "at least one sample")
-        if n % batch_size == 1 and any(isinstance(m, nn.BatchNorm1d) for m in self._view.model.modules()):
-            raise ValueError(f"batch_size {batch_size} leaves a last batch of one sample ({n} samples), which the "
-                             "model's BatchNorm1d cannot normalise in training; choose another batch_size or drop "
-                             "one sample")
+        if last == 1 and any(isinstance(m, nn.BatchNorm1d) for m in self._view.model.modules()):
+            batches = "batches" if batch_size == 1 else "a last batch"
+            raise ValueError(f"batch_size {batch_size} leaves {batches} of one sample ({n} samples), which the "
+                             "model's BatchNorm1d cannot normalise in training; choose another batch_size"
+                             + ("" if batch_size == 1 else " or drop one sample"))
 
     def _check_scheduler(self, scheduler: Any | None, interval: str) -> None:
         check_choice(interval, SCHEDULER_INTERVALS, "scheduler_interval")
@@ -274,6 +291,7 @@ class EpochTrainer(Trainer):
             if validation is not None:
                 predictions = self._classifier.predict(validation[0]).argmax(axis=1)
                 record["validation_accuracy"] = float(np.mean(predictions == validation[1]))
+            self._check_divergence(record)
             warning = self._collapse_warning(record)
             if warning is not None:
                 record["warnings"] = [warning]
@@ -288,6 +306,15 @@ class EpochTrainer(Trainer):
                 break
         self._classifier.model.eval()
         return self.history
+
+    def _check_divergence(self, record: dict[str, Any]) -> None:
+        """Raise ``FloatingPointError`` for an epoch whose finite mean loss shows the weights have blown up."""
+        loss, classes = record.get("loss"), self._classifier.nb_classes
+        bound = _DIVERGED_FACTOR * max(math.log(classes), 1.0)
+        if loss is not None and loss > bound:
+            raise FloatingPointError(f"{self.method}: the mean training loss of epoch {record['epoch']} is "
+                                     f"{loss:.3g}, over {bound:.3g} ({_DIVERGED_FACTOR:g} times the loss of a "
+                                     "uniform guess): training has diverged; lower the learning rate")
 
     def _collapse_warning(self, record: dict[str, Any]) -> str | None:
         """A warning when an epoch after the first sits at chance: accuracy near ``1/K`` or clean loss near ``ln K``.
@@ -309,7 +336,20 @@ class EpochTrainer(Trainer):
             return None
         symptom = (f"training accuracy {accuracy:.3f} is at chance (1/{classes})" if at_chance else
                    f"the clean loss {loss:.3f} has stalled at ln({classes}) = {math.log(classes):.3f}")
+        if self.adversarial_statistics and self._last_batch is not None:
+            # The attack may simply still win: a collapse shows on clean inputs too.
+            clean = self._clean_accuracy(*self._last_batch)
+            if clean > _CHANCE_FACTOR / classes:
+                return None
+            symptom = (f"the adversarial {symptom.replace('the clean loss', 'loss')}, and the clean accuracy of the "
+                       f"epoch's last batch, {clean:.3f}, is at chance too")
         return f"training has collapsed: {symptom}. {self._collapse_advice()}"
+
+    def _clean_accuracy(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
+        """Accuracy of the model, in eval mode, on clean inputs."""
+        with torch.no_grad(), self._view.eval_mode():
+            logits = self._view.logits(self._view.inputs(x), fit=False)
+        return float((logits.argmax(dim=1) == self._view.labels(y)).float().mean())
 
     def _collapse_advice(self) -> str:
         """The likely cause of a collapse and the option that helps, for the warning."""
@@ -325,6 +365,7 @@ class EpochTrainer(Trainer):
         progress = tqdm(batches, total=nb_batches, desc=desc, disable=not verbose, leave=False)
         for step, (x_batch, y_batch) in enumerate(progress, 1):
             stats = self._train_batch(x_batch, y_batch)
+            self._last_batch = (x_batch, y_batch)
             if per_batch_scheduler is not None:
                 per_batch_scheduler.step()
             seen += len(x_batch)
@@ -395,8 +436,12 @@ class EpochTrainer(Trainer):
         if saved_batch is not None and saved_batch != self._batch_size:
             differing.append(f"batch_size: {saved_batch} → {self._batch_size}")
         if differing:
+            # A scheduler records initial_lr in the optimizer's groups: its absence on one side is the scheduler's.
+            scheduled = [d for d in differing if ".initial_lr:" in d and ("None →" in d or d.endswith("→ None"))]
+            hint = ("; the run was saved with a learning-rate scheduler and is resumed without one, or the other way "
+                    "round: pass the same scheduler" if scheduled else "")
             raise ValueError(f"checkpoint_dir holds a run with other settings (saved → this trainer): "
-                             f"{'; '.join(differing)}")
+                             f"{'; '.join(differing)}{hint}")
         self._classifier.model.load_state_dict(state["model"])
         self._classifier.optimizer.load_state_dict(state["optimizer"])
         restore_random_streams(state["random"])

@@ -63,6 +63,10 @@ def differing_settings(saved: Any, current: Any, path: str = "") -> list[str]:
         for key in sorted(set(saved) | set(current), key=str):
             found += differing_settings(saved.get(key), current.get(key), f"{path}.{key}" if path else str(key))
         return found
+    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)) and len(saved) == len(current):
+        # Element by element, so that one changed learning rate is reported, not every optimizer setting.
+        return [difference for index, (a, b) in enumerate(zip(saved, current, strict=True))
+                for difference in differing_settings(a, b, f"{path}[{index}]")]
     return [] if saved == current else [f"{path}: {saved!r} → {current!r}"]
 
 

@@ -61,8 +61,9 @@ class TorchStepTrainer(EpochTrainer):
             settings["micro_batch_size"] = self.micro_batch_size
         return settings
 
-    def _check_batches(self, n: int, batch_size: int) -> None:
-        super()._check_batches(n, batch_size)
+    def check_batches(self, n: int, batch_size: int) -> None:
+        """As :meth:`EpochTrainer.check_batches`, and refuse micro-batches of one sample for ``BatchNorm1d``."""
+        super().check_batches(n, batch_size)
         size = self.micro_batch_size
         if size is None or not any(isinstance(m, torch.nn.BatchNorm1d) for m in self._view.model.modules()):
             return

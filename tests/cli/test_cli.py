@@ -151,3 +151,21 @@ def test_an_interrupt_says_what_was_saved_and_how_to_resume(monkeypatch, tmp_pat
     result = CliRunner().invoke(main, ["train", "--epochs", "1", "--out", str(tmp_path / "out")])
     assert result.exit_code == 130
     assert "Every finished epoch" in result.output and "run the same command again to resume" in result.output
+
+
+def test_help_shows_the_defaults_that_apply():
+    # Without --dataset or --recipe the digits recipe sets epochs and batch size, not the options' own 3 and 128.
+    help_text = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
+    assert "[default: (40 from recipe digits); x>=1]" in help_text
+    assert "[default: (64 from recipe digits); x>=1]" in help_text
+    assert "default: 3;" not in help_text and "default: 128;" not in help_text
+
+
+def test_regenerate_line_keeps_the_pythonpath_a_user_architecture_needs(monkeypatch):
+    from art_sor.cli.jobs import command_line
+
+    monkeypatch.setattr("sys.argv", ["art-sor", "train", "--architecture", "my_model:build", "--eps", "8/255"])
+    monkeypatch.setenv("PYTHONPATH", ".")
+    assert command_line() == "PYTHONPATH=. art-sor train --architecture my_model:build --eps 8/255"
+    monkeypatch.setattr("sys.argv", ["art-sor", "train", "--architecture", "small-cnn"])
+    assert command_line() == "art-sor train --architecture small-cnn"

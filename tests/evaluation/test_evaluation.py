@@ -297,3 +297,19 @@ def test_evaluate_folders_belong_to_one_model_dataset_and_plan(trained_runs, tmp
     assert replaced.exit_code == 0
     report = json.loads((tmp_path / "shared" / "report.json").read_text())
     assert report["trained"]["defence"]["spec"] == "sor"
+
+
+def test_radii_print_as_people_write_them():
+    from art_sor.core.threat import format_radius
+
+    assert [format_radius(e) for e in (8 / 255, 2 / 255, 1 / 3, 0.2, 0.1, 0.5, 2.0, 0.0)] == [
+        "8/255", "2/255", "1/3", "0.2", "0.1", "0.5", "2", "0"]
+    assert ThreatModel(8 / 255, "inf").label == "L∞ ε = 8/255"
+
+
+def test_the_security_curve_has_a_point_at_the_evaluated_eps(digits):
+    classifier = make_classifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8), clip_values=(0.0, 1.0))
+    threat = ThreatModel(8 / 255, "inf")
+    report = evaluate_classifier(classifier, digits.x_test[:20], digits.y_test[:20], threat, attacks=["fgsm"],
+                                 curve_points=3, geometry=False, verbose=False)
+    assert report.curve.eps == [0.0, 8 / 255, 0.25, 0.5]

@@ -184,3 +184,24 @@ def test_explain_steps_reach_every_counterfactual_including_the_scores(digits_mo
     assert result.exit_code == 0, result.output
     assert used and set(used) == {7}
     assert json.loads((tmp_path / "x" / "scores.json").read_text())["steps"] == 7
+
+
+def test_signed_maps_have_colour_scales(monkeypatch, tmp_path):
+    from art_sor.explain import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: drawn.append(fig) or path)
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 1, 8, 8))
+    counterfactuals = rng.random((2, 3, 1, 8, 8))
+    figures.explanation_grid(x, np.array([0, 1]), np.array([0, 2]), x - 0.5, counterfactuals,
+                             np.array([[0, 1, 2], [0, 1, 1]]), ("a", "b", "c"), "m: L2 ε = 2", tmp_path / "e.png")
+    figures.correction_grid(x[1:], np.array([1]), np.array([2]), counterfactuals[1:, 1], np.array([1]),
+                            ("a", "b", "c"), "m: what would correct these mistakes (L2 ε = 2)", tmp_path / "c.png")
+    grid, corrections = drawn
+    # Two per input (SmoothGrad, differences) and one per corrected input, each symmetric about 0.
+    bars = [inset._colorbar for ax in grid.axes + corrections.axes for inset in ax.child_axes
+            if hasattr(inset, "_colorbar")]
+    assert len(bars) == 5
+    assert all(bar.vmin == -bar.vmax and bar.vmax > 0 for bar in bars)
+    assert "ε\u00a0=\u00a02" in corrections._suptitle.get_text()  # never broken between ε and its value

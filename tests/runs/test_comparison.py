@@ -46,9 +46,13 @@ def test_comparison_resumes_without_retraining_or_reevaluating(digits, tmp_path)
     models = {d: tmp_path / d / "seed-0" / "model.pt" for d in ("standard", "sor")}
     stamps = {d: path.stat().st_mtime_ns for d, path in models.items()}
     evaluations = {d: (path.parent / "evaluation.json").stat().st_mtime_ns for d, path in models.items()}
+    said = []
     again = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, extra_metrics=extra, verbose=False,
-                           announce=quiet)
+                           announce=said.append)
     assert len(calls) == 2, "cached extra metrics must be reused"
+    assert not [m for m in said if m.endswith((": training", ": evaluating"))], said
+    assert sum("reused the finished model" in m for m in said) == 2
+    assert sum(m.endswith("reused its evaluation") for m in said) == 2
     assert {d: path.stat().st_mtime_ns for d, path in models.items()} == stamps
     assert {d: (path.parent / "evaluation.json").stat().st_mtime_ns for d, path in models.items()} == evaluations
     assert [r.to_dict() for r in again] == [r.to_dict() for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from conftest import digits_cnn, make_classifier
 from torch import nn
 
 from art_sor import SORTrainer, StandardTrainer
+from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli import main
 from art_sor.cli.errors import user_errors
 from art_sor.core.threat import ThreatModel
@@ -33,7 +35,8 @@ from art_sor.runs.folders import FolderError, exclusive
 from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
-from art_sor.storage import CorruptFileError, load_checked, save_checked
+from art_sor.runs.training_job import QUICK_FILE
+from art_sor.storage import CorruptFileError, load_checked, read_checked_json, save_checked
 from art_sor.trainers.state import STATE_FILE
 
 QUICK = ["--eval-samples", "20", "--attack-steps", "2", "--quiet", "--device", "cpu", "--train-samples", "200"]
@@ -109,15 +112,29 @@ def test_interrupted_run_with_other_settings_is_not_resumed(digits, tmp_path):
 
 
 def test_evaluation_cache_is_keyed_on_the_model(digits, tmp_path):
+    # A cache written for one model is planted where another model's evaluation will look: it must be
+    # recomputed (and rewritten under the new key), not reported. No --overwrite, which would delete it first.
     runner = CliRunner()
-    out = str(tmp_path / "run")
-    args = ["train", *QUICK, "--epochs", "1", "--defence", "standard", "--out", out]
-    assert runner.invoke(main, args).exit_code == 0
-    first = report(tmp_path / "run")[0]
-    assert runner.invoke(main, [*args, "--seed", "1", "--overwrite"]).exit_code == 0
-    second = report(tmp_path / "run")[0]
+    args = ["train", *QUICK, "--epochs", "1", "--defence", "standard"]
+    assert runner.invoke(main, [*args, "--out", str(tmp_path / "first")]).exit_code == 0
+    planted = tmp_path / "second" / "standard" / QUICK_FILE
+    planted.parent.mkdir(parents=True)
+    shutil.copy(tmp_path / "first" / "standard" / QUICK_FILE, planted)
+    assert read_checked_json(planted)["key"]["model"]["setup"]["seed"] == 0
+    result = runner.invoke(main, [*args, "--seed", "1", "--out", str(tmp_path / "second")])
+    assert result.exit_code == 0, result.output
+    cache = read_checked_json(planted)
+    assert cache["key"]["model"]["setup"]["seed"] == 1
+    second = report(tmp_path / "second")[0]
     assert second["training"]["run"]["setup"]["seed"] == 1
-    assert second["evaluation"] != first["evaluation"] or second["clean_accuracy"] != first["clean_accuracy"]
+    classifier, _ = load_classifier(tmp_path / "second" / "standard" / "model.pt", device="cpu")
+    clean = float(np.mean(classifier.predict(digits.x_test).argmax(axis=1) == digits.y_test))
+    assert second["clean_accuracy"] == pytest.approx(clean) == cache["result"]["clean_accuracy"]
+    # The control: under the same key the cache is reused, so the test above would catch a reuse.
+    written = planted.stat().st_mtime_ns
+    again = runner.invoke(main, [*args, "--seed", "1", "--out", str(tmp_path / "second")])
+    assert again.exit_code == 0 and planted.stat().st_mtime_ns == written
+    assert report(tmp_path / "second")[0]["clean_accuracy"] == second["clean_accuracy"]
 
 
 # ---- repeatable defences, resume after kill -9 ----

@@ -90,3 +90,17 @@ def test_resume_under_torchrun_matches_a_straight_run(tmp_path):
     assert [r["epoch"] for r in resumed["metadata"]["history"]] == [1, 2]
     for name, tensor in straight["state_dict"].items():
         torch.testing.assert_close(resumed["state_dict"][name], tensor, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("args, option, message", [
+    (["--train-samples", "1"], "--train-samples", "1 training sample(s) for 2 processes"),
+    (["--train-samples", "301", "--batch-size", "100"], "--batch-size",
+     "batch_size 100 leaves a last batch of 1 samples for 2 processes"),
+])
+def test_cli_under_torchrun_refuses_batches_a_process_gets_nothing_of(tmp_path, args, option, message):
+    result = torchrun("-m", "art_sor.cli", "train", "--defence", "standard", "--epochs", "1", "--quiet", "--device",
+                      "cpu", "--out", str(tmp_path / "run"), *args)
+    # torchrun's launcher prints its own traceback for a failed worker; none comes from art-sor.
+    assert result.returncode != 0 and "/art_sor/" not in result.stderr, result.stderr
+    assert f"Invalid value for {option}" in result.stderr and message in result.stderr
+    assert not (tmp_path / "run" / "standard" / "training_state.pt").exists()
