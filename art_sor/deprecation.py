@@ -20,9 +20,12 @@ class _MovedModule(types.ModuleType):
         if name.startswith("__"):
             raise AttributeError(name)
         target = self._renamed.get(name, name)
+        module = importlib.import_module(self._new)
+        if not hasattr(module, target):
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
         warnings.warn(f"{self.__name__}.{name} is deprecated: use {self._new}.{target}", DeprecationWarning,
                       stacklevel=2)
-        return getattr(importlib.import_module(self._new), target)
+        return getattr(module, target)
 
 
 def moved_module(old: str, new: str, renamed: dict[str, str] | None = None) -> None:

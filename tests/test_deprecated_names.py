@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -54,3 +55,8 @@ def test_an_unknown_name_is_still_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         training.nothing  # noqa: B018
+    import art_sor.estimators.view as old_view
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an attribute that exists nowhere is no use of a deprecated name
+        assert getattr(old_view, "nothing", None) is None
