@@ -19,10 +19,9 @@ from art_sor.data import Dataset
 from art_sor.data.bundled import load_foolbox_cifar10
 from art_sor.estimators.checkpoints import save_classifier
 from art_sor.estimators.classifiers import wrap_model
-from art_sor.estimators.published import RobustBenchModel, _robustbench, load_madry_classifier
+from art_sor.estimators.published import RobustBenchModel, _robustbench, load_madry_classifier, robustbench_network
 from art_sor.models import build_model
 from art_sor.runs.evaluating import ModelMismatchError, open_model
-from art_sor.storage import CorruptFileError
 
 CIFAR_MEAN = torch.tensor([0.4914, 0.4822, 0.4465])
 CIFAR_STD = torch.tensor([0.2023, 0.1994, 0.2010])
@@ -218,9 +217,9 @@ def robustbench_zoo():
 
 def place_robustbench_weights(model_dir: Path, name: str = "Wong2020Fast") -> torch.nn.Module:
     """Write a model's weights where robustbench.utils.load_model looks, so that it never downloads."""
-    _, zoo, enums = robustbench_zoo()
+    robustbench_zoo()
     torch.manual_seed(0)
-    network = zoo.model_dicts[enums.BenchmarkDataset("cifar10")][enums.ThreatModel("Linf")][name]["model"]()
+    network = robustbench_network(RobustBenchModel(name, "Linf"), "cifar10")
     folder = model_dir / "cifar10" / "Linf"
     folder.mkdir(parents=True)
     torch.save(network.state_dict(), folder / f"{name}.pt")
@@ -297,3 +296,29 @@ def test_robustbench_needs_its_extra(monkeypatch, tmp_path):
                    np.zeros((1, 3, 32, 32), np.float32), np.zeros(1, np.int64), tuple(map(str, range(10))))
     with pytest.raises(ImportError, match=r"art-sor\[robustbench\]"):
         open_model(RobustBenchModel.parse("robustbench:Wong2020Fast"), data, device="cpu", model_dir=tmp_path)
+
+
+def test_compare_evaluates_reference_models_under_the_same_plan(tmp_path, digits):
+    torch.manual_seed(1)
+    network = build_model("small-cnn", (1, 8, 8), 10).eval()
+    reference = save_classifier(tmp_path / "published.pt", wrap_model(network, (1, 8, 8), 10, device="cpu"),
+                                "small-cnn")
+    with torch.no_grad():
+        clean = float(np.mean(network(torch.from_numpy(digits.x_test)).argmax(1).numpy() == digits.y_test))
+    out = tmp_path / "cmp"
+    common = ["compare", "--defence", "standard", "--epochs", "1", "--eps", "0.1", "--attack", "fgsm",
+              "--eval-samples", "20", "--monitor-samples", "10", "--no-diagnostics", "--no-alignment", "--quiet",
+              "--device", "cpu", "--out", str(out)]
+    wrong = CliRunner().invoke(main, [*common, "--reference", str(tmp_path / "missing.pt")])
+    assert wrong.exit_code == 2 and "--reference" in wrong.output
+    result = CliRunner().invoke(main, [*common, "--reference", str(reference)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "results.json").read_text())
+    [row] = report["references"]
+    assert row["source"] == str(reference) and row["clean_accuracy"] == pytest.approx(clean)
+    assert [a["label"] for a in row["evaluation"]["robustness"]["attacks"]] == \
+        [a["label"] for a in report["rows"][0]["evaluation"]["robustness"]["attacks"]]
+    assert len(row["evaluation"]["robustness"]["clean"]) == 20
+    assert [r["defence"] for r in report["rows"]] == ["standard"] and report["pareto_front"] == ["standard"]
+    assert "Reference models, not trained here" in (out / "results.md").read_text()
+    assert (out / "references.csv").read_text().startswith("reference model,clean,")

@@ -164,13 +164,18 @@ def published_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "0.4914,0.4822,0.4465; applied inside ART's preprocessing, so ε stays in pixel space. "
                           "With --std."),
         click.option("--std", type=NumberList(), default=None, help="Per-channel standard deviation, with --mean."),
-        click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
-                     show_default=True,
-                     help="Where RobustBench keeps its models (MODEL_DIR/<dataset>/<threat model>/<name>.pt); "
-                          "with --download it fetches missing ones."),
+        model_dir_option,
     ]):
         command = decorator(command)
     return command
+
+
+def model_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--model-dir``: where RobustBench keeps its models."""
+    return click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+                        show_default=True,
+                        help="Where RobustBench keeps its models (MODEL_DIR/<dataset>/<threat model>/<name>.pt); "
+                             "with --download it fetches missing ones.")(command)
 
 
 def standardisation_of(mean: tuple[float, ...] | None,

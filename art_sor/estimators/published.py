@@ -211,16 +211,7 @@ def load_robustbench_classifier(model: RobustBenchModel, dataset: str, model_dir
     :raises ValueError: For a dataset without RobustBench models, or a name not in the zoo.
     :raises FileNotFoundError: If the weights are not in ``model_dir`` and ``download`` is false.
     """
-    utils, zoo, enums = _robustbench()
-    benchmark = robustbench_dataset(dataset)
-    zoos = {threat: zoo.model_dicts[enums.BenchmarkDataset(benchmark)][enums.ThreatModel(threat)]
-            for threat in ROBUSTBENCH_THREATS}
-    threat = model.threat_model or _only_threat(model, benchmark, zoos)
-    entry = zoos[threat].get(model.name)
-    if entry is None:
-        close = difflib.get_close_matches(model.name, list(zoos[threat]), n=3)
-        raise ValueError(f"RobustBench has no {benchmark} {threat} model {model.name!r}"
-                         + (f"; did you mean {', '.join(close)}?" if close else ""))
+    utils, benchmark, threat, entry = _zoo_entry(model, dataset)
     timm_name = f"{model.name.lower().replace('-', '_')}_{benchmark}_{threat.lower()}"
     if utils.timm.is_model(timm_name):
         files: list[Path] = []  # timm keeps these in its own hub cache
@@ -242,6 +233,36 @@ def load_robustbench_classifier(model: RobustBenchModel, dataset: str, model_dir
                 **({"timm": timm_name} if not files else {})}
     classifier = wrap_model(network, ROBUSTBENCH_SHAPE, ROBUSTBENCH_CLASSES[benchmark], device=device)
     return LoadedRobustBenchModel(classifier, benchmark, threat, identity)
+
+
+def robustbench_network(model: RobustBenchModel, dataset: str) -> torch.nn.Module:
+    """A freshly initialised network of a RobustBench model: its architecture, without the weights.
+
+    Its ``state_dict``, saved as ``MODEL_DIR/<dataset>/<threat model>/<name>.pt``, is a file RobustBench loads.
+
+    :param dataset: art-sor's dataset name (``cifar10``, ``cifar10-foolbox`` or ``cifar100``).
+    :raises ImportError: If the ``robustbench`` extra is not installed.
+    :raises ValueError: For a dataset without RobustBench models, or a name not in the zoo.
+    """
+    entry = _zoo_entry(model, dataset)[3]
+    if isinstance(entry["gdrive_id"], list):
+        raise ValueError(f"RobustBench model {model.name} is an ensemble of several files")
+    return entry["model"]()
+
+
+def _zoo_entry(model: RobustBenchModel, dataset: str) -> tuple[ModuleType, str, str, dict[str, Any]]:
+    """``robustbench.utils``, the benchmark's dataset and threat model, and the model's entry in the zoo."""
+    utils, zoo, enums = _robustbench()
+    benchmark = robustbench_dataset(dataset)
+    zoos = {threat: zoo.model_dicts[enums.BenchmarkDataset(benchmark)][enums.ThreatModel(threat)]
+            for threat in ROBUSTBENCH_THREATS}
+    threat = model.threat_model or _only_threat(model, benchmark, zoos)
+    entry = zoos[threat].get(model.name)
+    if entry is None:
+        close = difflib.get_close_matches(model.name, list(zoos[threat]), n=3)
+        raise ValueError(f"RobustBench has no {benchmark} {threat} model {model.name!r}"
+                         + (f"; did you mean {', '.join(close)}?" if close else ""))
+    return utils, benchmark, threat, entry
 
 
 def _only_threat(model: RobustBenchModel, benchmark: str, zoos: dict[str, dict[str, Any]]) -> str:
