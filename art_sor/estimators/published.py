@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -290,9 +291,13 @@ def _robustbench() -> tuple[ModuleType, ModuleType, ModuleType]:
 
         sys.modules["autoattack"], sys.modules["autoattack.state"] = pyautoattack, pyautoattack.state
     try:
-        import robustbench.model_zoo as zoo
-        import robustbench.model_zoo.enums as enums
-        import robustbench.utils as utils
+        # Importing it warns about its own dependencies (pkg_resources, timm's moved modules, torch.jit), not
+        # about anything the user can change.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import robustbench.model_zoo as zoo
+            import robustbench.model_zoo.enums as enums
+            import robustbench.utils as utils
     except ImportError as error:
         raise ImportError(f"RobustBench models need the robustbench extra: pip install 'art-sor[robustbench]' "
                           f"({error})") from error
