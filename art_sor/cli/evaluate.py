@@ -55,7 +55,8 @@ CACHE_FILE = "evaluation.json"
 @click.option("--tolerance", type=click.FloatRange(min=0, max=1), default=0.02, show_default=True,
               help="Accuracy difference the obfuscation diagnostics tolerate.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@output_options("art-sor-runs/evaluate-<checkpoint's folder>-<name>-<hash of its path>")
+@output_options("art-sor-runs/evaluate-<checkpoint's folder>-<name>-<hash of its path>, or "
+                "evaluate-robustbench-<dataset>-<threat model>-<name>")
 @device_option
 @user_errors
 def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec, data_root: Path | None,

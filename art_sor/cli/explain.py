@@ -51,7 +51,8 @@ from art_sor.specs import Spec
 @click.option("--counterfactual-samples", type=click.IntRange(min=1), default=50, show_default=True,
               help="Test images whose counterfactuals toward every other class are scored.")
 @click.option("--name", default=None, help="Model name for captions [default: the checkpoint's defence].")
-@output_options("art-sor-runs/explain-<checkpoint's folder>-<name>-<hash of its path>")
+@output_options("art-sor-runs/explain-<checkpoint's folder>-<name>-<hash of its path>, or "
+                "explain-robustbench-<dataset>-<threat model>-<name>")
 @device_option
 @user_errors
 def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec, data_root: Path | None,
