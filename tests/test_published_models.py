@@ -322,3 +322,12 @@ def test_compare_evaluates_reference_models_under_the_same_plan(tmp_path, digits
     assert [r["defence"] for r in report["rows"]] == ["standard"] and report["pareto_front"] == ["standard"]
     assert "Reference models, not trained here" in (out / "results.md").read_text()
     assert (out / "references.csv").read_text().startswith("reference model,clean,")
+
+
+def test_a_checkpoint_holding_code_objects_is_refused_with_the_reason(tmp_path, cifar_images):
+    import argparse
+
+    torch.save({"model": {}, "epoch": 3, "args": argparse.Namespace(arch="resnet18")}, tmp_path / "pickled.pt")
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "pickled.pt"), "--dataset", "cifar10-foolbox",
+                                       "--data-root", str(cifar_images), "--quiet"])
+    assert result.exit_code == 1 and "argparse.Namespace" in result.output and "Traceback" not in result.output

@@ -94,7 +94,11 @@ def read_torch_dict(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several unrelated types for files it cannot read
-        raise CorruptFileError(f"{path} cannot be read as {what} ({type(error).__name__})") from error
+        # Say why: for weights_only's refusal, torch's "WeightsUnpickler error" line names the object it refused.
+        lines = str(error).splitlines() or [""]
+        reason = next((line for line in lines if "WeightsUnpickler error" in line), lines[0]).strip()[:200]
+        raise CorruptFileError(f"{path} cannot be read as {what} ({type(error).__name__}"
+                               + (f": {reason})" if reason else ")")) from error
     if not isinstance(content, dict):
         raise CorruptFileError(f"{path} holds a {type(content).__name__}, not {what}")
     return content
