@@ -311,6 +311,9 @@ def test_compare_evaluates_reference_models_under_the_same_plan(tmp_path, digits
               "--device", "cpu", "--out", str(out)]
     wrong = CliRunner().invoke(main, [*common, "--reference", str(tmp_path / "missing.pt")])
     assert wrong.exit_code == 2 and "--reference" in wrong.output
+    torch.save(network.state_dict(), tmp_path / "bare.pt")
+    bare = CliRunner().invoke(main, [*common, "--reference", str(tmp_path / "bare.pt")])
+    assert bare.exit_code == 2 and "not bare state_dicts" in bare.output and not list(out.rglob("*.pt"))
     result = CliRunner().invoke(main, [*common, "--reference", str(reference)])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "results.json").read_text())

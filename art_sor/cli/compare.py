@@ -117,8 +117,11 @@ def compare(ctx: click.Context, **values: Any) -> None:
         try:
             references.append(open_model(source, job.data, device=values["device"], model_dir=values["model_dir"],
                                          download=values["download"]))
-        except (ModelMismatchError, CorruptFileError) as error:
+        except ModelMismatchError as error:
             raise click.BadParameter(f"{source}: {error}", param_hint="--reference") from error
+        except CorruptFileError as error:  # --architecture here is the defences', so no bare state_dict
+            raise click.BadParameter(f"{error} (--reference takes art-sor and MadryLab checkpoints and "
+                                     "robustbench:NAME, not bare state_dicts)", param_hint="--reference") from error
     judge = load_classifier(values["judge"], device=values["device"])[0] if values["judge"] is not None else None
     extra = (ComparisonAlignment(job.data.input_shape, judge, str(values["judge"].resolve()) if judge else "")
              if values["alignment"] else None)
