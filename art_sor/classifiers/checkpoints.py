@@ -8,14 +8,15 @@ runs put the full key of the run that produced the weights there).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
+from torch import nn
 
-from art_sor.classifiers.wrapping import standardisation, wrap_model
+from art_sor.classifiers.wrapping import standardisation, standardisation_arrays, wrap_model
 from art_sor.models import build_model
 from art_sor.storage import CorruptFileError, load_checked, save_checked
 
@@ -58,39 +59,60 @@ def load_classifier(path: str | os.PathLike[str], device: str = "auto") -> tuple
     :raises CorruptFileError: If the file is not a valid checkpoint or its weights do not fit its architecture.
     """
     state = load_checkpoint(path)
-    model = build_model(state["architecture"], state["input_shape"], state["nb_classes"])
-    load_weights(model, state["state_dict"], f"{path}: its weights do not fit {state['architecture']}")
-    model.eval()
+    model = model_with_weights(state["architecture"], state["input_shape"], state["nb_classes"], state["state_dict"],
+                               f"{path}: its weights do not fit {state['architecture']}")
     clip = state["clip_values"]
     classifier = wrap_model(model, state["input_shape"], state["nb_classes"], clip_values=None if clip is None
-                            else tuple(clip), preprocessing=_preprocessing(state["preprocessing"]), device=device)
+                            else tuple(clip), preprocessing=standardisation_arrays(*state["preprocessing"]),
+                            device=device)
     return classifier, state
 
 
 def load_state_dict_classifier(path: str | os.PathLike[str], architecture: str, input_shape: tuple[int, ...],
-                               nb_classes: int, device: str = "auto") -> PyTorchClassifier:
-    """An evaluation classifier from a bare ``state_dict`` of ``architecture`` (inputs in [0, 1], no standardisation).
+                               nb_classes: int, device: str = "auto",
+                               preprocessing: tuple[Any, Any] = (0.0, 1.0)) -> PyTorchClassifier:
+    """An evaluation classifier from a bare ``state_dict`` of ``architecture``, taking inputs in [0, 1].
 
+    :param preprocessing: ``(mean, std)`` of the inputs the model was trained on (see
+                          :func:`~art_sor.classifiers.wrapping.standardisation_arrays`), applied inside the
+                          classifier so that ε stays in pixel space; ``(0, 1)`` for none.
     :raises CorruptFileError: If the file is not a torch ``state_dict`` that fits the architecture.
     """
-    try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several unrelated types for files it cannot read
-        raise CorruptFileError(f"{path} cannot be read as a torch state_dict ({type(error).__name__})") from error
-    if not isinstance(weights, dict):
-        raise CorruptFileError(f"{path} holds a {type(weights).__name__}, not a state_dict")
-    model = build_model(architecture, input_shape, nb_classes)
-    load_weights(model, weights, f"{path}: the state_dict does not fit {architecture}")
-    model.eval()
-    return wrap_model(model, input_shape, nb_classes, device=device)
+    weights = read_torch_dict(path, "a torch state_dict")
+    model = model_with_weights(architecture, input_shape, nb_classes, weights,
+                               f"{path}: the state_dict does not fit {architecture}")
+    return wrap_model(model, input_shape, nb_classes, preprocessing=preprocessing, device=device)
 
 
-def load_weights(model: torch.nn.Module, weights: dict[str, Any], problem: str) -> None:
-    """Load ``weights`` into ``model``, or say which keys are missing, unexpected or of another shape.
+def read_torch_dict(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    """A dict saved with ``torch.save``, read with ``weights_only=True`` (tensors and plain containers, no code).
 
-    :param problem: The start of the error message (which file does not fit which architecture).
-    :raises CorruptFileError: If the weights do not fit.
+    :param what: What the file should be, for messages (``"a torch state_dict"``).
+    :raises CorruptFileError: If the file is empty, cannot be read so, or holds something else than a dict.
     """
+    if Path(path).stat().st_size == 0:
+        raise CorruptFileError(f"{path} is empty, not {what}")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several unrelated types for files it cannot read
+        # Say why: for weights_only's refusal, torch's "WeightsUnpickler error" line names the object it refused.
+        lines = str(error).splitlines() or [""]
+        reason = next((line for line in lines if "WeightsUnpickler error" in line), lines[0]).strip()[:200]
+        raise CorruptFileError(f"{path} cannot be read as {what} ({type(error).__name__}"
+                               + (f": {reason})" if reason else ")")) from error
+    if not isinstance(content, dict):
+        raise CorruptFileError(f"{path} holds a {type(content).__name__}, not {what}")
+    return content
+
+
+def model_with_weights(architecture: str, input_shape: Sequence[int], nb_classes: int,
+                       weights: dict[str, torch.Tensor], problem: str) -> nn.Module:
+    """``architecture`` built for ``input_shape`` and ``nb_classes`` with ``weights`` loaded strictly, in eval mode.
+
+    :param problem: The start of the error message if they do not fit (which file does not fit which architecture).
+    :raises CorruptFileError: If the weights do not fit: the message lists the missing, unexpected and misshapen keys.
+    """
+    model = build_model(architecture, tuple(input_shape), nb_classes)
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
@@ -104,15 +126,10 @@ def load_weights(model: torch.nn.Module, weights: dict[str, Any], problem: str) 
                                                                ("unexpected keys", unexpected),
                                                                ("other shapes", reshaped)) if keys]
         raise CorruptFileError(f"{problem}: {'; '.join(parts) or str(error).splitlines()[0]}") from error
+    return model.eval()
 
 
 def _some(items: list[str], shown: int = 5) -> str:
     """The first ``shown`` items, and how many more."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
     return ", ".join(items[:shown]) + more
-
-
-def _preprocessing(stored: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = (np.asarray(v, dtype=np.float32) for v in stored)
-    # Per-channel statistics broadcast over (channels, height, width).
-    return (mean.reshape(-1, 1, 1), std.reshape(-1, 1, 1)) if mean.size > 1 else (mean, std)

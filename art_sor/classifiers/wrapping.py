@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
@@ -58,3 +60,16 @@ def standardisation(classifier: PyTorchClassifier) -> tuple[list[float], list[fl
         raise ValueError(f"classifier: only mean/std standardisation can be saved, got {preprocessing!r}")
     return (torch.as_tensor(preprocessing.mean).flatten().tolist(),
             torch.as_tensor(preprocessing.std).flatten().tolist())
+
+
+def standardisation_arrays(mean: Sequence[float], std: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` as ART's ``preprocessing``: per-channel values shaped ``(channels, 1, 1)``, one value as is.
+
+    :param mean: One value, or one per channel.
+    :param std: As many values as ``mean``.
+    """
+    mean_array, std_array = (np.asarray(v, dtype=np.float32).reshape(-1) for v in (mean, std))
+    # Per-channel statistics broadcast over (channels, height, width).
+    if mean_array.size > 1 or std_array.size > 1:
+        return mean_array.reshape(-1, 1, 1), std_array.reshape(-1, 1, 1)
+    return mean_array, std_array

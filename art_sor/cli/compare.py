@@ -12,12 +12,14 @@ from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, load_judge, prepare_job
 from art_sor.cli.params import (
     IntegerList,
+    ModelSource,
     Number,
     SpecType,
     attack_option,
     dataset_options,
     defence_option,
     device_option,
+    model_dir_option,
     output_options,
     recipe_option,
     threat_options,
@@ -32,12 +34,14 @@ from art_sor.runs.comparison import (
     ComparisonPlan,
     budget_of,
     comparison_report,
+    evaluate_references,
     run_comparison,
 )
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
-from art_sor.runs.evaluating import EvaluationPlan
+from art_sor.runs.evaluating import EvaluationPlan, ModelMismatchError, open_model
 from art_sor.runs.reports import write_report
 from art_sor.specs import Spec
+from art_sor.storage import CorruptFileError
 
 
 class BudgetOf(click.ParamType):
@@ -84,6 +88,10 @@ class BudgetOf(click.ParamType):
               help="Add the explanation-alignment scores of art_sor.explain to the table.")
 @click.option("--judge", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Checkpoint of an independently trained robust model that judges the counterfactuals.")
+@click.option("--reference", "references", multiple=True, type=ModelSource(),
+              help="A model evaluated beside the defences with the same attacks but not trained here, repeatable: "
+                   "robustbench:NAME[:Linf|L2], an art-sor checkpoint or a MadryLab robustness checkpoint.")
+@model_dir_option
 @output_options("art-sor-runs/compare-<dataset>-<norm>")
 @tracking_options
 @device_option
@@ -92,9 +100,9 @@ class BudgetOf(click.ParamType):
 def compare(ctx: click.Context, **values: Any) -> None:
     """Compare defences at equal epochs or equal compute, with the same ART attacks and a per-sample worst case.
 
-    Writes results.md (table), results.csv, results.json, geometry.csv and robust_vs_compute.png. Every model,
-    training state and evaluation carries the full key of its settings, so a rerun resumes what was interrupted
-    and reuses only what matches.
+    Writes results.md (table), results.csv, results.json, geometry.csv and robust_vs_compute.png; with --reference,
+    published models evaluated under the same plan in references.csv. Every model, training state and evaluation
+    carries the full key of its settings, so a rerun resumes what was interrupted and reuses only what matches.
     """
     job = prepare_job(ctx, values, default_out="compare-{dataset}-{norm}",
                       attacks=lambda merged: [*merged["attacks"], merged["monitor_attack"]])
@@ -105,6 +113,16 @@ def compare(ctx: click.Context, **values: Any) -> None:
     if budgeted and job.setup.schedule.needs_length:
         raise click.BadParameter(f"the {job.setup.schedule.name} schedule depends on the number of epochs, which a "
                                  "budget leaves open; use constant or multistep", param_hint="--schedule")
+    references = []
+    for source in values["references"]:  # opened before any training, so that a bad one stops the job at once
+        try:
+            references.append(open_model(source, job.data, device=values["device"], model_dir=values["model_dir"],
+                                         download=values["download"]))
+        except ModelMismatchError as error:
+            raise click.BadParameter(f"{source}: {error}", param_hint="--reference") from error
+        except CorruptFileError as error:  # --architecture here is the defences', so no bare state_dict
+            raise click.BadParameter(f"{error} (--reference takes art-sor and MadryLab checkpoints and "
+                                     "robustbench:NAME, not bare state_dicts)", param_hint="--reference") from error
     judge = load_judge(values["judge"], job.data, values["device"])[0] if values["judge"] is not None else None
     extra = (ComparisonAlignment(job.data.input_shape, judge, str(values["judge"].resolve()) if judge else "")
              if values["alignment"] else None)
@@ -133,7 +151,9 @@ def compare(ctx: click.Context, **values: Any) -> None:
                           tracking=job.tracking if job.tracking.active else None)
     if not rows:  # a data-parallel rank other than 0: rank 0 reports
         return
-    report = comparison_report(rows, plan, job.data, command_line(), note)
+    reference_rows = evaluate_references(references, [str(source) for source in values["references"]], job.data,
+                                         plan, job.out, verbose, announce)
+    report = comparison_report(rows, plan, job.data, command_line(), note, reference_rows)
     paths = write_report(report, job.out, stem="results")
     click.echo(report.markdown())
     click.echo(f"Written: {', '.join(str(p) for p in paths.values())}")

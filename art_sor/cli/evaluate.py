@@ -6,16 +6,20 @@ from pathlib import Path
 
 import click
 
+from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, open_dataset
 from art_sor.cli.params import (
     NORMS,
     ArchitectureType,
+    ModelSource,
     Number,
     attack_option,
     dataset_options,
     device_option,
     output_options,
+    published_model_options,
+    standardisation_of,
 )
 from art_sor.core.threat import ThreatModel
 from art_sor.runs.evaluating import EvaluationPlan, ModelMismatchError, evaluate_model, evaluation_report, open_model
@@ -31,13 +35,15 @@ ADVERSARIAL_FILE = "adversarial.npz"
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoint", type=ModelSource())
 @click.option("--architecture", type=ArchitectureType(), default=None,
-              help="Architecture of a bare state_dict (inputs in [0, 1], no standardisation); art-sor checkpoints "
-                   "name their own.")
+              help="Architecture of a bare state_dict, or of a MadryLab checkpoint [default there: resnet18]; "
+                   "art-sor checkpoints and RobustBench models name their own.")
 @dataset_options
+@published_model_options
 @click.option("--eps", type=Number(), default=None,
-              help="Threat radius, e.g. 0.1 or 8/255 [default: the checkpoint's, else the dataset's recipe].")
+              help="Threat radius, e.g. 0.1 or 8/255 [default: the checkpoint's (RobustBench's for its models), else "
+                   "the dataset's recipe].")
 @click.option("--norm", type=NORMS, default=None, help="[default: the checkpoint's, else inf]")
 @attack_option(None, "Attack spec, repeatable, e.g. 'pgd:steps=50,restarts=3' [default: the full set for the "
                      "norm, with autoattack-standard when pyautoattack is installed].")
@@ -54,34 +60,41 @@ ADVERSARIAL_FILE = "adversarial.npz"
 @click.option("--save-adversarial", is_flag=True,
               help=f"Write each attacked image's worst-case adversarial example, with the attack that found it and "
                    f"the predictions, to OUT/{ADVERSARIAL_FILE} (reruns the attacks of a cached evaluation).")
-@output_options("art-sor-runs/evaluate-<checkpoint's folder>-<name>-<hash of its path>")
+@output_options("art-sor-runs/evaluate-<checkpoint's folder>-<name>-<hash of its path>, or "
+                "evaluate-robustbench-<dataset>-<threat model>-<name>")
 @device_option
 @user_errors
-def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_root: Path | None, download: bool,
+def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec, data_root: Path | None,
+             download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None, model_dir: Path,
              eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int, samples: int | None,
              curve: bool, geometry: bool, tolerance: float, batch_size: int, save_adversarial: bool, out: Path | None,
              overwrite: bool, quiet: bool, device: str) -> None:
     """Evaluate CHECKPOINT under ART's attacks, with a security curve and gradient-obfuscation diagnostics.
 
-    CHECKPOINT is an art-sor model checkpoint, or a bare PyTorch state_dict together with --architecture. Writes
+    CHECKPOINT is an art-sor model checkpoint, a MadryLab robustness checkpoint (such as the SOR paper's models), a
+    bare PyTorch state_dict together with --architecture (and --mean / --std if it was trained on standardised
+    inputs), or robustbench:NAME[:Linf|L2], a model of RobustBench's zoo (the robustbench extra). Writes
     report.md, report.json and PNG plots; the evaluation is cached in OUT (written after every attack), so an
     interrupted run resumes and a rerun with the same model and settings reuses it.
     """
+    standardisation = standardisation_of(mean, std)
     data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
     try:
-        model = open_model(checkpoint, data, architecture, device)
+        model = open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
     except ModelMismatchError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
-    trained_threat = model.run["threat"] if model.run else {}
-    eps = eps if eps is not None else trained_threat.get("eps", recipe_for(dataset.name).values.get("eps"))
-    threat = ThreatModel(Number().convert(eps, None, None), norm or trained_threat.get("norm", "inf"))
+    trained = model.threat or {}
+    norm = norm or trained.get("norm", "inf")
+    if eps is None:  # the radius the model was trained for belongs to its norm only
+        eps = trained["eps"] if trained.get("norm") == norm else recipe_for(dataset.name).values.get("eps")
+    threat = ThreatModel(Number().convert(eps, None, None), norm)
     plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=samples or eval_samples,
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
     try:
         validate_attacks(model.classifier, threat, plan.attack_specs)
     except JobError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
-    out = out or default_folder("evaluate", checkpoint)
+    out = out or default_folder("evaluate", model.folder)
     with exclusive(out) as folder:
         if overwrite:
             clear(folder)
@@ -90,8 +103,8 @@ def evaluate(checkpoint: Path, architecture: str | None, dataset: Spec, data_roo
         result = evaluate_model(model.classifier, data, plan, model.identity, folder / CACHE_FILE, verbose=not quiet,
                                 adversarial=folder / ADVERSARIAL_FILE if save_adversarial else None)
         title = f"{model.name} on {data.name}"
-        context = {"checkpoint": str(checkpoint), "dataset": data.name, "trained": model.run,
-                   "command": command_line(),
+        context = {"checkpoint": str(checkpoint), "model": model.identity, "dataset": data.name,
+                   "trained": model.run, "command": command_line(),
                    "adversarial_examples": str(folder / ADVERSARIAL_FILE) if save_adversarial else None}
         report = evaluation_report(result, title, context)
         paths = write_report(report, folder)

@@ -7,9 +7,20 @@ from pathlib import Path
 import click
 import numpy as np
 
+from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, load_judge, open_dataset
-from art_sor.cli.params import NORMS, ArchitectureType, Number, dataset_options, device_option, output_options
+from art_sor.cli.params import (
+    NORMS,
+    ArchitectureType,
+    ModelSource,
+    Number,
+    dataset_options,
+    device_option,
+    output_options,
+    published_model_options,
+    standardisation_of,
+)
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
 from art_sor.explain.full_explanation import explain_classifier
 from art_sor.runs.evaluating import ModelMismatchError, open_model
@@ -21,10 +32,12 @@ from art_sor.specs import Spec
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("checkpoint", type=ModelSource())
 @click.option("--architecture", type=ArchitectureType(), default=None,
-              help="Architecture of a bare state_dict (art-sor checkpoints name their own).")
+              help="Architecture of a bare state_dict, or of a MadryLab checkpoint [default there: resnet18]; "
+                   "art-sor checkpoints and RobustBench models name their own.")
 @dataset_options
+@published_model_options
 @click.option("--image", "images", multiple=True, type=click.IntRange(min=0),
               help="Test-image index, repeatable [default: the first 8].")
 @click.option("--eps", type=Number(), default=None, help="Counterfactual budget [default: L2 0.25·√d, L∞ 0.3].")
@@ -38,29 +51,35 @@ from art_sor.specs import Spec
 @click.option("--counterfactual-samples", type=click.IntRange(min=1), default=50, show_default=True,
               help="Test images whose counterfactuals toward every other class are scored.")
 @click.option("--name", default=None, help="Model name for captions [default: the checkpoint's defence].")
-@output_options("art-sor-runs/explain-<checkpoint's folder>-<name>-<hash of its path>")
+@output_options("art-sor-runs/explain-<checkpoint's folder>-<name>-<hash of its path>, or "
+                "explain-robustbench-<dataset>-<threat model>-<name>")
 @device_option
 @user_errors
-def explain(checkpoint: Path, architecture: str | None, dataset: Spec, data_root: Path | None, download: bool,
+def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec, data_root: Path | None,
+            download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None, model_dir: Path,
             images: tuple[int, ...], eps: float | None, norm: str, steps: int, judge: Path | None,
             score_samples: int, counterfactual_samples: int, name: str | None, out: Path | None, overwrite: bool,
             quiet: bool, device: str) -> None:
     """Explain test images with CHECKPOINT: SmoothGrad saliency and large-ε targeted counterfactuals.
 
+    CHECKPOINT is any model that art-sor evaluate reads (art-sor or MadryLab checkpoint, bare state_dict with
+    --architecture, robustbench:NAME).
+
     Writes explanations.png (each image, its saliency and what would make it each class), corrections.png (what
     would correct the mistakes among them) and scores.md / scores.json (alignment scores).
     """
+    standardisation = standardisation_of(mean, std)
     data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
     index = np.array(images or range(min(8, len(data.x_test))))
     if index.max() >= len(data.x_test):
         raise click.BadParameter(f"{data.name} has {len(data.x_test)} test images (indices 0 to "
                                  f"{len(data.x_test) - 1})", param_hint="--image")
     try:
-        model = open_model(checkpoint, data, architecture, device)
+        model = open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
     except ModelMismatchError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
     judge_classifier, judge_state = load_judge(judge, data, device) if judge is not None else (None, None)
-    out = out or default_folder("explain", checkpoint)
+    out = out or default_folder("explain", model.folder)
     with exclusive(out) as folder:
         if overwrite:
             clear(folder)
@@ -73,8 +92,8 @@ def explain(checkpoint: Path, architecture: str | None, dataset: Spec, data_root
                                          score_x=data.x_test[:score_samples], score_y=data.y_test[:score_samples],
                                          judge=judge_classifier, eps=eps, norm=norm, steps=steps,
                                          counterfactual_samples=counterfactual_samples, verbose=not quiet)
-        context = {"checkpoint": str(checkpoint), "dataset": data.name, "judge": str(judge) if judge else None,
-                   "trained": model.run, "command": command_line()}
+        context = {"checkpoint": str(checkpoint), "model": model.identity, "dataset": data.name,
+                   "judge": str(judge) if judge else None, "trained": model.run, "command": command_line()}
         report = explanation_report(explanation, context)
         paths = write_report(report, folder, stem="scores")
     click.echo(report.markdown())

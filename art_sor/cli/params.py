@@ -16,6 +16,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from art_sor.classifiers.published import ROBUSTBENCH_PREFIX, RobustBenchModel
 from art_sor.classifiers.wrapping import DEVICES, resolve_device
 from art_sor.core.norms import GEOMETRIES
 from art_sor.data import dataset_spec
@@ -121,6 +122,78 @@ class IntegerList(click.ParamType):
         return numbers
 
 
+class ModelSource(click.ParamType):
+    """A model file (art-sor or MadryLab checkpoint, bare state_dict), or ``robustbench:NAME[:THREAT]``."""
+
+    name = "checkpoint"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Path | RobustBenchModel:
+        """Parse ``value``; a file must exist."""
+        if isinstance(value, (Path, RobustBenchModel)):
+            return value
+        if str(value).startswith(ROBUSTBENCH_PREFIX):
+            try:
+                return RobustBenchModel.parse(str(value))
+            except ValueError as error:
+                self.fail(str(error), param, ctx)
+        return click.Path(exists=True, dir_okay=False, path_type=Path).convert(value, param, ctx)
+
+
+class NumberList(click.ParamType):
+    """Comma-separated numbers, e.g. ``0.4914,0.4822,0.4465`` (decimals or fractions).
+
+    :param positive: Require every number ``> 0`` (else ``>= 0``).
+    """
+
+    name = "numbers"
+
+    def __init__(self, positive: bool = True) -> None:
+        self.number = Number(positive)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[float, ...]:
+        """Parse ``value``."""
+        if isinstance(value, tuple):
+            return value
+        items = [item for item in str(value).split(",") if item.strip()]
+        if not items:
+            self.fail(f"{value!r} holds no number", param, ctx)
+        return tuple(self.number.convert(item, param, ctx) for item in items)
+
+
+def published_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--mean`` and ``--std`` (a bare state_dict's standardisation) and ``--model-dir`` (RobustBench's)."""
+    for decorator in reversed([
+        click.option("--mean", type=NumberList(positive=False), default=None,
+                     help="Per-channel mean (or one value) a bare state_dict's model was trained on, e.g. "
+                          "0.4914,0.4822,0.4465; applied inside ART's preprocessing, so ε stays in pixel space. "
+                          "With --std."),
+        click.option("--std", type=NumberList(), default=None, help="Per-channel standard deviation, with --mean."),
+        model_dir_option,
+    ]):
+        command = decorator(command)
+    return command
+
+
+def model_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--model-dir``: where RobustBench keeps its models."""
+    return click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+                        show_default=True,
+                        help="Where RobustBench keeps its models (MODEL_DIR/<dataset>/<threat model>/<name>.pt); "
+                             "with --download it fetches missing ones.")(command)
+
+
+def standardisation_of(mean: tuple[float, ...] | None,
+                       std: tuple[float, ...] | None) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """``(mean, std)`` from ``--mean`` and ``--std``, or ``None`` when neither is given.
+
+    :raises click.BadParameter: When only one of them is given.
+    """
+    if (mean is None) != (std is None):
+        raise click.BadParameter("give --mean and --std together", param_hint="--std" if std is None else "--mean")
+    return None if mean is None else (mean, std)
+
+
 def _names(registry: Registry) -> str:
     return ", ".join(registry.names())
 
@@ -134,7 +207,8 @@ def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--data-root", type=click.Path(path_type=Path), default=None,
                      help="Folder of downloadable datasets [default: $ART_SOR_DATA, else ~/.cache/art-sor]; for "
                           "cifar10-foolbox, foolbox's wheel or data folder."),
-        click.option("--download", is_flag=True, help="Let torchvision download a dataset that has no local copy."),
+        click.option("--download", is_flag=True,
+                     help="Let torchvision download a dataset (and robustbench a model) that has no local copy."),
     ]):
         command = decorator(command)
     return command

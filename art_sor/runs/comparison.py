@@ -24,7 +24,14 @@ from art_sor.data import Dataset
 from art_sor.plotting import COLOURS, save_figure, style
 from art_sor.registry import DEFENCES
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
-from art_sor.runs.evaluating import EvaluationPlan, TestSetEvaluation, attack_notes, cached_evaluation, evaluate_model
+from art_sor.runs.evaluating import (
+    EvaluationPlan,
+    OpenedModel,
+    TestSetEvaluation,
+    attack_notes,
+    cached_evaluation,
+    evaluate_model,
+)
 from art_sor.runs.folders import exclusive
 from art_sor.runs.identity import plain
 from art_sor.runs.reports import Report, Table
@@ -107,13 +114,7 @@ class ComparisonRow:
     @property
     def flags(self) -> list[str]:
         """Reasons to suspect gradient obfuscation."""
-        robustness = self.result.evaluation.robustness
-        flags = [f"failed: {check.name}" for check in self.result.evaluation.checks if check.passed is False]
-        gap = robustness.ensemble_gap
-        if gap is not None and gap > ENSEMBLE_GAP:
-            ensemble = min((r for r in robustness.attacks if r.ensemble), key=lambda r: r.accuracy)
-            flags.insert(0, f"{ensemble.label} {100 * gap:.1f} points below {robustness.reference.label}")
-        return flags
+        return obfuscation_flags(self.result)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -144,6 +145,69 @@ class ComparisonResult(list[ComparisonRow]):
 
     def __str__(self) -> str:
         return self.to_markdown()
+
+
+def obfuscation_flags(result: TestSetEvaluation) -> list[str]:
+    """Reasons to suspect gradient obfuscation in an evaluation: failed diagnostics, an ensemble far below PGD."""
+    robustness = result.evaluation.robustness
+    flags = [f"failed: {check.name}" for check in result.evaluation.checks if check.passed is False]
+    gap = robustness.ensemble_gap
+    if gap is not None and gap > ENSEMBLE_GAP:
+        ensemble = min((r for r in robustness.attacks if r.ensemble), key=lambda r: r.accuracy)
+        flags.insert(0, f"{ensemble.label} {100 * gap:.1f} points below {robustness.reference.label}")
+    return flags
+
+
+@dataclass
+class ReferenceRow:
+    """A model evaluated under the comparison's plan but not trained by it (a published model, say).
+
+    :ivar name: Its name in the table.
+    :ivar source: How it was given (a path, or ``robustbench:NAME``).
+    :ivar identity: What identifies its weights.
+    :ivar result: Its evaluation.
+    """
+
+    name: str
+    source: str
+    identity: dict[str, Any]
+    result: TestSetEvaluation
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"name": self.name, "source": self.source, "model": self.identity,
+                "worst_case_accuracy": self.result.evaluation.robustness.worst_case_accuracy(),
+                "flags": obfuscation_flags(self.result), **self.result.to_dict()}
+
+
+def evaluate_references(references: Sequence[OpenedModel], sources: Sequence[str], data: Dataset,
+                        plan: ComparisonPlan, out: str | Path, verbose: bool = True,
+                        announce: Callable[[str], None] = print) -> list[ReferenceRow]:
+    """Evaluate fixed reference models with the comparison's plan, each cached in ``out/references/<model>``.
+
+    :param sources: How each model was given, for the report.
+    """
+    rows = []
+    with exclusive(out) as folder:
+        for position, (model, source) in enumerate(zip(references, sources, strict=True), 1):
+            announce(f"[reference {position}/{len(references)}] {model.name}: evaluating")
+            result = evaluate_model(model.classifier, data, plan.evaluation, model.identity,
+                                    folder / "references" / model.folder / EVALUATION_FILE, verbose=verbose)
+            rows.append(ReferenceRow(model.name, source, model.identity, result))
+    return rows
+
+
+def reference_table(references: Sequence[ReferenceRow]) -> Table:
+    """Accuracies of the reference models, with their obfuscation flags."""
+    labels = list(dict.fromkeys(a.label for row in references for a in row.result.evaluation.robustness.attacks))
+    cells = []
+    for row in references:
+        accuracy = {a.label: a.accuracy for a in row.result.evaluation.robustness.attacks}
+        cells.append([row.name, f"{100 * row.result.clean_accuracy:.1f}",
+                      *[f"{100 * accuracy[label]:.1f}" if label in accuracy else "" for label in labels],
+                      f"{100 * row.result.evaluation.robustness.worst_case_accuracy():.1f}",
+                      "; ".join(obfuscation_flags(row.result)) or "none"])
+    return Table(["reference model", "clean", *labels, "worst case", "flags"], cells)
 
 
 @dataclass
@@ -326,8 +390,8 @@ def comparison_table(summaries: Sequence[DefenceSummary]) -> Table:
 
 
 def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data: Dataset, command: str,
-                      budget_note: str = "") -> Report:
-    """The comparison's report: the table, the geometry, notes on timing and attacks, and the compute plot."""
+                      budget_note: str = "", references: Sequence[ReferenceRow] = ()) -> Report:
+    """The comparison's report: table, reference models, geometry, notes on timing and attacks, compute plot."""
     summaries = summarise(rows)
     table = comparison_table(summaries)
     first = rows[0]
@@ -350,8 +414,12 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
         f"Rows whose AutoAttack accuracy is more than {100 * ENSEMBLE_GAP:.0f} points below the PGD reference, or "
         "that fail a diagnostic of `art_sor.evaluation.diagnostics`, are flagged as possible gradient obfuscation.",
         *[f"Note: {note}." for note in attack_notes(evaluation)]]
-    geometry_rows = [row for row in rows if row.result.evaluation.geometry]
     tables = {"results": table}
+    if references:
+        tables["references"] = reference_table(references)
+        blocks[2:2] = ["Reference models, not trained here: evaluated with the same attacks on the same test images "
+                       "(they are in no mean, Pareto front or plot above).", tables["references"]]
+    geometry_rows = [row for row in rows if row.result.evaluation.geometry]
     if geometry_rows:
         geometry = Table(["defence", "seed", "‖∇ₓℓ‖₂", "‖∇ₓℓ‖_*", "λ_max(∇²ₓℓ)", "γ(ε)", "diagnostics passed"],
                          [[row.defence, str(row.seed), f"{g.gradient_norm:.3f}", f"{g.gradient_dual_norm:.2f}",
@@ -370,7 +438,7 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
                  "budget": plan.budget.to_dict() if plan.budget else None, "clock": plan.timing_clock,
                  "seeds": list(plan.seeds), "command": command, "notes": attack_notes(evaluation),
                  "pareto_front": [s.defence for s in summaries if s.on_front],
-                 "rows": [row.to_dict() for row in rows]}
+                 "rows": [row.to_dict() for row in rows], "references": [row.to_dict() for row in references]}
     return Report(title=f"Defences compared: {data.name}, {plan.threat.label}", blocks=blocks, data=data_json,
                   tables=tables,
                   plots={"robust_vs_compute.png": lambda path: plot_robustness_vs_compute(summaries, plan, path)})

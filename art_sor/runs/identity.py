@@ -113,8 +113,16 @@ def claim_folder(folder: Path, job: dict[str, Any]) -> None:
     write_checked_json(path, job)
 
 
-def default_folder(kind: str, checkpoint: Path) -> Path:
-    """``art-sor-runs/<kind>-<checkpoint's folder>-<its name>-<hash of its path>``: one folder per checkpoint."""
+def default_folder(kind: str, model_folder: str) -> Path:
+    """``art-sor-runs/<kind>-<model_folder>``: one folder per command and model.
+
+    :param model_folder: The model's part of the name (:func:`checkpoint_folder` for a file).
+    """
+    return Path("art-sor-runs") / f"{kind}-{model_folder}"
+
+
+def checkpoint_folder(checkpoint: Path) -> str:
+    """``<checkpoint's folder>-<its name>-<hash of its path>``: a checkpoint's part of its default folders' names."""
     resolved = checkpoint.resolve()
     digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
-    return Path("art-sor-runs") / f"{kind}-{resolved.parent.name}-{resolved.stem}-{digest}"
+    return f"{resolved.parent.name}-{resolved.stem}-{digest}"
