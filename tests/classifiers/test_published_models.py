@@ -128,7 +128,7 @@ def test_madry_checkpoint_that_does_not_fit_names_the_keys(tmp_path, cifar_image
     path = write_madry_checkpoint(tmp_path / "other.pt", network)
     with pytest.raises(ModelMismatchError, match="do not fit preact-resnet18") as error:
         open_model(path, load_foolbox_cifar10(cifar_images), architecture="preact-resnet18", device="cpu")
-    assert "Missing key" in str(error.value) and error.value.option == "--architecture"
+    assert "missing keys" in str(error.value) and error.value.option == "--architecture"
 
 
 def test_evaluate_cli_reads_a_madry_checkpoint(tmp_path, cifar_images):
