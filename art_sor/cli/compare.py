@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, load_judge, prepare_job
 from art_sor.cli.params import (
@@ -113,11 +114,15 @@ def compare(ctx: click.Context, **values: Any) -> None:
     if budgeted and job.setup.schedule.needs_length:
         raise click.BadParameter(f"the {job.setup.schedule.name} schedule depends on the number of epochs, which a "
                                  "budget leaves open; use constant or multistep", param_hint="--schedule")
+    zoo = [source for source in values["references"] if isinstance(source, RobustBenchModel)]
+    if values["model_dir"] is not None and not zoo:
+        raise click.BadParameter("it is where RobustBench keeps its models, and no --reference is robustbench:NAME",
+                                 param_hint="--model-dir")
     references = []
     for source in values["references"]:  # opened before any training, so that a bad one stops the job at once
         try:
-            references.append(open_model(source, job.data, device=values["device"], model_dir=values["model_dir"],
-                                         download=values["download"]))
+            references.append(open_model(source, job.data, device=values["device"], download=values["download"],
+                                         model_dir=values["model_dir"] if source in zoo else None))
         except ModelMismatchError as error:
             raise click.BadParameter(f"{source}: {error}", param_hint="--reference") from error
         except CorruptFileError as error:  # --architecture here is the defences', so no bare state_dict

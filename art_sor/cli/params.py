@@ -177,10 +177,10 @@ def published_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def model_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--model-dir``: where RobustBench keeps its models."""
-    return click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
-                        show_default=True,
-                        help="Where RobustBench keeps its models (MODEL_DIR/<dataset>/<threat model>/<name>.pt); "
-                             "with --download it fetches missing ones.")(command)
+    return click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="Where RobustBench keeps its models (MODEL_DIR/<dataset>/<threat model>/<name>.pt) "
+                             "[default: models]; with --download it fetches missing ones. Only for "
+                             "robustbench:NAME.")(command)
 
 
 def standardisation_of(mean: tuple[float, ...] | None,

@@ -281,6 +281,10 @@ def plot_security_curve(evaluation: FullEvaluation, path: Path, title: str) -> N
         save_figure(fig, path)
 
 
+ROBUSTBENCH_MODEL_DIR = "models"
+"""RobustBench's own default folder for its models."""
+
+
 class ModelMismatchError(ValueError):
     """A saved model that does not fit the data or the options given with it.
 
@@ -318,7 +322,7 @@ Standardisation = tuple[Sequence[float], Sequence[float]]
 
 def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str | None = None,
                device: str = "auto", standardisation: Standardisation | None = None,
-               model_dir: str | os.PathLike[str] = "models", download: bool = False) -> OpenedModel:
+               model_dir: str | os.PathLike[str] | None = None, download: bool = False) -> OpenedModel:
     """Open a model and check that it fits ``data``.
 
     ``source`` is an art-sor checkpoint, a MadryLab ``robustness`` checkpoint (such as the SOR paper's models;
@@ -328,7 +332,7 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
     :param standardisation: ``(mean, std)`` for a bare ``state_dict`` of a model trained on standardised inputs,
                             applied inside the classifier so that ε stays in pixel space; refused for the other
                             formats, which carry their own.
-    :param model_dir: Where RobustBench keeps its models.
+    :param model_dir: Where RobustBench keeps its models (default ``models``); refused for other models.
     :param download: Let RobustBench download missing weights.
     :raises art_sor.storage.CorruptFileError: If the file cannot be read as such, or its run key names an unknown
                                               threat model.
@@ -338,7 +342,11 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
     :raises FileNotFoundError: For a RobustBench model whose weights are missing and ``download`` is false.
     """
     if isinstance(source, RobustBenchModel):
-        return _open_robustbench(source, data, architecture, standardisation, model_dir, download, device)
+        return _open_robustbench(source, data, architecture, standardisation, model_dir or ROBUSTBENCH_MODEL_DIR,
+                                 download, device)
+    if model_dir is not None:
+        raise ModelMismatchError(f"{source} is a file; --model-dir is where RobustBench keeps robustbench:NAME models",
+                                 "--model-dir")
     content = read_torch_dict(source, "a model checkpoint or state_dict")
     if CHECKSUM_KEY in content:  # written by art-sor: its own errors (corrupted, edited) are the ones to report
         opened = _open_art_sor(source, architecture, standardisation, device)

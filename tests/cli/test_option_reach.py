@@ -331,6 +331,15 @@ TRACKING = {  # where the logs go: train's and compare's results do not depend o
 CHANGES["train"].update(TRACKING)
 CHANGES["compare"].update(TRACKING)
 CHANGES["evaluate"]["--save-adversarial"] = ([], ["--save-adversarial"], "output")  # also writes adversarial.npz
+PUBLISHED = {  # an art-sor checkpoint carries its standardisation, and is no RobustBench model
+    "--mean": ([], ["--mean", "0.5", "--std", "0.5"], "refused"),
+    "--std": ([], ["--std", "0.5"], "refused"),
+    "--model-dir": ([], ["--model-dir", "{root}"], "refused"),
+}
+CHANGES["evaluate"].update(PUBLISHED)
+CHANGES["explain"].update(PUBLISHED)
+CHANGES["compare"]["--reference"] = ([], ["--reference", "{other_model}"], (ATTACKS,))
+CHANGES["compare"]["--model-dir"] = ([], ["--model-dir", "{root}"], "refused")  # no robustbench:NAME reference
 for _command, _changes in CHANGES.items():
     _changes.update({option: ([], [option] if option != "--out" else [], "output") for option in OUTPUT_ONLY})
 
@@ -426,7 +435,8 @@ def _write_recipe(path: Path, values: dict[str, Any]) -> str:
     return str(path)
 
 
-RECIPE_KEY = {"defence": "defences", "attack": "attacks"}
+RECIPE_KEY = {"defence": "defences", "attack": "attacks", "reference": "references"}
+LISTS = ("defences", "attacks", "references")
 RECIPE_CASES = [(command, option) for command in ("train", "compare") for option, change in CHANGES[command].items()
                 if isinstance(change[2], tuple) and option not in ("--recipe", "--method") and option in change[1]]
 
@@ -445,10 +455,10 @@ def test_a_recipe_key_reaches_what_runs_like_its_option(command, option, files, 
     elif option in base_arguments:
         values[key] = _recipe_value(base_arguments[len(BASES[command]):] if option in base_extra else
                                     BASES[command], option)
-        values[key] = [values[key]] if key in ("defences", "attacks") else values[key]
+        values[key] = [values[key]] if key in LISTS else values[key]
     base_recipe = _write_recipe(tmp_path / "base.toml", values)
     changed_recipe = _write_recipe(tmp_path / "changed.toml",
-                                   {**values, key: [value] if key in ("defences", "attacks") else value})
+                                   {**values, key: [value] if key in LISTS else value})
     # The option's companions stay on the command line; the option itself comes from the recipe.
     runner = Runner(files, tmp_path, monkeypatch)
     base, base_sites = runner.run(command, [*_without(base_extra, option), "--recipe", base_recipe], without=option)
