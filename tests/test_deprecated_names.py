@@ -31,6 +31,10 @@ MOVED = [
     ("art_sor.evaluation", "art_sor.evaluation.full_evaluation", "Evaluation", "FullEvaluation"),
     ("art_sor.runs.evaluating", "art_sor.runs.evaluating", "ModelEvaluation", "TestSetEvaluation"),
     ("art_sor.runs.training", "art_sor.runs.epoch_hooks", "CLOCKS", "CLOCKS"),
+    ("art_sor.runs.evaluating", "art_sor.classifiers.opening", "open_model", "open_model"),
+    ("art_sor.runs.comparison", "art_sor.runs.plans", "COMPARE_ATTACKS", "COMPARE_ATTACKS"),
+    ("art_sor.runs.comparison", "art_sor.runs.summaries", "summarise", "summarise"),
+    ("art_sor.runs.comparison", "art_sor.runs.comparison_report", "comparison_report", "comparison_report"),
 ]
 
 

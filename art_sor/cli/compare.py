@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from art_sor.classifiers.opening import ModelMismatchError, open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, load_judge, prepare_job
@@ -29,17 +30,10 @@ from art_sor.cli.params import (
 )
 from art_sor.registry import ATTACKS, DEFENCES
 from art_sor.runs.alignment import ComparisonAlignment
-from art_sor.runs.comparison import (
-    COMPARE_ATTACKS,
-    DEFAULT_DEFENCES,
-    ComparisonPlan,
-    budget_of,
-    comparison_report,
-    evaluate_references,
-    run_comparison,
-)
+from art_sor.runs.comparison import budget_of, evaluate_references, run_comparison
+from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
-from art_sor.runs.evaluating import EvaluationPlan, ModelMismatchError, open_model
+from art_sor.runs.plans import COMPARE_ATTACKS, DEFAULT_DEFENCES, ComparisonPlan, EvaluationPlan
 from art_sor.runs.reports import write_report
 from art_sor.specs import Spec
 from art_sor.storage import CorruptFileError

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from art_sor.classifiers.opening import ModelMismatchError, open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, open_dataset
@@ -22,9 +23,11 @@ from art_sor.cli.params import (
     standardisation_of,
 )
 from art_sor.core.threat import ThreatModel
-from art_sor.runs.evaluating import EvaluationPlan, ModelMismatchError, evaluate_model, evaluation_report, open_model
+from art_sor.runs.evaluating import evaluate_model
+from art_sor.runs.evaluation_report import evaluation_report
 from art_sor.runs.folders import clear, exclusive
 from art_sor.runs.identity import claim_folder, dataset_identity, default_folder
+from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.recipes import recipe_for
 from art_sor.runs.reports import write_report
 from art_sor.runs.validation import JobError, validate_attacks

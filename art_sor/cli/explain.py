@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from art_sor.classifiers.opening import ModelMismatchError, open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, load_judge, open_dataset
@@ -23,7 +24,6 @@ from art_sor.cli.params import (
 )
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
 from art_sor.explain.full_explanation import explain_classifier
-from art_sor.runs.evaluating import ModelMismatchError, open_model
 from art_sor.runs.explaining import explanation_report
 from art_sor.runs.folders import clear, exclusive
 from art_sor.runs.identity import claim_folder, dataset_identity, default_folder

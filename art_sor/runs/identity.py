@@ -9,7 +9,6 @@ only when the keys are equal.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -116,13 +115,7 @@ def claim_folder(folder: Path, job: dict[str, Any]) -> None:
 def default_folder(kind: str, model_folder: str) -> Path:
     """``art-sor-runs/<kind>-<model_folder>``: one folder per command and model.
 
-    :param model_folder: The model's part of the name (:func:`checkpoint_folder` for a file).
+    :param model_folder: The model's part of the name (for a file,
+                         :func:`~art_sor.classifiers.opening.checkpoint_folder`).
     """
     return Path("art-sor-runs") / f"{kind}-{model_folder}"
-
-
-def checkpoint_folder(checkpoint: Path) -> str:
-    """``<checkpoint's folder>-<its name>-<hash of its path>``: a checkpoint's part of its default folders' names."""
-    resolved = checkpoint.resolve()
-    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
-    return f"{resolved.parent.name}-{resolved.stem}-{digest}"

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from art_sor.classifiers.checkpoints import load_checkpoint, load_classifier
 from art_sor.runs.epoch_hooks import Budget
-from art_sor.runs.identity import RunKey, RunMismatchError
+from art_sor.runs.identity import RunKey, RunMismatchError, plain
+from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.trained_model import MODEL_FILE, TrainedModel
 from art_sor.specs import Spec
+from art_sor.storage import read_checked_json
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +46,22 @@ def finished_run(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget
                            + (" (the schedule depends on the run's length)" if not differences else ""))
     raise RunMismatchError(f"{folder} holds a run with other settings: {', '.join(differences)}. Pass --overwrite "
                            "to replace it, or choose another --out")
+
+
+def evaluation_cache_key(plan: EvaluationPlan, model: dict[str, Any]) -> dict[str, Any]:
+    """What an evaluation's numbers depend on: the model's identity and the plan's key."""
+    return {"model": plain(model), "plan": plan.key()}
+
+
+def stored_evaluation(cache: Path | None, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The cache's contents if it holds an evaluation (finished or not) under ``key``."""
+    stored = read_checked_json(cache) if cache is not None and cache.exists() else None
+    return stored if stored is not None and stored["key"] == key else None
+
+
+def saved_examples_match(path: Path, key: dict[str, Any]) -> bool:
+    """Whether ``path`` holds worst-case examples saved under ``key``."""
+    if not path.exists():
+        return False
+    with np.load(path) as saved:
+        return "key" in saved and json.loads(str(saved["key"])) == key

@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from art_sor.classifiers.checkpoints import save_classifier
+from art_sor.classifiers.opening import ModelMismatchError, open_model
 from art_sor.classifiers.published import RobustBenchModel, _robustbench, load_madry_classifier, robustbench_network
 from art_sor.classifiers.wrapping import wrap_model
 from art_sor.cli import main
 from art_sor.data import Dataset
 from art_sor.data.bundled import load_foolbox_cifar10
 from art_sor.models import build_model
-from art_sor.runs.evaluating import ModelMismatchError, open_model
 
 CIFAR_MEAN = torch.tensor([0.4914, 0.4822, 0.4465])
 CIFAR_STD = torch.tensor([0.2023, 0.1994, 0.2010])

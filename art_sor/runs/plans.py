@@ -1,0 +1,101 @@
+"""What a job will do, fixed before it runs: the evaluation and comparison plans (training's is ``TrainingSetup``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from art.estimators.classification import PyTorchClassifier
+
+from art_sor.core.threat import ThreatModel
+from art_sor.data import Dataset
+from art_sor.evaluation.full_evaluation import default_attacks
+from art_sor.evaluation.randomness import ATTACK_SEED
+from art_sor.runs.epoch_hooks import CLOCKS, Budget
+from art_sor.runs.identity import plain
+from art_sor.runs.setup import TrainingSetup
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """How a model is evaluated; equal plans give comparable numbers.
+
+    :param threat: The threat model.
+    :param attacks: Attack specs, or ``None`` for :func:`~art_sor.evaluation.full_evaluation.default_attacks`.
+    :param samples: Leading test images attacked (clean accuracy uses all of them).
+    :param curve: Security curve.
+    :param geometry: Gradient norm, Hessian eigenvalue and linearity gap.
+    :param tolerance: Accuracy difference the obfuscation diagnostics tolerate.
+    :param batch_size: Batch size of attacks and predictions.
+    """
+
+    threat: ThreatModel
+    attacks: tuple[str, ...] | None = None
+    samples: int = 1000
+    curve: bool = True
+    geometry: bool = True
+    tolerance: float = 0.02
+    batch_size: int = 128
+
+    @property
+    def attack_specs(self) -> list[str]:
+        """The attacks that run."""
+        return list(self.attacks) if self.attacks is not None else default_attacks(self.threat)
+
+    def key(self) -> dict[str, Any]:
+        """What the numbers depend on besides the model (the attacks' seed included)."""
+        return plain({"threat": self.threat.to_dict(), "attacks": self.attack_specs, "samples": self.samples,
+                      "curve": self.curve, "geometry": self.geometry, "tolerance": self.tolerance,
+                      "attack_seed": ATTACK_SEED})
+
+
+COMPARE_ATTACKS = ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr", "square")
+
+
+DEFAULT_DEFENCES = ("standard", "sor", "sor:iterations=3,step=frank_wolfe", "gr", "cure", "llr", "pgd-at", "fgsm-rs",
+                    "madry-pgd", "trades")
+
+
+ExtraMetrics = Callable[[PyTorchClassifier, Dataset, ThreatModel], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class ComparisonPlan:
+    """What is compared and how; equal plans give comparable rows.
+
+    :param setup: The training setup; with a budget, ``setup.epochs`` caps the epochs.
+    :param evaluation: How every model is evaluated.
+    :param budget: Train each defence until its training time reaches this; ``None`` for equal epochs.
+    :param seeds: Seeds; each defence trains once per seed.
+    :param monitor_attack: Cheap attack run after every epoch for the robustness-vs-compute curves.
+    :param monitor_samples: Leading test images it runs on.
+    :param extras: What the extra metrics are (e.g. ``alignment, judge=<path>``); their cache matches on it.
+    :param clock: The clock training time is measured with, ``"wall"`` or ``"cpu"`` (see
+                  :data:`~art_sor.runs.epoch_hooks.CLOCKS`); empty for the budget's, else ``"wall"``.
+    """
+
+    setup: TrainingSetup
+    evaluation: EvaluationPlan
+    budget: Budget | None = None
+    seeds: tuple[int, ...] = (0,)
+    monitor_attack: str = "pgd:steps=10"
+    monitor_samples: int = 200
+    extras: str = ""
+    clock: str = ""
+
+    def __post_init__(self) -> None:
+        if self.budget is not None and self.clock and self.clock != self.budget.clock:
+            raise ValueError(f"clock is {self.clock!r} but the budget is measured in {self.budget.clock!r} time")
+        if self.clock and self.clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
+
+    @property
+    def timing_clock(self) -> str:
+        """The clock training time is measured with: ``clock``, else the budget's, else ``"wall"``."""
+        return self.clock or (self.budget.clock if self.budget else "wall")
+
+    @property
+    def threat(self) -> ThreatModel:
+        """The threat model."""
+        return self.evaluation.threat
