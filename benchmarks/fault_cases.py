@@ -445,8 +445,8 @@ def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
     other = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     cases = [(f"SORTrainer({label})", (lambda kw=kw: SORTrainer(classifier(), **kw)), name) for label, kw, name in [
         ("eps=0", {"eps": 0.0}, "eps"), ("eps=-1", {"eps": -1.0}, "eps"), ("eps=nan", {"eps": float("nan")}, "eps"),
-        ("eps='a'", {"eps": "a"}, "eps"), ("norm=1", {"eps": 0.1, "norm": 1}, "norm"),
-        ("norm='l1'", {"eps": 0.1, "norm": "l1"}, "norm"), ("iterations=0", {"eps": 0.1, "iterations": 0},
+        ("eps='a'", {"eps": "a"}, "eps"), ("norm=3", {"eps": 0.1, "norm": 3}, "norm"),
+        ("norm='l3'", {"eps": 0.1, "norm": "l3"}, "norm"), ("iterations=0", {"eps": 0.1, "iterations": 0},
                                                             "iterations"),
         ("iterations=True", {"eps": 0.1, "iterations": True}, "iterations"), ("h=0", {"eps": 0.1, "h": 0.0}, "h"),
         ("lam=-1", {"eps": 0.1, "lam": -1.0}, "lam"), ("hvp='fast'", {"eps": 0.1, "hvp": "fast"}, "hvp"),

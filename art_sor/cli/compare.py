@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,9 @@ from art_sor.cli.params import (
 )
 from art_sor.registry import ATTACKS, DEFENCES
 from art_sor.runs.alignment import ComparisonAlignment
-from art_sor.runs.comparison import budget_of, evaluate_references, run_comparison
-from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
+from art_sor.runs.jobs import comparison_job
 from art_sor.runs.plans import COMPARE_ATTACKS, DEFAULT_DEFENCES, ComparisonPlan, EvaluationPlan
-from art_sor.runs.reports import write_report
 from art_sor.specs import Spec
 from art_sor.storage import CorruptFileError
 
@@ -130,29 +127,19 @@ def compare(ctx: click.Context, **values: Any) -> None:
     def announce(message: str) -> None:
         click.echo(message, err=True)
 
-    budget, note = None, ""
-    if values["budget"] is not None:
-        budget = Budget(values["budget"], values["clock"])
-    elif values["budget_of"] is not None:
-        spec, epochs = values["budget_of"]
-        announce(f"measuring the budget: {spec.label} for {epochs} epochs")
-        budget = budget_of(spec, epochs, job.data, job.threat, replace(job.setup, seed=values["seeds"][0]),
-                           values["clock"], job.out, verbose, values["overwrite"])
-        note = f"the time {spec.label} took for {epochs} epochs"
+    budget = Budget(values["budget"], values["clock"]) if values["budget"] is not None else None
     evaluation = EvaluationPlan(job.threat, attacks=tuple(spec.label for spec in values["attacks"]),
                                 samples=values["eval_samples"], curve=values["diagnostics"],
                                 geometry=values["diagnostics"])
     plan = ComparisonPlan(setup=job.setup, evaluation=evaluation, budget=budget, seeds=values["seeds"],
                           monitor_attack=values["monitor_attack"].label, monitor_samples=values["monitor_samples"],
                           extras=extra.key() if extra else "", clock=values["clock"])
-    rows = run_comparison(job.defences, job.data, plan, job.out, extra_metrics=extra, verbose=verbose,
-                          overwrite=values["overwrite"], announce=announce,
-                          tracking=job.tracking if job.tracking.active else None)
-    if not rows:  # a data-parallel rank other than 0: rank 0 reports
+    written = comparison_job(job.defences, job.data, plan, job.out, command_line(), references,
+                             [str(source) for source in values["references"]], budget_from=values["budget_of"],
+                             extra_metrics=extra, overwrite=values["overwrite"], verbose=verbose, announce=announce,
+                             tracking=job.tracking if job.tracking.active else None)
+    if written is None:  # a data-parallel rank other than 0: rank 0 reports
         return
-    reference_rows = evaluate_references(references, [str(source) for source in values["references"]], job.data,
-                                         plan, job.out, verbose, announce)
-    report = comparison_report(rows, plan, job.data, command_line(), note, reference_rows)
-    paths = write_report(report, job.out, stem="results")
+    report, paths = written
     click.echo(report.markdown())
     click.echo(f"Written: {', '.join(str(p) for p in paths.values())}")

@@ -22,19 +22,10 @@ from art_sor.cli.params import (
     published_model_options,
     standardisation_of,
 )
-from art_sor.core.threat import ThreatModel
-from art_sor.runs.evaluating import evaluate_model
-from art_sor.runs.evaluation_report import evaluation_report
-from art_sor.runs.folders import clear, exclusive
-from art_sor.runs.identity import claim_folder, dataset_identity, default_folder
+from art_sor.runs.jobs import ADVERSARIAL_FILE, evaluation_job, evaluation_threat
 from art_sor.runs.plans import EvaluationPlan
-from art_sor.runs.recipes import recipe_for
-from art_sor.runs.reports import write_report
 from art_sor.runs.validation import JobError, validate_attacks
 from art_sor.specs import Spec
-
-CACHE_FILE = "evaluation.json"
-ADVERSARIAL_FILE = "adversarial.npz"
 
 
 @click.command()
@@ -86,30 +77,14 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
         model = open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
     except ModelMismatchError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
-    trained = model.threat or {}
-    norm = norm or trained.get("norm", "inf")
-    if eps is None:  # the radius the model was trained for belongs to its norm only
-        eps = trained["eps"] if trained.get("norm") == norm else recipe_for(dataset.name).values.get("eps")
-    threat = ThreatModel(Number().convert(eps, None, None), norm)
+    threat = evaluation_threat(model, eps, norm, dataset.name)
     plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=samples or eval_samples,
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
     try:
         validate_attacks(model.classifier, threat, plan.attack_specs)
     except JobError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
-    out = out or default_folder("evaluate", model.folder)
-    with exclusive(out) as folder:
-        if overwrite:
-            clear(folder)
-        claim_folder(folder, {"command": "evaluate", "model": model.identity, "dataset": dataset_identity(data),
-                              "plan": plan.key()})
-        result = evaluate_model(model.classifier, data, plan, model.identity, folder / CACHE_FILE, verbose=not quiet,
-                                adversarial=folder / ADVERSARIAL_FILE if save_adversarial else None)
-        title = f"{model.name} on {data.name}"
-        context = {"checkpoint": str(checkpoint), "model": model.identity, "dataset": data.name,
-                   "trained": model.run, "command": command_line(),
-                   "adversarial_examples": str(folder / ADVERSARIAL_FILE) if save_adversarial else None}
-        report = evaluation_report(result, title, context)
-        paths = write_report(report, folder)
+    report, paths = evaluation_job(model, data, plan, out, {"checkpoint": str(checkpoint), "command": command_line()},
+                                   overwrite=overwrite, verbose=not quiet, save_adversarial=save_adversarial)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

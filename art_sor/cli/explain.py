@@ -23,11 +23,7 @@ from art_sor.cli.params import (
     standardisation_of,
 )
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
-from art_sor.explain.full_explanation import explain_classifier
-from art_sor.runs.explaining import explanation_report
-from art_sor.runs.folders import clear, exclusive
-from art_sor.runs.identity import claim_folder, dataset_identity, default_folder
-from art_sor.runs.reports import write_report
+from art_sor.runs.jobs import explanation_job
 from art_sor.specs import Spec
 
 
@@ -79,22 +75,11 @@ def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, datas
     except ModelMismatchError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
     judge_classifier, judge_state = load_judge(judge, data, device) if judge is not None else (None, None)
-    out = out or default_folder("explain", model.folder)
-    with exclusive(out) as folder:
-        if overwrite:
-            clear(folder)
-        claim_folder(folder, {"command": "explain", "model": model.identity, "dataset": dataset_identity(data),
-                              "images": index.tolist(), "eps": eps, "norm": norm, "steps": steps,
-                              "judge": judge_state["checksum"] if judge_state else None,
-                              "score_samples": score_samples, "counterfactual_samples": counterfactual_samples})
-        explanation = explain_classifier(model.classifier, data.x_test[index], data.y_test[index], data.class_names,
-                                         folder, name or model.name, images=index.tolist(),
-                                         score_x=data.x_test[:score_samples], score_y=data.y_test[:score_samples],
-                                         judge=judge_classifier, eps=eps, norm=norm, steps=steps,
-                                         counterfactual_samples=counterfactual_samples, verbose=not quiet)
-        context = {"checkpoint": str(checkpoint), "model": model.identity, "dataset": data.name,
-                   "judge": str(judge) if judge else None, "trained": model.run, "command": command_line()}
-        report = explanation_report(explanation, context)
-        paths = write_report(report, folder, stem="scores")
+    context = {"checkpoint": str(checkpoint), "judge": str(judge) if judge else None, "command": command_line()}
+    report, paths = explanation_job(model, data, index, out, context, judge=judge_classifier,
+                                    judge_checksum=judge_state["checksum"] if judge_state else None, eps=eps,
+                                    norm=norm, steps=steps, score_samples=score_samples,
+                                    counterfactual_samples=counterfactual_samples, name=name, overwrite=overwrite,
+                                    verbose=not quiet)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

@@ -20,8 +20,7 @@ from art_sor.cli.params import (
     training_options,
 )
 from art_sor.registry import DEFENCES
-from art_sor.runs.reports import write_report
-from art_sor.runs.training_job import train_defences, train_report
+from art_sor.runs.jobs import training_job
 
 
 @click.command()
@@ -50,15 +49,15 @@ def train(ctx: click.Context, **values: Any) -> None:
     """
     job = prepare_job(ctx, values, default_out="train-{dataset}",
                       attacks=lambda merged: [f"pgd:steps={merged['attack_steps']}"])
-    rows = train_defences(job.defences, job.data, job.threat, job.setup, job.out,
-                       attack=f"pgd:steps={job.values['attack_steps']}",
-                       eval_samples=job.values["eval_samples"], overwrite=job.values["overwrite"],
-                       verbose=not job.values["quiet"], announce=lambda message: click.echo(message, err=True),
-                       tracking=job.tracking if job.tracking.active else None)
-    if not rows:  # a data-parallel rank other than 0: rank 0 reports
+    written = training_job(job.defences, job.data, job.threat, job.setup, job.out,
+                           attack=f"pgd:steps={job.values['attack_steps']}", eval_samples=job.values["eval_samples"],
+                           command=command_line(), recipe=job.recipe, recipe_sources=job.recipe_sources,
+                           overwrite=job.values["overwrite"], verbose=not job.values["quiet"],
+                           announce=lambda message: click.echo(message, err=True),
+                           tracking=job.tracking if job.tracking.active else None)
+    if written is None:  # a data-parallel rank other than 0: rank 0 reports
         return
-    report = train_report(rows, command_line(), job.recipe.name, job.recipe_sources, job.recipe.paper)
-    paths = write_report(report, job.out)
+    report, paths = written
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")
 

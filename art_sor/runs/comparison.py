@@ -21,7 +21,7 @@ from art_sor.data import Dataset
 from art_sor.deprecation import moved_names
 from art_sor.registry import DEFENCES
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
-from art_sor.runs.evaluating import TestSetEvaluation, cached_evaluation, evaluate_model
+from art_sor.runs.evaluating import EVALUATION_FILE, TestSetEvaluation, cached_evaluation, evaluate_model
 from art_sor.runs.folders import exclusive
 from art_sor.runs.identity import plain
 from art_sor.runs.plans import ComparisonPlan, ExtraMetrics
@@ -42,7 +42,6 @@ __getattr__ = moved_names(__name__, {
     **dict.fromkeys(("DefenceSummary", "ENSEMBLE_GAP", "Spread", "summarise"), "art_sor.runs.summaries"),
 })
 
-EVALUATION_FILE = "evaluation.json"
 EXTRA_FILE = "extra_metrics.json"
 
 

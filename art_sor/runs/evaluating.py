@@ -27,6 +27,9 @@ __getattr__ = moved_names(__name__, {
     **dict.fromkeys(("plot_attacks", "plot_security_curve"), "art_sor.runs.plots"),
 })
 
+EVALUATION_FILE = "evaluation.json"
+"""A model's cached evaluation in its folder (see :func:`evaluate_model`)."""
+
 
 @dataclass
 class TestSetEvaluation:

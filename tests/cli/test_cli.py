@@ -147,7 +147,7 @@ def test_an_interrupt_says_what_was_saved_and_how_to_resume(monkeypatch, tmp_pat
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_command, "train_defences", interrupted)
+    monkeypatch.setattr(train_command, "training_job", interrupted)
     result = CliRunner().invoke(main, ["train", "--epochs", "1", "--out", str(tmp_path / "out")])
     assert result.exit_code == 130
     assert "Every finished epoch" in result.output and "run the same command again to resume" in result.output
