@@ -18,3 +18,7 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 nitpicky = False
 html_theme = "alabaster"
 exclude_patterns = ["_build"]
+
+# Names re-exported by a package (art_sor.data.Dataset, art_sor.runs.reports.Table) are documented at both paths;
+# a signature that names one links to either, which Sphinx reports as ambiguous.
+suppress_warnings = ["ref.python"]
