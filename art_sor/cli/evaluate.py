@@ -12,14 +12,11 @@ from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, open_dataset
 from art_sor.cli.params import (
     NORMS,
-    ArchitectureType,
-    ModelSource,
     Number,
     attack_option,
-    dataset_options,
     device_option,
+    model_source_options,
     output_options,
-    published_model_options,
     standardisation_of,
 )
 from art_sor.runs.jobs import ADVERSARIAL_FILE, evaluation_job, evaluation_threat
@@ -29,12 +26,7 @@ from art_sor.specs import Spec
 
 
 @click.command()
-@click.argument("checkpoint", type=ModelSource())
-@click.option("--architecture", type=ArchitectureType(), default=None,
-              help="Architecture of a bare state_dict, or of a MadryLab checkpoint [default there: resnet18]; "
-                   "art-sor checkpoints and RobustBench models name their own.")
-@dataset_options
-@published_model_options
+@model_source_options
 @click.option("--eps", type=Number(), default=None,
               help="Threat radius, e.g. 0.1 or 8/255 [default: the checkpoint's (RobustBench's for its models), else "
                    "the dataset's recipe].")

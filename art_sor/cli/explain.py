@@ -13,13 +13,10 @@ from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, load_judge, open_dataset
 from art_sor.cli.params import (
     NORMS,
-    ArchitectureType,
-    ModelSource,
     Number,
-    dataset_options,
     device_option,
+    model_source_options,
     output_options,
-    published_model_options,
     standardisation_of,
 )
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
@@ -28,12 +25,7 @@ from art_sor.specs import Spec
 
 
 @click.command()
-@click.argument("checkpoint", type=ModelSource())
-@click.option("--architecture", type=ArchitectureType(), default=None,
-              help="Architecture of a bare state_dict, or of a MadryLab checkpoint [default there: resnet18]; "
-                   "art-sor checkpoints and RobustBench models name their own.")
-@dataset_options
-@published_model_options
+@model_source_options
 @click.option("--image", "images", multiple=True, type=click.IntRange(min=0),
               help="Test-image index, repeatable [default: the first 8].")
 @click.option("--eps", type=Number(), default=None, help="Counterfactual budget [default: L2 0.25·√d, L∞ 0.3].")

@@ -161,6 +161,23 @@ class NumberList(click.ParamType):
         return tuple(self.number.convert(item, param, ctx) for item in items)
 
 
+def model_source_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``CHECKPOINT``, ``--architecture``, the dataset's and the published-model options of ``evaluate``/``explain``.
+
+    ``CHECKPOINT`` is any model :func:`~art_sor.classifiers.opening.open_model` opens.
+    """
+    for decorator in reversed([
+        click.argument("checkpoint", type=ModelSource()),
+        click.option("--architecture", type=ArchitectureType(), default=None,
+                     help="Architecture of a bare state_dict, or of a MadryLab checkpoint [default there: resnet18]; "
+                          "art-sor checkpoints and RobustBench models name their own."),
+        dataset_options,
+        published_model_options,
+    ]):
+        command = decorator(command)
+    return command
+
+
 def published_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--mean`` and ``--std`` (a bare state_dict's standardisation) and ``--model-dir`` (RobustBench's)."""
     for decorator in reversed([
