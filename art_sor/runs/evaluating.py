@@ -1,4 +1,4 @@
-"""Evaluations of saved models: run once, cached under the full key of model and plan, reported in one format."""
+"""Evaluations of saved models: run once, on the whole test set and an attacked subset, cached under the full key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reuse of finished runs: a folder's model is reused, extended or refused by comparing run keys."""
+"""Reuse of finished work: a folder's model is reused, extended or refused by run key; an evaluation by its full key."""
 
 from __future__ import annotations
 
