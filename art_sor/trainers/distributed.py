@@ -149,4 +149,9 @@ def init_from_environment() -> DataParallel:
 
 def _leave_group() -> None:
     if dist.is_initialized():
-        dist.destroy_process_group()
+        # Every rank leaves together: a rank that tears its group down while another still works in it (rank 0
+        # evaluates and writes after training) could abort at exit ("terminate called without an active exception").
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
