@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from art_sor.cli import main
+from art_sor.runs.recipes import builtin_recipes, recipe_for
 
 QUICK = ["--epochs", "2", "--eval-samples", "50", "--attack-steps", "3", "--quiet", "--device", "cpu"]
 
@@ -67,7 +68,9 @@ def test_version_help_and_lists():
     recipes = runner.invoke(main, ["recipes"]).output
     assert "paper-cifar10-linf" in recipes and "paper-svhn-linf" in recipes
     shown = runner.invoke(main, ["recipes", "paper-cifar10-linf"]).output
-    assert "(paper: L∞ ε = 8/255)" in shown and "not measured by art-sor" in shown and "0.518" in shown
+    paper = builtin_recipes()["paper-cifar10-linf"]
+    assert f"eps           {paper.values['eps']!r}" in shown and "not measured by art-sor" in shown
+    assert str(paper.paper["pgd20_accuracy"]) in shown
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -156,8 +159,9 @@ def test_an_interrupt_says_what_was_saved_and_how_to_resume(monkeypatch, tmp_pat
 def test_help_shows_the_defaults_that_apply():
     # Without --dataset or --recipe the digits recipe sets epochs and batch size, not the options' own 3 and 128.
     help_text = " ".join(CliRunner().invoke(main, ["train", "--help"]).output.split())
-    assert "[default: (40 from recipe digits); x>=1]" in help_text
-    assert "[default: (64 from recipe digits); x>=1]" in help_text
+    digits = recipe_for("digits").values
+    assert f"[default: ({digits['epochs']} from recipe digits); x>=1]" in help_text
+    assert f"[default: ({digits['batch_size']} from recipe digits); x>=1]" in help_text
     assert "default: 3;" not in help_text and "default: 128;" not in help_text
 
 
