@@ -17,9 +17,8 @@ from art.estimators.classification import PyTorchClassifier
 from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli.params import apply_recipe, given, option_error, setup_from, tracking_from
 from art_sor.core.threat import ThreatModel
-from art_sor.data import Dataset, load_dataset
+from art_sor.data import Dataset, DatasetSettingError, load_dataset
 from art_sor.explain.scores import check_judge
-from art_sor.registry import DATASETS
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
 from art_sor.runs.setup import TrainingSetup
@@ -151,13 +150,11 @@ def open_dataset(values: dict[str, Any]) -> Dataset:
     A missing copy raises ``FileNotFoundError``, whose message says how to get it; ``--data-root`` or
     ``--download`` for a dataset that reads neither is refused.
     """
-    name = values["dataset"].name
-    for option, parameter, given_value in (("--data-root", "root", values["data_root"]),
-                                           ("--download", "download", values["download"])):
-        if given_value and not DATASETS.takes(name, parameter):
-            raise click.BadParameter(f"dataset {name} does not read {option} (it is not downloaded); drop it",
-                                     param_hint=option)
     try:
         return load_dataset(values["dataset"], values["data_root"], values["download"])
+    except DatasetSettingError as error:
+        option = {"root": "--data-root", "download": "--download"}[error.setting]
+        raise click.BadParameter(f"dataset {values['dataset'].name} does not read {option} (it is not downloaded); "
+                                 "drop it", param_hint=option) from error
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--dataset") from error

@@ -13,9 +13,20 @@ from art_sor.data.dataset import AUGMENTATIONS, Dataset, data_root
 from art_sor.registry import DATASETS
 from art_sor.specs import Spec
 
-__all__ = ["AUGMENTATIONS", "Dataset", "data_root", "dataset_spec", "load_dataset"]
+__all__ = ["AUGMENTATIONS", "Dataset", "DatasetSettingError", "data_root", "dataset_spec", "load_dataset"]
 
 _OPTION = re.compile(r"[A-Za-z_]\w*=")
+
+
+class DatasetSettingError(ValueError):
+    """A ``root`` or ``download`` given to a dataset that reads neither.
+
+    :ivar setting: ``"root"`` or ``"download"``.
+    """
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 def dataset_spec(text: str) -> Spec:
@@ -44,5 +55,5 @@ def load_dataset(spec: str | Spec, root: str | os.PathLike[str] | None = None, d
         if DATASETS.takes(spec.name, key):
             settings[key] = value
         elif value:
-            raise ValueError(f"dataset {spec.name!r} does not read {key} (it is not downloaded); drop it")
+            raise DatasetSettingError(f"dataset {spec.name!r} does not read {key} (it is not downloaded); drop it", key)
     return DATASETS.build(spec, **settings)
