@@ -11,6 +11,7 @@ from art_sor.trainers.adversarial import FGSMRSTrainer, NFGSMTrainer, PGDTrainer
 from art_sor.trainers.art_adapters import AWPAdapter, FBFAdapter, MadryPGDAdapter, TRADESAdapter
 from art_sor.trainers.factory import defence_factory
 from art_sor.trainers.geometric import CURETrainer, GRTrainer, LLRTrainer
+from art_sor.trainers.single_step import ELLEATrainer, ELLETrainer, GradAlignTrainer
 
 standard = defence_factory(StandardTrainer, "Standard training on the clean loss (no defence).")
 sor = defence_factory(SORTrainer, "Second-order regularizer (SOR): ℓ + λ·[gᵀδ + ½δᵀHδ] at the quadratic model's "
@@ -31,3 +32,9 @@ trades = defence_factory(TRADESAdapter, "ART's TRADES: clean loss plus β·KL(cl
 fbf = defence_factory(FBFAdapter, "ART's \"fast is better than free\": FGSM from a random start, cyclic learning "
                                   "rate (L∞).")
 awp = defence_factory(AWPAdapter, "ART's adversarial weight perturbation on top of TRADES.")
+gradalign = defence_factory(GradAlignTrainer, "GradAlign (Andriushchenko & Flammarion 2020): FGSM training plus "
+                                              "λ·(1 − cos(∇ℓ(x), ∇ℓ(x + η))), η uniform in the ball.")
+elle = defence_factory(ELLETrainer, "ELLE (Abad Rocamora et al. 2024): FGSM training plus λ· the local linearity "
+                                    "error of loss values at three points of the ball.")
+elle_a = defence_factory(ELLEATrainer, "ELLE-A: ELLE with an adaptive weight, 0 until the linearity error jumps, "
+                                       "then λ_max decaying by 0.99 per step.")
