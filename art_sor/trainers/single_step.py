@@ -30,6 +30,7 @@ from art_sor.trainers.torch_step import TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
+
     from art_sor.classifiers.view import RecordingLoss
     from art_sor.core.gradients import GradientAt
 

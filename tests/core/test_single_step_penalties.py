@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from conftest import assert_close, per_sample_ce
 from torch import nn
 
 from art_sor.core.gradient_alignment import gradient_alignment_penalty, gradient_misalignment
 from art_sor.core.linearity_error import AdaptiveWeight, linearity_error
 from art_sor.core.projection import random_start
-from conftest import assert_close, per_sample_ce
 
 
 def analytic_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
