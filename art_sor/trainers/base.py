@@ -103,12 +103,21 @@ class EpochTrainer(Trainer):
         self.history: list[dict[str, Any]] = []
         self.tags: dict[str, Any] = {}
         self._last_batch: Batch | None = None
+        self._batch_indices: np.ndarray | None = None
         self._batch_size: int | None = None
 
     @property
     def parallel(self) -> DataParallel:
         """The process's place in the data-parallel group (a group of one without ``torch.distributed``)."""
         return self._parallel
+
+    @property
+    def batch_indices(self) -> np.ndarray | None:
+        """Positions in ``fit``'s ``x`` of the samples of the batch being trained (``None`` under ``fit_generator``).
+
+        A trainer that keeps state per sample (SOR with ``memory``) reads them.
+        """
+        return self._batch_indices
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run (saved with checkpoints and reports)."""
@@ -159,6 +168,7 @@ class EpochTrainer(Trainer):
             for start in range(0, n, batch_size):
                 index = order[start:start + batch_size]
                 index = index[self._parallel.shard(len(index))]
+                self._batch_indices = index
                 yield x[index], labels[index]
 
         self._batch_size = batch_size
@@ -204,6 +214,7 @@ class EpochTrainer(Trainer):
                     self._view.probe(x_batch, "generator batch x")
                     probed = True
                 shard = self._parallel.shard(len(x_batch))
+                self._batch_indices = None
                 yield x_batch[shard], y_batch[shard]
 
         self._batch_size = generator.batch_size

@@ -1,0 +1,268 @@
+"""Robustness against training compute: each defence's front at fractions of one budget, read from one run.
+
+The protocol of the cheap-robustness issue: every defence trains one run per seed until its training CPU time
+reaches the budget (by default five epochs of ``pgd-at``, seven steps, measured once with ``--phase budget``);
+the model is kept at the first epoch where its cumulative CPU time crosses each fraction of the budget (12.5 %,
+25 %, 50 %, 100 %). Each kept model is evaluated on clean accuracy (all test images), PGD-20 (the first
+``--pgd-samples``) and, at ``--autoattack-fractions``, the canonical AutoAttack (the first ``--autoattack-samples``);
+the worst case counts a sample as robust only if no attack broke it. Phases, each resumable and each into the
+same ``--out``:
+
+    python benchmarks/budget_front.py --phase budget --out runs/front --eps 0.1
+    python benchmarks/budget_front.py --phase train --out runs/front --eps 0.1 --defence n-fgsm --defence gradalign
+    python benchmarks/budget_front.py --phase evaluate --out runs/front --eps 0.1
+    python benchmarks/budget_front.py --phase report --out runs/front --eps 0.1
+
+Training time is the CPU time of the training process (``time.process_time`` over the epoch loop), one thread, so
+that it stays fair while other processes share the machine; evaluation is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from art_sor.classifiers.wrapping import wrap_model
+from art_sor.core.threat import ThreatModel
+from art_sor.data import load_dataset
+from art_sor.evaluation.randomness import seeded
+from art_sor.evaluation.robustness import evaluate_attacks
+from art_sor.models import build_model
+from art_sor.registry import DEFENCES
+
+FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+BUDGET_DEFENCE, BUDGET_EPOCHS = "pgd-at", 5
+
+
+def folder_name(spec: str) -> str:
+    """A file-system-safe folder name for a defence spec."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec)
+
+
+def run_folder(out: Path, spec: str, seed: int) -> Path:
+    return out / folder_name(spec) / f"seed{seed}"
+
+
+def load_data(args: argparse.Namespace):
+    data = load_dataset(args.dataset)
+    n = args.train_samples or len(data.x_train)
+    return data, data.x_train[:n], data.y_train[:n]
+
+
+def train_run(args: argparse.Namespace, spec: str, seed: int, budget: float | None, max_epochs: int,
+              folder: Path) -> Path:
+    """Train ``spec`` until ``budget`` CPU seconds (or ``max_epochs``), keeping the model at each fraction's epoch."""
+    if (folder / "history.json").exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    data, x, y = load_data(args)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    model = build_model(args.architecture, data.input_shape, data.nb_classes)
+    classifier = wrap_model(model, data.input_shape, data.nb_classes,
+                            optimizer=torch.optim.Adam(model.parameters(), lr=args.lr), device="cpu")
+    trainer = DEFENCES.build(spec, classifier, ThreatModel(args.eps, "inf"))
+    spent = 0.0
+    kept: dict[str, int] = {}
+
+    def after_epoch(_trainer, record) -> bool:
+        nonlocal spent
+        spent += record["cpu_seconds"]
+        record["cumulative_cpu_seconds"] = spent
+        if budget is None:
+            return False
+        for fraction in FRACTIONS:
+            key = f"{fraction:g}"
+            if key not in kept and spent >= fraction * budget:
+                kept[key] = record["epoch"]
+                torch.save(model.state_dict(), folder / f"model-{key}.pt")
+        return spent >= budget
+
+    history = trainer.fit(x, y, batch_size=args.batch_size, nb_epochs=max_epochs, verbose=False,
+                          epoch_callback=after_epoch)
+    if budget is None:
+        torch.save(model.state_dict(), folder / "model-final.pt")
+    (folder / "history.json").write_text(json.dumps({"spec": spec, "seed": seed, "budget": budget, "kept": kept,
+                                                     "config": trainer.config(), "history": history},
+                                                    indent=1, default=str))
+    return folder
+
+
+def evaluate_run(args: argparse.Namespace, folder: Path) -> None:
+    """Clean, PGD-20 and (at the chosen fractions) the canonical AutoAttack of each kept model of a run."""
+    info = json.loads((folder / "history.json").read_text())
+    data = load_dataset(args.dataset)
+    threat = ThreatModel(args.eps, "inf")
+    for key, epoch in info["kept"].items():
+        target = folder / f"eval-{key}.json"
+        with_autoattack = float(key) in args.autoattack_fractions and info["spec"] in args.autoattack_defences
+        if target.exists():
+            done = json.loads(target.read_text())
+            if done.get("autoattack") is not None or not with_autoattack:
+                continue
+        model = build_model(args.architecture, data.input_shape, data.nb_classes)
+        model.load_state_dict(torch.load(folder / f"model-{key}.pt", weights_only=True))
+        model.eval()
+        classifier = wrap_model(model, data.input_shape, data.nb_classes, device="cpu")
+        clean = float(np.mean(classifier.predict(data.x_test).argmax(axis=1) == data.y_test))
+        n = args.pgd_samples
+        with seeded():
+            pgd = evaluate_attacks(classifier, data.x_test[:n], data.y_test[:n], threat, ["pgd"], verbose=False)
+        robust = pgd.worst_case()
+        result = {"epoch": epoch, "cumulative_cpu_seconds": info["history"][epoch - 1]["cumulative_cpu_seconds"],
+                  "clean": clean, "pgd20": float(robust.mean()), "pgd_samples": n, "autoattack": None}
+        if with_autoattack:
+            m = args.autoattack_samples
+            with seeded():
+                aa = evaluate_attacks(classifier, data.x_test[:m], data.y_test[:m], threat, ["autoattack-standard"],
+                                      verbose=False)
+            result.update(autoattack=float(aa.attacks[0].accuracy), autoattack_samples=m,
+                          pgd20_on_autoattack_samples=float(robust[:m].mean()),
+                          worst=float((robust[:m] & aa.attacks[0].robust).mean()))
+        target.write_text(json.dumps(result, indent=1))
+        print(folder, key, result, flush=True)
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return ""
+    mean = 100 * statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
+
+
+def report(args: argparse.Namespace) -> None:
+    """Tables (CSV and Markdown) and the robustness-against-compute plot of every finished run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(args.out)
+    budget = json.loads((out / "budget.json").read_text())["cpu_seconds"]
+    rows, curves = [], {}
+    for spec in args.defence or sorted({json.loads(p.read_text())["spec"] for p in out.glob("*/seed*/history.json")}):
+        runs = sorted(out.glob(f"{folder_name(spec)}/seed*/history.json"))
+        if not runs:
+            continue
+        per_fraction: dict[str, dict[str, list[float]]] = {}
+        for run in runs:
+            info = json.loads(run.read_text())
+            points = [(r["cumulative_cpu_seconds"], None) for r in info["history"]]
+            for key in info["kept"]:
+                path = run.parent / f"eval-{key}.json"
+                if not path.exists():
+                    continue
+                result = json.loads(path.read_text())
+                cell = per_fraction.setdefault(key, {"clean": [], "pgd20": [], "autoattack": [], "worst": [],
+                                                     "epoch": [], "seconds": []})
+                cell["clean"].append(result["clean"])
+                cell["pgd20"].append(result["pgd20"])
+                cell["epoch"].append(result["epoch"])
+                cell["seconds"].append(result["cumulative_cpu_seconds"])
+                if result.get("autoattack") is not None:
+                    cell["autoattack"].append(result["autoattack"])
+                    cell["worst"].append(result["worst"])
+            curves.setdefault(spec, []).append((points, per_fraction))
+        for key in sorted(per_fraction, key=float):
+            cell = per_fraction[key]
+            rows.append({"defence": spec, "budget": f"{100 * float(key):g} %", "seeds": len(cell["clean"]),
+                         "epochs": "/".join(str(e) for e in cell["epoch"]),
+                         "CPU s": f"{statistics.fmean(cell['seconds']):.0f}",
+                         "clean (%)": mean_std(cell["clean"]), "PGD-20 (%)": mean_std(cell["pgd20"]),
+                         "AutoAttack (%)": mean_std(cell["autoattack"]), "worst case (%)": mean_std(cell["worst"])})
+    header = list(rows[0]) if rows else []
+    suffix = f"-eps{args.eps:g}"
+    with open(out / f"results{suffix}.csv", "w") as handle:
+        handle.write(",".join(header) + "\n")
+        for row in rows:
+            handle.write(",".join(f'"{row[h]}"' for h in header) + "\n")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
+    (out / f"results{suffix}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    figure, axis = plt.subplots(figsize=(9, 5.5))
+    markers = "osD^v<>pP*Xh"
+    for index, (spec, runs) in enumerate(sorted(curves.items())):
+        xs, ys = [], []
+        for _, per_fraction in runs:
+            for cell in per_fraction.values():
+                for seconds, value in zip(cell["seconds"], cell["pgd20"], strict=True):
+                    xs.append(seconds / budget)
+                    ys.append(100 * value)
+        order = np.argsort(xs)
+        axis.plot(np.array(xs)[order], np.array(ys)[order], marker=markers[index % len(markers)], linestyle="-",
+                  label=spec, alpha=0.85)
+    axis.set_xscale("log", base=2)
+    axis.set_xticks([0.125, 0.25, 0.5, 1.0], ["12.5 %", "25 %", "50 %", "100 %"])
+    axis.set_xlabel(f"training CPU time, share of {BUDGET_EPOCHS} epochs of {BUDGET_DEFENCE} ({budget:.0f} s)")
+    axis.set_ylabel(f"PGD-20 accuracy on the first {args.pgd_samples} test images (%)")
+    axis.set_title(f"{args.dataset}, L∞ ε = {args.eps:g}: robustness against training compute")
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    figure.tight_layout()
+    figure.savefig(out / f"front{suffix}.png", dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phase", choices=["budget", "train", "evaluate", "report"], required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--architecture", default="small-cnn")
+    parser.add_argument("--train-samples", type=int, default=20000)
+    parser.add_argument("--eps", type=float, default=0.1)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--defence", action="append", help="defence spec, repeatable")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--budget", type=float, help="CPU seconds [default: read from --phase budget's budget.json]")
+    parser.add_argument("--max-epochs", type=int, default=200)
+    parser.add_argument("--pgd-samples", type=int, default=1000)
+    parser.add_argument("--autoattack-samples", type=int, default=500)
+    parser.add_argument("--autoattack-fractions", default="0.25,0.5,1", help="fractions evaluated with AutoAttack")
+    parser.add_argument("--autoattack-defence", action="append", dest="autoattack_defences", default=[],
+                        help="defences evaluated with AutoAttack [default: none]")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    args.autoattack_fractions = [float(f) for f in args.autoattack_fractions.split(",") if f]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+
+    if args.phase == "budget":
+        folder = train_run(args, BUDGET_DEFENCE, 0, None, BUDGET_EPOCHS, out / "budget-run")
+        history = json.loads((folder / "history.json").read_text())["history"]
+        seconds = sum(r["cpu_seconds"] for r in history)
+        (out / "budget.json").write_text(json.dumps({"defence": BUDGET_DEFENCE, "epochs": BUDGET_EPOCHS,
+                                                     "cpu_seconds": seconds, "threads": args.threads}))
+        print(f"budget: {seconds:.1f} CPU s")
+        return
+    budget = args.budget or json.loads((out / "budget.json").read_text())["cpu_seconds"]
+    if args.phase == "train":
+        for spec in args.defence:
+            for seed in seeds:
+                folder = train_run(args, spec, seed, budget, args.max_epochs, run_folder(out, spec, seed))
+                info = json.loads((folder / "history.json").read_text())
+                print(spec, seed, "epochs", len(info["history"]), "kept", info["kept"], flush=True)
+    elif args.phase == "evaluate":
+        specs = args.defence or sorted({json.loads(p.read_text())["spec"] for p in out.glob("*/seed*/history.json")})
+        for spec in specs:
+            for folder in sorted(out.glob(f"{folder_name(spec)}/seed*")):
+                if (folder / "history.json").exists():
+                    evaluate_run(args, folder)
+    else:
+        report(args)
+
+
+if __name__ == "__main__":
+    main()
