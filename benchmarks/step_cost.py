@@ -31,6 +31,7 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -48,7 +49,8 @@ THREAT = ThreatModel(8 / 255, "inf")
 DEFAULT_DEFENCES = ("standard", "sor", "sor:hvp=loss_difference", "sor:hvp=loss_difference,h=0.5",
                     "sor:iterations=3,step=frank_wolfe", "sor:iterations=3,step=frank_wolfe,objective=perturbed",
                     "sor:hvp=exact", "gr", "cure", "llr", "pgd-at:steps=2", "pgd-at:steps=3", "pgd-at",
-                    "fgsm-rs", "n-fgsm")
+                    "fgsm-rs", "n-fgsm", "gradalign", "elle", "elle-a",
+                    "sor-memory")
 
 
 def pass_limit(spec: Spec) -> float | None:
@@ -65,6 +67,18 @@ def pass_limit(spec: Spec) -> float | None:
     elif spec.name in ("pgd-at", "fgsm-rs", "n-fgsm"):
         steps = int(options["steps"]) if spec.name == "pgd-at" else 1
         units = 2.0 * steps + 3
+    elif spec.name == "gradalign":
+        # FGSM's input gradient, the gradient at x + η built with its graph, the training pass.
+        units = 2.0 + 6.0 + 3.0
+    elif spec.name == "elle":
+        # FGSM's input gradient, three loss passes backpropagated to the weights, the training pass.
+        units = 2.0 + 9.0 + 3.0
+    elif spec.name == "elle-a":
+        # Between jumps (weight 0, where a fresh trainer starts) the three passes are forward only.
+        units = 2.0 + 3.0 + 3.0
+    elif spec.name == "sor-memory":
+        # A gradient per search step (at x + δ when h = 1; beside the clean one otherwise), the training pass.
+        units = 2.0 * int(options["iterations"]) + (2.0 if float(options["h"]) != 1 else 0.0) + 3.0
     elif spec.name == "gr":
         units = 6.0 if options["mode"] == "double_backprop" else 3.0 + 3.0
     elif spec.name == "cure":
@@ -107,6 +121,14 @@ def build_trainer(architecture: str, spec: str, device: str) -> Any:
     return DEFENCES.build(spec, classifier, THREAT)
 
 
+def steady_step(trainer: Any, x: Any, y: Any) -> None:
+    """Bring a trainer to its steady state: sor-memory needs the batch's indices and a remembered δ."""
+    if hasattr(trainer, "remembered"):
+        trainer.check_batches(len(x), len(x))
+        trainer._batch_indices = np.arange(len(x))
+        trainer._train_batch(x, y)
+
+
 def batch(batch_size: int, seed: int = 0) -> tuple[Any, Any]:
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand((batch_size, *SHAPE), generator=generator).numpy()
@@ -117,6 +139,7 @@ def batch(batch_size: int, seed: int = 0) -> tuple[Any, Any]:
 def step_flops(architecture: str, spec: str, batch_size: int, device: str) -> int:
     trainer = build_trainer(architecture, spec, device)
     x, y = batch(batch_size)
+    steady_step(trainer, x, y)
     with FlopCounterMode(display=False) as counter:
         trainer._train_batch(x, y)
     return counter.get_total_flops()
@@ -128,6 +151,7 @@ def step_times(architecture: str, specs: list[str], batch_size: int, device: str
     trainers = {spec: build_trainer(architecture, spec, device) for spec in specs}
     batches = [batch(batch_size, seed) for seed in range(steps)]
     for trainer in trainers.values():  # warm-up: lazy allocations and the optimizer's state
+        steady_step(trainer, *batches[0])
         trainer._train_batch(*batches[0])
     times: dict[str, list[float]] = {spec: [] for spec in specs}
     for _ in range(rounds):
@@ -164,6 +188,7 @@ def step_memory(architecture: str, spec: str, batch_size: int, device: str) -> i
     """Growth of peak memory over one step (run in a fresh process)."""
     trainer = build_trainer(architecture, spec, device)
     x, y = batch(batch_size)
+    steady_step(trainer, x, y)
     if trainer.get_classifier().device.type == "cuda":
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()

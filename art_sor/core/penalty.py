@@ -20,13 +20,11 @@ class Penalty:
     :ivar clean_losses: Per-sample losses ``ℓ(x)`` from the regularizer's first pass, which is at ``x``; the loop
                         reuses them as the clean loss when that pass is the clean training pass.
     :ivar parts: Detached scalar parts (batch means) for the training history.
-    :ivar delta: The perturbation the penalty was taken at, detached, where the regularizer searched for one.
     """
 
     value: torch.Tensor
     clean_losses: torch.Tensor
     parts: dict[str, torch.Tensor] = field(default_factory=dict)
-    delta: torch.Tensor | None = None
 
 
 class Backward(Protocol):

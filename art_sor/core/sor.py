@@ -17,7 +17,7 @@ from art_sor.core.hvp import HVP_MODES, hessian_vector_product
 from art_sor.core.lmo import Box
 from art_sor.core.norms import Norm, parse_norm
 from art_sor.core.penalty import Backward, Penalty
-from art_sor.core.projection import project, random_start
+from art_sor.core.projection import random_start
 from art_sor.core.search import STEP_RULES, StepRule, worst_case_perturbation
 
 Objective = Literal["quadratic", "perturbed"]
@@ -81,11 +81,6 @@ class SecondOrderRegularizer:
     :param objective: ``"quadratic"``: penalise SOR's model ``gᵀδ + ½ δᵀHδ`` (the paper); ``"perturbed"``:
                       penalise the loss rise ``ℓ(x+δ) − ℓ(x)`` at the δ the search found (adversarial training on
                       SOR's δ).
-    :param memory: 0 (the paper) searches from 0 (or a random start) each time. In (0, 1), the search starts at
-                   the ``δ`` it found for the same sample before (a ``start`` the trainer keeps per sample), and each
-                   step is Frank–Wolfe's with the constant rate ``1 − memory``: ``δ ← memory·δ + (1 − memory)·
-                   lmo(g + Hδ)``, so that one cheap step per epoch accumulates into a stronger perturbation. Needs
-                   ``step="frank_wolfe"`` and no ``random_start``.
     """
 
     eps: float
@@ -98,7 +93,6 @@ class SecondOrderRegularizer:
     box: Box | None = None
     random_start: bool = False
     objective: Objective = "quadratic"
-    memory: float = 0.0
 
     def __post_init__(self) -> None:
         # Plain Python numbers, so that configurations compare and checkpoints load without pickled NumPy types.
@@ -111,12 +105,6 @@ class SecondOrderRegularizer:
         check_choice(self.step, STEP_RULES, "step")
         check_bool(self.random_start, "random_start")
         check_choice(self.objective, OBJECTIVES, "objective")
-        object.__setattr__(self, "memory", check_non_negative(self.memory, "memory"))
-        if self.memory >= 1:
-            raise ValueError(f"memory must be below 1 (1 would never move δ), got {self.memory}")
-        if self.memory > 0 and (self.step != "frank_wolfe" or self.random_start):
-            raise ValueError("memory: a search with memory takes Frank–Wolfe steps from the sample's last δ; it "
-                             "needs step='frank_wolfe' and random_start=False")
         if self.objective == "perturbed" and self.hvp == "loss_difference":
             raise ValueError("hvp: 'loss_difference' estimates the quadratic objective; objective='perturbed' "
                              "evaluates the loss at x + δ itself (use hvp='finite_difference' for its search)")
@@ -126,32 +114,23 @@ class SecondOrderRegularizer:
         """3 when exact Hessian-vector products enter the penalty (their weight gradient is a third derivative)."""
         return 3 if self.hvp == "exact" and self.objective == "quadratic" else 2
 
-    def _search(self, loss_fn: LossFn, at: GradientAt, start: torch.Tensor | None = None) -> torch.Tensor:
-        """The worst case ``δ`` of the quadratic model around ``at``, from ``start``, a random start or 0."""
-        x = at.x.detach()
-        if self.random_start:
-            start = random_start(x, self.eps, self.norm, self.box)
-        elif start is not None:
-            # A remembered δ may predate this epoch's ε (warm-up) or augmentation: bring it back into ball and box.
-            start = project(start, self.eps, self.norm, x, self.box)
+    def _search(self, loss_fn: LossFn, at: GradientAt) -> torch.Tensor:
+        """The worst case ``δ`` of the quadratic model around ``at``, from a random start if configured."""
+        start = random_start(at.x.detach(), self.eps, self.norm, self.box) if self.random_start else None
         hvp = "finite_difference" if self.hvp == "loss_difference" else self.hvp
-        gamma = 1.0 - self.memory if self.memory > 0 else None
         return worst_case_perturbation(loss_fn, at, self.eps, self.norm, iterations=self.iterations, step=self.step,
-                                       hvp=hvp, h=self.h, box=self.box, start=start, gamma=gamma)
+                                       hvp=hvp, h=self.h, box=self.box, start=start)
 
-    def terms(self, loss_fn: LossFn, x: torch.Tensor, start: torch.Tensor | None = None) -> SORTerms:
-        """The per-sample parts of the SOR loss at the batch ``x``, with the graphs to the weights.
-
-        :param start: Where the search starts (see :meth:`backpropagate`), or ``None``.
-        """
+    def terms(self, loss_fn: LossFn, x: torch.Tensor) -> SORTerms:
+        """The per-sample parts of the SOR loss at the batch ``x``, with the graphs to the weights."""
         if self.hvp == "loss_difference":
             at = gradient_at(loss_fn, x)
-            delta = self._search(loss_fn, at, start)
+            delta = self._search(loss_fn, at)
             plus, minus = loss_fn(at.x.detach() + self.h * delta), loss_fn(at.x.detach() - self.h * delta)
             return SORTerms(clean=at.losses, first_order=(plus - minus) / (2 * self.h),
                             second_order=(plus - 2 * at.losses + minus) / (2 * self.h ** 2), delta=delta)
         at = gradient_at(loss_fn, x, create_graph=True)
-        delta = self._search(loss_fn, at, start)
+        delta = self._search(loss_fn, at)
         h_delta = hessian_vector_product(loss_fn, at, delta, mode=self.hvp, h=self.h, create_graph=True)
         return SORTerms(clean=at.losses, first_order=batch_dot(at.grad, delta),
                         second_order=0.5 * batch_dot(delta, h_delta), delta=delta)
@@ -169,7 +148,7 @@ class SecondOrderRegularizer:
                        parts={"first_order": first.detach(), "second_order": second.detach()})
 
     def backpropagate(self, loss_fn: LossFn, x: torch.Tensor, backward: Backward, weight: float = 1.0,
-                      clean: bool = True, start: torch.Tensor | None = None) -> Penalty:
+                      clean: bool = True) -> Penalty:
         """Backpropagate ``clean·mean ℓ(x) + weight·penalty`` one pass at a time; return the penalty, detached.
 
         The loss is linear in each pass's output, so each pass is backpropagated with its own coefficient as soon
@@ -179,36 +158,30 @@ class SecondOrderRegularizer:
         objective with ``hvp="exact"`` is backpropagated once.
 
         :param clean: Include the clean loss ``mean ℓ(x)`` (the loop's clean training pass).
-        :param start: Where the search starts (a sample's remembered ``δ`` with ``memory``), or ``None``.
-        :return: The penalty, with the ``δ`` it was taken at.
         """
         own = 1.0 if clean else 0.0
         scale = weight * self.lam
         h = self.h
         if self.objective == "quadratic" and self.hvp == "exact":
-            terms = self.terms(loss_fn, x, start)
-            first, second = terms.first_order.mean(), terms.second_order.mean()
-            value = self.lam * (first + second)
-            backward(own * terms.clean.mean() + weight * value)
-            return Penalty(value.detach(), terms.clean.detach(), {"first_order": first.detach(),
-                                                                   "second_order": second.detach()}, terms.delta)
+            penalty = self(loss_fn, x)
+            backward(own * penalty.clean_losses.mean() + weight * penalty.value)
+            return Penalty(penalty.value.detach(), penalty.clean_losses.detach(), penalty.parts)
         if self.objective == "perturbed":
             if self.hvp == "exact":
                 at = gradient_at(loss_fn, x, create_graph=True)
-                delta = self._search(loss_fn, at, start)
+                delta = self._search(loss_fn, at)
                 backward((own - scale) * at.losses.mean())
             else:
                 at = _clean_point(loss_fn, x, backward, own - scale)
-                delta = self._search(loss_fn, at, start)
+                delta = self._search(loss_fn, at)
             perturbed = loss_fn(at.x.detach() + delta).mean()
             backward(scale * perturbed)
             rise = perturbed.detach() - at.losses.detach().mean()
-            return Penalty(value=self.lam * rise, clean_losses=at.losses.detach(), parts={"loss_rise": rise},
-                           delta=delta)
+            return Penalty(value=self.lam * rise, clean_losses=at.losses.detach(), parts={"loss_rise": rise})
         if self.hvp == "finite_difference":
             # λ[gᵀδ + ½δᵀ(g₊ − g)/h] = λ(1 − 1/(2h))·gᵀδ + λ/(2h)·g₊ᵀδ, with g₊ the gradient at x + hδ.
             at = gradient_at(loss_fn, x, create_graph=True)
-            delta = self._search(loss_fn, at, start)
+            delta = self._search(loss_fn, at)
             first = batch_dot(at.grad, delta).mean()
             backward(own * at.losses.mean() + scale * (1 - 0.5 / h) * first)
             shifted = gradient_at(loss_fn, at.x.detach() + h * delta, create_graph=True)
@@ -218,7 +191,7 @@ class SecondOrderRegularizer:
         else:
             # λ[(ℓ₊ − ℓ₋)/(2h) + (ℓ₊ − 2ℓ + ℓ₋)/(2h²)]: one coefficient per point.
             at = _clean_point(loss_fn, x, backward, own - scale / h ** 2)
-            delta = self._search(loss_fn, at, start)
+            delta = self._search(loss_fn, at)
             plus = loss_fn(at.x + h * delta).mean()
             backward(scale * (0.5 / h + 0.5 / h ** 2) * plus)
             minus_weight = scale * (0.5 / h ** 2 - 0.5 / h)
@@ -232,7 +205,7 @@ class SecondOrderRegularizer:
             plus, minus, centre = plus.detach(), minus.detach(), at.losses.mean()
             first, second = (plus - minus) / (2 * h), (plus - 2 * centre + minus) / (2 * h ** 2)
         return Penalty(value=self.lam * (first + second), clean_losses=at.losses.detach(),
-                       parts={"first_order": first, "second_order": second}, delta=delta)
+                       parts={"first_order": first, "second_order": second})
 
 
 def _clean_point(loss_fn: LossFn, x: torch.Tensor, backward: Backward, weight: float) -> GradientAt:

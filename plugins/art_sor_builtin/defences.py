@@ -12,10 +12,13 @@ from art_sor.trainers.art_adapters import AWPAdapter, FBFAdapter, MadryPGDAdapte
 from art_sor.trainers.factory import defence_factory
 from art_sor.trainers.geometric import CURETrainer, GRTrainer, LLRTrainer
 from art_sor.trainers.single_step import ELLEATrainer, ELLETrainer, GradAlignTrainer
+from art_sor.trainers.sor_memory import SORMemoryTrainer
 
 standard = defence_factory(StandardTrainer, "Standard training on the clean loss (no defence).")
 sor = defence_factory(SORTrainer, "Second-order regularizer (SOR): ℓ + λ·[gᵀδ + ½δᵀHδ] at the quadratic model's "
                                   "worst-case δ.")
+sor_memory = defence_factory(SORMemoryTrainer, "SOR with memory: one Frank–Wolfe step of SOR's search per epoch from "
+                                               "each sample's last δ, training on ℓ(x + δ).")
 gr = defence_factory(GRTrainer, "Input-gradient regularization (GR): ℓ + λ·ε‖∇ₓℓ‖_* (dual norm of the threat "
                                 "model).")
 cure = defence_factory(CURETrainer, "Curvature regularization (CURE): ℓ + λ‖∇ℓ(x + h·z) − ∇ℓ(x)‖², "
