@@ -67,7 +67,8 @@ def train_run(args: argparse.Namespace, spec: str, seed: int, budget: float | No
     model = build_model(args.architecture, data.input_shape, data.nb_classes)
     classifier = wrap_model(model, data.input_shape, data.nb_classes,
                             optimizer=torch.optim.Adam(model.parameters(), lr=args.lr), device="cpu")
-    trainer = DEFENCES.build(spec, classifier, ThreatModel(args.eps, "inf"))
+    threat = ThreatModel(args.eps, "inf")
+    trainer = DEFENCES.build(spec, classifier, threat)
     spent = 0.0
     kept: dict[str, int] = {}
 
@@ -75,6 +76,12 @@ def train_run(args: argparse.Namespace, spec: str, seed: int, budget: float | No
         nonlocal spent
         spent += record["cpu_seconds"]
         record["cumulative_cpu_seconds"] = spent
+        if args.monitor:
+            # Outside the epoch's CPU time: the budget counts training only.
+            with seeded():
+                monitor = evaluate_attacks(classifier, data.x_test[:args.monitor], data.y_test[:args.monitor],
+                                           threat, ["pgd:steps=10"], verbose=False)
+            record["monitor_pgd10"] = float(monitor.worst_case().mean())
         if budget is None:
             return False
         for fraction in FRACTIONS:
@@ -214,6 +221,29 @@ def report(args: argparse.Namespace) -> None:
     axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.tight_layout()
     figure.savefig(out / f"front{suffix}.png", dpi=120)
+    plt.close(figure)
+
+    monitored = {spec: [json.loads(run.read_text())["history"]
+                        for run in sorted(out.glob(f"{folder_name(spec)}/seed*/history.json"))]
+                 for spec in curves}
+    monitored = {spec: runs for spec, runs in monitored.items()
+                 if runs and all("monitor_pgd10" in record for record in runs[0])}
+    if monitored:
+        figure, axis = plt.subplots(figsize=(10, 5.5))
+        for index, (spec, runs) in enumerate(sorted(monitored.items())):
+            for seed, history in enumerate(runs):
+                axis.plot([r["epoch"] for r in history], [100 * r["monitor_pgd10"] for r in history],
+                          color=colours[index % len(colours)], marker=markers[index % len(markers)], markersize=3,
+                          label=spec if seed == 0 else None, linewidth=2.2 if "memory" in spec else 1.2)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(f"PGD-10 accuracy on the first {args.monitor or 'N'} test images (%)")
+        axis.set_title(f"{args.dataset}, L∞ ε = {args.eps:g}: robustness after every epoch "
+                       "(a fall to near 0 is catastrophic overfitting)")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        figure.tight_layout()
+        figure.savefig(out / f"epochs{suffix}.png", dpi=120)
+        plt.close(figure)
 
 
 def main() -> None:
@@ -235,6 +265,8 @@ def main() -> None:
     parser.add_argument("--autoattack-fractions", default="0.25,0.5,1", help="fractions evaluated with AutoAttack")
     parser.add_argument("--autoattack-defence", action="append", dest="autoattack_defences", default=[],
                         help="defences evaluated with AutoAttack [default: none]")
+    parser.add_argument("--monitor", type=int, default=0,
+                        help="PGD-10 on this many leading test images after every epoch [default: none]")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
