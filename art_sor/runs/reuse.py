@@ -36,7 +36,7 @@ def finished_run(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget
         classifier, _ = load_classifier(model_path, device=setup.device)
         return TrainedModel(Spec.parse(stored["run"]["defence"]["spec"]), classifier, stored["history"], key,
                             stored["selected_epoch"], model_path,
-                            stored.get("world_size", 1),  # models saved before data-parallel training had one
+                            stored["world_size"],
                             reused=True)
     if not differences and epochs < setup.epochs and not setup.schedule.needs_length:
         logger.info("extending %s from %d to %d epochs", folder, epochs, setup.epochs)

@@ -175,11 +175,5 @@ class TrainingSetup:
         settings = asdict(self)
         for key in ("epochs", "device", "workers"):
             settings.pop(key)
-        if self.micro_batch_size is None:
-            # Runs keyed before micro-batches existed stay the same run.
-            settings.pop("micro_batch_size")
         settings["schedule"]["milestones"] = list(self.schedule.milestones)
-        if self.schedule.name == "onecycle":
-            # onecycle runs keyed before this cycled the momentum too: they are other runs.
-            settings["schedule"]["momentum"] = "held"
         return settings

@@ -432,9 +432,8 @@ class EpochTrainer(Trainer):
             return
         differing = differing_settings({"config": state["config"], "tags": state["tags"]},
                                        {"config": self.config(), "tags": self.tags})
-        saved_batch = state.get("batch_size")  # states saved before it was recorded have none
-        if saved_batch is not None and saved_batch != self._batch_size:
-            differing.append(f"batch_size: {saved_batch} → {self._batch_size}")
+        if state["batch_size"] != self._batch_size:
+            differing.append(f"batch_size: {state['batch_size']} → {self._batch_size}")
         if differing:
             # A scheduler records initial_lr in the optimizer's groups: its absence on one side is the scheduler's.
             scheduled = [d for d in differing if ".initial_lr:" in d and ("None →" in d or d.endswith("→ None"))]

@@ -56,10 +56,8 @@ class TorchStepTrainer(EpochTrainer):
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run, the step's settings included."""
-        settings = {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm}
-        if self.micro_batch_size is not None:
-            settings["micro_batch_size"] = self.micro_batch_size
-        return settings
+        return {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm,
+                "micro_batch_size": self.micro_batch_size}
 
     def check_batches(self, n: int, batch_size: int) -> None:
         """As :meth:`EpochTrainer.check_batches`, and refuse micro-batches of one sample for ``BatchNorm1d``."""
