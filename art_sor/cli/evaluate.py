@@ -35,8 +35,6 @@ from art_sor.specs import Spec
                      "norm, with autoattack-standard when pyautoattack is installed].")
 @click.option("--eval-samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images attacked (the first n); clean accuracy uses the whole test set.")
-@click.option("--samples", type=click.IntRange(min=1), default=None, hidden=True, deprecated=True,
-              help="Deprecated spelling of --eval-samples.")
 @click.option("--curve/--no-curve", default=True, show_default=True, help="Security curve up to the unbounded ε.")
 @click.option("--geometry/--no-geometry", default=True, show_default=True,
               help="Gradient norm, top Hessian eigenvalue and linearity gap.")
@@ -52,7 +50,7 @@ from art_sor.specs import Spec
 @user_errors
 def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec, data_root: Path | None,
              download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None, model_dir: Path,
-             eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int, samples: int | None,
+             eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int,
              curve: bool, geometry: bool, tolerance: float, batch_size: int, save_adversarial: bool, out: Path | None,
              overwrite: bool, quiet: bool, device: str) -> None:
     """Evaluate CHECKPOINT under ART's attacks, with a security curve and gradient-obfuscation diagnostics.
@@ -70,7 +68,7 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     except ModelMismatchError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
     threat = evaluation_threat(model, eps, norm, dataset.name)
-    plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=samples or eval_samples,
+    plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=eval_samples,
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
     try:
         validate_attacks(model.classifier, threat, plan.attack_specs)

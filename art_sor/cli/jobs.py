@@ -50,15 +50,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
 
     :raises click.ClickException: Naming the option at fault, before any training or attack.
     """
-    methods = values.pop("methods", ())
-    if methods:
-        if given(ctx, "defences"):
-            raise click.BadParameter("give --defence or its deprecated spelling --method, not both",
-                                     param_hint="--method")
-        values["defences"] = methods
     values, recipe = apply_recipe(ctx, values)
-    if methods:
-        values["defences"] = methods
     data = open_dataset(values)
     if len(data.x_train) == 0:
         raise click.BadParameter(f"{data.name} has no training split (it holds test images for evaluation only); "
@@ -82,7 +74,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
         raise option_error(error) from error
     # Where the values the recipe set come from; a flag the user gave is the user's own.
     sources = {key: source for key, source in recipe.sources.items()
-               if key in recipe.values and not (given(ctx, key) or (key == "defences" and methods))}
+               if key in recipe.values and not given(ctx, key)}
     return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out), tracking)
 
 

@@ -448,7 +448,7 @@ def apply_recipe(ctx: click.Context, values: dict[str, Any]) -> tuple[dict[str, 
 
 
 # Options that name the recipe or the run's output (and where it is logged) rather than a setting.
-_NOT_IN_RECIPES = ("recipe", "out", "overwrite", "quiet", "methods", "log_dir", "mlflow", "mlflow_uri",
+_NOT_IN_RECIPES = ("recipe", "out", "overwrite", "quiet", "log_dir", "mlflow", "mlflow_uri",
                    "mlflow_experiment")
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from art_sor.classifiers.opening import OpenedModel
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
-from art_sor.deprecation import moved_names
 from art_sor.registry import DEFENCES
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
 from art_sor.runs.evaluating import EVALUATION_FILE, TestSetEvaluation, cached_evaluation, evaluate_model
@@ -33,14 +32,6 @@ from art_sor.runs.training import train_defence
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.distributed import DataParallel
-
-# Moved to the rooms of their own concern in 0.3; the old import paths work for one release.
-__getattr__ = moved_names(__name__, {
-    **dict.fromkeys(("comparison_report", "comparison_table", "reference_table"), "art_sor.runs.comparison_report"),
-    **dict.fromkeys(("COMPARE_ATTACKS", "DEFAULT_DEFENCES"), "art_sor.runs.plans"),
-    **dict.fromkeys(("plot_robustness_vs_compute",), "art_sor.runs.plots"),
-    **dict.fromkeys(("DefenceSummary", "ENSEMBLE_GAP", "Spread", "summarise"), "art_sor.runs.summaries"),
-})
 
 EXTRA_FILE = "extra_metrics.json"
 

@@ -36,13 +36,13 @@ def test_train_writes_models_and_report(tmp_path):
     assert rerun["training"] == rows[0]["training"]
 
 
-def test_method_is_a_deprecated_alias_of_defence(tmp_path):
-    result = CliRunner().invoke(main, ["train", *QUICK, "--epochs", "1", "--method", "standard", "--out",
-                                       str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "deprecated" in result.output.lower()
-    rows = json.loads((tmp_path / "report.json").read_text())["results"]
-    assert [row["training"]["defence"] for row in rows] == ["standard"]
+def test_the_spellings_of_before_0_3_are_unknown_options(tmp_path):
+    for args, option in ((["train", "--method", "standard"], "--method"),
+                         (["evaluate", "model.pt", "--samples", "30"], "--samples")):
+        result = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
+        assert result.exit_code == 2 and f"No such option {option!r}" in result.output, result.output
+    listed = CliRunner().invoke(main, ["list", "architectures"])
+    assert listed.exit_code == 0 and "resnet18" in listed.output and "cifar-resnet18" not in listed.output
 
 
 def test_train_rejects_unknown_method_and_option(tmp_path):
