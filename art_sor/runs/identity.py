@@ -74,7 +74,7 @@ class RunKey:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunKey:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{f.name: data.get(f.name, {}) for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
 
     def differences(self, stored: RunKey) -> list[str]:
         """The settings in which ``stored`` differs from this key, e.g. ``setup.optimizer.lr: 0.1 → 0.01``."""

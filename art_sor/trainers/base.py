@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import difflib
+import inspect
 import logging
 import math
 import os
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 from art_sor.classifiers.inputs import check_dataset, check_pytorch_classifier, generator_batch
 from art_sor.classifiers.view import ClassifierView
 from art_sor.core.checks import check_choice, check_count
+from art_sor.core.errors import SettingError
 from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
     differing_settings,
@@ -58,6 +61,19 @@ _STALL_TOLERANCE = 0.02
 # An epoch whose mean training loss exceeds this multiple of ln(nb_classes) has diverged: the weights have blown up
 # though they are still finite (a uniform prediction scores ln K; no training that learns comes near this).
 _DIVERGED_FACTOR = 1e4
+
+
+def _refuse_unknown_keywords(method: str, kwargs: dict[str, Any]) -> None:
+    """Refuse keywords that ``EpochTrainer.<method>`` would otherwise swallow and ignore (``epochs=5``)."""
+    if not kwargs:
+        return
+    known = [name for name in inspect.signature(getattr(EpochTrainer, method)).parameters
+             if name not in ("self", "kwargs")]
+    hints = []
+    for name in kwargs:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise TypeError(f"{method}() got unknown keyword argument(s) {', '.join(hints)}; it takes {', '.join(known)}")
 
 
 class EpochTrainer(Trainer):
@@ -144,8 +160,11 @@ class EpochTrainer(Trainer):
         :param scheduler_interval: Step the scheduler once per ``"epoch"`` (``StepLR``, ``CosineAnnealingLR`` over
                                    epochs) or once per ``"batch"`` (``OneCycleLR``, warm-ups counted in steps).
         :param epoch_callback: Called after each epoch (see :data:`EpochCallback`), e.g. to evaluate robustness.
+        :param kwargs: Taken for the signature of ART's ``Trainer.fit`` only: any keyword is refused.
         :return: The history, one record per epoch.
+        :raises TypeError: Naming every keyword this method does not take (``epochs`` is ``nb_epochs``).
         """
+        _refuse_unknown_keywords("fit", kwargs)
         classifier = self._classifier
         x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                                   clip_values=classifier.clip_values)
@@ -182,7 +201,10 @@ class EpochTrainer(Trainer):
 
         Batches may be NumPy arrays or CPU tensors (see :class:`art_sor.data.streaming.LoaderGenerator`); each is
         checked like ``fit``'s data. The other parameters are those of :meth:`fit`.
+
+        :raises TypeError: Naming every keyword this method does not take.
         """
+        _refuse_unknown_keywords("fit_generator", kwargs)
         from art.data_generators import DataGenerator
 
         if not isinstance(generator, DataGenerator):
@@ -218,26 +240,35 @@ class EpochTrainer(Trainer):
         """Hook for settings that follow a schedule over epochs (called before each epoch)."""
 
     def check_batches(self, n: int, batch_size: int) -> None:
-        """Refuse batches that some process would get nothing of, or a ``BatchNorm1d`` layer one sample of.
+        """Refuse batches that some process would get nothing of, or a batch-norm layer one sample of.
+
+        torch's batch norm cannot normalise one value per channel in training (``BatchNorm1d``, or ``BatchNorm2d``
+        at a 1×1 feature map) and fails in the middle of an epoch; over the pixels of one image it normalises
+        each image by itself. Either way, the batches are refused before training.
 
         :param n: Training samples.
         :param batch_size: Batch size.
-        :raises ValueError: Naming ``batch_size`` (or the defence's ``micro_batch_size``), or the number of
-                            training samples when there are fewer than processes.
+        :raises SettingError: Naming ``batch_size`` (or the trainer's ``micro_batch_size``), or ``train_samples``
+                              when there are fewer training samples than processes.
         """
         last = n % batch_size or batch_size
         if n < self._parallel.size:
-            raise ValueError(f"{n} training sample(s) for {self._parallel.size} processes: every process "
-                             "needs at least one, so train on more samples or with fewer processes")
+            raise SettingError(f"{n} training sample(s) for {self._parallel.size} processes: every process "
+                               "needs at least one, so train on more samples or with fewer processes", "train_samples")
         if last < self._parallel.size:
-            raise ValueError(f"batch_size {batch_size} leaves a last batch of {last} samples for "
-                             f"{self._parallel.size} processes; choose a batch size that leaves every process "
-                             "at least one sample")
-        if last == 1 and any(isinstance(m, nn.BatchNorm1d) for m in self._view.model.modules()):
+            raise SettingError(f"batch_size {batch_size} leaves a last batch of {last} samples for "
+                               f"{self._parallel.size} processes; choose a batch size that leaves every process "
+                               "at least one sample", "batch_size")
+        if last == 1 and self._batch_norm_layer() is not None:
             batches = "batches" if batch_size == 1 else "a last batch"
-            raise ValueError(f"batch_size {batch_size} leaves {batches} of one sample ({n} samples), which the "
-                             "model's BatchNorm1d cannot normalise in training; choose another batch_size"
-                             + ("" if batch_size == 1 else " or drop one sample"))
+            raise SettingError(f"batch_size {batch_size} leaves {batches} of one sample ({n} samples), which the "
+                               f"model's {self._batch_norm_layer()} cannot normalise in training; choose another "
+                               "batch_size" + ("" if batch_size == 1 else " or drop one sample"), "batch_size")
+
+    def _batch_norm_layer(self) -> str | None:
+        """The type of the model's first batch-norm layer, or ``None`` if it has none."""
+        layer = next((m for m in self._view.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)), None)
+        return None if layer is None else type(layer).__name__
 
     def _check_scheduler(self, scheduler: Any | None, interval: str) -> None:
         check_choice(interval, SCHEDULER_INTERVALS, "scheduler_interval")

@@ -11,6 +11,7 @@ from torch import nn
 
 from art_sor.classifiers.view import ClassifierView
 from art_sor.core.curvature import CurvatureRegularizer
+from art_sor.core.errors import SettingError
 from art_sor.core.gradient_norm import GradientNormRegularizer
 from art_sor.core.local_linearity import LocalLinearityRegularizer
 from art_sor.core.penalty import ParameterBackward
@@ -146,6 +147,24 @@ def test_micro_batches_normalise_over_themselves(small_digits):
     assert classifier.model[1].num_batches_tracked.item() == 4
     assert trainer.config()["micro_batch_size"] == 8
     assert SORTrainer(bn_classifier(), eps=0.1).config()["micro_batch_size"] is None
+
+
+@pytest.mark.parametrize("layer", ["BatchNorm1d", "BatchNorm2d"])
+def test_a_micro_batch_of_one_under_batch_norm_is_refused_before_training(small_digits, layer):
+    # torch fails in the middle of an epoch ("Expected more than 1 value per channel") for BatchNorm1d, and
+    # normalises each image over itself for BatchNorm2d: both are refused before the first step, naming the setting.
+    x, y, _, _ = small_digits
+    classifier = (bn_classifier() if layer == "BatchNorm2d" else make_classifier(
+        nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)), (1, 8, 8)))
+    before = [p.detach().clone() for p in classifier.model.parameters()]
+    for micro_batch_size, batch_size in ((1, 32), (5, 31), (3, 30)):  # of one: all, one per batch, the last
+        trainer = SORTrainer(classifier, eps=0.1, micro_batch_size=micro_batch_size)
+        with pytest.raises(SettingError, match=f"micro_batch_size {micro_batch_size} leaves micro-batches of one "
+                                               f"sample .*{layer}") as caught:
+            trainer.fit(x[:64], y[:64], batch_size=batch_size, nb_epochs=1, verbose=False)
+        assert caught.value.setting == "micro_batch_size" and trainer.history == []
+    assert all(torch.equal(a, b) for a, b in zip(before, classifier.model.parameters(), strict=True))
+    SORTrainer(classifier, eps=0.1, micro_batch_size=2).check_batches(64, 32)
 
 
 def test_loss_difference_at_h_one_is_the_perturbed_objective(tiny_problem):
