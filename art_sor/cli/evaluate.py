@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from art_sor.classifiers.opening import ModelMismatchError, open_model
+from art_sor.classifiers.opening import open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, open_dataset
@@ -21,7 +21,7 @@ from art_sor.cli.params import (
 )
 from art_sor.runs.jobs import ADVERSARIAL_FILE, evaluation_job, evaluation_threat
 from art_sor.runs.plans import EvaluationPlan
-from art_sor.runs.validation import JobError, validate_attacks
+from art_sor.runs.validation import validate_attacks
 from art_sor.specs import Spec
 
 
@@ -65,15 +65,12 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
     try:
         model = open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
-    except ModelMismatchError as error:
-        raise click.BadParameter(str(error), param_hint=error.option) from error
+    except FileNotFoundError as error:  # RobustBench weights: the message speaks of download=True
+        raise click.ClickException(f"{error} (options --download, --model-dir)") from error
     threat = evaluation_threat(model, eps, norm, dataset.name)
     plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=eval_samples,
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
-    try:
-        validate_attacks(model.classifier, threat, plan.attack_specs)
-    except JobError as error:
-        raise click.BadParameter(str(error), param_hint=error.option) from error
+    validate_attacks(model.classifier, threat, plan.attack_specs)
     report, paths = evaluation_job(model, data, plan, out, {"checkpoint": str(checkpoint), "command": command_line()},
                                    overwrite=overwrite, verbose=not quiet, save_adversarial=save_adversarial)
     click.echo(report.markdown())

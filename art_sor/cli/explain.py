@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from art_sor.classifiers.opening import ModelMismatchError, open_model
+from art_sor.classifiers.opening import open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, load_judge, open_dataset
@@ -64,8 +64,8 @@ def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, datas
                                  f"{len(data.x_test) - 1})", param_hint="--image")
     try:
         model = open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
-    except ModelMismatchError as error:
-        raise click.BadParameter(str(error), param_hint=error.option) from error
+    except FileNotFoundError as error:  # RobustBench weights: the message speaks of download=True
+        raise click.ClickException(f"{error} (options --download, --model-dir)") from error
     judge_classifier, judge_state = load_judge(judge, data, device) if judge is not None else (None, None)
     context = {"checkpoint": str(checkpoint), "judge": str(judge) if judge else None, "command": command_line()}
     report, paths = explanation_job(model, data, index, out, context, judge=judge_classifier,

@@ -15,15 +15,16 @@ import click
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import load_classifier
-from art_sor.cli.params import apply_recipe, given, option_error, setup_from, tracking_from
+from art_sor.cli.params import apply_recipe, given, option_error, option_of, setup_from, tracking_from
+from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
-from art_sor.data import Dataset, DatasetSettingError, load_dataset
+from art_sor.data import Dataset, load_dataset
 from art_sor.explain.scores import check_judge
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.tracking import Tracking
-from art_sor.runs.validation import JobError, validate_job
+from art_sor.runs.validation import validate_job
 from art_sor.specs import Spec, safe_folder
 
 
@@ -65,13 +66,9 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
                                                                     norm=threat.norm)
     try:
         check_writable(out)
-        validate_job(data, threat, setup, list(values["defences"]), list(attacks(values)))
     except FolderError as error:
-        raise click.BadParameter(str(error).removeprefix("--out: "), param_hint="--out") from error
-    except JobError as error:
-        raise click.BadParameter(str(error), param_hint=error.option) from error
-    except (ValueError, TypeError) as error:
-        raise option_error(error) from error
+        raise click.BadParameter(str(error), param_hint=option_of(error.setting)) from error
+    validate_job(data, threat, setup, list(values["defences"]), list(attacks(values)))  # SettingError: its option
     # Where the values the recipe set come from; a flag the user gave is the user's own.
     sources = {key: source for key, source in recipe.sources.items()
                if key in recipe.values and not given(ctx, key)}
@@ -126,13 +123,10 @@ def command_line() -> str:
 def load_judge(path: Path, data: Dataset, device: str) -> tuple[PyTorchClassifier, dict[str, Any]]:
     """The ``--judge`` checkpoint's classifier and contents, refused unless it takes ``data``'s inputs and classes.
 
-    :raises click.BadParameter: Naming ``--judge``.
+    :raises SettingError: Naming ``judge`` (the command maps it to ``--judge``).
     """
     classifier, state = load_classifier(path, device=device)
-    try:
-        check_judge(classifier, data.input_shape, data.nb_classes)
-    except ValueError as error:
-        raise click.BadParameter(str(error).removeprefix("judge: "), param_hint="--judge") from error
+    check_judge(classifier, data.input_shape, data.nb_classes)  # a SettingError naming judge
     return classifier, state
 
 
@@ -144,9 +138,9 @@ def open_dataset(values: dict[str, Any]) -> Dataset:
     """
     try:
         return load_dataset(values["dataset"], values["data_root"], values["download"])
-    except DatasetSettingError as error:
-        option = {"root": "--data-root", "download": "--download"}[error.setting]
-        raise click.BadParameter(f"dataset {values['dataset'].name} does not read {option} (it is not downloaded); "
-                                 "drop it", param_hint=option) from error
+    except FileNotFoundError as error:  # the message speaks of download=True and root: say which options they are
+        raise click.ClickException(f"{error} (options --download, --data-root)") from error
+    except SettingError as error:
+        raise option_error(error) from error
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--dataset") from error

@@ -44,8 +44,8 @@ def finished_run(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget
     if epochs != setup.epochs:
         differences.append(f"setup.epochs: {epochs} → {setup.epochs}"
                            + (" (the schedule depends on the run's length)" if not differences else ""))
-    raise RunMismatchError(f"{folder} holds a run with other settings: {', '.join(differences)}. Pass --overwrite "
-                           "to replace it, or choose another --out")
+    raise RunMismatchError(f"{folder} holds a run with other settings: {', '.join(differences)}. Overwrite it, "
+                           "or choose another folder")
 
 
 def evaluation_cache_key(plan: EvaluationPlan, model: dict[str, Any]) -> dict[str, Any]:

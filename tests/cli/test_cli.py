@@ -131,6 +131,20 @@ def test_more_training_samples_than_the_dataset_has_are_refused(tmp_path):
     assert result.exit_code == 2 and "847 training images" in result.output and "holding out" in result.output
 
 
+@pytest.mark.parametrize(("args", "option"), [
+    (["--micro-batch-size", "1"], "--micro-batch-size"),  # was not refused; torch failed in the first epoch
+    (["--defence", "sor:micro_batch_size=1"], "--defence"),  # the spec's own setting is the spec's
+    (["--batch-size", "63"], "--batch-size"),  # 64 samples: a last batch of one
+])
+def test_batches_of_one_under_batch_norm_name_their_option_before_training(tmp_path, args, option):
+    result = CliRunner().invoke(main, ["train", "--architecture", "resnet18", "--train-samples", "64",
+                                       "--batch-size", "32", "--epochs", "1", "--device", "cpu", *args,
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {option}" in result.output and "of one sample" in result.output
+    assert "BatchNorm2d" in result.output and not list((tmp_path / "out").rglob("*.pt"))
+
+
 def test_threads_option_sets_torchs_threads(tmp_path):
     import torch
 

@@ -260,9 +260,9 @@ def test_a_failing_generator_is_named():
 def test_a_judge_of_other_classes_or_shape_is_refused():
     judge = make_classifier(digits_cnn(), (1, 8, 8), nb_classes=10)
     check_judge(judge, (1, 8, 8), 10)
-    with pytest.raises(ValueError, match="judge: the judge has 10 classes, but the model and data have 3"):
+    with pytest.raises(ValueError, match="the judge has 10 classes, but the model and data have 3"):
         check_judge(judge, (1, 8, 8), 3)
-    with pytest.raises(ValueError, match=r"judge: the judge takes inputs of shape \(1, 8, 8\).*\(3, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"the judge takes inputs of shape \(1, 8, 8\).*\(3, 8, 8\)"):
         check_judge(judge, (3, 8, 8), 10)
 
 
