@@ -49,6 +49,13 @@ class ModelMismatchError(SettingError):
     """
 
 
+class UnreadableModelError(CorruptFileError, SettingError):
+    """A file no checkpoint format reads, given without the ``architecture`` that would read it as a state_dict."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "architecture")
+
+
 @dataclass
 class OpenedModel:
     """A saved model ready to evaluate.
@@ -108,8 +115,8 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
         if madry is not None:
             opened = _open_madry(source, madry, data, architecture, standardisation, device)
         elif architecture is None:
-            raise CorruptFileError(f"{source} is neither an art-sor checkpoint nor a MadryLab robustness checkpoint; "
-                                   "for a bare state_dict give its architecture")
+            raise UnreadableModelError(f"{source} is neither an art-sor checkpoint nor a MadryLab robustness "
+                                       "checkpoint; for a bare state_dict give its architecture")
         else:
             preprocessing = _standardisation(standardisation, data.input_shape[0])
             classifier = load_state_dict_classifier(source, architecture, data.input_shape, data.nb_classes,
