@@ -28,6 +28,7 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from art_sor.core.checks import check_count, check_non_negative, check_positive
+from art_sor.core.errors import SettingError
 from art_sor.core.norms import art_norm
 from art_sor.core.threat import ThreatModel
 from art_sor.trainers.base import EpochTrainer
@@ -195,7 +196,8 @@ class FBFAdapter(EpochTrainer):
 
         threat = ThreatModel(eps, norm)
         if threat.norm != "inf":
-            raise ValueError("fbf: ART's FBF supports only the L∞ threat model (norm='inf'); use fgsm-rs for L2")
+            raise SettingError("fbf: ART's FBF supports only the L∞ threat model (norm='inf'); use fgsm-rs for L2",
+                               "norm")
         super().__init__(classifier)
         self.threat = threat
         self._art: AdversarialTrainerFBFPyTorch = AdversarialTrainerFBFPyTorch(single_output_classifier(classifier),

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from art_sor.classifiers.inputs import check_dataset, check_pytorch_classifier, generator_batch
 from art_sor.classifiers.view import ClassifierView
 from art_sor.core.checks import check_choice, check_count
-from art_sor.core.errors import SettingError
+from art_sor.core.errors import SettingError, SettingTypeError
 from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
     differing_settings,
@@ -275,13 +275,15 @@ class EpochTrainer(Trainer):
         if scheduler is None:
             return
         if not callable(getattr(scheduler, "step", None)):
-            raise TypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}")
+            raise SettingTypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}",
+                                   "scheduler")
         if self.owns_learning_rate:
-            raise ValueError(f"scheduler: {self.method} sets the learning rate itself; pass scheduler=None")
+            raise SettingError(f"scheduler: {self.method} sets the learning rate itself; pass scheduler=None",
+                               "scheduler")
         stepped = getattr(scheduler, "optimizer", None)
         if stepped is not None and stepped is not self._classifier.optimizer:
-            raise ValueError("scheduler steps another optimizer than the classifier's; build it on "
-                             "classifier.optimizer")
+            raise SettingError("scheduler steps another optimizer than the classifier's; build it on "
+                               "classifier.optimizer", "scheduler")
 
     def _train(self, batches: Batches, nb_batches: int, nb_epochs: int,
                validation_data: tuple[np.ndarray, np.ndarray] | None, scheduler: Any | None, verbose: bool,
@@ -291,11 +293,11 @@ class EpochTrainer(Trainer):
         self._check_scheduler(scheduler, scheduler_interval)
         per_batch = scheduler if scheduler_interval == "batch" else None
         if resume and checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir")
+            raise SettingError("resume=True needs checkpoint_dir", "resume")
         validation = None
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise TypeError("validation_data must be a tuple (x_val, y_val)")
+                raise SettingTypeError("validation_data must be a tuple (x_val, y_val)", "validation_data")
             validation = check_dataset(validation_data[0], validation_data[1], self._classifier.input_shape,
                                        self._classifier.nb_classes, ("validation_data[0]", "validation_data[1]"),
                                        self._classifier.clip_values)
