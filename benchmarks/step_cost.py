@@ -118,7 +118,7 @@ def step_flops(architecture: str, spec: str, batch_size: int, device: str) -> in
     trainer = build_trainer(architecture, spec, device)
     x, y = batch(batch_size)
     with FlopCounterMode(display=False) as counter:
-        trainer._train_batch(x, y)
+        trainer.training_step(x, y)
     return counter.get_total_flops()
 
 
@@ -128,15 +128,15 @@ def step_times(architecture: str, specs: list[str], batch_size: int, device: str
     trainers = {spec: build_trainer(architecture, spec, device) for spec in specs}
     batches = [batch(batch_size, seed) for seed in range(steps)]
     for trainer in trainers.values():  # warm-up: lazy allocations and the optimizer's state
-        trainer._train_batch(*batches[0])
+        trainer.training_step(*batches[0])
     times: dict[str, list[float]] = {spec: [] for spec in specs}
     for _ in range(rounds):
         for spec, trainer in trainers.items():
             synchronise(device)
             start = time.perf_counter()
             for x, y in batches:
-                trainer._train_batch(x, y)
-            trainer._check_losses()
+                trainer.training_step(x, y)
+            trainer.check_losses()
             synchronise(device)
             times[spec].append(1000 * (time.perf_counter() - start) / steps)
     return {spec: statistics.median(values) for spec, values in times.items()}
@@ -168,13 +168,13 @@ def step_memory(architecture: str, spec: str, batch_size: int, device: str) -> i
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        trainer._train_batch(x, y)
+        trainer.training_step(x, y)
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
     before = current_rss_bytes()
     with open("/proc/self/clear_refs", "w") as f:  # resets the kernel's peak resident set (VmHWM) to now
         f.write("5")
-    trainer._train_batch(x, y)
+    trainer.training_step(x, y)
     return peak_rss_bytes() - before
 
 

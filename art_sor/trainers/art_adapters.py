@@ -122,7 +122,8 @@ class MadryPGDAdapter(EpochTrainer):
         """Hyperparameters that identify this training run."""
         return {**super().config(), **self.threat.to_dict(), "steps": self.steps, "step_size": self._attack.eps_step}
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+        """As :meth:`EpochTrainer.training_step`."""
         x, y = _numpy(x), _numpy(y)
         adversarial = self._attack.generate(x, y=y)
         view = self._view
@@ -135,7 +136,8 @@ class MadryPGDAdapter(EpochTrainer):
         self._step.step(len(labels))
         return detached_stats({"loss": loss, "train_accuracy": (logits.argmax(dim=1) == labels).float().mean()})
 
-    def _check_losses(self) -> None:
+    def check_losses(self) -> None:
+        """As :meth:`EpochTrainer.check_losses`."""
         self._step.check()
 
 
@@ -170,7 +172,8 @@ class TRADESAdapter(EpochTrainer):
         return {**super().config(), **self.threat.to_dict(), "beta": self.beta, "steps": self.steps,
                 "step_size": self.step_size}
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+        """As :meth:`EpochTrainer.training_step`."""
         return _batch_stats(self.method, *self._art._batch_process(_numpy(x), _numpy(y)))
 
 
@@ -214,7 +217,8 @@ class FBFAdapter(EpochTrainer):
         self._progress = (epoch, nb_epochs, nb_batches)
         self._batch = 0
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+        """As :meth:`EpochTrainer.training_step`."""
         epoch, nb_epochs, nb_batches = self._progress
         self._batch += 1
         lr = float(np.interp(epoch + self._batch / nb_batches, [0, nb_epochs * 2 / 5, nb_epochs],
@@ -267,5 +271,6 @@ class AWPAdapter(EpochTrainer):
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
         self._art._apply_wp = epoch >= self.warmup
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+        """As :meth:`EpochTrainer.training_step`."""
         return _batch_stats(self.method, *self._art._batch_process(_numpy(x), _numpy(y)))

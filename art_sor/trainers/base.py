@@ -325,7 +325,7 @@ class EpochTrainer(Trainer):
                 predictions = self._classifier.predict(validation[0]).argmax(axis=1)
                 record["validation_accuracy"] = float(np.mean(predictions == validation[1]))
             self._check_divergence(record)
-            warning = self._collapse_warning(record)
+            warning = self.collapse_warning(record)
             if warning is not None:
                 record["warnings"] = [warning]
                 logger.warning("%s epoch %d: %s", self.method, epoch + 1, warning)
@@ -349,10 +349,11 @@ class EpochTrainer(Trainer):
                                      f"{loss:.3g}, over {bound:.3g} ({_DIVERGED_FACTOR:g} times the loss of a "
                                      "uniform guess): training has diverged; lower the learning rate")
 
-    def _collapse_warning(self, record: dict[str, Any]) -> str | None:
-        """A warning when an epoch after the first sits at chance: accuracy near ``1/K`` or clean loss near ``ln K``.
+    def collapse_warning(self, record: dict[str, Any]) -> str | None:
+        """The warning for an epoch that sits at chance, or ``None`` for a healthy one.
 
-        The first epoch is spared: its running means include the random initialisation.
+        At chance means a training accuracy near ``1/K``, or a clean loss stalled near ``ln K``. The first epoch is
+        spared: its running means include the random initialisation.
         """
         if record["epoch"] == 1:
             return None
@@ -397,7 +398,7 @@ class EpochTrainer(Trainer):
         start, cpu_start = time.perf_counter(), time.process_time()
         progress = tqdm(batches, total=nb_batches, desc=desc, disable=not verbose, leave=False)
         for step, (x_batch, y_batch) in enumerate(progress, 1):
-            stats = self._train_batch(x_batch, y_batch)
+            stats = self.training_step(x_batch, y_batch)
             self._last_batch = (x_batch, y_batch)
             if per_batch_scheduler is not None:
                 per_batch_scheduler.step()
@@ -406,12 +407,12 @@ class EpochTrainer(Trainer):
                 weighted = torch.as_tensor(value).double() * len(x_batch)
                 totals[key] = totals[key] + weighted if key in totals else weighted
             if step % _STEPS_PER_READ == 0:
-                self._check_losses()
+                self.check_losses()
                 if verbose:
                     progress.set_postfix({short: f"{float(totals[key]) / seen:.4f}"
                                           for key, short in _SHORT_NAMES.items() if key in totals})
         progress.close()
-        self._check_losses()
+        self.check_losses()
         sums = [float(value) for value in totals.values()]
         # Means over the global batch: every process's sums, weighted by its samples.
         seen, *sums = self._parallel.sum([seen, *sums])
@@ -422,18 +423,22 @@ class EpochTrainer(Trainer):
         record["learning_rate"] = learning_rate
         return record
 
-    def _check_losses(self) -> None:
+    def check_losses(self) -> None:
         """Raise ``FloatingPointError`` if a training loss since the last call was not finite.
 
-        The loop calls it every few steps and at the end of each epoch, so that a step never waits for the device.
+        The loop calls it every few steps and at the end of each epoch, so that a step never waits for the device;
+        a caller that runs :meth:`training_step` itself calls it after its steps.
         """
 
     @abc.abstractmethod
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor
-                     ) -> dict[str, float | torch.Tensor]:
-        """Train on one batch of inputs and class indices; return at least ``loss`` and ``train_accuracy``.
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor
+                      ) -> dict[str, float | torch.Tensor]:
+        """Train on one batch of inputs and class indices (one optimizer step, as Lightning's ``training_step``).
 
-        Values are floats or scalar tensors, which may stay on the device.
+        :meth:`fit` calls it for every batch; it may be called directly, e.g. to time a step, after which
+        :meth:`check_losses` reports a loss that was not finite.
+
+        :return: At least ``loss`` and ``train_accuracy``, as floats or scalar tensors that may stay on the device.
         """
 
     def _extra_state(self) -> dict[str, Any]:

@@ -74,7 +74,8 @@ class TorchStepTrainer(EpochTrainer):
                                f"{batch_size}, {n} samples), which the model's {layer} cannot normalise in "
                                "training; choose another micro_batch_size", "micro_batch_size")
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+        """As :meth:`EpochTrainer.training_step`."""
         x, y = self._view.inputs(x), self._view.labels(y)
         size = self.micro_batch_size or len(x)
         self._step.zero_grad()
@@ -94,7 +95,8 @@ class TorchStepTrainer(EpochTrainer):
         :return: Its detached mean statistics, at least ``loss`` and ``train_accuracy``.
         """
 
-    def _check_losses(self) -> None:
+    def check_losses(self) -> None:
+        """As :meth:`EpochTrainer.check_losses`."""
         self._step.check()
 
     def _extra_state(self) -> dict[str, Any]:

@@ -336,7 +336,7 @@ def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_le
         trainer = PGDTrainer(classifier, eps=0.3)
         trainer.history = [{"epoch": 1, "loss": 2.31, "train_accuracy": 0.1}]
         trainer._last_batch = (x[:100], y[:100])
-        warning = trainer._collapse_warning(at_chance)
+        warning = trainer.collapse_warning(at_chance)
         assert (warning is not None) == collapsed, warning
     assert "the clean accuracy of the epoch's last batch" in warning
 

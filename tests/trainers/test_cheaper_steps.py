@@ -74,7 +74,7 @@ def test_one_pass_update_equals_the_two_pass_update(small_digits, name):
     trainer = RegularizedTrainer(reused, regularizer)
     assert trainer.reuses_clean_pass
     torch.manual_seed(1)
-    trainer._train_batch(x, y)
+    trainer.training_step(x, y)
     for (key, expected), actual in zip(reference.model.state_dict().items(), reused.model.state_dict().values(),
                                        strict=True):
         torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-11, msg=key)
@@ -84,8 +84,8 @@ def test_running_statistics_after_one_step_equal_standard_trainings(small_digits
     x, y, _, _ = small_digits
     x, y = x[:32].astype(np.float64), y[:32]
     standard, sor = bn_classifier(), bn_classifier()
-    StandardTrainer(standard)._train_batch(x, y)
-    SORTrainer(sor, eps=0.1, iterations=3)._train_batch(x, y)
+    StandardTrainer(standard).training_step(x, y)
+    SORTrainer(sor, eps=0.1, iterations=3).training_step(x, y)
     bn_standard, bn_sor = standard.model[1], sor.model[1]
     torch.testing.assert_close(bn_sor.running_mean, bn_standard.running_mean)
     torch.testing.assert_close(bn_sor.running_var, bn_standard.running_var)
@@ -97,8 +97,8 @@ def test_composite_batch_norm_updates_running_statistics_like_torch(small_digits
     x, y, _, _ = small_digits
     x, y = x[:32].astype(np.float64), y[:32]
     standard, exact = bn_classifier(), bn_classifier()
-    StandardTrainer(standard)._train_batch(x, y)
-    SORTrainer(exact, eps=0.1, hvp="exact")._train_batch(x, y)
+    StandardTrainer(standard).training_step(x, y)
+    SORTrainer(exact, eps=0.1, hvp="exact").training_step(x, y)
     torch.testing.assert_close(exact.model[1].running_var, standard.model[1].running_var)
     torch.testing.assert_close(exact.model[1].running_mean, standard.model[1].running_mean)
 
@@ -133,8 +133,8 @@ def test_micro_batches_without_batch_norm_equal_the_whole_batch(small_digits):
     x, y, _, _ = small_digits
     x, y = x[:30], y[:30]
     whole, split = (make_classifier(digits_cnn(0).double(), (1, 8, 8), clip_values=(0.0, 1.0)) for _ in range(2))
-    SORTrainer(whole, eps=0.1)._train_batch(x.astype(np.float64), y)
-    SORTrainer(split, eps=0.1, micro_batch_size=8)._train_batch(x.astype(np.float64), y)
+    SORTrainer(whole, eps=0.1).training_step(x.astype(np.float64), y)
+    SORTrainer(split, eps=0.1, micro_batch_size=8).training_step(x.astype(np.float64), y)
     for expected, actual in zip(whole.model.parameters(), split.model.parameters(), strict=True):
         torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-11)
 
@@ -143,7 +143,7 @@ def test_micro_batches_normalise_over_themselves(small_digits):
     x, y, _, _ = small_digits
     classifier = bn_classifier()
     trainer = SORTrainer(classifier, eps=0.1, micro_batch_size=8)
-    trainer._train_batch(x[:32].astype(np.float64), y[:32])
+    trainer.training_step(x[:32].astype(np.float64), y[:32])
     assert classifier.model[1].num_batches_tracked.item() == 4
     assert trainer.config()["micro_batch_size"] == 8
     assert SORTrainer(bn_classifier(), eps=0.1).config()["micro_batch_size"] is None
@@ -187,7 +187,7 @@ def test_n_fgsm_steps_from_wide_noise_without_projection(small_digits):
     view = ClassifierView(classifier)
     batch, labels = torch.tensor(x[:64]), torch.tensor(y[:64])
     with view.perturbation_mode("batch"):
-        delta = trainer._perturbation(view.loss_fn(labels), batch)
+        delta = trainer.perturbation(view.loss_fn(labels), batch)
     assert delta.abs().max() <= 0.3 + 1e-6
     assert (delta.abs() > 0.1 + 1e-6).any()  # not projected onto the ε-ball
     assert ((batch + delta) >= 0).all() and ((batch + delta) <= 1 + 1e-6).all()
@@ -291,12 +291,12 @@ def test_training_steps_never_wait_for_the_device(small_digits, spec):
     trainer = DEFENCES.build(spec, classifier, ThreatModel(0.1, "inf"))
     batches = [(torch.tensor(x[i:i + 32], device="cuda"), torch.tensor(y[i:i + 32], device="cuda"))
                for i in range(0, 96, 32)]
-    trainer._train_batch(*batches[0])  # first step: lazy initialisation may synchronise
+    trainer.training_step(*batches[0])  # first step: lazy initialisation may synchronise
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         for batch in batches[1:]:
-            trainer._train_batch(*batch)
+            trainer.training_step(*batch)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    trainer._check_losses()
+    trainer.check_losses()

@@ -400,9 +400,9 @@ def test_collapse_is_warned_and_recorded(small_digits, caplog):
 def test_collapse_advice_names_the_batch_norm_option(small_digits):
     classifier = make_classifier(digits_cnn(batch_norm=True), (1, 8, 8))
     trainer = SORTrainer(classifier, eps=0.1, batch_norm="eval")
-    warning = trainer._collapse_warning({"epoch": 2, "train_accuracy": 0.1, "clean_loss": 2.3})
+    warning = trainer.collapse_warning({"epoch": 2, "train_accuracy": 0.1, "clean_loss": 2.3})
     assert "batch_norm='batch'" in warning
-    assert trainer._collapse_warning({"epoch": 2, "train_accuracy": 0.5, "clean_loss": 1.0}) is None
+    assert trainer.collapse_warning({"epoch": 2, "train_accuracy": 0.5, "clean_loss": 1.0}) is None
 
 
 def test_per_batch_scheduler_steps_after_every_batch(small_digits):
