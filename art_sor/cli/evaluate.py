@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from art_sor.classifiers.opening import open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, open_dataset
+from art_sor.cli.jobs import command_line, open_checkpoint, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -63,10 +62,7 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     """
     standardisation = standardisation_of(mean, std)
     data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
-    try:
-        model = open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
-    except FileNotFoundError as error:  # RobustBench weights: the message speaks of download=True
-        raise click.ClickException(f"{error} (options --download, --model-dir)") from error
+    model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
     threat = evaluation_threat(model, eps, norm, dataset.name)
     plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=eval_samples,
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)

@@ -15,6 +15,8 @@ import click
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import load_classifier
+from art_sor.classifiers.opening import OpenedModel, Standardisation, open_model
+from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.params import apply_recipe, given, option_error, option_of, setup_from, tracking_from
 from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
@@ -128,6 +130,18 @@ def load_judge(path: Path, data: Dataset, device: str) -> tuple[PyTorchClassifie
     classifier, state = load_classifier(path, device=device)
     check_judge(classifier, data.input_shape, data.nb_classes)  # a SettingError naming judge
     return classifier, state
+
+
+def open_checkpoint(checkpoint: Path | RobustBenchModel, data: Dataset, architecture: str | None, device: str,
+                    standardisation: Standardisation | None, model_dir: Path | None, download: bool) -> OpenedModel:
+    """The CHECKPOINT of ``evaluate`` and ``explain`` (see :func:`~art_sor.classifiers.opening.open_model`).
+
+    :raises click.ClickException: For missing RobustBench weights, naming ``--download`` and ``--model-dir``.
+    """
+    try:
+        return open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
+    except FileNotFoundError as error:  # the message speaks of download=True and the model folder
+        raise click.ClickException(f"{error} (options --download, --model-dir)") from error
 
 
 def open_dataset(values: dict[str, Any]) -> Dataset:
