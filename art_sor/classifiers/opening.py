@@ -121,9 +121,9 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
             preprocessing = _standardisation(standardisation, data.input_shape[0])
             classifier = load_state_dict_classifier(source, architecture, data.input_shape, data.nb_classes,
                                                     device, preprocessing)
-            identity = {"state_dict": _sha256(source), "architecture": architecture}
-            if standardisation is not None:  # absent otherwise, so that earlier evaluations keep their key
-                identity["standardisation"] = [[float(v) for v in values] for values in standardisation]
+            identity = {"state_dict": _sha256(source), "architecture": architecture,
+                        "standardisation": None if standardisation is None else
+                        [[float(v) for v in values] for values in standardisation]}
             opened = OpenedModel(classifier, identity, None, source.stem, checkpoint_folder(source))
     shape, classes = tuple(opened.classifier.input_shape), opened.classifier.nb_classes
     if shape != data.input_shape:
