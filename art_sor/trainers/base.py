@@ -208,9 +208,11 @@ class EpochTrainer(Trainer):
         from art.data_generators import DataGenerator
 
         if not isinstance(generator, DataGenerator):
-            raise TypeError(f"generator must be an art.data_generators.DataGenerator, got {type(generator).__name__}")
+            raise SettingTypeError(f"generator must be an art.data_generators.DataGenerator, got "
+                                   f"{type(generator).__name__}", "generator")
         if generator.size is None:
-            raise ValueError("generator.size is None; the trainer needs it to know the length of an epoch")
+            raise SettingError("generator.size is None; the trainer needs it to know the length of an epoch",
+                               "generator")
         classifier = self._classifier
         self.check_batches(generator.size, generator.batch_size)
         nb_batches = math.ceil(generator.size / generator.batch_size)
