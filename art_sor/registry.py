@@ -23,11 +23,22 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from art_sor.core.errors import SettingError
 from art_sor.specs import Spec
 
 
 class RegistryError(ValueError):
     """An unknown entry, or options its factory does not take; the message names both."""
+
+
+class RegistrySettingError(RegistryError, SettingError):
+    """A registry error about one setting.
+
+    An architecture that cannot be built or trained, or a setting supplied beside a spec that its entry does not
+    take, or that its spec sets too.
+
+    :ivar setting: The setting's Python name (``architecture``, ``amp``, ``micro_batch_size``).
+    """
 
 
 @dataclass(frozen=True)
@@ -107,16 +118,18 @@ class Registry:
     def check_settings(self, spec: Spec | str, settings: dict[str, Any]) -> Spec:
         """Check ``spec`` and that its entry takes every one of ``settings`` and its spec sets none of them.
 
-        :raises RegistryError: Naming the setting, for an entry that does not take it or a spec that also sets it.
+        :raises RegistrySettingError: Naming the setting, for an entry that does not take it or a spec that also
+                                         sets it.
         """
         spec = self.check(spec)
         for key in settings:
             if not self.takes(spec.name, key):
-                raise RegistryError(f"{self.kind} {spec.name!r} does not support {key!r}; drop it for this "
-                                    f"{self.kind} (it takes {', '.join(self.options(spec.name)) or 'no options'})")
+                raise RegistrySettingError(f"{self.kind} {spec.name!r} does not support {key!r}; drop it for "
+                                              f"this {self.kind} (it takes "
+                                              f"{', '.join(self.options(spec.name)) or 'no options'})", key)
             if key in dict(spec.options):
-                raise RegistryError(f"{key!r} is set both by the run and by the {self.kind} spec {spec.label!r}; "
-                                    "set it once")
+                raise RegistrySettingError(f"{key!r} is set both by the run and by the {self.kind} spec "
+                                              f"{spec.label!r}; set it once", key)
         return spec
 
 

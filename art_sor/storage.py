@@ -2,8 +2,9 @@
 
 Every artefact art-sor writes goes through here. A write lands under a unique temporary name in the target
 folder and is renamed over the target, so a reader sees the old file or the new one, never half of one, and two
-processes writing at once cannot collide on a shared temporary name. Torch files carry a SHA-256 of their tensors;
-a file whose tensors no longer match it (a flipped bit, a truncated copy) is refused rather than trained on.
+processes writing at once cannot collide on a shared temporary name. Checked files carry a SHA-256 of every value
+they hold; a file that no longer matches it (a flipped bit, a truncated copy, an edited setting) or that carries no
+such checksum is refused rather than trained on or reported.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import Any
 import torch
 
 CHECKSUM_KEY = "checksum"
-# Prefix of checksums over every value; files without it hold a checksum over their tensors only.
+# Prefix of checksums over every value; art-sor before 0.3.0 wrote files without one, or with one over tensors only.
 _FULL = "all:"
+_REGENERATE = ("art-sor 0.3.0 does not reuse files written before it: delete the file and run what wrote it again "
+               "(train, evaluate or compare), which writes it afresh")
 
 
 class CorruptFileError(ValueError):
@@ -93,24 +96,12 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise CorruptFileError(f"{path} is not valid JSON ({error}); delete it or write to another folder") from error
 
 
-def tensor_checksum(state: Any) -> str:
-    """SHA-256 over every tensor in a nested structure of dicts, lists and tuples, with keys, shapes and dtypes.
-
-    The checksum of files written before :func:`state_checksum` covered the other values too.
-    """
-    return _checksum(state, with_values=False)
-
-
 def state_checksum(state: Any) -> str:
-    """SHA-256 over every value in a nested structure, so that an edited setting fails the check too.
+    """SHA-256 over every value in a nested structure of dicts, lists and tuples, so that an edited setting fails too.
 
     Tensors count with their keys, shapes and dtypes, every other leaf exactly (numbers, strings, booleans,
     ``None``).
     """
-    return _checksum(state, with_values=True)
-
-
-def _checksum(state: Any, with_values: bool) -> str:
     digest = hashlib.sha256()
 
     def visit(value: Any, key: str) -> None:
@@ -125,7 +116,7 @@ def _checksum(state: Any, with_values: bool) -> str:
         elif isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
                 visit(item, f"{key}/{i}")
-        elif with_values:
+        else:
             text = float(value).hex() if isinstance(value, float) else repr(value)
             digest.update(f"{key}={type(value).__name__}:{text};".encode())
 
@@ -144,8 +135,8 @@ def load_checked(path: str | os.PathLike[str], what: str = "file", hint: str = "
 
     :param what: What the file should be, for messages (``"model checkpoint"``).
     :param hint: Appended to the message when the file is readable but not what art-sor wrote.
-    :raises CorruptFileError: If the file is empty, not a torch file, not a dict, or its tensors do not match its
-                              checksum.
+    :raises CorruptFileError: If the file is empty, not a torch file, not a dict, carries no checksum over all its
+                              values (art-sor before 0.3.0 wrote one over its tensors only), or does not match it.
     """
     path = Path(path)
     if path.stat().st_size == 0:
@@ -159,11 +150,11 @@ def load_checked(path: str | os.PathLike[str], what: str = "file", hint: str = "
     if not isinstance(state, dict) or CHECKSUM_KEY not in state:
         raise CorruptFileError(f"{path} is not an art-sor {what} (no checksum){hint}")
     stamp = str(state[CHECKSUM_KEY])
-    full = stamp.startswith(_FULL)
-    if (state_checksum(state) if full else tensor_checksum(state)) != stamp.removeprefix(_FULL):
-        what_changed = "its contents" if full else "its tensors"
-        raise CorruptFileError(f"{path} is corrupted or was edited: {what_changed} do not match the checksum it was "
-                               "saved with; delete it (or pass --overwrite) and train again")
+    if not stamp.startswith(_FULL):
+        raise CorruptFileError(f"{path} is an art-sor {what} whose checksum covers its tensors only; {_REGENERATE}")
+    if _FULL + state_checksum(state) != stamp:
+        raise CorruptFileError(f"{path} is corrupted or was edited: its contents do not match the checksum it was "
+                               "saved with; delete it and train again")
     return state
 
 
@@ -174,15 +165,17 @@ def write_checked_json(path: str | os.PathLike[str], payload: dict[str, Any]) ->
 
 
 def read_checked_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a file of :func:`write_checked_json` and verify it (files written before checksums are read as such).
+    """Read a file of :func:`write_checked_json` and verify it.
 
-    :raises CorruptFileError: If it is not valid JSON or its contents do not match its checksum.
+    :raises CorruptFileError: If it is not valid JSON, carries no checksum, or its contents do not match it.
     """
     payload = read_json(path)
     if not isinstance(payload, dict):
         raise CorruptFileError(f"{path} is not an art-sor cache file; delete it or write to another folder")
-    stamp = payload.pop(CHECKSUM_KEY, None)
-    if stamp is not None and _FULL + state_checksum(payload) != stamp:
+    if CHECKSUM_KEY not in payload:
+        raise CorruptFileError(f"{path} carries no checksum, so an edit could not be told from what art-sor "
+                               f"measured; {_REGENERATE}")
+    if _FULL + state_checksum(payload) != payload.pop(CHECKSUM_KEY):
         raise CorruptFileError(f"{path} was edited or is corrupted: its contents do not match their checksum; "
-                               "delete it (or pass --overwrite) to measure again")
+                               "delete it to measure again")
     return payload

@@ -53,7 +53,7 @@ def interleaved_step_times(specs: list[str], data: Dataset, threat: ThreatModel,
             start = time.perf_counter()
             for _ in range(steps):
                 index = order[(batch % batches) * setup.batch_size:(batch % batches + 1) * setup.batch_size]
-                trainer._train_batch(data.x_train[index], data.y_train[index])
+                trainer.training_step(data.x_train[index], data.y_train[index])
                 batch += 1
             times[spec].append(1000 * (time.perf_counter() - start) / steps)
     return {spec: statistics.median(values) for spec, values in times.items()}

@@ -55,7 +55,7 @@ def main() -> None:
             parallel.barrier()
             parallel.communication_seconds = 0.0
             start = time.perf_counter()
-        trainer._train_batch(data.x_train[index], data.y_train[index])
+        trainer.training_step(data.x_train[index], data.y_train[index])
     parallel.barrier()
     elapsed = time.perf_counter() - start
     result = {"processes": parallel.size, "threads_per_process": args.threads, "defence": args.defence,

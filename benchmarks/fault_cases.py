@@ -323,7 +323,6 @@ def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
         (["--defence", "sor:objective=cubic"], "objective"), (["--defence", "pgd-at:step_size=0"], "step_size"),
         (["--recipe", "no-such-recipe"], "--recipe"), (["--recipe", w.bad_toml], "--recipe"),
         (["--recipe", w.unknown_key], "colour"), (["--recipe", w.bad_value], "lr"),
-        (["--method", "sor", "--defence", "gr"], "--method"),
         (["--optimizer", "sgd", "--lr", "1e8"], "learning rate"),
     ]]
     cases += [("train --out inside a file", ["train", *QUICK, "--out", f"{w.file}/out"], "--out")]

@@ -56,7 +56,7 @@ def time_steps(spec: str, data: Dataset, setup: TrainingSetup, steps: int, warmu
             start = time.perf_counter()
         start_index = (step * batch) % (len(data.x_train) - batch)
         index = slice(start_index, start_index + batch)
-        trainer._train_batch(data.x_train[index], data.y_train[index])
+        trainer.training_step(data.x_train[index], data.y_train[index])
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return {"defence": spec, "amp": amp, "ms_per_step": 1000 * (time.perf_counter() - start) / steps,

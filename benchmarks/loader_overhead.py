@@ -1,7 +1,7 @@
 """The trainer's own cost per step (loading, augmentation, input checks, statistics) against the SOR step itself.
 
 Trains SOR N=1 on random CIFAR-shaped images (3×32×32) streamed through the DataLoader with crop-and-flip
-augmentation, and times each ``_train_batch`` inside the epoch: the overhead is the rest of the epoch's time.
+augmentation, and times each ``training_step`` inside the epoch: the overhead is the rest of the epoch's time.
 
     python benchmarks/loader_overhead.py --architecture resnet18 --steps 10 --workers 0
 """
@@ -46,7 +46,7 @@ def main() -> None:
     seed_everything(0)
     classifier = build_run_classifier(data, setup)
     trainer = DEFENCES.build(args.defence, classifier, ThreatModel(8 / 255, "inf"))
-    inner = trainer._train_batch
+    inner = trainer.training_step
     step_seconds: list[float] = []
 
     def timed(x_batch: object, y_batch: object) -> dict[str, float]:
@@ -57,7 +57,7 @@ def main() -> None:
         step_seconds.append(time.perf_counter() - start)
         return stats
 
-    trainer._train_batch = timed
+    trainer.training_step = timed
     generator = training_generator(x, y, args.batch_size, "crop-flip", args.workers,
                                    pin_memory=classifier.device.type == "cuda")
     history = trainer.fit_generator(generator, nb_epochs=1, verbose=False)

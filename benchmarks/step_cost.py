@@ -125,8 +125,7 @@ def steady_step(trainer: Any, x: Any, y: Any) -> None:
     """Bring a trainer to its steady state: sor-memory needs the batch's indices and a remembered δ."""
     if hasattr(trainer, "remembered"):
         trainer.check_batches(len(x), len(x))
-        trainer._batch_indices = np.arange(len(x))
-        trainer._train_batch(x, y)
+        trainer.training_step(x, y, np.arange(len(x)))
 
 
 def batch(batch_size: int, seed: int = 0) -> tuple[Any, Any]:
@@ -141,7 +140,7 @@ def step_flops(architecture: str, spec: str, batch_size: int, device: str) -> in
     x, y = batch(batch_size)
     steady_step(trainer, x, y)
     with FlopCounterMode(display=False) as counter:
-        trainer._train_batch(x, y)
+        trainer.training_step(x, y, np.arange(len(x)))
     return counter.get_total_flops()
 
 
@@ -152,15 +151,15 @@ def step_times(architecture: str, specs: list[str], batch_size: int, device: str
     batches = [batch(batch_size, seed) for seed in range(steps)]
     for trainer in trainers.values():  # warm-up: lazy allocations and the optimizer's state
         steady_step(trainer, *batches[0])
-        trainer._train_batch(*batches[0])
+        trainer.training_step(*batches[0], np.arange(len(batches[0][0])))
     times: dict[str, list[float]] = {spec: [] for spec in specs}
     for _ in range(rounds):
         for spec, trainer in trainers.items():
             synchronise(device)
             start = time.perf_counter()
             for x, y in batches:
-                trainer._train_batch(x, y)
-            trainer._check_losses()
+                trainer.training_step(x, y, np.arange(len(x)))
+            trainer.check_losses()
             synchronise(device)
             times[spec].append(1000 * (time.perf_counter() - start) / steps)
     return {spec: statistics.median(values) for spec, values in times.items()}
@@ -193,13 +192,13 @@ def step_memory(architecture: str, spec: str, batch_size: int, device: str) -> i
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        trainer._train_batch(x, y)
+        trainer.training_step(x, y, np.arange(len(x)))
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
     before = current_rss_bytes()
     with open("/proc/self/clear_refs", "w") as f:  # resets the kernel's peak resident set (VmHWM) to now
         f.write("5")
-    trainer._train_batch(x, y)
+    trainer.training_step(x, y, np.arange(len(x)))
     return peak_rss_bytes() - before
 
 

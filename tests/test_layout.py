@@ -9,7 +9,7 @@ import art_sor
 TESTS = pathlib.Path(__file__).parent
 ROOMS = {path.name for path in pathlib.Path(art_sor.__file__).parent.iterdir()
          if path.is_dir() and any(path.glob("*.py"))} | {"plugins"}
-PACKAGE_LEVEL = {"test_layout.py", "test_deprecated_names.py"}  # about the package as a whole
+PACKAGE_LEVEL = {"test_layout.py"}  # about the package as a whole
 
 
 def test_every_test_module_sits_in_the_room_it_tests():

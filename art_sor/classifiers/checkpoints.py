@@ -45,10 +45,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     :raises CorruptFileError: If the file is not an art-sor checkpoint of this format, or is corrupted.
     """
-    state = load_checked(path, "model checkpoint", hint="; for a bare state_dict, pass its --architecture")
+    state = load_checked(path, "model checkpoint", hint="; for a bare state_dict, give its architecture")
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CorruptFileError(f"{path} is not an art-sor model checkpoint of format {CHECKPOINT_FORMAT} (found "
-                               f"{state.get('format')!r}); for a bare state_dict pass its --architecture")
+                               f"{state.get('format')!r}); for a bare state_dict give its architecture")
     return state
 
 

@@ -32,6 +32,7 @@ from art_sor.classifiers.published import (
     robustbench_dataset,
 )
 from art_sor.classifiers.wrapping import standardisation_arrays
+from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.storage import CHECKSUM_KEY, CorruptFileError
@@ -40,15 +41,19 @@ ROBUSTBENCH_MODEL_DIR = "models"
 """RobustBench's own default folder for its models."""
 
 
-class ModelMismatchError(ValueError):
-    """A saved model that does not fit the data or the options given with it.
+class ModelMismatchError(SettingError):
+    """A saved model that does not fit the data or the arguments given with it.
 
-    :ivar option: The option at fault (``--dataset``, ``--architecture``, ``--mean``...).
+    :ivar setting: The argument of :func:`open_model` at fault (``data``, ``architecture``, ``standardisation``,
+                   ``model_dir``, ``source``).
     """
 
-    def __init__(self, message: str, option: str) -> None:
-        super().__init__(message)
-        self.option = option
+
+class UnreadableModelError(CorruptFileError, SettingError):
+    """A file no checkpoint format reads, given without the ``architecture`` that would read it as a state_dict."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "architecture")
 
 
 @dataclass
@@ -100,8 +105,8 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
         return _open_robustbench(source, data, architecture, standardisation, model_dir or ROBUSTBENCH_MODEL_DIR,
                                  download, device)
     if model_dir is not None:
-        raise ModelMismatchError(f"{source} is a file; --model-dir is where RobustBench keeps robustbench:NAME models",
-                                 "--model-dir")
+        raise ModelMismatchError(f"{source} is a file, not a robustbench:NAME model, the only kind a RobustBench "
+                                 "model folder applies to", "model_dir")
     content = read_torch_dict(source, "a model checkpoint or state_dict")
     if CHECKSUM_KEY in content:  # written by art-sor: its own errors (corrupted, edited) are the ones to report
         opened = _open_art_sor(source, architecture, standardisation, device)
@@ -110,36 +115,36 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
         if madry is not None:
             opened = _open_madry(source, madry, data, architecture, standardisation, device)
         elif architecture is None:
-            raise CorruptFileError(f"{source} is neither an art-sor checkpoint nor a MadryLab robustness checkpoint; "
-                                   "for a bare state_dict pass its --architecture")
+            raise UnreadableModelError(f"{source} is neither an art-sor checkpoint nor a MadryLab robustness "
+                                       "checkpoint; for a bare state_dict give its architecture")
         else:
             preprocessing = _standardisation(standardisation, data.input_shape[0])
             classifier = load_state_dict_classifier(source, architecture, data.input_shape, data.nb_classes,
                                                     device, preprocessing)
-            identity = {"state_dict": _sha256(source), "architecture": architecture}
-            if standardisation is not None:  # absent otherwise, so that earlier evaluations keep their key
-                identity["standardisation"] = [[float(v) for v in values] for values in standardisation]
+            identity = {"state_dict": _sha256(source), "architecture": architecture,
+                        "standardisation": None if standardisation is None else
+                        [[float(v) for v in values] for values in standardisation]}
             opened = OpenedModel(classifier, identity, None, source.stem, checkpoint_folder(source))
     shape, classes = tuple(opened.classifier.input_shape), opened.classifier.nb_classes
     if shape != data.input_shape:
         raise ModelMismatchError(f"the model expects inputs of shape {shape}, but {data.name} has "
-                                 f"{data.input_shape}", "--dataset")
+                                 f"{data.input_shape}", "data")
     if classes != data.nb_classes:
         raise ModelMismatchError(f"the model has {classes} classes, but {data.name} has {data.nb_classes}",
-                                 "--dataset")
+                                 "data")
     return opened
 
 
 def _open_art_sor(path: Path, architecture: str | None, standardisation: Standardisation | None,
                   device: str) -> OpenedModel:
     if architecture is not None:
-        raise ModelMismatchError("this is an art-sor checkpoint, which names its own architecture; drop "
-                                 "--architecture", "--architecture")
+        raise ModelMismatchError("this is an art-sor checkpoint, which names its own architecture; give none",
+                                 "architecture")
     classifier, state = load_classifier(path, device=device)
     if standardisation is not None:
         mean, std = state["preprocessing"]
         raise ModelMismatchError(f"this art-sor checkpoint carries its own standardisation (mean {mean}, std "
-                                 f"{std}); drop --mean and --std", "--mean")
+                                 f"{std}); give none", "standardisation")
     run = state["metadata"].get("run")
     if run is not None:
         try:
@@ -155,17 +160,18 @@ def _open_madry(path: Path, madry: MadryCheckpoint, data: Dataset, architecture:
                 standardisation: Standardisation | None, device: str) -> OpenedModel:
     if standardisation is not None:
         raise ModelMismatchError(f"this MadryLab robustness checkpoint carries its own normaliser (mean "
-                                 f"{list(madry.mean)}, std {list(madry.std)}); drop --mean and --std", "--mean")
+                                 f"{list(madry.mean)}, std {list(madry.std)}); give no standardisation",
+                                 "standardisation")
     if madry.channels != data.input_shape[0]:
         raise ModelMismatchError(f"the checkpoint's normaliser has {madry.channels} channels, but {data.name} has "
-                                 f"{data.input_shape[0]}", "--dataset")
+                                 f"{data.input_shape[0]}", "data")
     given, architecture = architecture, architecture or MADRY_ARCHITECTURE
     try:
         classifier = madry_classifier(madry, data.input_shape, data.nb_classes, architecture, device, path)
     except CorruptFileError as error:
         # The library does not record its architecture: a network other than the SOR paper's needs naming.
-        raise ModelMismatchError(f"{error}; {'check' if given else 'pass'} the network's --architecture",
-                                 "--architecture") from error
+        raise ModelMismatchError(f"{error}; {'check' if given else 'give'} the network's architecture",
+                                 "architecture") from error
     epoch = f", epoch {madry.epoch}" if madry.epoch is not None else ""
     identity = {"madry_checkpoint": _sha256(path), "architecture": architecture}
     return OpenedModel(classifier, identity, None, f"{path.stem} (MadryLab robustness{epoch})",
@@ -176,19 +182,18 @@ def _open_robustbench(model: RobustBenchModel, data: Dataset, architecture: str 
                       standardisation: Standardisation | None, model_dir: str | os.PathLike[str], download: bool,
                       device: str) -> OpenedModel:
     if architecture is not None:
-        raise ModelMismatchError("RobustBench models come with their own architecture; drop --architecture",
-                                 "--architecture")
+        raise ModelMismatchError("RobustBench models come with their own architecture; give none", "architecture")
     if standardisation is not None:
-        raise ModelMismatchError("RobustBench models standardise their inputs themselves; drop --mean and --std",
-                                 "--mean")
+        raise ModelMismatchError("RobustBench models standardise their inputs themselves; give no standardisation",
+                                 "standardisation")
     try:
         robustbench_dataset(data.name)
     except ValueError as error:
-        raise ModelMismatchError(str(error), "--dataset") from error
+        raise ModelMismatchError(str(error), "data") from error
     try:
         loaded = load_robustbench_classifier(model, data.name, model_dir, download, device)
     except ValueError as error:
-        raise ModelMismatchError(str(error), "CHECKPOINT") from error
+        raise ModelMismatchError(str(error), "source") from error
     threat = {"norm": ROBUSTBENCH_THREATS[loaded.threat_model], "eps": ROBUSTBENCH_EPS[loaded.threat_model]}
     return OpenedModel(loaded.classifier, loaded.identity, None, f"{model.name} (RobustBench, {loaded.threat_model})",
                        f"robustbench-{loaded.dataset}-{loaded.threat_model}-{model.name}", threat)
@@ -197,10 +202,10 @@ def _open_robustbench(model: RobustBenchModel, data: Dataset, architecture: str 
 def _standardisation(standardisation: Standardisation | None, channels: int) -> tuple[np.ndarray, np.ndarray]:
     if standardisation is None:
         return standardisation_arrays([0.0], [1.0])
-    for values, option in zip(standardisation, ("--mean", "--std"), strict=True):
+    for values, part in zip(standardisation, ("mean", "std"), strict=True):
         if len(values) not in (1, channels):
-            raise ModelMismatchError(f"{option} has {len(values)} values; give one, or one per channel ({channels})",
-                                     option)
+            raise ModelMismatchError(f"the standardisation's {part} has {len(values)} values; give one, or one per "
+                                     f"channel ({channels})", part)
     return standardisation_arrays(*standardisation)
 
 

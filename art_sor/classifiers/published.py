@@ -35,6 +35,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import model_with_weights, read_torch_dict
 from art_sor.classifiers.wrapping import standardisation_arrays, wrap_model
+from art_sor.core.errors import SettingError
 from art_sor.storage import CorruptFileError
 
 MADRY_ARCHITECTURE = "resnet18"
@@ -194,7 +195,8 @@ def robustbench_dataset(dataset: str) -> str:
     :raises ValueError: For a dataset RobustBench has no models for.
     """
     if dataset not in ROBUSTBENCH_DATASETS:
-        raise ValueError(f"RobustBench models need --dataset {' or '.join(ROBUSTBENCH_DATASETS)}, got {dataset!r}")
+        raise SettingError(f"RobustBench models need the dataset {' or '.join(ROBUSTBENCH_DATASETS)}, got "
+                           f"{dataset!r}", "dataset")
     return ROBUSTBENCH_DATASETS[dataset]
 
 
@@ -218,17 +220,17 @@ def load_robustbench_classifier(model: RobustBenchModel, dataset: str, model_dir
     if utils.timm.is_model(timm_name):
         files: list[Path] = []  # timm keeps these in its own hub cache
         if not download:
-            raise FileNotFoundError(f"RobustBench model {model.name} loads through timm's hub; pass --download to let "
-                                    "it fetch the weights")
+            raise FileNotFoundError(f"RobustBench model {model.name} loads through timm's hub; let it download "
+                                    "(download=True) to fetch the weights")
     else:
         path = Path(model_dir) / benchmark / threat / f"{model.name}.pt"
         members = entry["gdrive_id"]
         files = [Path(f"{path}_m{i}.pt") for i in range(len(members))] if isinstance(members, list) else [path]
         missing = [file for file in files if not file.is_file()]
         if missing and not download:
-            raise FileNotFoundError(f"RobustBench model {model.name}: no {missing[0]} (in --model-dir "
-                                    f"{model_dir}); pass --download to let robustbench fetch it, or put the file "
-                                    "there")
+            raise FileNotFoundError(f"RobustBench model {model.name}: no {missing[0]} (in the model folder "
+                                    f"{model_dir}); let it download (download=True) to let robustbench fetch it, or "
+                                    "put the file there")
     network = utils.load_model(model.name, model_dir=str(model_dir), dataset=benchmark, threat_model=threat).eval()
     identity = {"robustbench": model.name, "dataset": benchmark, "threat_model": threat,
                 "files": {file.name: hashlib.sha256(file.read_bytes()).hexdigest() for file in files},

@@ -6,10 +6,8 @@ attacks; gradients flow through the (PyTorch) preprocessing such as standardisat
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import types
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
@@ -136,13 +134,6 @@ class ClassifierView:
             yield
         finally:
             self.model.train(was_training)
-
-    def penalty_mode(self, batch_norm: BatchNormMode, order: int = 2,
-                     update_running_stats: bool = False) -> contextlib.AbstractContextManager[None]:
-        """Deprecated spelling of :meth:`perturbation_mode` (it serves attacks' passes too), kept for one release."""
-        warnings.warn("ClassifierView.penalty_mode is deprecated: use perturbation_mode", DeprecationWarning,
-                      stacklevel=2)
-        return self.perturbation_mode(batch_norm, order, update_running_stats)
 
     @contextmanager
     def perturbation_mode(self, batch_norm: BatchNormMode, order: int = 2,

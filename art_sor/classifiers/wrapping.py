@@ -11,6 +11,7 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from art_sor.core.checks import check_choice
+from art_sor.core.errors import SettingError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -22,7 +23,7 @@ def resolve_device(device: str) -> str:
     """
     check_choice(device, DEVICES, "device")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device is 'cuda' but torch sees no CUDA device; use --device cpu or auto")
+        raise SettingError("device is 'cuda' but torch sees no CUDA device; use 'cpu' or 'auto'", "device")
     if device == "auto":
         return "gpu" if torch.cuda.is_available() else "cpu"
     return "gpu" if device == "cuda" else "cpu"

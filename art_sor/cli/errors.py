@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from art_sor.cli.params import option_error, option_of
+from art_sor.core.errors import SettingError
 from art_sor.registry import RegistryError
 from art_sor.runs.folders import FolderError
 from art_sor.runs.identity import RunMismatchError
@@ -21,12 +23,21 @@ their messages name what to change."""
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn :data:`USER_ERRORS` raised by ``command`` into ``click.ClickException`` (exit status 1, one line)."""
+    """Turn errors raised by ``command`` into one line and a non-zero exit.
+
+    A ``SettingError`` becomes a usage error naming its option (exit status 2); :data:`USER_ERRORS` become a
+    ``click.ClickException`` (exit status 1).
+    """
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except SettingError as error:
+            raise option_error(error) from error
+        except RunMismatchError as error:
+            advice = "--overwrite, or another " if error.setting == "out" else "another "
+            raise click.ClickException(f"{error} ({advice}{option_of(error.setting)})") from error
         except USER_ERRORS as error:
             raise click.ClickException(str(error)) from error
         except KeyboardInterrupt:

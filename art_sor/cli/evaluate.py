@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from art_sor.classifiers.opening import ModelMismatchError, open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, open_dataset
+from art_sor.cli.jobs import command_line, open_checkpoint, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -21,7 +20,7 @@ from art_sor.cli.params import (
 )
 from art_sor.runs.jobs import ADVERSARIAL_FILE, evaluation_job, evaluation_threat
 from art_sor.runs.plans import EvaluationPlan
-from art_sor.runs.validation import JobError, validate_attacks
+from art_sor.runs.validation import validate_attacks
 from art_sor.specs import Spec
 
 
@@ -35,8 +34,6 @@ from art_sor.specs import Spec
                      "norm, with autoattack-standard when pyautoattack is installed].")
 @click.option("--eval-samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images attacked (the first n); clean accuracy uses the whole test set.")
-@click.option("--samples", type=click.IntRange(min=1), default=None, hidden=True, deprecated=True,
-              help="Deprecated spelling of --eval-samples.")
 @click.option("--curve/--no-curve", default=True, show_default=True, help="Security curve up to the unbounded ε.")
 @click.option("--geometry/--no-geometry", default=True, show_default=True,
               help="Gradient norm, top Hessian eigenvalue and linearity gap.")
@@ -52,7 +49,7 @@ from art_sor.specs import Spec
 @user_errors
 def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec, data_root: Path | None,
              download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None, model_dir: Path,
-             eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int, samples: int | None,
+             eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int,
              curve: bool, geometry: bool, tolerance: float, batch_size: int, save_adversarial: bool, out: Path | None,
              overwrite: bool, quiet: bool, device: str) -> None:
     """Evaluate CHECKPOINT under ART's attacks, with a security curve and gradient-obfuscation diagnostics.
@@ -65,17 +62,11 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     """
     standardisation = standardisation_of(mean, std)
     data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
-    try:
-        model = open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
-    except ModelMismatchError as error:
-        raise click.BadParameter(str(error), param_hint=error.option) from error
+    model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
     threat = evaluation_threat(model, eps, norm, dataset.name)
-    plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=samples or eval_samples,
+    plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=eval_samples,
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
-    try:
-        validate_attacks(model.classifier, threat, plan.attack_specs)
-    except JobError as error:
-        raise click.BadParameter(str(error), param_hint=error.option) from error
+    validate_attacks(model.classifier, threat, plan.attack_specs)
     report, paths = evaluation_job(model, data, plan, out, {"checkpoint": str(checkpoint), "command": command_line()},
                                    overwrite=overwrite, verbose=not quiet, save_adversarial=save_adversarial)
     click.echo(report.markdown())

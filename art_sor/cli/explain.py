@@ -7,10 +7,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from art_sor.classifiers.opening import ModelMismatchError, open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, load_judge, open_dataset
+from art_sor.cli.jobs import command_line, load_judge, open_checkpoint, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -62,10 +61,7 @@ def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, datas
     if index.max() >= len(data.x_test):
         raise click.BadParameter(f"{data.name} has {len(data.x_test)} test images (indices 0 to "
                                  f"{len(data.x_test) - 1})", param_hint="--image")
-    try:
-        model = open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
-    except ModelMismatchError as error:
-        raise click.BadParameter(str(error), param_hint=error.option) from error
+    model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
     judge_classifier, judge_state = load_judge(judge, data, device) if judge is not None else (None, None)
     context = {"checkpoint": str(checkpoint), "judge": str(judge) if judge else None, "command": command_line()}
     report, paths = explanation_job(model, data, index, out, context, judge=judge_classifier,

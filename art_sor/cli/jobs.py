@@ -15,15 +15,18 @@ import click
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import load_classifier
-from art_sor.cli.params import apply_recipe, given, option_error, setup_from, tracking_from
+from art_sor.classifiers.opening import OpenedModel, Standardisation, open_model
+from art_sor.classifiers.published import RobustBenchModel
+from art_sor.cli.params import apply_recipe, given, option_error, option_of, setup_from, tracking_from
+from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
-from art_sor.data import Dataset, DatasetSettingError, load_dataset
+from art_sor.data import Dataset, load_dataset
 from art_sor.explain.scores import check_judge
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.tracking import Tracking
-from art_sor.runs.validation import JobError, validate_job
+from art_sor.runs.validation import validate_job
 from art_sor.specs import Spec, safe_folder
 
 
@@ -50,15 +53,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
 
     :raises click.ClickException: Naming the option at fault, before any training or attack.
     """
-    methods = values.pop("methods", ())
-    if methods:
-        if given(ctx, "defences"):
-            raise click.BadParameter("give --defence or its deprecated spelling --method, not both",
-                                     param_hint="--method")
-        values["defences"] = methods
     values, recipe = apply_recipe(ctx, values)
-    if methods:
-        values["defences"] = methods
     data = open_dataset(values)
     if len(data.x_train) == 0:
         raise click.BadParameter(f"{data.name} has no training split (it holds test images for evaluation only); "
@@ -73,16 +68,12 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
                                                                     norm=threat.norm)
     try:
         check_writable(out)
-        validate_job(data, threat, setup, list(values["defences"]), list(attacks(values)))
     except FolderError as error:
-        raise click.BadParameter(str(error).removeprefix("--out: "), param_hint="--out") from error
-    except JobError as error:
-        raise click.BadParameter(str(error), param_hint=error.option) from error
-    except (ValueError, TypeError) as error:
-        raise option_error(error) from error
+        raise click.BadParameter(str(error), param_hint=option_of(error.setting)) from error
+    validate_job(data, threat, setup, list(values["defences"]), list(attacks(values)))  # SettingError: its option
     # Where the values the recipe set come from; a flag the user gave is the user's own.
     sources = {key: source for key, source in recipe.sources.items()
-               if key in recipe.values and not (given(ctx, key) or (key == "defences" and methods))}
+               if key in recipe.values and not given(ctx, key)}
     return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out), tracking)
 
 
@@ -134,14 +125,23 @@ def command_line() -> str:
 def load_judge(path: Path, data: Dataset, device: str) -> tuple[PyTorchClassifier, dict[str, Any]]:
     """The ``--judge`` checkpoint's classifier and contents, refused unless it takes ``data``'s inputs and classes.
 
-    :raises click.BadParameter: Naming ``--judge``.
+    :raises SettingError: Naming ``judge`` (the command maps it to ``--judge``).
     """
     classifier, state = load_classifier(path, device=device)
-    try:
-        check_judge(classifier, data.input_shape, data.nb_classes)
-    except ValueError as error:
-        raise click.BadParameter(str(error).removeprefix("judge: "), param_hint="--judge") from error
+    check_judge(classifier, data.input_shape, data.nb_classes)  # a SettingError naming judge
     return classifier, state
+
+
+def open_checkpoint(checkpoint: Path | RobustBenchModel, data: Dataset, architecture: str | None, device: str,
+                    standardisation: Standardisation | None, model_dir: Path | None, download: bool) -> OpenedModel:
+    """The CHECKPOINT of ``evaluate`` and ``explain`` (see :func:`~art_sor.classifiers.opening.open_model`).
+
+    :raises click.ClickException: For missing RobustBench weights, naming ``--download`` and ``--model-dir``.
+    """
+    try:
+        return open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
+    except FileNotFoundError as error:  # the message speaks of download=True and the model folder
+        raise click.ClickException(f"{error} (options --download, --model-dir)") from error
 
 
 def open_dataset(values: dict[str, Any]) -> Dataset:
@@ -152,9 +152,9 @@ def open_dataset(values: dict[str, Any]) -> Dataset:
     """
     try:
         return load_dataset(values["dataset"], values["data_root"], values["download"])
-    except DatasetSettingError as error:
-        option = {"root": "--data-root", "download": "--download"}[error.setting]
-        raise click.BadParameter(f"dataset {values['dataset'].name} does not read {option} (it is not downloaded); "
-                                 "drop it", param_hint=option) from error
+    except FileNotFoundError as error:  # the message speaks of download=True and root: say which options they are
+        raise click.ClickException(f"{error} (options --download, --data-root)") from error
+    except SettingError as error:
+        raise option_error(error) from error
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--dataset") from error

@@ -18,6 +18,7 @@ from click.core import ParameterSource
 
 from art_sor.classifiers.published import ROBUSTBENCH_PREFIX, RobustBenchModel
 from art_sor.classifiers.wrapping import DEVICES, resolve_device
+from art_sor.core.errors import SettingError
 from art_sor.core.norms import GEOMETRIES
 from art_sor.data import dataset_spec
 from art_sor.models import resolve_architecture
@@ -371,7 +372,8 @@ def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def tracking_from(ctx: click.Context, values: dict[str, Any]) -> Tracking:
     """The tracking options as a checked :class:`~art_sor.runs.tracking.Tracking`, its libraries imported.
 
-    :raises click.BadParameter: For an experiment without MLflow, or a store MLflow refuses.
+    :raises click.BadParameter: For an experiment without MLflow.
+    :raises SettingError: Naming ``mlflow_uri``, for a store MLflow refuses.
     :raises ImportError: Naming the extra to install.
     """
     mlflow = values["mlflow"] or values["mlflow_uri"] is not None
@@ -379,10 +381,7 @@ def tracking_from(ctx: click.Context, values: dict[str, Any]) -> Tracking:
         raise click.BadParameter("--mlflow-experiment names an MLflow experiment; pass --mlflow too, or it would "
                                  "have no effect", param_hint="--mlflow-experiment")
     tracking = Tracking(values["log_dir"], mlflow, values["mlflow_uri"], values["mlflow_experiment"])
-    try:
-        tracking.check()
-    except ValueError as error:
-        raise click.BadParameter(str(error).removeprefix("mlflow_uri "), param_hint="--mlflow-uri") from error
+    tracking.check()  # a store MLflow refuses is a SettingError naming mlflow_uri
     return tracking
 
 
@@ -448,7 +447,7 @@ def apply_recipe(ctx: click.Context, values: dict[str, Any]) -> tuple[dict[str, 
 
 
 # Options that name the recipe or the run's output (and where it is logged) rather than a setting.
-_NOT_IN_RECIPES = ("recipe", "out", "overwrite", "quiet", "methods", "log_dir", "mlflow", "mlflow_uri",
+_NOT_IN_RECIPES = ("recipe", "out", "overwrite", "quiet", "log_dir", "mlflow", "mlflow_uri",
                    "mlflow_experiment")
 
 
@@ -504,11 +503,27 @@ def setup_from(values: dict[str, Any], default_augmentation: str) -> TrainingSet
         raise option_error(error) from error
 
 
-def option_error(error: Exception) -> click.BadParameter:
-    """A ``BadParameter`` naming the option when the message starts with its argument name (``lr must be ...``)."""
-    message = str(error)
-    name = message.split(" ", 1)[0].strip(":")
+# Library arguments whose option has another Python name; every other setting's option has the setting's name.
+_OPTION_NAMES = {"root": "data_root", "out_dir": "out", "data": "dataset", "source": "checkpoint",
+                 "standardisation": "mean"}
+
+
+def option_of(setting: str) -> str | None:
+    """The current command's option (or argument) for a library setting's Python name, ``None`` if it has none.
+
+    The one place where a :class:`~art_sor.core.errors.SettingError`'s setting becomes a command-line name:
+    ``batch_size`` is ``--batch-size``, ``defences`` is ``--defence``, ``root`` is ``--data-root``.
+    """
     context = click.get_current_context(silent=True)
-    known = {param.name for param in context.command.params} if context is not None else set()
-    return click.BadParameter(message, param_hint=f"--{name.replace('_', '-')}" if name in known else None)
+    name = _OPTION_NAMES.get(setting, setting)
+    for param in context.command.params if context is not None else ():
+        if param.name == name:
+            return param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+    return None
+
+
+def option_error(error: Exception) -> click.BadParameter:
+    """A ``BadParameter`` with ``error``'s message, naming the option of a ``SettingError``'s setting."""
+    setting = error.setting if isinstance(error, SettingError) else None
+    return click.BadParameter(str(error), param_hint=option_of(setting) if setting is not None else None)
 

@@ -9,7 +9,6 @@ import click
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, prepare_job
 from art_sor.cli.params import (
-    SpecType,
     dataset_options,
     defence_option,
     device_option,
@@ -19,7 +18,6 @@ from art_sor.cli.params import (
     tracking_options,
     training_options,
 )
-from art_sor.registry import DEFENCES
 from art_sor.runs.jobs import training_job
 
 
@@ -27,8 +25,6 @@ from art_sor.runs.jobs import training_job
 @recipe_option
 @dataset_options
 @defence_option(("standard", "sor"))
-@click.option("--method", "methods", multiple=True, type=SpecType(DEFENCES), hidden=True, deprecated=True,
-              help="Deprecated spelling of --defence.")
 @threat_options
 @training_options
 @click.option("--attack-steps", type=click.IntRange(min=1), default=20, show_default=True,

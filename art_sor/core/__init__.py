@@ -4,6 +4,7 @@ Nothing in this package imports ART, so it runs on any ``loss_fn`` that maps a b
 losses.
 """
 
+from art_sor.core.errors import SettingError, SettingTypeError
 from art_sor.core.gradients import GradientAt, LossFn, gradient_at
 from art_sor.core.hvp import HVP_MODES, hessian_vector_product
 from art_sor.core.lmo import Box, linear_maximizer
@@ -24,6 +25,8 @@ __all__ = [
     "Regularizer",
     "SORLoss",
     "SecondOrderRegularizer",
+    "SettingError",
+    "SettingTypeError",
     "ThreatModel",
     "gradient_at",
     "hessian_vector_product",

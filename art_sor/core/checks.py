@@ -1,4 +1,4 @@
-"""Range checks for hyperparameters; each error names the argument at fault."""
+"""Range checks for hyperparameters; each error is a :class:`~art_sor.core.errors.SettingError` naming the argument."""
 
 from __future__ import annotations
 
@@ -6,37 +6,39 @@ import math
 import numbers
 from collections.abc import Collection
 
+from art_sor.core.errors import SettingError, SettingTypeError
+
 
 def check_positive(value: object, name: str) -> float:
-    """Return ``value`` as a float if it is a finite number > 0, else raise ``ValueError`` naming it."""
+    """Return ``value`` as a float if it is a finite number > 0, else raise :class:`SettingError` naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        raise SettingError(f"{name} must be a finite number > 0, got {value!r}", name)
     return float(value)
 
 
 def check_non_negative(value: object, name: str) -> float:
-    """Return ``value`` as a float if it is a finite number >= 0, else raise ``ValueError`` naming it."""
+    """Return ``value`` as a float if it is a finite number >= 0, else raise :class:`SettingError` naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise SettingError(f"{name} must be a finite number >= 0, got {value!r}", name)
     return float(value)
 
 
 def check_count(value: object, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as an int if it is an integer ``>= minimum``, else raise ``ValueError`` naming it."""
+    """Return ``value`` as an int if it is an integer ``>= minimum``, else raise :class:`SettingError` naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise SettingError(f"{name} must be an integer >= {minimum}, got {value!r}", name)
     return int(value)
 
 
 def check_bool(value: object, name: str) -> bool:
-    """Return ``value`` if it is a ``bool``, else raise ``TypeError`` naming it (``"no"`` is not ``False``)."""
+    """Return ``value`` if it is a ``bool``, else raise :class:`SettingTypeError` naming it (``"no"`` is no bool)."""
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise SettingTypeError(f"{name} must be True or False, got {value!r}", name)
     return value
 
 
 def check_choice(value: object, choices: Collection[str], name: str) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` naming it."""
+    """Return ``value`` if it is one of ``choices``, else raise :class:`SettingError` naming it."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+        raise SettingError(f"{name} must be one of {tuple(choices)}, got {value!r}", name)
     return str(value)

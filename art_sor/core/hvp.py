@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 
 from art_sor.core.batch import batch_dot
+from art_sor.core.errors import SettingError
 from art_sor.core.gradients import GradientAt, LossFn, gradient_at
 
 HVPMode = Literal["exact", "finite_difference"]
@@ -44,8 +45,8 @@ def hessian_vector_product(
         return hv
     if mode == "finite_difference":
         if not h > 0:
-            raise ValueError(f"h must be > 0, got {h}")
+            raise SettingError(f"h must be > 0, got {h}", "h")
         grad = at.grad if create_graph else at.grad.detach()
         shifted = gradient_at(loss_fn, at.x.detach() + h * v, create_graph=create_graph)
         return (shifted.grad - grad) / h
-    raise ValueError(f"hvp must be one of {HVP_MODES}, got {mode!r}")
+    raise SettingError(f"hvp must be one of {HVP_MODES}, got {mode!r}", "hvp")

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from art_sor.core.batch import TINY, per_sample, sample_norms, unit_directions
+from art_sor.core.errors import SettingError
 
 Norm = Literal["inf", "l2", "l1"]
 
@@ -195,7 +196,7 @@ def parse_norm(norm: object, name: str = "norm") -> Norm:
         return _ORDERS[norm]
     if isinstance(norm, str) and norm.strip().lower() in _SPELLINGS:
         return _SPELLINGS[norm.strip().lower()]
-    raise ValueError(f"{name} must be np.inf, 'inf', 2, 'l2', 1 or 'l1', got {norm!r}")
+    raise SettingError(f"{name} must be np.inf, 'inf', 2, 'l2', 1 or 'l1', got {norm!r}", name)
 
 
 def geometry_of(norm: object, name: str = "norm") -> NormGeometry:

@@ -6,6 +6,7 @@ from typing import Literal
 
 import torch
 
+from art_sor.core.errors import SettingError
 from art_sor.core.gradients import GradientAt, LossFn
 from art_sor.core.hvp import HVPMode, hessian_vector_product
 from art_sor.core.lmo import Box, linear_maximizer
@@ -53,11 +54,12 @@ def worst_case_perturbation(
     :return: ``δ``, detached from every graph.
     """
     if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
+        raise SettingError(f"iterations must be >= 1, got {iterations}", "iterations")
     if step not in STEP_RULES:
-        raise ValueError(f"step must be one of {STEP_RULES}, got {step!r}")
+        raise SettingError(f"step must be one of {STEP_RULES}, got {step!r}", "step")
     if gamma is not None and (step != "frank_wolfe" or not 0 < gamma <= 1):
-        raise ValueError(f"gamma must be in (0, 1] and needs step='frank_wolfe', got {gamma!r} with {step!r}")
+        raise SettingError(f"gamma must be in (0, 1] and needs step='frank_wolfe', got {gamma!r} with {step!r}",
+                           "gamma")
     x = at.x.detach()
     grad = at.grad.detach()
     delta = torch.zeros_like(x) if start is None else start.detach()

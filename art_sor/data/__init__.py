@@ -9,24 +9,14 @@ from __future__ import annotations
 import os
 import re
 
+from art_sor.core.errors import SettingError
 from art_sor.data.dataset import AUGMENTATIONS, Dataset, data_root
 from art_sor.registry import DATASETS
 from art_sor.specs import Spec
 
-__all__ = ["AUGMENTATIONS", "Dataset", "DatasetSettingError", "data_root", "dataset_spec", "load_dataset"]
+__all__ = ["AUGMENTATIONS", "Dataset", "data_root", "dataset_spec", "load_dataset"]
 
 _OPTION = re.compile(r"[A-Za-z_]\w*=")
-
-
-class DatasetSettingError(ValueError):
-    """A ``root`` or ``download`` given to a dataset that reads neither.
-
-    :ivar setting: ``"root"`` or ``"download"``.
-    """
-
-    def __init__(self, message: str, setting: str) -> None:
-        super().__init__(message)
-        self.setting = setting
 
 
 def dataset_spec(text: str) -> Spec:
@@ -46,8 +36,8 @@ def load_dataset(spec: str | Spec, root: str | os.PathLike[str] | None = None, d
     :param root: Data root for downloadable datasets (default :func:`data_root`).
     :param download: Let torchvision download a dataset that has no local copy.
     :raises FileNotFoundError: If the data is not there (the message says how to get it).
-    :raises ValueError: For an unknown dataset or malformed user data, or a ``root`` or ``download`` given to a
-                        dataset that does not read it.
+    :raises ValueError: For an unknown dataset or malformed user data.
+    :raises SettingError: Naming ``root`` or ``download``, given to a dataset that does not read it.
     """
     spec = spec if isinstance(spec, Spec) else dataset_spec(spec)
     settings = {}
@@ -55,5 +45,5 @@ def load_dataset(spec: str | Spec, root: str | os.PathLike[str] | None = None, d
         if DATASETS.takes(spec.name, key):
             settings[key] = value
         elif value:
-            raise DatasetSettingError(f"dataset {spec.name!r} does not read {key} (it is not downloaded); drop it", key)
+            raise SettingError(f"dataset {spec.name!r} does not read {key} (it is not downloaded); drop it", key)
     return DATASETS.build(spec, **settings)

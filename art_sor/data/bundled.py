@@ -42,7 +42,7 @@ def load_foolbox_cifar10(source: str | os.PathLike[str] | None = None) -> Datase
         spec = importlib.util.find_spec("foolbox")
         if spec is None or not spec.submodule_search_locations:
             raise FileNotFoundError("cifar10-foolbox needs foolbox installed (pip install foolbox) or the path to "
-                                    "its wheel or data folder (--data-root)")
+                                    "its wheel or data folder (root)")
         source = Path(next(iter(spec.submodule_search_locations))) / "data"
     source = Path(source)
     if source.is_file():
@@ -51,8 +51,8 @@ def load_foolbox_cifar10(source: str | os.PathLike[str] | None = None) -> Datase
     else:
         files = {str(path): path.read_bytes() for path in source.glob("cifar10_*.png") if pattern.search(str(path))}
     if not files:
-        raise FileNotFoundError(f"cifar10-foolbox: no cifar10_<index>_<label>.png images in {source}; --data-root "
-                                "takes foolbox's wheel or its data folder")
+        raise FileNotFoundError(f"cifar10-foolbox: no cifar10_<index>_<label>.png images in {source}; its root "
+                                "is foolbox's wheel or its data folder")
     ordered = sorted(files, key=lambda name: int(pattern.search(name).group(1)))
     x = np.stack([np.asarray(Image.open(io.BytesIO(files[name])).convert("RGB"), dtype=np.float32) / 255.0
                   for name in ordered]).transpose(0, 3, 1, 2)

@@ -1,7 +1,7 @@
 """MNIST, Fashion-MNIST, CIFAR-10, CIFAR-100 and SVHN through torchvision, from a local copy or downloaded.
 
 The files live under the data root (:func:`~art_sor.data.dataset.data_root`). Without ``download`` a missing
-copy fails at once with a message naming ``--download`` and the folder looked in. Fashion-MNIST is also read
+copy fails at once with a message naming ``download`` and the folder looked in. Fashion-MNIST is also read
 from the Debian package ``dataset-fashion-mnist`` when it is installed.
 """
 
@@ -87,9 +87,9 @@ def _open(name: str, split: Any, folder: Path, download: bool) -> tuple[Any, Any
     except RuntimeError as error:
         if download:
             raise
-        raise FileNotFoundError(f"{name} not found under {folder.resolve()} (torchvision: {error}). Pass --download "
-                                "(download=True) to fetch it, or --data-root (or $ART_SOR_DATA) to point at an "
-                                "existing copy") from error
+        raise FileNotFoundError(f"{name} not found under {folder.resolve()} (torchvision: {error}). Let it download "
+                                "(download=True) to fetch it, or point root (or $ART_SOR_DATA) at an existing "
+                                "copy") from error
 
 
 def _stage_gzipped_idx(source: Path, raw_folder: Path) -> None:

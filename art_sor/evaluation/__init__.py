@@ -1,6 +1,5 @@
 """Robustness evaluation through ART's attacks and estimator interfaces, for any ART ``PyTorchClassifier``."""
 
-from art_sor.deprecation import moved_names
 from art_sor.evaluation.accuracy import accuracy
 from art_sor.evaluation.attacks import ART_AUTOATTACK_NOTE, DEFAULT_ATTACKS, PreparedAttack, prepare_attack
 from art_sor.evaluation.curves import SecurityCurve, security_curve
@@ -8,9 +7,6 @@ from art_sor.evaluation.diagnostics import Check, gradient_check, obfuscation_ch
 from art_sor.evaluation.full_evaluation import FullEvaluation, default_attacks, evaluate_classifier
 from art_sor.evaluation.geometry import Geometry, geometry_metrics
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult, evaluate_attacks
-
-# Renamed in 0.3; the old name works for one release.
-__getattr__ = moved_names(__name__, {"Evaluation": "art_sor.evaluation.full_evaluation:FullEvaluation"})
 
 __all__ = [
     "ART_AUTOATTACK_NOTE",

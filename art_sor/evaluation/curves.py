@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from art_sor.classifiers.inputs import check_dataset
 from art_sor.core.checks import check_count
+from art_sor.core.errors import SettingError
 from art_sor.core.norms import Norm, geometry_of, parse_norm
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.robustness import evaluate_attacks
@@ -44,7 +45,7 @@ def unbounded_eps(classifier: PyTorchClassifier, norm: Norm) -> float:
     At this ε all inputs can be mapped to one image, so no classifier can beat chance on balanced data.
     """
     if classifier.clip_values is None:
-        raise ValueError("classifier has no clip_values, so the unbounded ε is undefined; pass eps_max")
+        raise SettingError("classifier has no clip_values, so the unbounded ε is undefined; pass eps_max", "eps_max")
     low, high = (np.broadcast_to(np.asarray(v, dtype=np.float64), classifier.input_shape) for v in
                  classifier.clip_values)
     half = (high - low) / 2

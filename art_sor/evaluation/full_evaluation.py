@@ -12,7 +12,6 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.inputs import check_dataset
 from art_sor.core.threat import ThreatModel
-from art_sor.deprecation import moved_names
 from art_sor.evaluation.attacks import DEFAULT_ATTACKS
 from art_sor.evaluation.curves import SecurityCurve, security_curve
 from art_sor.evaluation.diagnostics import Check, gradient_check, obfuscation_checks
@@ -21,9 +20,6 @@ from art_sor.evaluation.robustness import RobustnessResult, evaluate_attacks
 from art_sor.evaluation.worst_case import WorstCaseExamples
 from art_sor.specs import Spec
 from art_sor.tables import Table, percent
-
-# Renamed in 0.3; the old name works for one release.
-__getattr__ = moved_names(__name__, {"Evaluation": "art_sor.evaluation.full_evaluation:FullEvaluation"})
 
 
 @dataclass

@@ -16,6 +16,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.inputs import check_inputs, to_index_labels
 from art_sor.core.batch import TINY
+from art_sor.core.errors import SettingError
 from art_sor.explain.counterfactuals import DEFAULT_STEPS, counterfactuals
 from art_sor.explain.saliency import input_gradient
 
@@ -67,14 +68,14 @@ def other_class_targets(y: np.ndarray, nb_classes: int) -> tuple[np.ndarray, np.
 def check_judge(judge: PyTorchClassifier, input_shape: tuple[int, ...], nb_classes: int) -> None:
     """Refuse a judge that cannot classify the counterfactuals: another input shape or number of classes.
 
-    :raises ValueError: Starting with ``judge``, naming both shapes or class counts.
+    :raises SettingError: Naming ``judge``, and both shapes or class counts.
     """
     if tuple(judge.input_shape) != tuple(input_shape):
-        raise ValueError(f"judge: the judge takes inputs of shape {tuple(judge.input_shape)}, but the model and data "
-                         f"have {tuple(input_shape)}; judge with a model trained on the same data")
+        raise SettingError(f"the judge takes inputs of shape {tuple(judge.input_shape)}, but the model and data "
+                           f"have {tuple(input_shape)}; judge with a model trained on the same data", "judge")
     if judge.nb_classes != nb_classes:
-        raise ValueError(f"judge: the judge has {judge.nb_classes} classes, but the model and data have "
-                         f"{nb_classes}; judge with a model trained on the same classes")
+        raise SettingError(f"the judge has {judge.nb_classes} classes, but the model and data have "
+                           f"{nb_classes}; judge with a model trained on the same classes", "judge")
 
 
 def alignment_scores(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, judge: PyTorchClassifier | None,

@@ -11,22 +11,21 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from art_sor.classifiers.opening import OpenedModel
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
-from art_sor.deprecation import moved_names
 from art_sor.registry import DEFENCES
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
-from art_sor.runs.evaluating import EVALUATION_FILE, TestSetEvaluation, cached_evaluation, evaluate_model
+from art_sor.runs.evaluating import EVALUATION_FILE, cached_evaluation, evaluate_model
 from art_sor.runs.folders import exclusive
 from art_sor.runs.identity import plain
 from art_sor.runs.plans import ComparisonPlan, ExtraMetrics
 from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.summaries import obfuscation_flags
+from art_sor.runs.summaries import ComparisonResult, ComparisonRow, ReferenceRow
 from art_sor.runs.tracking import Tracking
 from art_sor.runs.trained_model import MODEL_FILE, TrainedModel
 from art_sor.runs.training import train_defence
@@ -34,94 +33,7 @@ from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.distributed import DataParallel
 
-# Moved to the rooms of their own concern in 0.3; the old import paths work for one release.
-__getattr__ = moved_names(__name__, {
-    **dict.fromkeys(("comparison_report", "comparison_table", "reference_table"), "art_sor.runs.comparison_report"),
-    **dict.fromkeys(("COMPARE_ATTACKS", "DEFAULT_DEFENCES"), "art_sor.runs.plans"),
-    **dict.fromkeys(("plot_robustness_vs_compute",), "art_sor.runs.plots"),
-    **dict.fromkeys(("DefenceSummary", "ENSEMBLE_GAP", "Spread", "summarise"), "art_sor.runs.summaries"),
-})
-
 EXTRA_FILE = "extra_metrics.json"
-
-
-@dataclass
-class ComparisonRow:
-    """One defence trained with one seed: its training, evaluation, curve and extra metrics."""
-
-    defence: str
-    seed: int
-    training: dict[str, Any]
-    result: TestSetEvaluation
-    curve: list[dict[str, float]] = field(default_factory=list)
-    extra: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def worst_case_accuracy(self) -> float:
-        """Per-sample worst case over every full-set attack."""
-        return self.result.evaluation.robustness.worst_case_accuracy()
-
-    @property
-    def flags(self) -> list[str]:
-        """Reasons to suspect gradient obfuscation."""
-        return obfuscation_flags(self.result)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {"defence": self.defence, "seed": self.seed, "training": self.training, "curve": self.curve,
-                "extra": self.extra, "worst_case_accuracy": self.worst_case_accuracy, "flags": self.flags,
-                **self.result.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ComparisonRow:
-        """Inverse of :meth:`to_dict`."""
-        return cls(defence=data["defence"], seed=data["seed"], training=data["training"],
-                   result=TestSetEvaluation.from_dict(data), curve=data["curve"], extra=data["extra"])
-
-    def to_markdown(self) -> str:
-        """A short summary: the comparison table of this row alone."""
-        return ComparisonResult([self]).to_markdown()
-
-    def __str__(self) -> str:
-        return self.to_markdown()
-
-
-class ComparisonResult(list[ComparisonRow]):
-    """The rows of :func:`run_comparison` (a list), printed as the comparison table."""
-
-    def to_markdown(self) -> str:
-        """The comparison table (:func:`comparison_table`): cost, accuracies over seeds, Pareto front, flags."""
-        from art_sor.runs.comparison_report import comparison_table  # the report reads these rows: import late
-        from art_sor.runs.summaries import summarise
-
-        return "\n".join(comparison_table(summarise(self)).markdown()) if self else "(no rows)"
-
-    def __str__(self) -> str:
-        return self.to_markdown()
-
-
-
-
-@dataclass
-class ReferenceRow:
-    """A model evaluated under the comparison's plan but not trained by it (a published model, say).
-
-    :ivar name: Its name in the table.
-    :ivar source: How it was given (a path, or ``robustbench:NAME``).
-    :ivar identity: What identifies its weights.
-    :ivar result: Its evaluation.
-    """
-
-    name: str
-    source: str
-    identity: dict[str, Any]
-    result: TestSetEvaluation
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {"name": self.name, "source": self.source, "model": self.identity,
-                "worst_case_accuracy": self.result.evaluation.robustness.worst_case_accuracy(),
-                "flags": obfuscation_flags(self.result), **self.result.to_dict()}
 
 
 def evaluate_references(references: Sequence[OpenedModel], sources: Sequence[str], data: Dataset,

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from art_sor.runs.evaluation_report import attack_notes
-from art_sor.runs.plans import ComparisonPlan
-from art_sor.runs.plots import plot_robustness_vs_compute
-from art_sor.runs.summaries import ENSEMBLE_GAP, DefenceSummary, Spread, obfuscation_flags, summarise
-
-if TYPE_CHECKING:
-    from art_sor.runs.comparison import ComparisonRow, ReferenceRow
-
-import math
 from collections.abc import Sequence
 
 from art_sor.data import Dataset
+from art_sor.runs.evaluation_report import attack_notes
+from art_sor.runs.plans import ComparisonPlan
+from art_sor.runs.plots import plot_robustness_vs_compute
 from art_sor.runs.reports import Report, Table
+from art_sor.runs.summaries import (
+    ENSEMBLE_GAP,
+    ComparisonRow,
+    ReferenceRow,
+    comparison_table,
+    obfuscation_flags,
+    summarise,
+)
 from art_sor.runs.tracking import logs_line
 
 
@@ -31,35 +31,6 @@ def reference_table(references: Sequence[ReferenceRow]) -> Table:
                       f"{100 * row.result.evaluation.robustness.worst_case_accuracy():.1f}",
                       "; ".join(obfuscation_flags(row.result)) or "none"])
     return Table(["reference model", "clean", *labels, "worst case", "flags"], cells)
-
-
-def comparison_table(summaries: Sequence[DefenceSummary]) -> Table:
-    """The comparison table: cost, accuracies (mean ± std over seeds), Pareto membership and flags."""
-    rows = [row for summary in summaries for row in summary.rows]
-    attack_labels = list(dict.fromkeys(a.label for row in rows for a in row.result.evaluation.robustness.attacks))
-    extra_labels = list(dict.fromkeys(label for row in rows for label in row.extra))
-    standard = next((s for s in summaries if s.defence == "standard"), None)
-    base = standard.seconds.mean if standard else None
-    header = ["defence", "seeds", "epochs", "train s", "× standard", "clean", *attack_labels, "worst case",
-              *extra_labels, "Pareto front", "flags"]
-    cells = []
-    for summary in summaries:
-        def accuracy(label: str, summary: DefenceSummary = summary) -> str:
-            values = [next((a.accuracy for a in row.result.evaluation.robustness.attacks if a.label == label), None)
-                      for row in summary.rows]
-            return "" if None in values else Spread.of(values).text()
-
-        epochs = sorted({row.training["epochs"] for row in summary.rows})
-        flags = sorted({flag for row in summary.rows for flag in row.flags})
-        cells.append([summary.defence, str(len(summary.rows)), "–".join(map(str, (epochs[0], epochs[-1])))
-                      if len(epochs) > 1 else str(epochs[0]), summary.seconds.text(1.0, 0),
-                      f"{summary.seconds.mean / base:.2f}" if base else "",
-                      summary.spread(lambda row: row.result.clean_accuracy).text(),
-                      *[accuracy(label) for label in attack_labels], summary.worst_case.text(),
-                      *[summary.spread(lambda row, label=label: row.extra.get(label, math.nan)).text(1.0, 3)
-                        for label in extra_labels],
-                      "yes" if summary.on_front else "", "; ".join(flags) or "none"])
-    return Table(header, cells)
 
 
 def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data: Dataset, command: str,

@@ -10,22 +10,12 @@ import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.data import Dataset
-from art_sor.deprecation import moved_names
 from art_sor.evaluation.full_evaluation import FullEvaluation, evaluate_classifier
 from art_sor.evaluation.worst_case import WorstCaseExamples
 from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.reports import percent
 from art_sor.runs.reuse import evaluation_cache_key, saved_examples_match, stored_evaluation
 from art_sor.storage import write_checked_json
-
-# Renamed in 0.3; the old name works for one release.
-__getattr__ = moved_names(__name__, {
-    "ModelEvaluation": "art_sor.runs.evaluating:TestSetEvaluation",
-    **dict.fromkeys(("ModelMismatchError", "OpenedModel", "ROBUSTBENCH_MODEL_DIR", "Standardisation",
-                     "open_model"), "art_sor.classifiers.opening"),
-    **dict.fromkeys(("CANONICAL_NOTE", "attack_notes", "evaluation_report"), "art_sor.runs.evaluation_report"),
-    **dict.fromkeys(("plot_attacks", "plot_security_curve"), "art_sor.runs.plots"),
-})
 
 EVALUATION_FILE = "evaluation.json"
 """A model's cached evaluation in its folder (see :func:`evaluate_model`)."""

@@ -18,6 +18,6 @@ def explanation_report(explanation: Explanation, context: dict[str, Any]) -> Rep
         f"{explanation.steps} steps; images {explanation.images}.", scores,
         "Figures: " + ", ".join(f"`{figure}`" for figure in explanation.figures)]
     if not explanation.judged:
-        blocks.append("No judge was given (--judge), so no counterfactual was scored by an independent model.")
+        blocks.append("No judge was given, so no counterfactual was scored by an independent model.")
     return Report(title=f"Explanations of {explanation.model}", blocks=blocks,
                   data={**context, **explanation.to_dict()}, tables={"scores": scores})

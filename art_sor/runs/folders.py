@@ -17,13 +17,21 @@ LOCK_FILE = ".art-sor.lock"
 
 
 class FolderError(ValueError):
-    """An output folder that cannot be written, or that another process is writing."""
+    """An output folder that cannot be written, or that another process is writing.
+
+    :ivar setting: The argument that gave the folder (``out``).
+    """
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
-def check_writable(folder: str | os.PathLike[str], option: str = "--out") -> Path:
+def check_writable(folder: str | os.PathLike[str], setting: str = "out") -> Path:
     """Create ``folder`` if needed and prove that a file can be written there.
 
-    :raises FolderError: Naming ``option``, if the folder cannot be created or written.
+    :param setting: The argument that gave the folder, for the error.
+    :raises FolderError: If the folder cannot be created or written.
     """
     folder = Path(folder)
     try:
@@ -32,13 +40,13 @@ def check_writable(folder: str | os.PathLike[str], option: str = "--out") -> Pat
         os.close(handle)
         os.unlink(probe)
     except OSError as error:
-        raise FolderError(f"{option}: cannot write to {folder} ({error.strerror or error}); choose another "
-                          f"folder") from error
+        raise FolderError(f"cannot write to {folder} ({error.strerror or error}); choose another folder",
+                          setting) from error
     return folder
 
 
 @contextmanager
-def exclusive(folder: str | os.PathLike[str], option: str = "--out") -> Iterator[Path]:
+def exclusive(folder: str | os.PathLike[str], setting: str = "out") -> Iterator[Path]:
     """Hold ``folder`` for this process; a second process that asks for it is refused at once.
 
     In a data-parallel job only rank 0 writes, so only rank 0 takes the lock; the others get the folder to read.
@@ -48,13 +56,13 @@ def exclusive(folder: str | os.PathLike[str], option: str = "--out") -> Iterator
     if not DataParallel.current().leader:
         yield Path(folder)
         return
-    folder = check_writable(folder, option)
+    folder = check_writable(folder, setting)
     lock = FileLock(folder / LOCK_FILE)
     try:
         lock.acquire(timeout=0)
     except Timeout as error:
-        raise FolderError(f"{option}: another art-sor process is writing to {folder}; wait for it to finish, or "
-                          "choose another folder") from error
+        raise FolderError(f"another art-sor process is writing to {folder}; wait for it to finish, or choose "
+                          "another folder", setting) from error
     try:
         yield folder
     finally:
@@ -62,7 +70,7 @@ def exclusive(folder: str | os.PathLike[str], option: str = "--out") -> Iterator
 
 
 def clear(folder: str | os.PathLike[str]) -> None:
-    """Remove what a run wrote in ``folder`` (every entry but the lock), for ``--overwrite``.
+    """Remove what a run wrote in ``folder`` (every entry but the lock), for ``overwrite``.
 
     In a data-parallel job rank 0 removes and every rank waits for it, so that none reads a half-removed folder.
     """

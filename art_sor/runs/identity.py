@@ -25,9 +25,14 @@ from art_sor.trainers.state import differing_settings
 class RunMismatchError(ValueError):
     """A folder holds a run with other settings; the message names the differing keys and how to proceed.
 
-    The advice names the command-line options (``--overwrite``, ``--out``); from Python they are the arguments
-    ``overwrite=True`` and ``out_dir``.
+    The advice is to overwrite the folder (``overwrite=True``) or to choose another one.
+
+    :ivar setting: The argument that gave the folder (``out`` for a run's folder, ``log_dir`` for its logs).
     """
+
+    def __init__(self, message: str, setting: str = "out") -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 def versions() -> dict[str, str]:
@@ -74,7 +79,7 @@ class RunKey:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunKey:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{f.name: data.get(f.name, {}) for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
 
     def differences(self, stored: RunKey) -> list[str]:
         """The settings in which ``stored`` differs from this key, e.g. ``setup.optimizer.lr: 0.1 → 0.01``."""
@@ -102,13 +107,13 @@ def claim_folder(folder: Path, job: dict[str, Any]) -> None:
     if path.exists():
         differing = differing_settings(read_checked_json(path), job)
         if differing:
-            raise RunMismatchError(f"{folder} holds the results of another job: {'; '.join(differing)}. Pass "
-                                   "--overwrite to replace them, or choose another --out")
+            raise RunMismatchError(f"{folder} holds the results of another job: {'; '.join(differing)}. "
+                                   "Overwrite them, or choose another folder")
         return
     others = [entry.name for entry in folder.iterdir() if not entry.name.startswith(".")] if folder.exists() else []
     if others:
         raise RunMismatchError(f"{folder} holds results ({', '.join(sorted(others)[:3])}) of a job it does not "
-                               "name; pass --overwrite to replace them, or choose another --out")
+                               "name; overwrite them, or choose another folder")
     write_checked_json(path, job)
 
 

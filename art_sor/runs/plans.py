@@ -8,6 +8,7 @@ from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.evaluation.full_evaluation import default_attacks
@@ -86,9 +87,10 @@ class ComparisonPlan:
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.clock and self.clock != self.budget.clock:
-            raise ValueError(f"clock is {self.clock!r} but the budget is measured in {self.budget.clock!r} time")
+            raise SettingError(f"clock is {self.clock!r} but the budget is measured in {self.budget.clock!r} time",
+                               "clock")
         if self.clock and self.clock not in CLOCKS:
-            raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
+            raise SettingError(f"clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}", "clock")
 
     @property
     def timing_clock(self) -> str:

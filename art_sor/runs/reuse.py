@@ -36,7 +36,7 @@ def finished_run(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget
         classifier, _ = load_classifier(model_path, device=setup.device)
         return TrainedModel(Spec.parse(stored["run"]["defence"]["spec"]), classifier, stored["history"], key,
                             stored["selected_epoch"], model_path,
-                            stored.get("world_size", 1),  # models saved before data-parallel training had one
+                            stored["world_size"],
                             reused=True)
     if not differences and epochs < setup.epochs and not setup.schedule.needs_length:
         logger.info("extending %s from %d to %d epochs", folder, epochs, setup.epochs)
@@ -44,8 +44,8 @@ def finished_run(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget
     if epochs != setup.epochs:
         differences.append(f"setup.epochs: {epochs} → {setup.epochs}"
                            + (" (the schedule depends on the run's length)" if not differences else ""))
-    raise RunMismatchError(f"{folder} holds a run with other settings: {', '.join(differences)}. Pass --overwrite "
-                           "to replace it, or choose another --out")
+    raise RunMismatchError(f"{folder} holds a run with other settings: {', '.join(differences)}. Overwrite it, "
+                           "or choose another folder")
 
 
 def evaluation_cache_key(plan: EvaluationPlan, model: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from art_sor.classifiers.wrapping import resolve_device, wrap_model
+from art_sor.core.errors import SettingError
 from art_sor.data import Dataset
 from art_sor.models import build_model, trainable_parameters
 from art_sor.runs.setup import TrainingSetup
@@ -36,10 +37,11 @@ def build_run_classifier(data: Dataset, setup: TrainingSetup) -> PyTorchClassifi
         torch.backends.cudnn.benchmark = True
     if setup.sync_batch_norm:
         if not DataParallel.current().active:
-            raise ValueError("sync_batch_norm: one process already normalises over its whole batch; it takes effect "
-                             "only under torchrun with more than one process")
+            raise SettingError("sync_batch_norm: one process already normalises over its whole batch; it takes "
+                               "effect only under torchrun with more than one process", "sync_batch_norm")
         if device_type != "gpu":
-            raise ValueError("sync_batch_norm: torch's SyncBatchNorm runs on CUDA only; drop it on CPUs")
+            raise SettingError("sync_batch_norm: torch's SyncBatchNorm runs on CUDA only; drop it on CPUs",
+                               "sync_batch_norm")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if setup.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -50,9 +52,9 @@ def build_run_classifier(data: Dataset, setup: TrainingSetup) -> PyTorchClassifi
         std = x.std(axis=(0, 2, 3), dtype=np.float64).astype(np.float32).reshape(-1, 1, 1)
         if not np.all(std > 0):
             constant = [int(c) for c in np.flatnonzero(~(std > 0))]
-            raise ValueError(f"standardise: channel(s) {constant} of the training images hold one value throughout "
-                             f"({float(mean.flat[constant[0]]):.6g}), so their std is 0 and standardising would "
-                             "divide by zero; check the data, or drop --standardise")
+            raise SettingError(f"standardise: channel(s) {constant} of the training images hold one value "
+                               f"throughout ({float(mean.flat[constant[0]]):.6g}), so their std is 0 and standardising "
+                               "would divide by zero; check the data, or drop standardise", "standardise")
         preprocessing = (mean, std)
     trainable_parameters(model, setup.architecture)  # refuse a model training could not change, naming it
     return wrap_model(model, data.input_shape, data.nb_classes, optimizer=setup.optimizer.build(model.parameters()),

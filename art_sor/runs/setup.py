@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from art_sor.core.checks import check_bool, check_choice, check_count, check_non_negative, check_positive
+from art_sor.core.errors import SettingError
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "multistep", "onecycle")
@@ -39,7 +40,7 @@ class OptimizerSettings:
         object.__setattr__(self, "weight_decay", check_non_negative(self.weight_decay, "weight_decay"))
         check_bool(self.nesterov, "nesterov")
         if self.nesterov and (self.name != "sgd" or self.momentum == 0):
-            raise ValueError("nesterov needs the sgd optimizer with momentum > 0")
+            raise SettingError("nesterov needs the sgd optimizer with momentum > 0", "nesterov")
 
     def build(self, parameters: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
         """The torch optimizer over ``parameters``."""
@@ -72,11 +73,12 @@ class ScheduleSettings:
         check_choice(self.name, SCHEDULES, "schedule")
         milestones = tuple(check_count(m, "milestones") for m in self.milestones)
         if list(milestones) != sorted(set(milestones)):
-            raise ValueError(f"milestones must increase, got {list(milestones)}")
+            raise SettingError(f"milestones must increase, got {list(milestones)}", "milestones")
         object.__setattr__(self, "milestones", milestones)
         object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma"))
         if self.name == "multistep" and not milestones:
-            raise ValueError("milestones: the multistep schedule needs milestones (epochs), e.g. 100,150")
+            raise SettingError("milestones: the multistep schedule needs milestones (epochs), e.g. 100,150",
+                               "milestones")
 
     @property
     def needs_length(self) -> bool:
@@ -146,7 +148,7 @@ class TrainingSetup:
         check_count(self.epochs, "epochs")
         check_count(self.batch_size, "batch_size")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 32:
-            raise ValueError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
+            raise SettingError(f"seed must be an integer in [0, 2**32), got {self.seed!r}", "seed")
         if self.train_samples is not None:
             check_count(self.train_samples, "train_samples")
         check_choice(self.select, SELECTIONS, "select")
@@ -175,11 +177,5 @@ class TrainingSetup:
         settings = asdict(self)
         for key in ("epochs", "device", "workers"):
             settings.pop(key)
-        if self.micro_batch_size is None:
-            # Runs keyed before micro-batches existed stay the same run.
-            settings.pop("micro_batch_size")
         settings["schedule"]["milestones"] = list(self.schedule.milestones)
-        if self.schedule.name == "onecycle":
-            # onecycle runs keyed before this cycled the momentum too: they are other runs.
-            settings["schedule"]["momentum"] = "held"
         return settings

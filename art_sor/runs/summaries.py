@@ -1,18 +1,91 @@
-"""Comparison rows summarised per defence: mean ± std over seeds and the Pareto front of robustness against compute."""
+"""Comparison rows and their summaries per defence: mean ± std over seeds, the Pareto front, the comparison table."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from art_sor.runs.comparison import ComparisonRow
-    from art_sor.runs.evaluating import TestSetEvaluation
-
+import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from art_sor.runs.evaluating import TestSetEvaluation
+from art_sor.runs.reports import Table
+
+
+@dataclass
+class ComparisonRow:
+    """One defence trained with one seed: its training, evaluation, curve and extra metrics."""
+
+    defence: str
+    seed: int
+    training: dict[str, Any]
+    result: TestSetEvaluation
+    curve: list[dict[str, float]] = field(default_factory=list)
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def worst_case_accuracy(self) -> float:
+        """Per-sample worst case over every full-set attack."""
+        return self.result.evaluation.robustness.worst_case_accuracy()
+
+    @property
+    def flags(self) -> list[str]:
+        """Reasons to suspect gradient obfuscation."""
+        return obfuscation_flags(self.result)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"defence": self.defence, "seed": self.seed, "training": self.training, "curve": self.curve,
+                "extra": self.extra, "worst_case_accuracy": self.worst_case_accuracy, "flags": self.flags,
+                **self.result.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ComparisonRow:
+        """Inverse of :meth:`to_dict`."""
+        return cls(defence=data["defence"], seed=data["seed"], training=data["training"],
+                   result=TestSetEvaluation.from_dict(data), curve=data["curve"], extra=data["extra"])
+
+    def to_markdown(self) -> str:
+        """A short summary: the comparison table of this row alone."""
+        return ComparisonResult([self]).to_markdown()
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+class ComparisonResult(list[ComparisonRow]):
+    """The rows of :func:`~art_sor.runs.comparison.run_comparison` (a list), printed as the comparison table."""
+
+    def to_markdown(self) -> str:
+        """The comparison table (:func:`comparison_table`): cost, accuracies over seeds, Pareto front, flags."""
+        return "\n".join(comparison_table(summarise(self)).markdown()) if self else "(no rows)"
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+@dataclass
+class ReferenceRow:
+    """A model evaluated under the comparison's plan but not trained by it (a published model, say).
+
+    :ivar name: Its name in the table.
+    :ivar source: How it was given (a path, or ``robustbench:NAME``).
+    :ivar identity: What identifies its weights.
+    :ivar result: Its evaluation.
+    """
+
+    name: str
+    source: str
+    identity: dict[str, Any]
+    result: TestSetEvaluation
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"name": self.name, "source": self.source, "model": self.identity,
+                "worst_case_accuracy": self.result.evaluation.robustness.worst_case_accuracy(),
+                "flags": obfuscation_flags(self.result), **self.result.to_dict()}
 
 
 @dataclass
@@ -88,3 +161,32 @@ def obfuscation_flags(result: TestSetEvaluation) -> list[str]:
         ensemble = min((r for r in robustness.attacks if r.ensemble), key=lambda r: r.accuracy)
         flags.insert(0, f"{ensemble.label} {100 * gap:.1f} points below {robustness.reference.label}")
     return flags
+
+
+def comparison_table(summaries: Sequence[DefenceSummary]) -> Table:
+    """The comparison table: cost, accuracies (mean ± std over seeds), Pareto membership and flags."""
+    rows = [row for summary in summaries for row in summary.rows]
+    attack_labels = list(dict.fromkeys(a.label for row in rows for a in row.result.evaluation.robustness.attacks))
+    extra_labels = list(dict.fromkeys(label for row in rows for label in row.extra))
+    standard = next((s for s in summaries if s.defence == "standard"), None)
+    base = standard.seconds.mean if standard else None
+    header = ["defence", "seeds", "epochs", "train s", "× standard", "clean", *attack_labels, "worst case",
+              *extra_labels, "Pareto front", "flags"]
+    cells = []
+    for summary in summaries:
+        def accuracy(label: str, summary: DefenceSummary = summary) -> str:
+            values = [next((a.accuracy for a in row.result.evaluation.robustness.attacks if a.label == label), None)
+                      for row in summary.rows]
+            return "" if None in values else Spread.of(values).text()
+
+        epochs = sorted({row.training["epochs"] for row in summary.rows})
+        flags = sorted({flag for row in summary.rows for flag in row.flags})
+        cells.append([summary.defence, str(len(summary.rows)), "–".join(map(str, (epochs[0], epochs[-1])))
+                      if len(epochs) > 1 else str(epochs[0]), summary.seconds.text(1.0, 0),
+                      f"{summary.seconds.mean / base:.2f}" if base else "",
+                      summary.spread(lambda row: row.result.clean_accuracy).text(),
+                      *[accuracy(label) for label in attack_labels], summary.worst_case.text(),
+                      *[summary.spread(lambda row, label=label: row.extra.get(label, math.nan)).text(1.0, 3)
+                        for label in extra_labels],
+                      "yes" if summary.on_front else "", "; ".join(flags) or "none"])
+    return Table(header, cells)

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from art_sor.core.errors import SettingError
 from art_sor.runs.identity import RunKey, RunMismatchError, plain
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.state import differing_settings
@@ -64,13 +65,13 @@ def epoch_metrics(record: dict[str, Any]) -> dict[str, float]:
             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
-def _require(module: str, extra: str, option: str) -> Any:
+def _require(module: str, extra: str, setting: str) -> Any:
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        raise ImportError(f"{option} needs {extra}, which is not installed: pip install 'art-sor[{extra}]'") from error
+        raise ImportError(f"{setting} needs {extra}, which is not installed: pip install 'art-sor[{extra}]'") from error
 
 
 def logs_line(runs: dict[str, dict[str, Any]]) -> str | None:
@@ -141,13 +142,14 @@ class TensorBoardDestination(Destination):
 
     def begin(self, state: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         """Refuse a folder that another run logs to; start over when its events are gone."""
-        tensorboard = _require("torch.utils.tensorboard", "tensorboard", "--log-dir")
+        tensorboard = _require("torch.utils.tensorboard", "tensorboard", "log_dir")
         owner, path = {"folder": self._folder, "run": run}, self.path / OWNER_FILE
         if path.exists():
             differing = differing_settings(read_checked_json(path), owner)
             if differing:
-                raise RunMismatchError(f"--log-dir: {self.path} holds the TensorBoard logs of another run "
-                                       f"({'; '.join(differing[:3])}); remove it or choose another --log-dir")
+                raise RunMismatchError(f"log_dir: {self.path} holds the TensorBoard logs of another run "
+                                       f"({'; '.join(differing[:3])}); remove it or choose another log_dir",
+                                       "log_dir")
         else:
             write_checked_json(path, owner)
         if not any(self.path.glob("events.out.tfevents.*")):
@@ -186,7 +188,7 @@ class MLflowDestination(Destination):
     """
 
     def __init__(self, uri: str | None, experiment: str, name: str) -> None:
-        mlflow = _require("mlflow", "mlflow", "--mlflow")
+        mlflow = _require("mlflow", "mlflow", "mlflow")
         self.uri = uri or mlflow.get_tracking_uri()
         self.experiment, self.name = experiment, name
         self._client: Any = None
@@ -200,7 +202,7 @@ class MLflowDestination(Destination):
     def connect(self) -> str:
         """Open the store and the experiment (created if need be); return the experiment's id.
 
-        :raises ValueError: Naming ``--mlflow-uri`` when MLflow refuses the store.
+        :raises SettingError: Naming ``mlflow_uri`` when MLflow refuses the store.
         """
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
@@ -210,7 +212,7 @@ class MLflowDestination(Destination):
             experiment = self._client.get_experiment_by_name(self.experiment)
             return experiment.experiment_id if experiment else self._client.create_experiment(self.experiment)
         except MlflowException as error:
-            raise ValueError(f"mlflow_uri {self.uri}: {error.message}") from error
+            raise SettingError(f"mlflow_uri {self.uri}: {error.message}", "mlflow_uri") from error
 
     def begin(self, state: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         """Continue the saved run when the store still has it, else create one and log the parameters."""
@@ -281,7 +283,7 @@ class Tracking:
         :raises ValueError: When MLflow refuses the store.
         """
         if self.log_dir is not None:
-            _require("torch.utils.tensorboard", "tensorboard", "--log-dir")
+            _require("torch.utils.tensorboard", "tensorboard", "log_dir")
         if self.mlflow:
             MLflowDestination(self.mlflow_uri, self.experiment, "check").connect()
 

@@ -11,7 +11,6 @@ from art_sor.classifiers.checkpoints import save_classifier
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.data.streaming import training_generator
-from art_sor.deprecation import moved_names
 from art_sor.registry import DEFENCES
 from art_sor.runs.data_split import SplitData, split_training_data
 from art_sor.runs.epoch_hooks import BestRobustSelection, Budget, RobustnessMonitor
@@ -25,10 +24,6 @@ from art_sor.runs.trained_model import HISTORY_FILE, MODEL_FILE, TrainedModel, h
 from art_sor.specs import Spec
 from art_sor.storage import write_text
 from art_sor.trainers.base import EpochCallback, EpochTrainer
-
-# Names that moved to the rooms of their own concern in 0.3; the ones this module uses are still importable here.
-_MOVED_TO_EPOCH_HOOKS = ("CLOCKS", "SELECTION_ATTACK", "BEST_FILE")
-__getattr__ = moved_names(__name__, dict.fromkeys(_MOVED_TO_EPOCH_HOOKS, "art_sor.runs.epoch_hooks"))
 
 
 def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: TrainingSetup,

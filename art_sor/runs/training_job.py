@@ -14,7 +14,6 @@ from typing import Any
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
-from art_sor.deprecation import moved_names
 from art_sor.registry import DEFENCES
 from art_sor.runs.evaluating import TestSetEvaluation, evaluate_model
 from art_sor.runs.folders import exclusive
@@ -25,9 +24,6 @@ from art_sor.runs.tracking import Tracking, logs_line
 from art_sor.runs.training import train_defence
 from art_sor.specs import Spec
 from art_sor.trainers.distributed import DataParallel
-
-# Renamed in 0.3; the old name works for one release.
-__getattr__ = moved_names(__name__, {"TrainedDefence": "art_sor.runs.training_job:TrainingJobRow"})
 
 QUICK_FILE = "quick_evaluation.json"
 

@@ -7,92 +7,83 @@ value fails in seconds rather than after hours of training.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from art.estimators.classification import PyTorchClassifier
 
+from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.evaluation.attacks import prepare_attack
-from art_sor.registry import DEFENCES, RegistryError
+from art_sor.registry import DEFENCES
 from art_sor.runs.data_split import split_training_data
 from art_sor.runs.run_classifier import build_run_classifier
 from art_sor.runs.setup import TrainingSetup
 from art_sor.specs import Spec
 
 
-class JobError(ValueError):
-    """A defence or attack of a job that cannot be built.
+class JobError(SettingError):
+    """A setting of a job that cannot run, found before any training or attack.
 
-    :ivar option: The command-line option at fault (``--defence`` or ``--attack``).
+    :ivar setting: The job's argument at fault (``defences``, ``attacks``, ``batch_size``, ``micro_batch_size``...).
     """
 
-    def __init__(self, message: str, option: str) -> None:
-        super().__init__(message)
-        self.option = option
 
-
-def check_distinct(specs: Sequence[Spec], option: str) -> None:
+def check_distinct(specs: Sequence[Spec], setting: str) -> None:
     """Refuse the same spec twice (their results would share a folder and a row)."""
     labels = [spec.label for spec in specs]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise JobError(f"{', '.join(repeated)} given more than once", option)
+        raise JobError(f"{', '.join(repeated)} given more than once", setting)
 
 
 def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defences: Sequence[Spec],
                  attacks: Sequence[str | Spec]) -> None:
-    """Build every defence and attack on a throwaway classifier; raise :class:`JobError` naming the option."""
-    check_distinct(defences, "--defence")
-    try:
-        split = split_training_data(data, setup)
-    except ValueError as error:
-        message = str(error)
-        option = ("--validation-samples" if message.startswith("validation_samples") else
-                  "--train-samples" if message.startswith("train_samples") else "--dataset")
-        raise JobError(str(error), option) from error
+    """Build every defence and attack on a throwaway classifier.
+
+    :raises SettingError: Naming the setting at fault: a :class:`JobError` for a defence or attack (``defences``,
+                          ``attacks``, or the setup's setting that the defence refuses), the setup's own
+                          setting otherwise.
+    """
+    check_distinct(defences, "defences")
+    split = split_training_data(data, setup)
     state = torch.random.get_rng_state()
     try:
-        try:
-            classifier = build_run_classifier(data, setup)
-        except ValueError as error:
-            if str(error).startswith("sync_batch_norm"):
-                raise JobError(str(error), "--sync-batch-norm") from error
-            raise
+        classifier = build_run_classifier(data, setup)
         settings = setup.trainer_settings()
-        options = " / ".join("--" + key.replace("_", "-") for key in settings)
         for spec in defences:
             try:
                 DEFENCES.check(spec)
             except (ValueError, TypeError) as error:
-                raise JobError(f"{spec.label}: {error}", "--defence") from error
+                raise JobError(f"{spec.label}: {error}", "defences") from error
             try:
                 DEFENCES.check_settings(spec, settings)
-            except RegistryError as error:
-                raise JobError(f"{spec.label}: {error}", options) from error
-            try:
                 trainer = DEFENCES.build(spec, classifier, threat, **settings)
-            except (ValueError, TypeError) as error:
-                raise JobError(f"{spec.label}: {error}", "--defence") from error
-            check_batches = getattr(trainer, "check_batches", None)  # a plugin's trainer may not have it
-            try:
+                check_batches = getattr(trainer, "check_batches", None)  # a plugin's trainer may not have it
                 if check_batches is not None:
                     check_batches(len(split.x_train), setup.batch_size)
-            except ValueError as error:
-                message = str(error)
-                option = ("--batch-size" if message.startswith("batch_size") else
-                          "--train-samples" if "training sample(s) for" in message else "--defence")
-                raise JobError(f"{spec.label}: {error}", option) from error
+            except (ValueError, TypeError) as error:
+                raise JobError(f"{spec.label}: {error}", _setup_setting(error, settings)) from error
         validate_attacks(classifier, threat, attacks)
     finally:
         torch.random.set_rng_state(state)
 
 
+def _setup_setting(error: Exception, settings: dict[str, Any]) -> str:
+    """The setup's setting a defence refused (one the setup passed it, or the batches it trains on), else ``defences``.
+
+    A setting the defence's own spec gave (``sor:micro_batch_size=1``) is the spec's, so ``defences``.
+    """
+    setting = getattr(error, "setting", None)
+    return setting if setting in settings or setting in ("batch_size", "train_samples") else "defences"
+
+
 def validate_attacks(classifier: PyTorchClassifier, threat: ThreatModel, attacks: Sequence[str | Spec]) -> None:
-    """Build every attack for ``classifier``; raise :class:`JobError` naming ``--attack`` for one that fails."""
-    check_distinct([Spec.of(a) for a in attacks], "--attack")
+    """Build every attack for ``classifier``; raise :class:`JobError` naming ``attacks`` for one that fails."""
+    check_distinct([Spec.of(a) for a in attacks], "attacks")
     for spec in attacks:
         try:
             prepare_attack(spec, classifier, threat)
         except (ValueError, TypeError, ImportError) as error:
-            raise JobError(f"{Spec.of(spec).label}: {error}", "--attack") from error
+            raise JobError(f"{Spec.of(spec).label}: {error}", "attacks") from error

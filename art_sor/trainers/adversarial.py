@@ -65,7 +65,7 @@ class PGDTrainer(TorchStepTrainer):
         """Hyperparameters that identify this training run."""
         return {**super().config(), **self.threat.to_dict(), "steps": self.steps, "step_size": self.step_size}
 
-    def _perturbation(self, loss_fn: Any, x: torch.Tensor) -> torch.Tensor:
+    def perturbation(self, loss_fn: Any, x: torch.Tensor) -> torch.Tensor:
         """The training perturbation of ``x`` (detached), from the attack's passes."""
         return projected_gradient_ascent(lambda d: loss_fn(x + d), x, self.threat.eps, self.threat.norm,
                                          self.steps, self.step_size, self._view.box)
@@ -74,7 +74,7 @@ class PGDTrainer(TorchStepTrainer):
         view = self._view
         with self._step.autocast():
             with view.perturbation_mode(self.batch_norm):
-                delta = self._perturbation(view.loss_fn(y), x)
+                delta = self.perturbation(view.loss_fn(y), x)
             view.model.train()
             logits = view.logits(x + delta)
             loss = view.per_sample_loss(logits, y).mean()
@@ -143,7 +143,8 @@ class NFGSMTrainer(PGDTrainer):
         """Hyperparameters that identify this training run."""
         return {**super().config(), "noise": self.noise}
 
-    def _perturbation(self, loss_fn: Any, x: torch.Tensor) -> torch.Tensor:
+    def perturbation(self, loss_fn: Any, x: torch.Tensor) -> torch.Tensor:
+        """The training perturbation of ``x`` (detached), from N-FGSM's noise and one signed step."""
         box = self._view.box
         start = random_start(x, self.noise, self.threat.norm, box).requires_grad_(True)
         (grad,) = torch.autograd.grad(loss_fn(x + start).sum(), start)

@@ -28,6 +28,7 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from art_sor.core.checks import check_count, check_non_negative, check_positive
+from art_sor.core.errors import SettingError
 from art_sor.core.norms import art_norm
 from art_sor.core.threat import ThreatModel
 from art_sor.trainers.base import EpochTrainer
@@ -121,7 +122,9 @@ class MadryPGDAdapter(EpochTrainer):
         """Hyperparameters that identify this training run."""
         return {**super().config(), **self.threat.to_dict(), "steps": self.steps, "step_size": self._attack.eps_step}
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                      indices: np.ndarray | None = None) -> dict[str, float]:
+        """As :meth:`EpochTrainer.training_step`."""
         x, y = _numpy(x), _numpy(y)
         adversarial = self._attack.generate(x, y=y)
         view = self._view
@@ -134,7 +137,8 @@ class MadryPGDAdapter(EpochTrainer):
         self._step.step(len(labels))
         return detached_stats({"loss": loss, "train_accuracy": (logits.argmax(dim=1) == labels).float().mean()})
 
-    def _check_losses(self) -> None:
+    def check_losses(self) -> None:
+        """As :meth:`EpochTrainer.check_losses`."""
         self._step.check()
 
 
@@ -169,7 +173,9 @@ class TRADESAdapter(EpochTrainer):
         return {**super().config(), **self.threat.to_dict(), "beta": self.beta, "steps": self.steps,
                 "step_size": self.step_size}
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                      indices: np.ndarray | None = None) -> dict[str, float]:
+        """As :meth:`EpochTrainer.training_step`."""
         return _batch_stats(self.method, *self._art._batch_process(_numpy(x), _numpy(y)))
 
 
@@ -195,7 +201,8 @@ class FBFAdapter(EpochTrainer):
 
         threat = ThreatModel(eps, norm)
         if threat.norm != "inf":
-            raise ValueError("fbf: ART's FBF supports only the L∞ threat model (norm='inf'); use fgsm-rs for L2")
+            raise SettingError("fbf: ART's FBF supports only the L∞ threat model (norm='inf'); use fgsm-rs for L2",
+                               "norm")
         super().__init__(classifier)
         self.threat = threat
         self._art: AdversarialTrainerFBFPyTorch = AdversarialTrainerFBFPyTorch(single_output_classifier(classifier),
@@ -212,7 +219,9 @@ class FBFAdapter(EpochTrainer):
         self._progress = (epoch, nb_epochs, nb_batches)
         self._batch = 0
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                      indices: np.ndarray | None = None) -> dict[str, float]:
+        """As :meth:`EpochTrainer.training_step`."""
         epoch, nb_epochs, nb_batches = self._progress
         self._batch += 1
         lr = float(np.interp(epoch + self._batch / nb_batches, [0, nb_epochs * 2 / 5, nb_epochs],
@@ -265,5 +274,7 @@ class AWPAdapter(EpochTrainer):
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
         self._art._apply_wp = epoch >= self.warmup
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, float]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                      indices: np.ndarray | None = None) -> dict[str, float]:
+        """As :meth:`EpochTrainer.training_step`."""
         return _batch_stats(self.method, *self._art._batch_process(_numpy(x), _numpy(y)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import difflib
+import inspect
 import logging
 import math
 import os
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 from art_sor.classifiers.inputs import check_dataset, check_pytorch_classifier, generator_batch
 from art_sor.classifiers.view import ClassifierView
 from art_sor.core.checks import check_choice, check_count
+from art_sor.core.errors import SettingError, SettingTypeError
 from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
     differing_settings,
@@ -43,7 +46,8 @@ _SHORT_NAMES = {"loss": "loss", "train_accuracy": "acc"}
 # never waits for the device.
 _STEPS_PER_READ = 25
 
-Batch = tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]
+Batch = tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor, np.ndarray | None]
+"""Inputs, labels and the samples' positions in ``fit``'s arrays (``None`` for a generator's batches)."""
 Batches = Callable[[], Iterable[Batch]]
 EpochCallback = Callable[["EpochTrainer", dict[str, Any]], bool | None]
 """Called after each epoch with the trainer and the epoch's record, before the record is saved; it may add
@@ -58,6 +62,19 @@ _STALL_TOLERANCE = 0.02
 # An epoch whose mean training loss exceeds this multiple of ln(nb_classes) has diverged: the weights have blown up
 # though they are still finite (a uniform prediction scores ln K; no training that learns comes near this).
 _DIVERGED_FACTOR = 1e4
+
+
+def _refuse_unknown_keywords(method: str, kwargs: dict[str, Any]) -> None:
+    """Refuse keywords that ``EpochTrainer.<method>`` would otherwise swallow and ignore (``epochs=5``)."""
+    if not kwargs:
+        return
+    known = [name for name in inspect.signature(getattr(EpochTrainer, method)).parameters
+             if name not in ("self", "kwargs")]
+    hints = []
+    for name in kwargs:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise TypeError(f"{method}() got unknown keyword argument(s) {', '.join(hints)}; it takes {', '.join(known)}")
 
 
 class EpochTrainer(Trainer):
@@ -102,22 +119,13 @@ class EpochTrainer(Trainer):
         self._optimizer_settings = optimizer_settings(classifier.optimizer)
         self.history: list[dict[str, Any]] = []
         self.tags: dict[str, Any] = {}
-        self._last_batch: Batch | None = None
-        self._batch_indices: np.ndarray | None = None
+        self._last_batch: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None
         self._batch_size: int | None = None
 
     @property
     def parallel(self) -> DataParallel:
         """The process's place in the data-parallel group (a group of one without ``torch.distributed``)."""
         return self._parallel
-
-    @property
-    def batch_indices(self) -> np.ndarray | None:
-        """Positions in ``fit``'s ``x`` of the samples of the batch being trained (``None`` under ``fit_generator``).
-
-        A trainer that keeps state per sample (SOR with ``memory``) reads them.
-        """
-        return self._batch_indices
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run (saved with checkpoints and reports)."""
@@ -153,8 +161,11 @@ class EpochTrainer(Trainer):
         :param scheduler_interval: Step the scheduler once per ``"epoch"`` (``StepLR``, ``CosineAnnealingLR`` over
                                    epochs) or once per ``"batch"`` (``OneCycleLR``, warm-ups counted in steps).
         :param epoch_callback: Called after each epoch (see :data:`EpochCallback`), e.g. to evaluate robustness.
+        :param kwargs: Taken for the signature of ART's ``Trainer.fit`` only: any keyword is refused.
         :return: The history, one record per epoch.
+        :raises TypeError: Naming every keyword this method does not take (``epochs`` is ``nb_epochs``).
         """
+        _refuse_unknown_keywords("fit", kwargs)
         classifier = self._classifier
         x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                                   clip_values=classifier.clip_values)
@@ -168,8 +179,7 @@ class EpochTrainer(Trainer):
             for start in range(0, n, batch_size):
                 index = order[start:start + batch_size]
                 index = index[self._parallel.shard(len(index))]
-                self._batch_indices = index
-                yield x[index], labels[index]
+                yield x[index], labels[index], index
 
         self._batch_size = batch_size
         return self._train(batches, math.ceil(n / batch_size), nb_epochs, validation_data, scheduler, verbose,
@@ -192,13 +202,18 @@ class EpochTrainer(Trainer):
 
         Batches may be NumPy arrays or CPU tensors (see :class:`art_sor.data.streaming.LoaderGenerator`); each is
         checked like ``fit``'s data. The other parameters are those of :meth:`fit`.
+
+        :raises TypeError: Naming every keyword this method does not take.
         """
+        _refuse_unknown_keywords("fit_generator", kwargs)
         from art.data_generators import DataGenerator
 
         if not isinstance(generator, DataGenerator):
-            raise TypeError(f"generator must be an art.data_generators.DataGenerator, got {type(generator).__name__}")
+            raise SettingTypeError(f"generator must be an art.data_generators.DataGenerator, got "
+                                   f"{type(generator).__name__}", "generator")
         if generator.size is None:
-            raise ValueError("generator.size is None; the trainer needs it to know the length of an epoch")
+            raise SettingError("generator.size is None; the trainer needs it to know the length of an epoch",
+                               "generator")
         classifier = self._classifier
         self.check_batches(generator.size, generator.batch_size)
         nb_batches = math.ceil(generator.size / generator.batch_size)
@@ -214,8 +229,7 @@ class EpochTrainer(Trainer):
                     self._view.probe(x_batch, "generator batch x")
                     probed = True
                 shard = self._parallel.shard(len(x_batch))
-                self._batch_indices = None
-                yield x_batch[shard], y_batch[shard]
+                yield x_batch[shard], y_batch[shard], None
 
         self._batch_size = generator.batch_size
         return self._train(batches, nb_batches, nb_epochs, validation_data, scheduler, verbose, checkpoint_dir,
@@ -229,39 +243,50 @@ class EpochTrainer(Trainer):
         """Hook for settings that follow a schedule over epochs (called before each epoch)."""
 
     def check_batches(self, n: int, batch_size: int) -> None:
-        """Refuse batches that some process would get nothing of, or a ``BatchNorm1d`` layer one sample of.
+        """Refuse batches that some process would get nothing of, or a batch-norm layer one sample of.
+
+        torch's batch norm cannot normalise one value per channel in training (``BatchNorm1d``, or ``BatchNorm2d``
+        at a 1×1 feature map) and fails in the middle of an epoch; over the pixels of one image it normalises
+        each image by itself. Either way, the batches are refused before training.
 
         :param n: Training samples.
         :param batch_size: Batch size.
-        :raises ValueError: Naming ``batch_size`` (or the defence's ``micro_batch_size``), or the number of
-                            training samples when there are fewer than processes.
+        :raises SettingError: Naming ``batch_size`` (or the trainer's ``micro_batch_size``), or ``train_samples``
+                              when there are fewer training samples than processes.
         """
         last = n % batch_size or batch_size
         if n < self._parallel.size:
-            raise ValueError(f"{n} training sample(s) for {self._parallel.size} processes: every process "
-                             "needs at least one, so train on more samples or with fewer processes")
+            raise SettingError(f"{n} training sample(s) for {self._parallel.size} processes: every process "
+                               "needs at least one, so train on more samples or with fewer processes", "train_samples")
         if last < self._parallel.size:
-            raise ValueError(f"batch_size {batch_size} leaves a last batch of {last} samples for "
-                             f"{self._parallel.size} processes; choose a batch size that leaves every process "
-                             "at least one sample")
-        if last == 1 and any(isinstance(m, nn.BatchNorm1d) for m in self._view.model.modules()):
+            raise SettingError(f"batch_size {batch_size} leaves a last batch of {last} samples for "
+                               f"{self._parallel.size} processes; choose a batch size that leaves every process "
+                               "at least one sample", "batch_size")
+        if last == 1 and self._batch_norm_layer() is not None:
             batches = "batches" if batch_size == 1 else "a last batch"
-            raise ValueError(f"batch_size {batch_size} leaves {batches} of one sample ({n} samples), which the "
-                             "model's BatchNorm1d cannot normalise in training; choose another batch_size"
-                             + ("" if batch_size == 1 else " or drop one sample"))
+            raise SettingError(f"batch_size {batch_size} leaves {batches} of one sample ({n} samples), which the "
+                               f"model's {self._batch_norm_layer()} cannot normalise in training; choose another "
+                               "batch_size" + ("" if batch_size == 1 else " or drop one sample"), "batch_size")
+
+    def _batch_norm_layer(self) -> str | None:
+        """The type of the model's first batch-norm layer, or ``None`` if it has none."""
+        layer = next((m for m in self._view.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)), None)
+        return None if layer is None else type(layer).__name__
 
     def _check_scheduler(self, scheduler: Any | None, interval: str) -> None:
         check_choice(interval, SCHEDULER_INTERVALS, "scheduler_interval")
         if scheduler is None:
             return
         if not callable(getattr(scheduler, "step", None)):
-            raise TypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}")
+            raise SettingTypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}",
+                                   "scheduler")
         if self.owns_learning_rate:
-            raise ValueError(f"scheduler: {self.method} sets the learning rate itself; pass scheduler=None")
+            raise SettingError(f"scheduler: {self.method} sets the learning rate itself; pass scheduler=None",
+                               "scheduler")
         stepped = getattr(scheduler, "optimizer", None)
         if stepped is not None and stepped is not self._classifier.optimizer:
-            raise ValueError("scheduler steps another optimizer than the classifier's; build it on "
-                             "classifier.optimizer")
+            raise SettingError("scheduler steps another optimizer than the classifier's; build it on "
+                               "classifier.optimizer", "scheduler")
 
     def _train(self, batches: Batches, nb_batches: int, nb_epochs: int,
                validation_data: tuple[np.ndarray, np.ndarray] | None, scheduler: Any | None, verbose: bool,
@@ -271,11 +296,11 @@ class EpochTrainer(Trainer):
         self._check_scheduler(scheduler, scheduler_interval)
         per_batch = scheduler if scheduler_interval == "batch" else None
         if resume and checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir")
+            raise SettingError("resume=True needs checkpoint_dir", "resume")
         validation = None
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise TypeError("validation_data must be a tuple (x_val, y_val)")
+                raise SettingTypeError("validation_data must be a tuple (x_val, y_val)", "validation_data")
             validation = check_dataset(validation_data[0], validation_data[1], self._classifier.input_shape,
                                        self._classifier.nb_classes, ("validation_data[0]", "validation_data[1]"),
                                        self._classifier.clip_values)
@@ -303,7 +328,7 @@ class EpochTrainer(Trainer):
                 predictions = self._classifier.predict(validation[0]).argmax(axis=1)
                 record["validation_accuracy"] = float(np.mean(predictions == validation[1]))
             self._check_divergence(record)
-            warning = self._collapse_warning(record)
+            warning = self.collapse_warning(record)
             if warning is not None:
                 record["warnings"] = [warning]
                 logger.warning("%s epoch %d: %s", self.method, epoch + 1, warning)
@@ -327,10 +352,11 @@ class EpochTrainer(Trainer):
                                      f"{loss:.3g}, over {bound:.3g} ({_DIVERGED_FACTOR:g} times the loss of a "
                                      "uniform guess): training has diverged; lower the learning rate")
 
-    def _collapse_warning(self, record: dict[str, Any]) -> str | None:
-        """A warning when an epoch after the first sits at chance: accuracy near ``1/K`` or clean loss near ``ln K``.
+    def collapse_warning(self, record: dict[str, Any]) -> str | None:
+        """The warning for an epoch that sits at chance, or ``None`` for a healthy one.
 
-        The first epoch is spared: its running means include the random initialisation.
+        At chance means a training accuracy near ``1/K``, or a clean loss stalled near ``ln K``. The first epoch is
+        spared: its running means include the random initialisation.
         """
         if record["epoch"] == 1:
             return None
@@ -374,8 +400,8 @@ class EpochTrainer(Trainer):
         learning_rate = float(self._classifier.optimizer.param_groups[0]["lr"])
         start, cpu_start = time.perf_counter(), time.process_time()
         progress = tqdm(batches, total=nb_batches, desc=desc, disable=not verbose, leave=False)
-        for step, (x_batch, y_batch) in enumerate(progress, 1):
-            stats = self._train_batch(x_batch, y_batch)
+        for step, (x_batch, y_batch, indices) in enumerate(progress, 1):
+            stats = self.training_step(x_batch, y_batch, indices)
             self._last_batch = (x_batch, y_batch)
             if per_batch_scheduler is not None:
                 per_batch_scheduler.step()
@@ -384,12 +410,12 @@ class EpochTrainer(Trainer):
                 weighted = torch.as_tensor(value).double() * len(x_batch)
                 totals[key] = totals[key] + weighted if key in totals else weighted
             if step % _STEPS_PER_READ == 0:
-                self._check_losses()
+                self.check_losses()
                 if verbose:
                     progress.set_postfix({short: f"{float(totals[key]) / seen:.4f}"
                                           for key, short in _SHORT_NAMES.items() if key in totals})
         progress.close()
-        self._check_losses()
+        self.check_losses()
         sums = [float(value) for value in totals.values()]
         # Means over the global batch: every process's sums, weighted by its samples.
         seen, *sums = self._parallel.sum([seen, *sums])
@@ -400,18 +426,25 @@ class EpochTrainer(Trainer):
         record["learning_rate"] = learning_rate
         return record
 
-    def _check_losses(self) -> None:
+    def check_losses(self) -> None:
         """Raise ``FloatingPointError`` if a training loss since the last call was not finite.
 
-        The loop calls it every few steps and at the end of each epoch, so that a step never waits for the device.
+        The loop calls it every few steps and at the end of each epoch, so that a step never waits for the device;
+        a caller that runs :meth:`training_step` itself calls it after its steps.
         """
 
     @abc.abstractmethod
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor
-                     ) -> dict[str, float | torch.Tensor]:
-        """Train on one batch of inputs and class indices; return at least ``loss`` and ``train_accuracy``.
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                      indices: np.ndarray | None = None) -> dict[str, float | torch.Tensor]:
+        """Train on one batch of inputs and class indices (one optimizer step, as Lightning's ``training_step``).
 
-        Values are floats or scalar tensors, which may stay on the device.
+        :meth:`fit` calls it for every batch; it may be called directly, e.g. to time a step, after which
+        :meth:`check_losses` reports a loss that was not finite.
+
+        :param indices: The samples' positions in the training set (``fit`` gives them, ``fit_generator`` cannot);
+                        only a trainer that keeps state per sample reads them.
+
+        :return: At least ``loss`` and ``train_accuracy``, as floats or scalar tensors that may stay on the device.
         """
 
     def _extra_state(self) -> dict[str, Any]:
@@ -443,9 +476,8 @@ class EpochTrainer(Trainer):
             return
         differing = differing_settings({"config": state["config"], "tags": state["tags"]},
                                        {"config": self.config(), "tags": self.tags})
-        saved_batch = state.get("batch_size")  # states saved before it was recorded have none
-        if saved_batch is not None and saved_batch != self._batch_size:
-            differing.append(f"batch_size: {saved_batch} → {self._batch_size}")
+        if state["batch_size"] != self._batch_size:
+            differing.append(f"batch_size: {state['batch_size']} → {self._batch_size}")
         if differing:
             # A scheduler records initial_lr in the optimizer's groups: its absence on one side is the scheduler's.
             scheduled = [d for d in differing if ".initial_lr:" in d and ("None →" in d or d.endswith("→ None"))]

@@ -222,8 +222,10 @@ class ELLEATrainer(ELLETrainer):
     def _weight(self) -> float:
         return self.adaptive.value
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
-        totals = super()._train_batch(x, y)
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                      indices: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """As :meth:`TorchStepTrainer.training_step`, then the weight of the next step from this step's error."""
+        totals = super().training_step(x, y, indices)
         # The paper's rule reads each step's error on the host, as its code does.
         self.adaptive.update(float(totals["linearity_error"]))
         return totals

@@ -20,6 +20,7 @@ import torch
 
 from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count, check_positive
+from art_sor.core.errors import SettingError
 from art_sor.core.gradients import gradient_at
 from art_sor.core.hvp import hessian_vector_product
 from art_sor.core.lmo import linear_maximizer
@@ -66,7 +67,7 @@ class SORMemoryTrainer(TorchStepTrainer):
         super().__init__(classifier, amp=amp, batch_norm=batch_norm)
         self.threat = ThreatModel(eps, norm)
         if isinstance(memory, bool) or not isinstance(memory, (int, float)) or not 0 <= memory < 1:
-            raise ValueError(f"memory must be a number in [0, 1) (1 would never move δ), got {memory!r}")
+            raise SettingError(f"memory must be a number in [0, 1) (1 would never move δ), got {memory!r}", "memory")
         self.memory = float(memory)
         self.iterations = check_count(iterations, "iterations")
         self.h = check_positive(h, "h")
@@ -112,12 +113,14 @@ class SORMemoryTrainer(TorchStepTrainer):
             delta = keep * delta + (1 - keep) * extreme
         return delta.detach()
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.batch_indices is None:
-            raise ValueError("sor-memory keeps one δ per training sample and needs the sample indices that fit(x, y) "
-                             "gives; fit_generator does not give them")
-        self._index = torch.as_tensor(self.batch_indices, device=self._bank.device)
-        return super()._train_batch(x, y)
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                      indices: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """As :meth:`TorchStepTrainer.training_step`, for the samples at ``indices`` of the training set."""
+        if indices is None:
+            raise SettingError("sor-memory keeps one δ per training sample and needs the indices that fit(x, y) "
+                               "gives its steps; fit_generator does not give them", "indices")
+        self._index = torch.as_tensor(indices, device=self._bank.device)
+        return super().training_step(x, y, indices)
 
     def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view, index = self._view, self._index

@@ -10,6 +10,7 @@ import torch
 
 from art_sor.classifiers.view import BATCH_NORM_MODES, BatchNormMode
 from art_sor.core.checks import check_bool, check_choice, check_count
+from art_sor.core.errors import SettingError
 from art_sor.core.penalty import Backward
 from art_sor.trainers.base import EpochTrainer
 from art_sor.trainers.steps import OptimizerStep
@@ -56,24 +57,26 @@ class TorchStepTrainer(EpochTrainer):
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run, the step's settings included."""
-        settings = {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm}
-        if self.micro_batch_size is not None:
-            settings["micro_batch_size"] = self.micro_batch_size
-        return settings
+        return {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm,
+                "micro_batch_size": self.micro_batch_size}
 
     def check_batches(self, n: int, batch_size: int) -> None:
-        """As :meth:`EpochTrainer.check_batches`, and refuse micro-batches of one sample for ``BatchNorm1d``."""
+        """As :meth:`EpochTrainer.check_batches`, and refuse micro-batches of one sample under batch norm."""
         super().check_batches(n, batch_size)
-        size = self.micro_batch_size
-        if size is None or not any(isinstance(m, torch.nn.BatchNorm1d) for m in self._view.model.modules()):
+        size, layer = self.micro_batch_size, self._batch_norm_layer()
+        if size is None or layer is None:
             return
-        lasts = {batch_size % size, (n % batch_size or batch_size) % size}
-        if 1 in lasts:
-            raise ValueError(f"micro_batch_size {size} leaves micro-batches of one sample (batch_size {batch_size}, "
-                             f"{n} samples), which the model's BatchNorm1d cannot normalise in training; choose "
-                             "another micro_batch_size")
+        # Each batch splits into micro-batches of `size` and a remainder.
+        sizes = {part for length in (batch_size, n % batch_size or batch_size)
+                 for part in (min(size, length), length % size)}
+        if 1 in sizes:
+            raise SettingError(f"micro_batch_size {size} leaves micro-batches of one sample (batch_size "
+                               f"{batch_size}, {n} samples), which the model's {layer} cannot normalise in "
+                               "training; choose another micro_batch_size", "micro_batch_size")
 
-    def _train_batch(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+    def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
+                      indices: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """As :meth:`EpochTrainer.training_step`."""
         x, y = self._view.inputs(x), self._view.labels(y)
         size = self.micro_batch_size or len(x)
         self._step.zero_grad()
@@ -93,7 +96,8 @@ class TorchStepTrainer(EpochTrainer):
         :return: Its detached mean statistics, at least ``loss`` and ``train_accuracy``.
         """
 
-    def _check_losses(self) -> None:
+    def check_losses(self) -> None:
+        """As :meth:`EpochTrainer.check_losses`."""
         self._step.check()
 
     def _extra_state(self) -> dict[str, Any]:

@@ -20,11 +20,6 @@ def resnet18(input_shape: tuple[int, ...], nb_classes: int) -> nn.Module:
     return CifarResNet18(input_shape[0], nb_classes)
 
 
-def cifar_resnet18(input_shape: tuple[int, ...], nb_classes: int) -> nn.Module:
-    """Deprecated spelling of resnet18, kept for one release."""
-    return CifarResNet18(input_shape[0], nb_classes)
-
-
 def preact_resnet18(input_shape: tuple[int, ...], nb_classes: int) -> nn.Module:
     """Pre-activation ResNet-18 (Wong et al. 2020, Rice et al. 2020), the usual adversarial-training baseline."""
     return PreActResNet18(input_shape[0], nb_classes)

@@ -128,7 +128,7 @@ def test_madry_checkpoint_that_does_not_fit_names_the_keys(tmp_path, cifar_image
     path = write_madry_checkpoint(tmp_path / "other.pt", network)
     with pytest.raises(ModelMismatchError, match="do not fit preact-resnet18") as error:
         open_model(path, load_foolbox_cifar10(cifar_images), architecture="preact-resnet18", device="cpu")
-    assert "missing keys" in str(error.value) and error.value.option == "--architecture"
+    assert "missing keys" in str(error.value) and error.value.setting == "architecture"
 
 
 def test_evaluate_cli_reads_a_madry_checkpoint(tmp_path, cifar_images):
@@ -165,7 +165,7 @@ def test_mean_and_std_standardise_a_bare_state_dict_inside_the_classifier(tmp_pa
     assert plain.identity != opened.identity  # a cached evaluation of one is never reused for the other
     with pytest.raises(ModelMismatchError, match="one per channel") as error:
         open_model(tmp_path / "weights.pt", digits, "small-cnn", "cpu", ((0.1, 0.2, 0.3), (0.2,)))
-    assert error.value.option == "--mean"
+    assert error.value.setting == "mean"
 
 
 def test_mean_and_std_on_the_command_line(tmp_path, digits):
@@ -244,7 +244,7 @@ def test_robustbench_model_by_name_predicts_as_its_module(tmp_path, cifar_images
 def test_robustbench_refusals_come_before_any_download(tmp_path, cifar_images):
     robustbench_zoo()
     data = load_foolbox_cifar10(cifar_images)
-    with pytest.raises(FileNotFoundError, match="--download"):
+    with pytest.raises(FileNotFoundError, match=r"download=True"):
         open_model(RobustBenchModel.parse("robustbench:Wong2020Fast"), data, device="cpu", model_dir=tmp_path)
     with pytest.raises(ModelMismatchError, match="robustbench:Standard:Linf or robustbench:Standard:L2"):
         open_model(RobustBenchModel.parse("robustbench:Standard"), data, device="cpu", model_dir=tmp_path)

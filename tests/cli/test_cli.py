@@ -36,13 +36,13 @@ def test_train_writes_models_and_report(tmp_path):
     assert rerun["training"] == rows[0]["training"]
 
 
-def test_method_is_a_deprecated_alias_of_defence(tmp_path):
-    result = CliRunner().invoke(main, ["train", *QUICK, "--epochs", "1", "--method", "standard", "--out",
-                                       str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "deprecated" in result.output.lower()
-    rows = json.loads((tmp_path / "report.json").read_text())["results"]
-    assert [row["training"]["defence"] for row in rows] == ["standard"]
+def test_the_spellings_of_before_0_3_are_unknown_options(tmp_path):
+    for args, option in ((["train", "--method", "standard"], "--method"),
+                         (["evaluate", "model.pt", "--samples", "30"], "--samples")):
+        result = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
+        assert result.exit_code == 2 and f"No such option {option!r}" in result.output, result.output
+    listed = CliRunner().invoke(main, ["list", "architectures"])
+    assert listed.exit_code == 0 and "resnet18" in listed.output and "cifar-resnet18" not in listed.output
 
 
 def test_train_rejects_unknown_method_and_option(tmp_path):
@@ -129,6 +129,20 @@ def test_more_training_samples_than_the_dataset_has_are_refused(tmp_path):
     result = CliRunner().invoke(main, ["train", "--train-samples", "1000", "--select", "best-robust",
                                        "--validation-samples", "500", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "847 training images" in result.output and "holding out" in result.output
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["--micro-batch-size", "1"], "--micro-batch-size"),  # was not refused; torch failed in the first epoch
+    (["--defence", "sor:micro_batch_size=1"], "--defence"),  # the spec's own setting is the spec's
+    (["--batch-size", "63"], "--batch-size"),  # 64 samples: a last batch of one
+])
+def test_batches_of_one_under_batch_norm_name_their_option_before_training(tmp_path, args, option):
+    result = CliRunner().invoke(main, ["train", "--architecture", "resnet18", "--train-samples", "64",
+                                       "--batch-size", "32", "--epochs", "1", "--device", "cpu", *args,
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {option}" in result.output and "of one sample" in result.output
+    assert "BatchNorm2d" in result.output and not list((tmp_path / "out").rglob("*.pt"))
 
 
 def test_threads_option_sets_torchs_threads(tmp_path):

@@ -260,9 +260,9 @@ def test_a_failing_generator_is_named():
 def test_a_judge_of_other_classes_or_shape_is_refused():
     judge = make_classifier(digits_cnn(), (1, 8, 8), nb_classes=10)
     check_judge(judge, (1, 8, 8), 10)
-    with pytest.raises(ValueError, match="judge: the judge has 10 classes, but the model and data have 3"):
+    with pytest.raises(ValueError, match="the judge has 10 classes, but the model and data have 3"):
         check_judge(judge, (1, 8, 8), 3)
-    with pytest.raises(ValueError, match=r"judge: the judge takes inputs of shape \(1, 8, 8\).*\(3, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"the judge takes inputs of shape \(1, 8, 8\).*\(3, 8, 8\)"):
         check_judge(judge, (3, 8, 8), 10)
 
 
@@ -336,7 +336,7 @@ def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_le
         trainer = PGDTrainer(classifier, eps=0.3)
         trainer.history = [{"epoch": 1, "loss": 2.31, "train_accuracy": 0.1}]
         trainer._last_batch = (x[:100], y[:100])
-        warning = trainer._collapse_warning(at_chance)
+        warning = trainer.collapse_warning(at_chance)
         assert (warning is not None) == collapsed, warning
     assert "the clean accuracy of the epoch's last batch" in warning
 

@@ -32,7 +32,7 @@ def test_fashion_mnist_from_local_raw_files(tmp_path):
 
 def test_fashion_mnist_missing_files_gives_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr("art_sor.data.torchvision_sets.DEBIAN_FASHION_MNIST", tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="--download") as error:
+    with pytest.raises(FileNotFoundError, match=r"download=True") as error:
         load_dataset("fashion-mnist", root=tmp_path / "empty")
     assert str(tmp_path / "empty") in str(error.value)
 

@@ -241,15 +241,15 @@ def test_evaluate_cli_writes_reports(trained_runs, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_cli_accepts_a_bare_state_dict_and_the_old_samples_spelling(trained, tmp_path):
+def test_evaluate_cli_accepts_a_bare_state_dict(trained, tmp_path):
     torch.save(trained["standard"].model.state_dict(), tmp_path / "weights.pt")
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "weights.pt"), "--architecture", "small-cnn",
-                                       "--eps", "1/10", "--samples", "30", "--attack", "pgd", "--no-curve",
+                                       "--eps", "1/10", "--eval-samples", "30", "--attack", "pgd", "--no-curve",
                                        "--no-geometry", "--quiet", "--out", str(tmp_path / "r"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["evaluation"]["robustness"]["threat"]["eps"] == pytest.approx(0.1)
-    assert len(report["evaluation"]["robustness"]["clean"]) == 30 and "deprecated" in result.output.lower()
+    assert len(report["evaluation"]["robustness"]["clean"]) == 30
     wrong = CliRunner().invoke(main, ["evaluate", str(tmp_path / "weights.pt"), "--quiet"])
     assert wrong.exit_code != 0 and "architecture" in wrong.output
 

@@ -111,7 +111,7 @@ def test_reused_run_sends_its_history_to_a_new_destination_and_the_monitor_is_lo
     assert scalars(tmp_path / "tb" / "late", "train/monitor_robust_accuracy") == [
         (r["epoch"], pytest.approx(r["monitor_robust_accuracy"])) for r in first.history]
     # Another run may not write into that TensorBoard folder: its events would mix with these.
-    with pytest.raises(RunMismatchError, match="--log-dir"), \
+    with pytest.raises(RunMismatchError, match="log_dir"), \
             Tracking(log_dir=tmp_path / "tb").open("late", tmp_path / "other") as tracker:
         train_defence("standard", digits, THREAT, setup, tmp_path / "other", verbose=False, tracker=tracker)
     assert not (tmp_path / "other" / "model.pt").exists()

@@ -459,7 +459,7 @@ def test_written_files_follow_the_umask(tmp_path):
 def test_checksum_covers_every_field_not_only_tensors(tmp_path):
     import torch
 
-    from art_sor.storage import CHECKSUM_KEY, CorruptFileError, load_checked, save_checked, tensor_checksum
+    from art_sor.storage import CHECKSUM_KEY, CorruptFileError, load_checked, save_checked
 
     path = save_checked(tmp_path / "state.pt", {"model": {"w": torch.ones(2)}, "metadata": {"eps": 0.1,
                                                                                           "clip": [0.0, 1.0]}})
@@ -470,10 +470,12 @@ def test_checksum_covers_every_field_not_only_tensors(tmp_path):
         torch.save(state, tmp_path / "edited.pt")
         with pytest.raises(CorruptFileError, match="edited"):
             load_checked(tmp_path / "edited.pt")
-    # Files written before the checksum covered every field still load, verified on their tensors.
-    legacy = {"model": {"w": torch.ones(2)}, "metadata": {"eps": 0.1}}
-    torch.save({**legacy, CHECKSUM_KEY: tensor_checksum(legacy)}, tmp_path / "legacy.pt")
-    assert load_checked(tmp_path / "legacy.pt")["metadata"]["eps"] == 0.1
+    # art-sor before 0.3.0 wrote a checksum over the tensors only (no "all:" prefix): such a file is refused, and
+    # the message says how to write it afresh.
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, CHECKSUM_KEY: state[CHECKSUM_KEY].removeprefix("all:")}, tmp_path / "tensors_only.pt")
+    with pytest.raises(CorruptFileError, match=r"covers its tensors only; .*run what wrote it again"):
+        load_checked(tmp_path / "tensors_only.pt")
 
 
 def test_an_edited_cached_evaluation_is_refused_not_reported(tmp_path):
@@ -484,3 +486,19 @@ def test_an_edited_cached_evaluation_is_refused_not_reported(tmp_path):
     path.write_text(path.read_text().replace("0.624", "0.669"))
     with pytest.raises(CorruptFileError, match="edited"):
         read_checked_json(path)
+
+
+def test_a_cached_evaluation_without_its_checksum_is_refused(tmp_path):
+    # Deleting the checksum key along with an edit must not pass: a file without a checksum is refused.
+    from art_sor.runs.reuse import stored_evaluation
+    from art_sor.storage import CHECKSUM_KEY, CorruptFileError, write_checked_json
+
+    key = {"model": {"spec": "sor"}, "plan": {"samples": 60}}
+    path = write_checked_json(tmp_path / "evaluation.json", {"key": key, "result": {"accuracy": 0.624}})
+    assert stored_evaluation(path, key)["result"]["accuracy"] == 0.624
+    payload = json.loads(path.read_text())
+    del payload[CHECKSUM_KEY]
+    payload["result"]["accuracy"] = 0.669
+    path.write_text(json.dumps(payload))
+    with pytest.raises(CorruptFileError, match=r"carries no checksum.*delete the file and run what wrote it again"):
+        stored_evaluation(path, key)

@@ -11,6 +11,7 @@ from torch import nn
 
 from art_sor.classifiers.view import ClassifierView
 from art_sor.core.curvature import CurvatureRegularizer
+from art_sor.core.errors import SettingError
 from art_sor.core.gradient_norm import GradientNormRegularizer
 from art_sor.core.local_linearity import LocalLinearityRegularizer
 from art_sor.core.penalty import ParameterBackward
@@ -73,7 +74,7 @@ def test_one_pass_update_equals_the_two_pass_update(small_digits, name):
     trainer = RegularizedTrainer(reused, regularizer)
     assert trainer.reuses_clean_pass
     torch.manual_seed(1)
-    trainer._train_batch(x, y)
+    trainer.training_step(x, y)
     for (key, expected), actual in zip(reference.model.state_dict().items(), reused.model.state_dict().values(),
                                        strict=True):
         torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-11, msg=key)
@@ -83,8 +84,8 @@ def test_running_statistics_after_one_step_equal_standard_trainings(small_digits
     x, y, _, _ = small_digits
     x, y = x[:32].astype(np.float64), y[:32]
     standard, sor = bn_classifier(), bn_classifier()
-    StandardTrainer(standard)._train_batch(x, y)
-    SORTrainer(sor, eps=0.1, iterations=3)._train_batch(x, y)
+    StandardTrainer(standard).training_step(x, y)
+    SORTrainer(sor, eps=0.1, iterations=3).training_step(x, y)
     bn_standard, bn_sor = standard.model[1], sor.model[1]
     torch.testing.assert_close(bn_sor.running_mean, bn_standard.running_mean)
     torch.testing.assert_close(bn_sor.running_var, bn_standard.running_var)
@@ -96,8 +97,8 @@ def test_composite_batch_norm_updates_running_statistics_like_torch(small_digits
     x, y, _, _ = small_digits
     x, y = x[:32].astype(np.float64), y[:32]
     standard, exact = bn_classifier(), bn_classifier()
-    StandardTrainer(standard)._train_batch(x, y)
-    SORTrainer(exact, eps=0.1, hvp="exact")._train_batch(x, y)
+    StandardTrainer(standard).training_step(x, y)
+    SORTrainer(exact, eps=0.1, hvp="exact").training_step(x, y)
     torch.testing.assert_close(exact.model[1].running_var, standard.model[1].running_var)
     torch.testing.assert_close(exact.model[1].running_mean, standard.model[1].running_mean)
 
@@ -132,8 +133,8 @@ def test_micro_batches_without_batch_norm_equal_the_whole_batch(small_digits):
     x, y, _, _ = small_digits
     x, y = x[:30], y[:30]
     whole, split = (make_classifier(digits_cnn(0).double(), (1, 8, 8), clip_values=(0.0, 1.0)) for _ in range(2))
-    SORTrainer(whole, eps=0.1)._train_batch(x.astype(np.float64), y)
-    SORTrainer(split, eps=0.1, micro_batch_size=8)._train_batch(x.astype(np.float64), y)
+    SORTrainer(whole, eps=0.1).training_step(x.astype(np.float64), y)
+    SORTrainer(split, eps=0.1, micro_batch_size=8).training_step(x.astype(np.float64), y)
     for expected, actual in zip(whole.model.parameters(), split.model.parameters(), strict=True):
         torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-11)
 
@@ -142,10 +143,28 @@ def test_micro_batches_normalise_over_themselves(small_digits):
     x, y, _, _ = small_digits
     classifier = bn_classifier()
     trainer = SORTrainer(classifier, eps=0.1, micro_batch_size=8)
-    trainer._train_batch(x[:32].astype(np.float64), y[:32])
+    trainer.training_step(x[:32].astype(np.float64), y[:32])
     assert classifier.model[1].num_batches_tracked.item() == 4
     assert trainer.config()["micro_batch_size"] == 8
-    assert "micro_batch_size" not in SORTrainer(bn_classifier(), eps=0.1).config()
+    assert SORTrainer(bn_classifier(), eps=0.1).config()["micro_batch_size"] is None
+
+
+@pytest.mark.parametrize("layer", ["BatchNorm1d", "BatchNorm2d"])
+def test_a_micro_batch_of_one_under_batch_norm_is_refused_before_training(small_digits, layer):
+    # torch fails in the middle of an epoch ("Expected more than 1 value per channel") for BatchNorm1d, and
+    # normalises each image over itself for BatchNorm2d: both are refused before the first step, naming the setting.
+    x, y, _, _ = small_digits
+    classifier = (bn_classifier() if layer == "BatchNorm2d" else make_classifier(
+        nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)), (1, 8, 8)))
+    before = [p.detach().clone() for p in classifier.model.parameters()]
+    for micro_batch_size, batch_size in ((1, 32), (5, 31), (3, 30)):  # of one: all, one per batch, the last
+        trainer = SORTrainer(classifier, eps=0.1, micro_batch_size=micro_batch_size)
+        with pytest.raises(SettingError, match=f"micro_batch_size {micro_batch_size} leaves micro-batches of one "
+                                               f"sample .*{layer}") as caught:
+            trainer.fit(x[:64], y[:64], batch_size=batch_size, nb_epochs=1, verbose=False)
+        assert caught.value.setting == "micro_batch_size" and trainer.history == []
+    assert all(torch.equal(a, b) for a, b in zip(before, classifier.model.parameters(), strict=True))
+    SORTrainer(classifier, eps=0.1, micro_batch_size=2).check_batches(64, 32)
 
 
 def test_loss_difference_at_h_one_is_the_perturbed_objective(tiny_problem):
@@ -168,7 +187,7 @@ def test_n_fgsm_steps_from_wide_noise_without_projection(small_digits):
     view = ClassifierView(classifier)
     batch, labels = torch.tensor(x[:64]), torch.tensor(y[:64])
     with view.perturbation_mode("batch"):
-        delta = trainer._perturbation(view.loss_fn(labels), batch)
+        delta = trainer.perturbation(view.loss_fn(labels), batch)
     assert delta.abs().max() <= 0.3 + 1e-6
     assert (delta.abs() > 0.1 + 1e-6).any()  # not projected onto the ε-ball
     assert ((batch + delta) >= 0).all() and ((batch + delta) <= 1 + 1e-6).all()
@@ -272,12 +291,12 @@ def test_training_steps_never_wait_for_the_device(small_digits, spec):
     trainer = DEFENCES.build(spec, classifier, ThreatModel(0.1, "inf"))
     batches = [(torch.tensor(x[i:i + 32], device="cuda"), torch.tensor(y[i:i + 32], device="cuda"))
                for i in range(0, 96, 32)]
-    trainer._train_batch(*batches[0])  # first step: lazy initialisation may synchronise
+    trainer.training_step(*batches[0])  # first step: lazy initialisation may synchronise
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         for batch in batches[1:]:
-            trainer._train_batch(*batch)
+            trainer.training_step(*batch)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    trainer._check_losses()
+    trainer.check_losses()

@@ -130,6 +130,18 @@ def test_fit_generator_over_art_data_generator(small_digits):
     assert np.mean(classifier.predict(x_test).argmax(1) == y_test) > 0.6
 
 
+def test_fit_and_fit_generator_refuse_keywords_they_do_not_take(small_digits):
+    # ART's Trainer.fit takes **kwargs; swallowing them trained the default 20 epochs for fit(..., epochs=5).
+    x, y, _, _ = small_digits
+    trainer = StandardTrainer(make_classifier(digits_cnn(), (1, 8, 8)))
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) 'epochs' \(did you mean 'nb_epochs'\?\)"):
+        trainer.fit(x, y, epochs=5, verbose=False)
+    generator = NumpyDataGenerator(x, y, batch_size=32, drop_remainder=False, shuffle=True)
+    with pytest.raises(TypeError, match=r"fit_generator\(\) got unknown keyword argument\(s\) 'batch_size'"):
+        trainer.fit_generator(generator, batch_size=64, verbose=False)
+    assert trainer.history == []
+
+
 def test_standard_trainer_has_no_penalty(small_digits):
     x, y, _, _ = small_digits
     history = StandardTrainer(make_classifier(digits_cnn(), (1, 8, 8))).fit(x, y, nb_epochs=1, verbose=False)
@@ -388,9 +400,9 @@ def test_collapse_is_warned_and_recorded(small_digits, caplog):
 def test_collapse_advice_names_the_batch_norm_option(small_digits):
     classifier = make_classifier(digits_cnn(batch_norm=True), (1, 8, 8))
     trainer = SORTrainer(classifier, eps=0.1, batch_norm="eval")
-    warning = trainer._collapse_warning({"epoch": 2, "train_accuracy": 0.1, "clean_loss": 2.3})
+    warning = trainer.collapse_warning({"epoch": 2, "train_accuracy": 0.1, "clean_loss": 2.3})
     assert "batch_norm='batch'" in warning
-    assert trainer._collapse_warning({"epoch": 2, "train_accuracy": 0.5, "clean_loss": 1.0}) is None
+    assert trainer.collapse_warning({"epoch": 2, "train_accuracy": 0.5, "clean_loss": 1.0}) is None
 
 
 def test_per_batch_scheduler_steps_after_every_batch(small_digits):
