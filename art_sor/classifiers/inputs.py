@@ -57,6 +57,31 @@ def check_pytorch_classifier(classifier: object, name: str = "classifier", need_
                          "flow through it; use PyTorch preprocessors")
 
 
+def check_input_dtype(classifier: Any, x: np.ndarray | torch.Tensor, name: str = "x") -> None:
+    """Refuse floating inputs of another dtype than the model's parameters (torch would fail inside the model).
+
+    :raises TypeError: Naming ``name``, its dtype and the model's.
+    """
+    data_dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x[:1])).dtype
+    model_dtype = next((p.dtype for p in classifier.model.parameters() if p.is_floating_point()), torch.float32)
+    if data_dtype.is_floating_point and data_dtype != model_dtype:
+        raise TypeError(f"{name} is {str(data_dtype).removeprefix('torch.')} but the model's parameters are "
+                        f"{str(model_dtype).removeprefix('torch.')}; convert one to the other (x.astype(...) or "
+                        "model.to(...))")
+
+
+def check_finite_outputs(logits: np.ndarray, name: str = "x") -> None:
+    """Refuse model outputs that are not finite: every accuracy and attack measured on them would be noise.
+
+    :param logits: The model's outputs on ``name``.
+    :raises ValueError: Saying for how many inputs the outputs hold NaN or inf.
+    """
+    bad = int((~np.isfinite(logits)).any(axis=tuple(range(1, logits.ndim))).sum())
+    if bad:
+        raise ValueError(f"classifier.model returns NaN or inf logits for {bad} of the {len(logits)} inputs of "
+                         f"{name}; check its weights and standardisation")
+
+
 def check_inputs(x: object, input_shape: tuple[int, ...], name: str = "x",
                  clip_values: tuple[Any, Any] | None = None) -> np.ndarray | torch.Tensor:
     """Check a batch of inputs: finite numbers whose samples have shape ``input_shape``, inside ``clip_values``.

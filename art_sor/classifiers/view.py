@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from art_sor.classifiers.inputs import check_pytorch_classifier
+from art_sor.classifiers.inputs import check_input_dtype, check_pytorch_classifier
 from art_sor.core.lmo import Box
 
 if TYPE_CHECKING:
@@ -85,11 +85,7 @@ class ClassifierView:
                            floating dtype differs from the model's, or the model is float16 on a CPU.
         :raises ValueError: If the model's output width is not ``nb_classes``, or its logits are not finite.
         """
-        data_dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x[:1])).dtype
-        if data_dtype.is_floating_point and data_dtype != self.dtype:
-            raise TypeError(f"{name} is {str(data_dtype).removeprefix('torch.')} but the model's parameters are "
-                            f"{str(self.dtype).removeprefix('torch.')}; convert one to the other (x.astype(...) or "
-                            "model.to(...))")
+        check_input_dtype(self.classifier, x, name)
         if self.dtype == torch.float16 and self.device.type == "cpu":
             raise TypeError("classifier.model has float16 parameters, which art-sor does not train or attack on a "
                             "CPU (torch's float16 kernels there are incomplete and overflow); use float32 on the CPU, "
