@@ -40,6 +40,9 @@ class OptimizerSettings:
         check_bool(self.nesterov, "nesterov")
         if self.nesterov and (self.name != "sgd" or self.momentum == 0):
             raise ValueError("nesterov needs the sgd optimizer with momentum > 0")
+        if self.name != "sgd" and self.momentum != type(self).momentum:
+            raise ValueError(f"momentum {self.momentum:g} has no effect with the {self.name} optimizer (only sgd "
+                             "takes a momentum); drop it or use sgd")
 
     def build(self, parameters: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
         """The torch optimizer over ``parameters``."""
@@ -77,6 +80,12 @@ class ScheduleSettings:
         object.__setattr__(self, "gamma", check_positive(self.gamma, "gamma"))
         if self.name == "multistep" and not milestones:
             raise ValueError("milestones: the multistep schedule needs milestones (epochs), e.g. 100,150")
+        if self.name != "multistep":
+            for name, unused in (("milestones", bool(milestones)), ("gamma", self.gamma != type(self).gamma)):
+                if unused:
+                    raise ValueError(f"{name} {getattr(self, name) if name == 'gamma' else list(milestones)} has "
+                                     f"no effect with the {self.name} schedule (only multistep decays at "
+                                     "milestones by gamma); drop it or use schedule multistep")
 
     @property
     def needs_length(self) -> bool:

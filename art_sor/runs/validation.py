@@ -7,6 +7,7 @@ value fails in seconds rather than after hours of training.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from art.estimators.classification import PyTorchClassifier
@@ -73,7 +74,7 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
             try:
                 trainer = DEFENCES.build(spec, classifier, threat, **settings)
             except (ValueError, TypeError) as error:
-                raise JobError(f"{spec.label}: {error}", "--defence") from error
+                raise JobError(f"{spec.label}: {error}", _setting_option(str(error), spec, settings)) from error
             check_batches = getattr(trainer, "check_batches", None)  # a plugin's trainer may not have it
             try:
                 if check_batches is not None:
@@ -81,11 +82,21 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
             except ValueError as error:
                 message = str(error)
                 option = ("--batch-size" if message.startswith("batch_size") else
-                          "--train-samples" if "training sample(s) for" in message else "--defence")
+                          "--train-samples" if "training sample(s) for" in message else
+                          _setting_option(message, spec, settings))
                 raise JobError(f"{spec.label}: {error}", option) from error
         validate_attacks(classifier, threat, attacks)
     finally:
         torch.random.set_rng_state(state)
+
+
+def _setting_option(message: str, spec: Spec, settings: dict[str, Any]) -> str:
+    """The option of a trainer setting that ``message`` blames, when the job's options gave it, else ``--defence``."""
+    given = dict(spec.options)
+    for key in settings:
+        if message.startswith(key) and key not in given:
+            return "--" + key.replace("_", "-")
+    return "--defence"
 
 
 def validate_attacks(classifier: PyTorchClassifier, threat: ThreatModel, attacks: Sequence[str | Spec]) -> None:

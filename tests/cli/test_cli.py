@@ -110,6 +110,11 @@ def test_compare_recipes_may_set_compare_keys():
     (["--milestones", "2,3"], "--milestones"),
     (["--gamma", "0.5", "--schedule", "cosine"], "--gamma"),
     (["--validation-samples", "10"], "--validation-samples"),
+    (["--micro-batch-size", "64"], "--micro-batch-size"),
+    (["--defence", "sor:micro_batch_size=100"], "--defence"),
+    (["--defence", "sor:hvp=exact,h=0.5"], "--defence"),
+    (["--defence", "sor:batch_norm=eval"], "--defence"),
+    (["--defence", "gr:h=0.5"], "--defence"),
 ])
 def test_settings_without_effect_are_refused(tmp_path, args, option):
     result = CliRunner().invoke(main, ["train", *args, "--out", str(tmp_path / "out")])

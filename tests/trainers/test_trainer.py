@@ -458,3 +458,20 @@ def test_resume_with_another_batch_size_is_refused(small_digits, tmp_path):
     trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1)
     with pytest.raises(ValueError, match="batch_size: 64 → 32"):
         trainer.fit(x, y, nb_epochs=2, batch_size=32, checkpoint_dir=tmp_path, resume=True, verbose=False)
+
+
+def test_trainer_settings_that_cannot_change_what_runs_are_refused(small_digits):
+    x, y, _, _ = small_digits
+    plain = make_classifier(digits_cnn(), (1, 8, 8))
+    with pytest.raises(ValueError, match=r"batch_norm='eval' has no effect: classifier\.model has no batch-norm"):
+        SORTrainer(plain, eps=0.1, batch_norm="eval")
+    SORTrainer(make_classifier(digits_cnn(batch_norm=True), (1, 8, 8)), eps=0.1, batch_norm="eval")
+    with pytest.raises(ValueError, match="penalty_warmup_epochs=2 has no effect: lam is 0"):
+        SORTrainer(plain, eps=0.1, lam=0.0, penalty_warmup_epochs=2)
+    with pytest.raises(ValueError, match="eps_warmup_epochs=2 has no effect: lam is 0"):
+        SORTrainer(plain, eps=0.1, lam=0.0, eps_warmup_epochs=2)
+    for micro in (50, 64):
+        trainer = SORTrainer(plain, eps=0.1, micro_batch_size=micro)
+        with pytest.raises(ValueError, match=f"micro_batch_size {micro} is not below batch_size 50"):
+            trainer.fit(x, y, batch_size=50, nb_epochs=1, verbose=False)
+        assert trainer.history == []
