@@ -30,10 +30,14 @@ def test_train_writes_models_and_report(tmp_path):
     assert "PGD-3" in result.output and "sor:iterations=2" in result.output
 
     # A rerun with the same settings reuses the finished models rather than training again.
-    again = CliRunner().invoke(main, ["train", *QUICK, "--defence", "standard", "--out", str(out)])
+    again = CliRunner().invoke(main, ["train", *QUICK, "--defence", "standard", "--defence", "sor:iterations=2",
+                                      "--out", str(out)])
     assert again.exit_code == 0, again.output
-    rerun = json.loads((out / "report.json").read_text())["results"][0]
-    assert rerun["training"] == rows[0]["training"]
+    rerun = json.loads((out / "report.json").read_text())["results"]
+    assert [row["training"] for row in rerun] == [row["training"] for row in rows]
+    # A rerun with part of the defences would replace the report with part of it: the folder holds the first job.
+    part = CliRunner().invoke(main, ["train", *QUICK, "--defence", "standard", "--out", str(out)])
+    assert part.exit_code == 1 and "--overwrite" in part.output, part.output
 
 
 def test_method_is_a_deprecated_alias_of_defence(tmp_path):
