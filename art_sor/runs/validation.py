@@ -60,6 +60,10 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
             if str(error).startswith("sync_batch_norm"):
                 raise JobError(str(error), "--sync-batch-norm") from error
             raise
+        try:
+            threat.check_box(classifier.clip_values, classifier.input_shape)
+        except ValueError as error:
+            raise JobError(str(error), "--eps") from error
         settings = setup.trainer_settings()
         options = " / ".join("--" + key.replace("_", "-") for key in settings)
         for spec in defences:
@@ -100,7 +104,14 @@ def _setting_option(message: str, spec: Spec, settings: dict[str, Any]) -> str:
 
 
 def validate_attacks(classifier: PyTorchClassifier, threat: ThreatModel, attacks: Sequence[str | Spec]) -> None:
-    """Build every attack for ``classifier``; raise :class:`JobError` naming ``--attack`` for one that fails."""
+    """Build every attack for ``classifier``; raise :class:`JobError` naming ``--attack`` for one that fails.
+
+    A radius that reaches the centre of the data box is refused first, naming ``--eps``.
+    """
+    try:
+        threat.check_box(classifier.clip_values, classifier.input_shape)
+    except ValueError as error:
+        raise JobError(str(error), "--eps") from error
     check_distinct([Spec.of(a) for a in attacks], "--attack")
     for spec in attacks:
         try:

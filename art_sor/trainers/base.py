@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from art_sor.classifiers.inputs import check_dataset, check_pytorch_classifier, generator_batch
 from art_sor.classifiers.view import ClassifierView
 from art_sor.core.checks import check_choice, check_count
+from art_sor.core.threat import ThreatModel
 from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
     differing_settings,
@@ -58,6 +59,33 @@ _STALL_TOLERANCE = 0.02
 # An epoch whose mean training loss exceeds this multiple of ln(nb_classes) has diverged: the weights have blown up
 # though they are still finite (a uniform prediction scores ln K; no training that learns comes near this).
 _DIVERGED_FACTOR = 1e4
+
+
+def check_generator_epoch(generator: DataGenerator, nb_batches: int) -> None:
+    """Refuse a generator whose own epoch is not ``nb_batches`` batches of ``generator.batch_size``.
+
+    :raises ValueError: For a data loader of another batch size or length, one that drops its last batch, or a
+                        generator whose epoch has another number of batches (ART's ``drop_remainder``).
+    """
+    own = getattr(generator, "batches_per_epoch", None)
+    if isinstance(own, int) and own != nb_batches:
+        raise ValueError(f"generator yields {own} batches per epoch (it drops the remainder), but generator.size "
+                         f"{generator.size} in batches of {generator.batch_size} needs {nb_batches}; build it with "
+                         "drop_remainder=False")
+    loader = generator.iterator
+    if not isinstance(loader, torch.utils.data.DataLoader):
+        return
+    if loader.batch_size is not None and loader.batch_size != generator.batch_size:
+        raise ValueError(f"generator.batch_size is {generator.batch_size} but its DataLoader yields batches of "
+                         f"{loader.batch_size}; declare the loader's batch size")
+    length = len(loader.dataset) if hasattr(loader.dataset, "__len__") else None
+    if length is not None and length != generator.size:
+        raise ValueError(f"generator.size is {generator.size} but its DataLoader holds {length} samples; declare "
+                         "the loader's size")
+    if loader.drop_last and generator.size % generator.batch_size:
+        raise ValueError(f"generator's DataLoader drops its last batch (drop_last=True), so an epoch of "
+                         f"{generator.size} samples in batches of {generator.batch_size} never sees "
+                         f"{generator.size % generator.batch_size} of them; build it with drop_last=False")
 
 
 class EpochTrainer(Trainer):
@@ -180,8 +208,10 @@ class EpochTrainer(Trainer):
     ) -> list[dict[str, Any]]:
         """Train on an ART ``DataGenerator``; an epoch is ``ceil(generator.size / generator.batch_size)`` batches.
 
-        Batches may be NumPy arrays or CPU tensors (see :class:`art_sor.data.streaming.LoaderGenerator`); each is
-        checked like ``fit``'s data. The other parameters are those of :meth:`fit`.
+        Each batch must hold ``generator.batch_size`` samples (the last of an epoch the rest), so that an epoch sees
+        every sample once; a generator that yields other sizes is refused. Batches may be NumPy arrays or CPU
+        tensors (see :class:`art_sor.data.streaming.LoaderGenerator`); each is checked like ``fit``'s data. The
+        other parameters are those of :meth:`fit`.
         """
         from art.data_generators import DataGenerator
 
@@ -192,12 +222,19 @@ class EpochTrainer(Trainer):
         classifier = self._classifier
         self.check_batches(generator.size, generator.batch_size)
         nb_batches = math.ceil(generator.size / generator.batch_size)
+        check_generator_epoch(generator, nb_batches)
         probed = False
 
         def batches() -> Iterator[Batch]:
             nonlocal probed
-            for _ in range(nb_batches):
+            for index in range(nb_batches):
                 x_batch, y_batch = generator_batch(generator)
+                expected = min(generator.batch_size, generator.size - index * generator.batch_size)
+                if len(x_batch) != expected:
+                    raise ValueError(f"generator.get_batch() returned {len(x_batch)} samples as batch {index + 1} of "
+                                     f"{nb_batches}, but generator.batch_size {generator.batch_size} and "
+                                     f"generator.size {generator.size} make it {expected}: an epoch would not see "
+                                     "every sample once; declare the batch size the generator yields")
                 x_batch, y_batch = check_dataset(x_batch, y_batch, classifier.input_shape, classifier.nb_classes,
                                                  ("generator batch x", "generator batch y"), classifier.clip_values)
                 if not probed:
@@ -257,6 +294,10 @@ class EpochTrainer(Trainer):
                checkpoint_dir: str | os.PathLike[str] | None, resume: bool, scheduler_interval: str,
                epoch_callback: EpochCallback | None) -> list[dict[str, Any]]:
         nb_epochs = check_count(nb_epochs, "nb_epochs")
+        config = self.config()
+        if "eps" in config and "norm" in config:
+            classifier = self._classifier
+            ThreatModel(config["eps"], config["norm"]).check_box(classifier.clip_values, classifier.input_shape)
         self._check_scheduler(scheduler, scheduler_interval)
         per_batch = scheduler if scheduler_interval == "batch" else None
         if resume and checkpoint_dir is None:

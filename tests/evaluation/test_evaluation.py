@@ -330,3 +330,14 @@ def test_evaluation_names_float64_inputs(digits):
     with pytest.raises(TypeError, match="x is float64 but the model's parameters are float32"):
         evaluate_attacks(classifier, digits.x_test[:4].astype(np.float64), digits.y_test[:4],
                          ThreatModel(0.1, "inf"), ["fgsm"], verbose=False)
+
+
+def test_evaluation_refuses_a_radius_that_covers_the_data_box(tmp_path, digits):
+    classifier = wrap_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8), 10, device="cpu")
+    with pytest.raises(ValueError, match="eps=8/255"):
+        evaluate_classifier(classifier, digits.x_test[:4], digits.y_test[:4], ThreatModel(8, "inf"),
+                            attacks=["fgsm"], curve=False, geometry=False, verbose=False)
+    train = CliRunner().invoke(main, ["train", "--eps", "8", "--epochs", "1", "--quiet", "--device", "cpu",
+                                      "--out", str(tmp_path / "train")])
+    assert train.exit_code == 2 and "Invalid value for --eps" in train.output and "8/255" in train.output
+    assert not (tmp_path / "train" / "report.json").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from art.data_generators import NumpyDataGenerator
+from art.data_generators import DataGenerator, NumpyDataGenerator
 from art.defences.trainer import Trainer
 from conftest import digits_cnn, make_classifier
 from torch import nn
@@ -13,6 +13,7 @@ from torch import nn
 from art_sor import SORTrainer, StandardTrainer
 from art_sor.classifiers.view import ClassifierView
 from art_sor.core import sor_loss
+from art_sor.trainers.adversarial import PGDTrainer
 
 
 class PlainCNN(nn.Module):
@@ -128,6 +129,41 @@ def test_fit_generator_over_art_data_generator(small_digits):
     history = SORTrainer(classifier, eps=0.05).fit_generator(generator, nb_epochs=4, verbose=False)
     assert len(history) == 4 and history[-1]["loss"] < history[0]["loss"]
     assert np.mean(classifier.predict(x_test).argmax(1) == y_test) > 0.6
+
+
+class _Yields(DataGenerator):
+    """A user's generator that declares one batch size and yields another."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, declared: int, yielded: int) -> None:
+        super().__init__(len(x), declared)
+        self.x, self.y, self.yielded, self.start = x, y, yielded, 0
+
+    def get_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        batch = slice(self.start, self.start + self.yielded)
+        self.start = (self.start + self.yielded) % len(self.x)
+        return self.x[batch], self.y[batch]
+
+
+def test_fit_generator_refuses_a_generator_that_does_not_yield_what_it_declares(small_digits):
+    from art.data_generators import PyTorchDataGenerator
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y, _, _ = small_digits
+    x, y = x[:160], y[:160]
+    dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    faults = [(PyTorchDataGenerator(DataLoader(dataset, batch_size=32), size=160, batch_size=64),
+               "generator.batch_size is 64 but its DataLoader yields batches of 32"),
+              (PyTorchDataGenerator(DataLoader(dataset, batch_size=64), size=200, batch_size=64),
+               "generator.size is 200 but its DataLoader holds 160"),
+              (PyTorchDataGenerator(DataLoader(dataset, batch_size=64, drop_last=True), size=160, batch_size=64),
+               "drop_last=True"),
+              (NumpyDataGenerator(x, y, batch_size=64), "yields 2 batches per epoch"),
+              (_Yields(x, y, declared=64, yielded=32), "returned 32 samples as batch 1 of 3")]
+    for generator, message in faults:
+        with pytest.raises(ValueError, match=message):
+            trainer.fit_generator(generator, nb_epochs=1, verbose=False)
+        assert trainer.history == []
 
 
 def test_standard_trainer_has_no_penalty(small_digits):
@@ -474,4 +510,13 @@ def test_trainer_settings_that_cannot_change_what_runs_are_refused(small_digits)
         trainer = SORTrainer(plain, eps=0.1, micro_batch_size=micro)
         with pytest.raises(ValueError, match=f"micro_batch_size {micro} is not below batch_size 50"):
             trainer.fit(x, y, batch_size=50, nb_epochs=1, verbose=False)
+        assert trainer.history == []
+
+
+def test_training_refuses_a_radius_that_covers_the_data_box(small_digits):
+    x, y, _, _ = small_digits
+    for trainer in (SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), eps=8),
+                    PGDTrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), eps=8)):
+        with pytest.raises(ValueError, match="eps=8/255"):
+            trainer.fit(x, y, nb_epochs=1, verbose=False)
         assert trainer.history == []
