@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 import logging
 import math
 import os
@@ -10,6 +11,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -24,6 +26,7 @@ from art_sor.core.checks import check_choice, check_count
 from art_sor.core.threat import ThreatModel
 from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
+    STATE_FILE,
     differing_settings,
     load_training_state,
     optimizer_settings,
@@ -88,6 +91,18 @@ def check_generator_epoch(generator: DataGenerator, nb_batches: int) -> None:
                          f"{generator.size % generator.batch_size} of them; build it with drop_last=False")
 
 
+_FINGERPRINT_LENGTH = 64
+
+
+def _fingerprint(x: np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 of the training inputs and labels (shapes and dtypes included)."""
+    digest = hashlib.sha256()
+    for array in (x, labels):
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 class EpochTrainer(Trainer):
     """An ART ``Trainer`` whose subclasses say how to train on one batch; this class runs the epochs.
 
@@ -132,6 +147,10 @@ class EpochTrainer(Trainer):
         self.tags: dict[str, Any] = {}
         self._last_batch: Batch | None = None
         self._batch_size: int | None = None
+        # What identifies the run's data and schedule in its saved states, so that a resume on others is refused.
+        self._data: str | None = None
+        self._schedule: str | None = None
+        self._saved_to: set[Path] = set()
 
     @property
     def parallel(self) -> DataParallel:
@@ -155,6 +174,7 @@ class EpochTrainer(Trainer):
         resume: bool = False,
         scheduler_interval: SchedulerInterval = "epoch",
         epoch_callback: EpochCallback | None = None,
+        overwrite: bool = False,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Train on arrays.
@@ -168,10 +188,13 @@ class EpochTrainer(Trainer):
         :param scheduler: Any object with ``.step()``; a torch scheduler must belong to the classifier's optimizer.
         :param verbose: Show a progress bar per epoch.
         :param checkpoint_dir: Folder to save the training state to after every epoch.
-        :param resume: Continue from the state in ``checkpoint_dir`` if there is one.
+        :param resume: Continue from the state in ``checkpoint_dir`` if there is one; a state saved with other
+                       settings, other training data or another scheduler is refused.
         :param scheduler_interval: Step the scheduler once per ``"epoch"`` (``StepLR``, ``CosineAnnealingLR`` over
                                    epochs) or once per ``"batch"`` (``OneCycleLR``, warm-ups counted in steps).
         :param epoch_callback: Called after each epoch (see :data:`EpochCallback`), e.g. to evaluate robustness.
+        :param overwrite: Without ``resume``, replace a training state that another run saved in ``checkpoint_dir``
+                          (refused otherwise, so that no finished epoch is lost by mistake).
         :return: The history, one record per epoch.
         """
         classifier = self._classifier
@@ -190,8 +213,9 @@ class EpochTrainer(Trainer):
                 yield x[index], labels[index]
 
         self._batch_size = batch_size
+        self._data = None if checkpoint_dir is None else _fingerprint(x, labels)
         return self._train(batches, math.ceil(n / batch_size), nb_epochs, validation_data, scheduler, verbose,
-                           checkpoint_dir, resume, scheduler_interval, epoch_callback)
+                           checkpoint_dir, resume, scheduler_interval, epoch_callback, overwrite)
 
     def fit_generator(
         self,
@@ -204,6 +228,7 @@ class EpochTrainer(Trainer):
         resume: bool = False,
         scheduler_interval: SchedulerInterval = "epoch",
         epoch_callback: EpochCallback | None = None,
+        overwrite: bool = False,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Train on an ART ``DataGenerator``; an epoch is ``ceil(generator.size / generator.batch_size)`` batches.
@@ -244,8 +269,10 @@ class EpochTrainer(Trainer):
                 yield x_batch[shard], y_batch[shard]
 
         self._batch_size = generator.batch_size
+        # Its samples cannot be read without drawing them: the generator's kind and size stand for them.
+        self._data = f"{type(generator).__name__} of {generator.size} samples"
         return self._train(batches, nb_batches, nb_epochs, validation_data, scheduler, verbose, checkpoint_dir,
-                           resume, scheduler_interval, epoch_callback)
+                           resume, scheduler_interval, epoch_callback, overwrite)
 
     def predict(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Predict with the trained classifier (see ``PyTorchClassifier.predict``)."""
@@ -292,7 +319,7 @@ class EpochTrainer(Trainer):
     def _train(self, batches: Batches, nb_batches: int, nb_epochs: int,
                validation_data: tuple[np.ndarray, np.ndarray] | None, scheduler: Any | None, verbose: bool,
                checkpoint_dir: str | os.PathLike[str] | None, resume: bool, scheduler_interval: str,
-               epoch_callback: EpochCallback | None) -> list[dict[str, Any]]:
+               epoch_callback: EpochCallback | None, overwrite: bool = False) -> list[dict[str, Any]]:
         nb_epochs = check_count(nb_epochs, "nb_epochs")
         config = self.config()
         if "eps" in config and "norm" in config:
@@ -302,6 +329,9 @@ class EpochTrainer(Trainer):
         per_batch = scheduler if scheduler_interval == "batch" else None
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
+        self._schedule = None if scheduler is None else f"{type(scheduler).__name__} per {scheduler_interval}"
+        if checkpoint_dir is not None:
+            self._check_checkpoint_dir(Path(checkpoint_dir), resume, overwrite)
         validation = None
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -347,6 +377,15 @@ class EpochTrainer(Trainer):
                 break
         self._classifier.model.eval()
         return self.history
+
+    def _check_checkpoint_dir(self, folder: Path, resume: bool, overwrite: bool) -> None:
+        """Refuse a ``checkpoint_dir`` that is a file, or one holding another run's state when not resuming."""
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"checkpoint_dir {folder} is a file, not a folder; pass a folder for the training state")
+        if resume or overwrite or folder.resolve() in self._saved_to or not (folder / STATE_FILE).exists():
+            return
+        raise ValueError(f"checkpoint_dir {folder} holds the training state of another run ({STATE_FILE}); pass "
+                         "resume=True to continue it, overwrite=True to replace it, or another checkpoint_dir")
 
     def _check_divergence(self, record: dict[str, Any]) -> None:
         """Raise ``FloatingPointError`` for an epoch whose finite mean loss shows the weights have blown up."""
@@ -460,11 +499,14 @@ class EpochTrainer(Trainer):
             "random": random_streams(),
             "tags": self.tags,
             "batch_size": self._batch_size,
+            "data": self._data,
+            "schedule": self._schedule,
             **self._extra_state(),
         }
         if hasattr(scheduler, "state_dict"):
             state["scheduler"] = scheduler.state_dict()
         save_training_state(checkpoint_dir, state)
+        self._saved_to.add(Path(checkpoint_dir).resolve())
 
     def _restore(self, checkpoint_dir: str | os.PathLike[str], scheduler: Any | None) -> None:
         state = load_training_state(checkpoint_dir)
@@ -476,6 +518,13 @@ class EpochTrainer(Trainer):
         saved_batch = state.get("batch_size")  # states saved before it was recorded have none
         if saved_batch is not None and saved_batch != self._batch_size:
             differing.append(f"batch_size: {saved_batch} → {self._batch_size}")
+        # States saved before data and schedule were recorded have neither: nothing to compare.
+        if state.get("data") is not None and self._data is not None and state["data"] != self._data:
+            differing.append("training data: other x or y than the saved run's (their fingerprints differ)"
+                             if len(state["data"]) == len(self._data) == _FINGERPRINT_LENGTH
+                             else f"training data: {state['data']} → {self._data}")
+        if "schedule" in state and state["schedule"] != self._schedule:
+            differing.append(f"scheduler: {state['schedule']} → {self._schedule}")
         if differing:
             # A scheduler records initial_lr in the optimizer's groups: its absence on one side is the scheduler's.
             scheduled = [d for d in differing if ".initial_lr:" in d and ("None →" in d or d.endswith("→ None"))]
@@ -483,7 +532,12 @@ class EpochTrainer(Trainer):
                     "round: pass the same scheduler" if scheduled else "")
             raise ValueError(f"checkpoint_dir holds a run with other settings (saved → this trainer): "
                              f"{'; '.join(differing)}{hint}")
-        self._classifier.model.load_state_dict(state["model"])
+        try:
+            self._classifier.model.load_state_dict(state["model"])
+        except RuntimeError as error:
+            raise ValueError(f"checkpoint_dir holds the training state of another model: "
+                             f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error}"
+                             ) from error
         self._classifier.optimizer.load_state_dict(state["optimizer"])
         restore_random_streams(state["random"])
         self._load_extra_state(state)

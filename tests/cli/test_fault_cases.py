@@ -303,7 +303,8 @@ def test_a_full_disk_keeps_the_previous_file_and_says_so(tmp_path, monkeypatch):
 @pytest.mark.parametrize("optimizer, name", [("sgd", "momentum"), ("adam", "betas")])
 def test_onecycle_cycles_only_the_learning_rate(optimizer, name):
     model = nn.Linear(2, 2)
-    built = OptimizerSettings(optimizer, lr=0.1, momentum=0.0).build(model.parameters())
+    held = {"momentum": 0.0} if optimizer == "sgd" else {}  # adam takes no momentum setting
+    built = OptimizerSettings(optimizer, lr=0.1, **held).build(model.parameters())
     before = built.param_groups[0][name]
     scheduler, interval = ScheduleSettings("onecycle").build(built, epochs=2, batches_per_epoch=3)
     rates = []
@@ -355,9 +356,11 @@ def test_a_resume_with_another_learning_rate_or_without_the_scheduler_is_refused
     torch.optim.lr_scheduler.StepLR(other.optimizer, 1, 0.5)
     with pytest.raises(ValueError, match=r"holds a run with other settings \(saved → this trainer\): "
                                          r"config\.optimizer\.param_groups\[0\]\.initial_lr: 0\.001 → 0\.1; "
-                                         r"config\.optimizer\.param_groups\[0\]\.lr: 0\.001 → 0\.1$"):
+                                         r"config\.optimizer\.param_groups\[0\]\.lr: 0\.001 → 0\.1; "
+                                         r"scheduler: StepLR per epoch → None$"):
         SORTrainer(other, eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False, checkpoint_dir=tmp_path,
                                        resume=True)
-    with pytest.raises(ValueError, match=r"initial_lr: 0.001 → None; the run was saved with a learning-rate scheduler"):
+    with pytest.raises(ValueError, match=r"initial_lr: 0.001 → None; scheduler: StepLR per epoch → None; "
+                                         r"the run was saved with a learning-rate scheduler"):
         SORTrainer(classifier(1e-3), eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False,
                                                   checkpoint_dir=tmp_path, resume=True)

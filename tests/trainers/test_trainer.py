@@ -235,6 +235,50 @@ def test_resume_refuses_another_configuration(small_digits, tmp_path):
                                                                           checkpoint_dir=tmp_path, resume=True)
 
 
+def test_resume_refuses_other_data_or_another_scheduler(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+
+    def trainer() -> SORTrainer:
+        return SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+
+    def one_cycle(fitted: SORTrainer) -> torch.optim.lr_scheduler.OneCycleLR:
+        return torch.optim.lr_scheduler.OneCycleLR(fitted.get_classifier().optimizer, max_lr=0.01, epochs=3,
+                                                   steps_per_epoch=5)
+
+    first = trainer()
+    first.fit(x, y, nb_epochs=1, batch_size=64, verbose=False, checkpoint_dir=tmp_path, scheduler=one_cycle(first),
+              scheduler_interval="batch")
+    with pytest.raises(ValueError, match="training data: other x or y"):
+        subset = trainer()
+        subset.fit(x[:256], y[:256], nb_epochs=2, batch_size=64, verbose=False, checkpoint_dir=tmp_path,
+                   resume=True, scheduler=one_cycle(subset), scheduler_interval="batch")
+    with pytest.raises(ValueError, match="scheduler: OneCycleLR per batch → None"):
+        trainer().fit(x, y, nb_epochs=2, batch_size=64, verbose=False, checkpoint_dir=tmp_path, resume=True)
+    same = trainer()
+    history = same.fit(x, y, nb_epochs=2, batch_size=64, verbose=False, checkpoint_dir=tmp_path, resume=True,
+                       scheduler=one_cycle(same), scheduler_interval="batch")
+    assert [record["epoch"] for record in history] == [1, 2]
+
+
+def test_a_fresh_fit_does_not_replace_another_runs_training_state(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+    first = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    first.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
+    first.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path)  # its own state: it goes on
+    saved = (tmp_path / "training_state.pt").read_bytes()
+    other = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    with pytest.raises(ValueError, match=r"holds the training state of another run.*overwrite=True"):
+        other.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
+    assert (tmp_path / "training_state.pt").read_bytes() == saved
+    assert len(other.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path, overwrite=True)) == 1
+    with pytest.raises(ValueError, match="is a file"):
+        other.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path / "training_state.pt")
+    wider = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    with pytest.raises(ValueError, match="training state of another model"):
+        SORTrainer(make_classifier(wider, (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=3, verbose=False,
+                                                                    checkpoint_dir=tmp_path, resume=True)
+
+
 def test_amp_trains_in_bfloat16_on_cpu(small_digits):
     x, y, x_test, y_test = small_digits
     torch.manual_seed(0)
