@@ -22,6 +22,7 @@ from art_sor.core.norms import GEOMETRIES
 from art_sor.data import dataset_spec
 from art_sor.models import resolve_architecture
 from art_sor.registry import ARCHITECTURES, ATTACKS, DATASETS, DEFENCES, Registry, RegistryError
+from art_sor.runs.folders import FolderError
 from art_sor.runs.recipes import Recipe, RecipeError, load_recipe, recipe_for
 from art_sor.runs.setup import OPTIMIZERS, SCHEDULES, SELECTIONS, OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.tracking import EXPERIMENT, Tracking
@@ -381,6 +382,9 @@ def tracking_from(ctx: click.Context, values: dict[str, Any]) -> Tracking:
     tracking = Tracking(values["log_dir"], mlflow, values["mlflow_uri"], values["mlflow_experiment"])
     try:
         tracking.check()
+    except FolderError as error:
+        option = "--log-dir" if str(error).startswith("log_dir") else "--mlflow-uri"
+        raise click.BadParameter(str(error), param_hint=option) from error
     except ValueError as error:
         raise click.BadParameter(str(error).removeprefix("mlflow_uri "), param_hint="--mlflow-uri") from error
     return tracking
