@@ -152,6 +152,22 @@ def test_threads_option_sets_torchs_threads(tmp_path):
         torch.set_num_threads(before)
 
 
+def test_threads_refusals_name_their_source_and_place(monkeypatch):
+    import os
+
+    cpus = os.cpu_count() or 1
+    for value, message in [("abc", "ART_SOR_THREADS=abc is not a whole number"),
+                           ("0", f"ART_SOR_THREADS=0 must lie between 1 and this machine's {cpus} logical CPUs")]:
+        monkeypatch.setenv("ART_SOR_THREADS", value)
+        result = CliRunner().invoke(main, ["list", "defences"])
+        assert result.exit_code == 2 and message in result.output, result.output
+    monkeypatch.delenv("ART_SOR_THREADS")
+    too_many = CliRunner().invoke(main, ["--threads", str(cpus + 1), "list", "defences"])
+    assert too_many.exit_code == 2 and f"'{cpus + 1}' must lie between 1" in too_many.output, too_many.output
+    after = CliRunner().invoke(main, ["list", "defences", "--threads", "1"])
+    assert after.exit_code == 2 and "goes before the command, as in art-sor --threads ... list" in after.output
+
+
 def test_an_interrupt_says_what_was_saved_and_how_to_resume(monkeypatch, tmp_path):
     import importlib
 
