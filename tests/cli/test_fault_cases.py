@@ -300,6 +300,28 @@ def test_a_full_disk_keeps_the_previous_file_and_says_so(tmp_path, monkeypatch):
     write_text(tmp_path / "ok.txt", "fine")
 
 
+def test_the_file_size_limit_while_saving_names_the_file_and_the_limit(tmp_path):
+    code = textwrap.dedent(f"""
+        import torch
+        from art_sor.storage import DiskFullError, save_checked, write_text
+        for write in (lambda: save_checked({str(tmp_path / 'state.pt')!r}, {{"w": torch.zeros(100_000)}}),
+                      lambda: write_text({str(tmp_path / 'report.json')!r}, "x" * 200_000)):
+            try:
+                write()
+            except DiskFullError as error:
+                print(error)
+    """)
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)))
+    assert child.returncode == 0, child.stderr
+    lines = child.stdout.splitlines()
+    assert len(lines) == 2, child.stdout + child.stderr
+    for line, name in zip(lines, ("state.pt", "report.json"), strict=True):
+        assert line.startswith("the file-size limit of 100000 bytes (ulimit -f) was reached while writing")
+        assert name in line and f"no {name} was written" in line
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("optimizer, name", [("sgd", "momentum"), ("adam", "betas")])
 def test_onecycle_cycles_only_the_learning_rate(optimizer, name):
     model = nn.Linear(2, 2)
