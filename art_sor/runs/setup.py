@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from art_sor.core.checks import check_bool, check_choice, check_count, check_non_negative, check_positive
@@ -14,6 +16,8 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "multistep", "onecycle")
 SELECTIONS = ("last", "best-robust")
 
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 @dataclass(frozen=True)
 class OptimizerSettings:
@@ -165,6 +169,16 @@ class TrainingSetup:
         check_count(self.workers, "workers", minimum=0)
         if self.micro_batch_size is not None:
             check_count(self.micro_batch_size, "micro_batch_size")
+        schedule = self.schedule
+        if schedule.name == "multistep":
+            # torch steps in float32: a rate beyond its range stops training with an overflow deep in the optimizer.
+            decays = sum(1 for epoch in schedule.milestones if epoch < self.epochs)
+            with np.errstate(over="ignore"):
+                highest = float(np.float32(self.optimizer.lr) * np.float32(max(schedule.gamma, 1.0)) ** decays)
+            if not math.isfinite(highest) or highest > _FLOAT32_MAX:
+                raise ValueError(f"gamma {schedule.gamma:g} raises the learning rate {self.optimizer.lr:g} beyond "
+                                 f"float32's range in {decays} steps, where the optimizer cannot step; gamma "
+                                 "decays the rate when below 1")
 
     def trainer_settings(self) -> dict[str, Any]:
         """The settings the defence's trainer itself must honour, passed to every defence's factory.

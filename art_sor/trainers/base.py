@@ -27,6 +27,7 @@ from art_sor.core.threat import ThreatModel
 from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
     STATE_FILE,
+    ResumeMismatchError,
     differing_settings,
     load_training_state,
     optimizer_settings,
@@ -515,6 +516,9 @@ class EpochTrainer(Trainer):
             return
         differing = differing_settings({"config": state["config"], "tags": state["tags"]},
                                        {"config": self.config(), "tags": self.tags})
+        saved_method = state["config"].get("method")
+        if saved_method != self.method:  # another trainer's settings share few keys: name the trainer alone
+            differing = [f"method: {saved_method} → {self.method}"]
         saved_batch = state.get("batch_size")  # states saved before it was recorded have none
         if saved_batch is not None and saved_batch != self._batch_size:
             differing.append(f"batch_size: {saved_batch} → {self._batch_size}")
@@ -530,12 +534,12 @@ class EpochTrainer(Trainer):
             scheduled = [d for d in differing if ".initial_lr:" in d and ("None →" in d or d.endswith("→ None"))]
             hint = ("; the run was saved with a learning-rate scheduler and is resumed without one, or the other way "
                     "round: pass the same scheduler" if scheduled else "")
-            raise ValueError(f"checkpoint_dir holds a run with other settings (saved → this trainer): "
-                             f"{'; '.join(differing)}{hint}")
+            raise ResumeMismatchError(f"checkpoint_dir holds a run with other settings (saved → this trainer): "
+                                      f"{'; '.join(differing)}{hint}")
         try:
             self._classifier.model.load_state_dict(state["model"])
         except RuntimeError as error:
-            raise ValueError(f"checkpoint_dir holds the training state of another model: "
+            raise ResumeMismatchError(f"checkpoint_dir holds the training state of another model: "
                              f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error}"
                              ) from error
         self._classifier.optimizer.load_state_dict(state["optimizer"])

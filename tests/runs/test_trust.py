@@ -88,6 +88,29 @@ def test_a_folder_holds_one_job(tmp_path):
     assert [row["training"]["defence"] for row in report(out)] == ["gr"]
 
 
+def test_refusals_of_the_run_loop_come_as_one_line(digits, tmp_path):
+    # An interrupted run of another defence in the folder: a run mismatch, not a trainer's ValueError.
+    train_defence("standard", digits, THREAT, SMALL, tmp_path / "run", verbose=False)
+    (tmp_path / "run" / "model.pt").unlink()
+    with pytest.raises(RunMismatchError, match=r"holds an interrupted run that is not this one.*--overwrite"):
+        train_defence("sor", digits, THREAT, SMALL, tmp_path / "run", verbose=False)
+    # A best-robust run whose best epoch was lost cannot choose one: said before any work.
+    best = replace(SMALL, select="best-robust", validation_samples=50)
+    train_defence("standard", digits, THREAT, best, tmp_path / "best", verbose=False)
+    for name in ("model.pt", "best_robust.pt"):
+        (tmp_path / "best" / name).unlink()
+    with pytest.raises(FileNotFoundError, match=r"best_robust\.pt is missing"):
+        train_defence("standard", digits, THREAT, best, tmp_path / "best", verbose=False)
+    budget = CliRunner().invoke(main, ["compare", "--defence", "standard", "--attack", "fgsm", "--no-alignment",
+                                       "--no-diagnostics", "--budget-of", "fbf:1", "--norm", "l2", "--eps", "0.5",
+                                       "--quiet", "--device", "cpu", "--out", str(tmp_path / "compare")])
+    assert budget.exit_code == 2 and "Invalid value for --budget-of" in budget.output, budget.output
+    assert not (tmp_path / "compare" / "budget-reference").exists()
+    gamma = CliRunner().invoke(main, ["train", *QUICK, "--optimizer", "sgd", "--schedule", "multistep",
+                                      "--milestones", "1", "--gamma", "1e308", "--out", str(tmp_path / "gamma")])
+    assert gamma.exit_code == 2 and "Invalid value for --gamma" in gamma.output, gamma.output
+
+
 def test_budgeted_run_is_reused_only_where_the_cap_allows(digits, tmp_path):
     def train(epochs: int, budget: Budget) -> int:
         setup = replace(SMALL, epochs=epochs)
