@@ -89,7 +89,8 @@ def check_inputs(x: object, input_shape: tuple[int, ...], name: str = "x",
     :param x: A NumPy array, or a CPU torch tensor (as a ``DataLoader`` yields).
     :param clip_values: The classifier's data range; inputs outside it are refused (for example 0..255 images
                         given to a classifier whose range is [0, 1]).
-    :return: ``x`` itself, never a copy.
+    :return: ``x`` itself, or a contiguous copy of an array with negative strides (``x[::-1]``), which torch
+             cannot wrap; never ``x`` modified.
     """
     if not isinstance(x, (np.ndarray, torch.Tensor)):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
@@ -112,6 +113,8 @@ def check_inputs(x: object, input_shape: tuple[int, ...], name: str = "x",
             raise ValueError(f"{name} has values in [{values.min():g}, {values.max():g}], outside the classifier's "
                              f"clip_values [{low.min():g}, {high.max():g}]; scale the data into that range (e.g. "
                              "divide 0..255 images by 255)")
+    if isinstance(x, np.ndarray) and any(stride < 0 for stride in x.strides):
+        return np.ascontiguousarray(x)
     return x
 
 

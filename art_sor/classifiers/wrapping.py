@@ -42,10 +42,14 @@ def wrap_model(model: nn.Module, input_shape: tuple[int, ...], nb_classes: int,
     :param preprocessing: ``(mean, std)`` standardisation applied inside the classifier, so that ε stays in the
                           raw pixel space.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    :raises ValueError: If the standardisation's mean is not finite or its std is not finite and positive.
+    :raises ValueError: If the standardisation's mean is not finite or its std is not finite and positive, or the
+                        model's parameters are on the meta device.
     """
     if isinstance(preprocessing, (tuple, list)) and len(preprocessing) == 2:
         standardisation_arrays(*preprocessing)
+    if any(parameter.is_meta for parameter in model.parameters()):
+        raise ValueError("model has parameters on the meta device, which hold no values; build it on a real "
+                         "device, or fill it with model.to_empty(device=...) and load its weights")
     return PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=tuple(input_shape),
                              nb_classes=nb_classes, optimizer=optimizer, clip_values=clip_values,
                              preprocessing=preprocessing, device_type=resolve_device(device))

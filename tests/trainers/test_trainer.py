@@ -12,6 +12,7 @@ from torch import nn
 
 from art_sor import SORTrainer, StandardTrainer
 from art_sor.classifiers.view import ClassifierView
+from art_sor.classifiers.wrapping import wrap_model
 from art_sor.core import sor_loss
 from art_sor.trainers.adversarial import PGDTrainer
 
@@ -564,3 +565,16 @@ def test_training_refuses_a_radius_that_covers_the_data_box(small_digits):
         with pytest.raises(ValueError, match="eps=8/255"):
             trainer.fit(x, y, nb_epochs=1, verbose=False)
         assert trainer.history == []
+
+
+def test_models_and_arrays_that_torch_would_fail_on_are_refused_in_words(small_digits):
+    x, y, _, _ = small_digits
+    narrow = make_classifier(nn.Sequential(nn.Flatten(), nn.Linear(32, 10)), (1, 8, 8))
+    with pytest.raises(ValueError, match=r"fails on x of the classifier's input_shape \(1, 8, 8\)"):
+        SORTrainer(narrow, eps=0.1).fit(x, y, nb_epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="meta device"):
+        wrap_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).to("meta"), (1, 8, 8), 10, device="cpu")
+    reversed_x, reversed_y = x[::-1], y[::-1]
+    history = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(reversed_x, reversed_y,
+                                                                                  nb_epochs=1, verbose=False)
+    assert len(history) == 1 and reversed_x.strides[0] < 0  # trained on a copy; the caller's view is unchanged
