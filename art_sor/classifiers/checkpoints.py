@@ -100,13 +100,30 @@ def read_torch_dict(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several unrelated types for files it cannot read
         # Say why: for weights_only's refusal, torch's "WeightsUnpickler error" line names the object it refused.
-        lines = str(error).splitlines() or [""]
-        reason = next((line for line in lines if "WeightsUnpickler error" in line), lines[0]).strip()[:200]
-        raise CorruptFileError(f"{path} cannot be read as {what} ({type(error).__name__}"
-                               + (f": {reason})" if reason else ")")) from error
+        raise CorruptFileError(f"{path} cannot be read as {what} ({type(error).__name__}: "
+                               f"{_load_failure(str(error))})") from error
     if not isinstance(content, dict):
         raise CorruptFileError(f"{path} holds a {type(content).__name__}, not {what}")
     return content
+
+
+def _load_failure(message: str) -> str:
+    """What ``torch.load(weights_only=True)`` refused, without torch's advice to unpickle the file.
+
+    For weights_only's refusal torch's ``WeightsUnpickler error:`` names the object (``Unsupported global: ...``)
+    or the byte it could not read; the sentences around it suggest ``weights_only=False``, which would run the
+    file's code, and are dropped.
+    """
+    lines = [line.strip() for line in message.splitlines()]
+    marker = "WeightsUnpickler error:"
+    at = next((i for i, line in enumerate(lines) if marker in line), None)
+    if at is None:
+        return lines[0] if lines else ""
+    reason = lines[at].split(marker, 1)[1].strip() or next((line for line in lines[at + 1:] if line), "")
+    reason = reason.split(". ")[0].removesuffix(".")
+    if "global" in reason.lower():
+        return f"{reason}; a file that needs code to load is refused rather than run: save its state_dict"
+    return reason
 
 
 def model_with_weights(architecture: str, input_shape: Sequence[int], nb_classes: int,

@@ -195,6 +195,8 @@ def _open_robustbench(model: RobustBenchModel, data: Dataset, architecture: str 
         raise ModelMismatchError(str(error), "--dataset") from error
     try:
         loaded = load_robustbench_classifier(model, data.name, model_dir, download, device)
+    except CorruptFileError:
+        raise
     except ValueError as error:
         raise ModelMismatchError(str(error), "CHECKPOINT") from error
     threat = {"norm": ROBUSTBENCH_THREATS[loaded.threat_model], "eps": ROBUSTBENCH_EPS[loaded.threat_model]}

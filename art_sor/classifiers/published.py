@@ -235,6 +235,7 @@ def load_robustbench_classifier(model: RobustBenchModel, dataset: str, model_dir
     :raises ImportError: If the ``robustbench`` extra is not installed.
     :raises ValueError: For a dataset without RobustBench models, or a name not in the zoo.
     :raises FileNotFoundError: If the weights are not in ``model_dir`` and ``download`` is false.
+    :raises CorruptFileError: If a weight file cannot be read safely, or its weights do not fit the model.
     """
     utils, benchmark, threat, entry = _zoo_entry(model, dataset)
     timm_name = f"{model.name.lower().replace('-', '_')}_{benchmark}_{threat.lower()}"
@@ -252,7 +253,15 @@ def load_robustbench_classifier(model: RobustBenchModel, dataset: str, model_dir
             raise FileNotFoundError(f"RobustBench model {model.name}: no {missing[0]} (in --model-dir "
                                     f"{model_dir}); pass --download to let robustbench fetch it, or put the file "
                                     "there")
-    network = utils.load_model(model.name, model_dir=str(model_dir), dataset=benchmark, threat_model=threat).eval()
+    for file in files:
+        if file.is_file():  # read safely first: robustbench's own reading of a bad file advises unpickling it
+            read_torch_dict(file, f"the weights of RobustBench model {model.name}")
+    try:
+        network = utils.load_model(model.name, model_dir=str(model_dir), dataset=benchmark,
+                                   threat_model=threat).eval()
+    except RuntimeError as error:  # load_state_dict: weights of another network
+        raise CorruptFileError(f"{files[0] if files else model.name}: the weights do not fit RobustBench model "
+                               f"{model.name}: {str(error).splitlines()[0]}") from error
     identity = {"robustbench": model.name, "dataset": benchmark, "threat_model": threat,
                 "files": {file.name: hashlib.sha256(file.read_bytes()).hexdigest() for file in files},
                 **({"timm": timm_name} if not files else {})}

@@ -400,3 +400,34 @@ def test_a_madry_checkpoint_without_its_normaliser_is_blamed_on_the_file(tmp_pat
     with pytest.raises(CorruptFileError, match=r"not module\.normalizer\.new_std") as error:
         open_model(path, digits, architecture=architecture, device="cpu")
     assert "--architecture" not in str(error.value)
+
+
+def test_a_garbage_or_mismatched_robustbench_file_is_refused_without_advice_to_unpickle(tmp_path, cifar_images):
+    place_robustbench_weights(tmp_path / "models")
+    weights = tmp_path / "models" / "cifar10" / "Linf" / "Wong2020Fast.pt"
+    data = load_foolbox_cifar10(cifar_images)
+    for content, named in [(b"garbage, not a torch file", "cannot be read"),
+                           ({"conv1.weight": torch.zeros(1)}, "do not fit RobustBench model Wong2020Fast")]:
+        if isinstance(content, bytes):
+            weights.write_bytes(content)
+        else:
+            torch.save(content, weights)
+        with pytest.raises(CorruptFileError, match=named) as error:
+            open_model(RobustBenchModel("Wong2020Fast", "Linf"), data, model_dir=tmp_path / "models", device="cpu")
+        assert "weights_only=False" not in str(error.value)
+
+
+def test_the_weights_only_refusal_names_what_was_refused_in_whole_words(tmp_path):
+    import argparse
+
+    from art_sor.classifiers.checkpoints import read_torch_dict
+
+    torch.save({"args": argparse.Namespace(arch="resnet18")}, tmp_path / "pickled.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"garbage, not a torch file")
+    for name, reason in [("pickled.pt", "Unsupported global: GLOBAL argparse.Namespace was not an allowed global "
+                                        "by default; a file that needs code to load is refused rather than run"),
+                         ("garbage.pt", "Unsupported operand")]:
+        with pytest.raises(CorruptFileError) as error:
+            read_torch_dict(tmp_path / name, "a torch state_dict")
+        assert reason in str(error.value) and str(error.value).endswith(")")
+        assert "weights_only" not in str(error.value) and "add_safe_globals" not in str(error.value)
