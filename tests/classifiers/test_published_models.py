@@ -429,5 +429,6 @@ def test_the_weights_only_refusal_names_what_was_refused_in_whole_words(tmp_path
                          ("garbage.pt", "Unsupported operand")]:
         with pytest.raises(CorruptFileError) as error:
             read_torch_dict(tmp_path / name, "a torch state_dict")
-        assert reason in str(error.value) and str(error.value).endswith(")")
-        assert "weights_only" not in str(error.value) and "add_safe_globals" not in str(error.value)
+        message = str(error.value).replace(str(tmp_path), "")
+        assert reason in message and message.endswith(")")
+        assert "weights_only" not in message and "add_safe_globals" not in message
