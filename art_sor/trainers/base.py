@@ -514,6 +514,14 @@ class EpochTrainer(Trainer):
         if state is None:
             logger.info("no training state in %s; starting from scratch", checkpoint_dir)
             return
+        if scheduler is None and not self.history:
+            # Nothing but the caller changes a fresh trainer's optimizer before its first epoch; the settings of
+            # the run are those the trainer was built with, and loading the saved state would undo the change.
+            changed = differing_settings(self._optimizer_settings, optimizer_settings(self._classifier.optimizer))
+            if changed:
+                raise ResumeMismatchError(f"classifier.optimizer was changed after this trainer was built "
+                                          f"({'; '.join(changed)}), and a resume restores the saved run's "
+                                          "optimizer over it; build the trainer after setting the optimizer")
         differing = differing_settings({"config": state["config"], "tags": state["tags"]},
                                        {"config": self.config(), "tags": self.tags})
         saved_method = state["config"].get("method")

@@ -578,3 +578,17 @@ def test_models_and_arrays_that_torch_would_fail_on_are_refused_in_words(small_d
     history = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(reversed_x, reversed_y,
                                                                                   nb_epochs=1, verbose=False)
     assert len(history) == 1 and reversed_x.strides[0] < 0  # trained on a copy; the caller's view is unchanged
+
+
+def test_a_resume_does_not_silently_undo_a_learning_rate_set_after_the_trainer_was_built(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=1e-3), eps=0.05).fit(x, y, nb_epochs=1, verbose=False,
+                                                                               checkpoint_dir=tmp_path)
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), lr=1e-3)
+    trainer = SORTrainer(classifier, eps=0.05)
+    for group in classifier.optimizer.param_groups:
+        group["lr"] = 0.1
+    with pytest.raises(ValueError, match=r"changed after this trainer was built "
+                                         r"\(param_groups\[0\]\.lr: 0\.001 → 0\.1"):
+        trainer.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path, resume=True)
+    assert classifier.optimizer.param_groups[0]["lr"] == 0.1 and trainer.history == []
