@@ -724,6 +724,9 @@ def silent_result_api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], 
     cases += [(f"resume {label}", lambda f=label: _other_resume(w, x, y, classifier, f), name) for label, name in [
         ("on a subset of the training data", "training data"), ("without the run's scheduler", "scheduler"),
         ("with another model", "another model"), ("fresh into another run's checkpoint_dir", "overwrite=True")]]
+    cases += [("resume after the optimizer's lr was changed once the trainer was built",
+               lambda: _changed_after(w, x, y, classifier),
+               "changed after this trainer was built")]
     cases += [("train_defence over another defence's interrupted run", lambda: _other_defence(w, data),
                "interrupted run"),
               ("train_defence best-robust without its best-epoch file", lambda: _lost_best(w, data), "best_robust.pt"),
@@ -819,6 +822,16 @@ def _other_resume(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callab
     if fault != "without the run's scheduler":
         arguments.update(scheduler=one_cycle(other), scheduler_interval="batch")
     resumed.fit(**arguments)
+
+
+def _changed_after(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callable[..., Any]) -> None:
+    folder = w.root / "changed-after"
+    SORTrainer(classifier(), eps=0.1).fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=folder)
+    fresh = classifier()
+    trainer = SORTrainer(fresh, eps=0.1)
+    for group in fresh.optimizer.param_groups:
+        group["lr"] = 0.1
+    trainer.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=folder, resume=True)
 
 
 def _other_defence(w: Workspace, data: Any) -> None:
