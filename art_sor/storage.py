@@ -14,12 +14,18 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+try:
+    import resource
+except ImportError:  # not on Windows, which has no file-size limit
+    resource = None
 
 CHECKSUM_KEY = "checksum"
 # Prefix of checksums over every value; art-sor before 0.3.0 wrote files without one, or with one over tensors only.
@@ -33,10 +39,15 @@ class CorruptFileError(ValueError):
 
 
 class DiskFullError(OSError):
-    """A write that found no space left on the device; the file it would have replaced is untouched."""
+    """A write stopped by a storage limit: no space left, a quota, or the file-size limit.
+
+    The file it would have replaced is untouched.
+    """
 
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_PAGE = 64 * 1024
+"""Slack for the last buffer a writer could not flush, when telling a limit from another failure."""
 
 
 def _umask() -> int:
@@ -63,16 +74,38 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[io.BufferedWrite
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException as error:
+        written = Path(tmp).stat().st_size if Path(tmp).exists() else 0
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.errno in _NO_SPACE:
+        limit = _storage_limit(error, written, path.parent)
+        if limit is not None:
+            cause, remedy, code = limit
             kept = f"the previous {path.name} is untouched" if path.exists() else f"no {path.name} was written"
-            full = DiskFullError(f"no space left on the device while writing {path}; {kept} and the partial file "
-                                 "was removed, so nothing saved before was lost: free some space and run the same "
-                                 "command again to carry on from the last saved state")
-            full.errno = error.errno
+            full = DiskFullError(f"{cause} while writing {path}; {kept} and the partial file was removed, so nothing "
+                                 f"saved before was lost: {remedy} and run the same command again to carry on from "
+                                 "the last saved state")
+            full.errno = code
             raise full from error
         raise
     return path
+
+
+def _storage_limit(error: BaseException, written: int, folder: Path) -> tuple[str, str, int] | None:
+    """``(cause, remedy, errno)`` when ``error`` is a write stopped by a full device, a quota or the file-size limit.
+
+    torch's writer reports such failures as a ``RuntimeError`` without the OS error, so the limits are read here.
+    """
+    code = error.errno if isinstance(error, OSError) else None
+    if code is None and not isinstance(error, RuntimeError):
+        return None
+    unlimited = (-1, getattr(resource, "RLIM_INFINITY", -1))
+    file_limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else -1
+    if code == errno.EFBIG or (code is None and file_limit not in unlimited and written >= file_limit - _PAGE):
+        size = f" of {file_limit} bytes" if file_limit not in unlimited else ""
+        return (f"the file-size limit{size} (ulimit -f) was reached", "raise the limit (ulimit -f unlimited)",
+                errno.EFBIG)
+    if code in _NO_SPACE or (code is None and shutil.disk_usage(folder).free < _PAGE):
+        return "no space left on the device", "free some space", code or errno.ENOSPC
+    return None
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

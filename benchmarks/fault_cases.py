@@ -21,6 +21,7 @@ import errno
 import json
 import os
 import re
+import resource
 import sys
 import tempfile
 import traceback
@@ -37,23 +38,27 @@ from click.testing import CliRunner
 from torch import nn
 
 from art_sor import SORTrainer
-from art_sor.classifiers.checkpoints import load_classifier, save_classifier
+from art_sor.classifiers.checkpoints import load_classifier, read_torch_dict, save_classifier
 from art_sor.classifiers.inputs import GeneratorError
+from art_sor.classifiers.opening import open_model
 from art_sor.classifiers.wrapping import wrap_model
 from art_sor.cli import main as art_sor_cli
+from art_sor.core.gradient_norm import GradientNormRegularizer
 from art_sor.core.threat import ThreatModel
 from art_sor.data.bundled import load_digits
 from art_sor.data.user_data import load_image_folder, load_npz
-from art_sor.evaluation import evaluate_attacks
+from art_sor.evaluation import evaluate_attacks, evaluate_classifier
+from art_sor.explain.full_explanation import explain_classifier
 from art_sor.explain.scores import alignment_scores
 from art_sor.models import build_model
 from art_sor.registry import RegistryError
 from art_sor.runs.folders import FolderError
 from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.recipes import RecipeError
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
+from art_sor.runs.tracking import Tracking
 from art_sor.runs.training import train_defence
-from art_sor.storage import CorruptFileError, DiskFullError
+from art_sor.storage import CorruptFileError, DiskFullError, save_checked, write_text
 
 USER_MODELS = """
 import torch
@@ -193,6 +198,51 @@ class Workspace:
         self.changed = str(root / "changed")
         done = CliRunner().invoke(art_sor_cli, ["train", *QUICK, "--defence", "standard", "--out", self.changed])
         assert done.exit_code == 0, done.output
+        self.evaluated = str(root / "evaluated")
+        done = CliRunner().invoke(art_sor_cli, ["evaluate", self.model, "--attack", "fgsm", "--no-curve",
+                                                "--no-geometry", "--eval-samples", "10", "--quiet", "--out",
+                                                self.evaluated])
+        assert done.exit_code == 0, done.output
+        self._not_finite(weights)
+
+    def _not_finite(self, weights: dict[str, torch.Tensor]) -> None:
+        """MadryLab-layout checkpoints (small-cnn on digits) whose outputs cannot be finite, and other bad files."""
+
+        def madry(name: str, mean: float, std: float, nan_weight: bool = False, normaliser: bool = True) -> str:
+            state = {f"module.model.{k}": v.clone() for k, v in weights.items()}
+            if nan_weight:
+                state["module.model.7.weight"].view(-1)[0] = float("nan")
+            if normaliser:
+                state["module.normalizer.new_mean"] = torch.full((1, 1, 1), mean)
+                state["module.normalizer.new_std"] = torch.full((1, 1, 1), std)
+            torch.save({"model": state, "epoch": 1}, self.root / name)
+            return str(self.root / name)
+
+        self.madry = {"std 0": (madry("std0.pt", 0.1, 0.0), "std"),
+                      "a NaN mean": (madry("nanmean.pt", float("nan"), 0.3), "mean"),
+                      "a NaN weight": (madry("nanweight.pt", 0.1, 0.3, nan_weight=True), "7.weight"),
+                      "no normaliser": (madry("nonorm.pt", 0.1, 0.3, normaliser=False), "new_mean")}
+        nan = {k: v.clone() for k, v in weights.items()}
+        nan["7.bias"][0] = float("nan")
+        torch.save(nan, self.root / "nan_state.pt")
+        self.nan_state = str(self.root / "nan_state.pt")
+        network = build_model("small-cnn", (1, 8, 8), 10)
+        network.load_state_dict({k: v.clone() for k, v in weights.items()})
+        network[7].weight.data.view(-1)[0] = float("nan")
+        self.nan_checkpoint = str(save_classifier(self.root / "nan_checkpoint.pt", wrap_model(
+            network, (1, 8, 8), 10, device="cpu"), "small-cnn"))
+
+        torch.save({"args": argparse.Namespace(arch="x")}, self.root / "pickled.pt")
+        self.pickled = str(self.root / "pickled.pt")
+        rng = np.random.default_rng(0)
+        x, y = rng.random((40, 1, 8, 8)).astype(np.float32), np.arange(40) % 10
+        np.savez(self.root / "channels_last.npz", x_train=x.transpose(0, 2, 3, 1), y_train=y,
+                 x_test=x[:10].transpose(0, 2, 3, 1), y_test=y[:10])
+        np.savez(self.root / "empty_test.npz", x_train=x, y_train=y, x_test=x[:0], y_test=y[:0])
+        np.save(self.root / "array.npy", x)
+        self.npz_faults = {"channels last": (str(self.root / "channels_last.npz"), "channels last"),
+                           "an empty test split": (str(self.root / "empty_test.npz"), "x_test"),
+                           "a .npy file": (str(self.root / "array.npy"), ".npy")}
 
     def _user_modules(self) -> None:
         """Modules of user architectures, importable as ``fc_models:NAME`` (the workspace joins ``sys.path``)."""
@@ -277,7 +327,7 @@ class Workspace:
 
 
 def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
-    """(description, arguments, what the message must name)."""
+    """(description, arguments, what the message must name); see also :func:`silent_result_cli_cases`."""
     out = ["--out", str(w.root / "out")]
     train = ["train", *QUICK, *out]
     compare = ["compare", "--defence", "standard", "--attack", "pgd", "--no-alignment", "--no-diagnostics", *QUICK,
@@ -413,6 +463,71 @@ def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
     return cases
 
 
+def silent_result_cli_cases(w: Workspace) -> list[tuple[str, list[str], str, dict[str, str]]]:
+    """Faults that once ran to a silent wrong result or a raw traceback: (description, arguments, name, env)."""
+    out = ["--out", str(w.root / "out27")]
+    train = ["train", *QUICK, *out]
+    evaluate = ["evaluate", "--quiet", "--attack", "fgsm", "--no-curve", "--no-geometry", "--eval-samples", "10",
+                "--out", str(w.root / "eval27")]
+    explain = ["explain", "--out", str(w.root / "explain27")]
+    compare = ["compare", "--defence", "standard", "--attack", "fgsm", "--no-alignment", "--no-diagnostics", *QUICK,
+               *out]
+    cases: list[tuple[str, list[str], str, dict[str, str]]] = []
+    cases += [(f"evaluate a MadryLab checkpoint with {label}", [*evaluate, path, "--architecture", "small-cnn"],
+               name, {}) for label, (path, name) in w.madry.items()]
+    cases += [("evaluate a state_dict with a NaN bias", [*evaluate, w.nan_state, "--architecture", "small-cnn"],
+               "not finite", {}),
+              ("evaluate with --std 0", [*evaluate, w.bare, "--architecture", "small-cnn", "--mean", "0.5", "--std",
+                                         "0"], "--std", {}),
+              ("evaluate with --mean nan", [*evaluate, w.bare, "--architecture", "small-cnn", "--mean", "nan",
+                                            "--std", "0.5"], "--mean", {}),
+              ("explain a MadryLab checkpoint with std 0", [*explain, w.madry["std 0"][0], "--architecture",
+                                                            "small-cnn"], "std", {}),
+              ("compare --reference of a checkpoint with a NaN weight", [*compare, "--reference", w.nan_checkpoint],
+               "7.weight", {})]
+    cases += [(f"train {' '.join(args)}", [*train, *args], name, {}) for args, name in [
+        (["--defence", "sor:hvp=exact,h=0.5"], "h=0.5 has no effect"),
+        (["--defence", "sor:step=frank_wolfe"], "step='frank_wolfe' has no effect"),
+        (["--defence", "sor:objective=perturbed,hvp=exact"], "hvp='exact' has no effect"),
+        (["--defence", "sor:objective=perturbed,h=0.5"], "h=0.5 has no effect"),
+        (["--defence", "gr:h=0.5"], "h=0.5 has no effect"),
+        (["--defence", "sor:batch_norm=eval"], "batch_norm='eval' has no effect"),
+        (["--defence", "pgd-at:batch_norm=eval"], "batch_norm='eval' has no effect"),
+        (["--defence", "sor:lam=0,penalty_warmup_epochs=2"], "penalty_warmup_epochs=2 has no effect"),
+        (["--defence", "sor:lam=0,eps_warmup_epochs=2"], "eps_warmup_epochs=2 has no effect"),
+        (["--defence", "gr:lam=0,penalty_warmup_epochs=1"], "penalty_warmup_epochs=1 has no effect"),
+        (["--defence", "sor", "--micro-batch-size", "64"], "--micro-batch-size"),
+        (["--defence", "sor", "--micro-batch-size", "500"], "--micro-batch-size"),
+        (["--defence", "sor:micro_batch_size=64"], "micro_batch_size 64 is not below"),
+        (["--eps", "8"], "8/255"), (["--norm", "l2", "--eps", "4"], "--eps"),
+        (["--norm", "l1", "--eps", "40"], "--eps"),
+        (["--dataset", "npz"], "npz:PATH"), (["--dataset", "npz:"], "npz:PATH"),
+        (["--epochs", "2", "--optimizer", "sgd", "--schedule", "multistep", "--milestones", "1", "--gamma", "1e308"],
+         "--gamma"),
+        (["--log-dir", f"{w.file}/logs"], "--log-dir"), (["--mlflow-uri", Path(f"{w.file}/ml").as_uri()],
+                                                         "--mlflow-uri"),
+    ]]
+    cases += [(f"train --dataset npz with {label}", [*train, "--dataset", f"npz:{path}"], name, {})
+              for label, (path, name) in w.npz_faults.items()]
+    cases += [("evaluate --eps 8", [*evaluate, w.model, "--eps", "8"], "8/255", {}),
+              ("compare --eps 8", [*compare, "--eps", "8"], "8/255", {}),
+              ("compare --budget-of fbf:1 --norm l2", [*compare, "--budget-of", "fbf:1", "--norm", "l2", "--eps",
+                                                       "0.5"], "--budget-of", {}),
+              ("evaluate into a train folder", [*evaluate[:-1], w.changed, w.model], "command train", {}),
+              ("explain into a train folder", ["explain", "--out", w.changed, w.model], "command train", {}),
+              ("train --defence gr into a standard train folder",
+               ["train", *QUICK, "--defence", "gr", "--out", w.changed], "defences", {}),
+              ("train into an evaluate folder", ["train", *QUICK, "--defence", "standard", "--out", w.evaluated],
+               "command evaluate", {}),
+              ("compare into a train folder", [*compare[:-1], w.changed], "not of compare", {}),
+              ("ART_SOR_THREADS=abc", ["list", "defences"], "ART_SOR_THREADS", {"ART_SOR_THREADS": "abc"}),
+              ("ART_SOR_THREADS=0", ["list", "defences"], "ART_SOR_THREADS", {"ART_SOR_THREADS": "0"}),
+              ("--threads after the command", ["list", "defences", "--threads", "1"], "goes before the command", {}),
+              ("--threads 100000", ["--threads", "100000", "list", "defences"], "--threads", {}),
+              ("evaluate a file that needs code to load", [*evaluate, w.pickled], "Unsupported global", {})]
+    return cases
+
+
 def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
     """(description, call, what the message must name)."""
     data = load_digits()
@@ -515,6 +630,121 @@ def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
     return cases
 
 
+def silent_result_api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
+    """Faults of the Python API that once ran to a silent wrong result or a raw traceback."""
+    data = load_digits()
+    x, y = data.x_train[:120], data.y_train[:120]
+
+    def classifier(model: nn.Module | None = None) -> Any:
+        torch.manual_seed(0)
+        model = model or build_model("small-cnn", (1, 8, 8), 10)
+        return wrap_model(model, (1, 8, 8), 10, optimizer=torch.optim.Adam(model.parameters(), 1e-3),
+                          clip_values=(0.0, 1.0), device="cpu")
+
+    def linear(bias: float = 0.0) -> nn.Module:
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        model[1].bias.data[0] = bias
+        return model
+
+    def trainer(**kwargs: Any) -> Callable[[], Any]:
+        return lambda: SORTrainer(classifier(), **{"eps": 0.1, **kwargs})
+
+    def fit(trainer_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Callable[[], Any]:
+        arguments = {"x": x, "y": y, "nb_epochs": 1, "verbose": False, **kwargs}
+        return lambda: SORTrainer(classifier(), **{"eps": 0.1, **(trainer_kwargs or {})}).fit(**arguments)
+
+    def generator(fault: str) -> Callable[[], Any]:
+        from art.data_generators import NumpyDataGenerator, PyTorchDataGenerator
+        from torch.utils.data import DataLoader, TensorDataset
+
+        dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+        made = {"loader of 32 declared 64": lambda: PyTorchDataGenerator(DataLoader(dataset, batch_size=32), 120, 64),
+                "size 200 over 120": lambda: PyTorchDataGenerator(DataLoader(dataset, batch_size=40), 200, 40),
+                "drop_last": lambda: PyTorchDataGenerator(DataLoader(dataset, batch_size=50, drop_last=True), 120,
+                                                          50),
+                "drop_remainder": lambda: NumpyDataGenerator(x, y, batch_size=50),
+                "yielding 30 declared 60": lambda: _Generator(x, y, "size", 60)}[fault]
+        return lambda: SORTrainer(classifier(), eps=0.1).fit_generator(made(), nb_epochs=1, verbose=False)
+
+    cases: list[tuple[str, Callable[[], Any], str]] = []
+    cases += [(f"open_model of a MadryLab checkpoint with {label}",
+               lambda p=path: open_model(Path(p), data, "small-cnn", "cpu"), name)
+              for label, (path, name) in w.madry.items()]
+    cases += [("open_model of a state_dict with a NaN bias",
+               lambda: open_model(Path(w.nan_state), data, "small-cnn", "cpu"), "not finite"),
+              ("open_model with standardisation std 0",
+               lambda: open_model(Path(w.bare), data, "small-cnn", "cpu", ((0.5,), (0.0,))), "std"),
+              ("wrap_model with preprocessing std 0",
+               lambda: wrap_model(linear(), (1, 8, 8), 10, preprocessing=(0.0, 0.0), device="cpu"), "std"),
+              ("wrap_model with a NaN mean",
+               lambda: wrap_model(linear(), (1, 8, 8), 10, preprocessing=(float("nan"), 1.0), device="cpu"), "mean"),
+              ("wrap_model of a model on the meta device",
+               lambda: wrap_model(linear().to("meta"), (1, 8, 8), 10, device="cpu"), "meta"),
+              ("evaluate_classifier of a model returning NaN",
+               lambda: evaluate_classifier(classifier(linear(float("nan"))), x[:10], y[:10], ThreatModel(0.1, "inf"),
+                                           ["fgsm"], curve=False, geometry=False, verbose=False), "NaN or inf"),
+              ("evaluate_classifier with float64 x",
+               lambda: evaluate_classifier(classifier(), x[:10].astype(np.float64), y[:10], ThreatModel(0.1, "inf"),
+                                           ["fgsm"], curve=False, geometry=False, verbose=False), "float64"),
+              ("evaluate_classifier at L∞ ε 8 on [0, 1]",
+               lambda: evaluate_classifier(classifier(), x[:10], y[:10], ThreatModel(8, "inf"), ["fgsm"],
+                                           curve=False, geometry=False, verbose=False), "8/255"),
+              ("explain_classifier of a model returning NaN",
+               lambda: explain_classifier(classifier(linear(float("nan"))), x[:2], y[:2], tuple("0123456789"),
+                                          w.root / "explain-nan", "nan"), "NaN or inf")]
+    cases += [(f"SORTrainer({label})", trainer(**kwargs), name) for label, kwargs, name in [
+        ("hvp='exact', h=0.5", {"hvp": "exact", "h": 0.5}, "h=0.5 has no effect"),
+        ("step='frank_wolfe'", {"step": "frank_wolfe"}, "step='frank_wolfe' has no effect"),
+        ("objective='perturbed', hvp='exact'", {"objective": "perturbed", "hvp": "exact"}, "hvp='exact'"),
+        ("batch_norm='eval' without batch norm", {"batch_norm": "eval"}, "batch_norm='eval' has no effect"),
+        ("lam=0, penalty_warmup_epochs=2", {"lam": 0.0, "penalty_warmup_epochs": 2}, "penalty_warmup_epochs"),
+        ("lam=0, eps_warmup_epochs=2", {"lam": 0.0, "eps_warmup_epochs": 2}, "eps_warmup_epochs"),
+    ]]
+    cases += [("GradientNormRegularizer(h=0.5) with double_backprop",
+               lambda: GradientNormRegularizer(eps=0.1, norm="inf", h=0.5), "h=0.5 has no effect"),
+              ("OptimizerSettings('adam', momentum=0.5)", lambda: OptimizerSettings("adam", 0.1, momentum=0.5),
+               "momentum"),
+              ("ScheduleSettings('cosine', gamma=0.5)", lambda: ScheduleSettings("cosine", gamma=0.5), "gamma"),
+              ("ScheduleSettings('constant', milestones=(3,))", lambda: ScheduleSettings("constant", (3,)),
+               "milestones")]
+    cases += [(f"fit({label})", call, name) for label, call, name in [
+        ("micro_batch_size=128 over batches of 64", fit({"micro_batch_size": 128}, batch_size=64),
+         "micro_batch_size 128"),
+        ("eps=8 on [0, 1]", fit({"eps": 8}), "8/255"),
+        ("a model expecting another input size",
+         lambda: SORTrainer(classifier(nn.Sequential(nn.Flatten(), nn.Linear(32, 10))), eps=0.1).fit(
+             x, y, nb_epochs=1, verbose=False), "input_shape"),
+        ("checkpoint_dir that is a file", fit(checkpoint_dir=w.file), "checkpoint_dir"),
+    ]]
+    cases += [(f"fit_generator with a generator {label}", generator(label), name) for label, name in [
+        ("loader of 32 declared 64", "generator.batch_size"), ("size 200 over 120", "generator.size"),
+        ("drop_last", "drop_last"), ("drop_remainder", "drop_remainder"),
+        ("yielding 30 declared 60", "generator.batch_size")]]
+    cases += [(f"resume {label}", lambda f=label: _other_resume(w, x, y, classifier, f), name) for label, name in [
+        ("on a subset of the training data", "training data"), ("without the run's scheduler", "scheduler"),
+        ("with another model", "another model"), ("fresh into another run's checkpoint_dir", "overwrite=True")]]
+    cases += [("resume after the optimizer's lr was changed once the trainer was built",
+               lambda: _changed_after(w, x, y, classifier),
+               "changed after this trainer was built")]
+    cases += [("train_defence over another defence's interrupted run", lambda: _other_defence(w, data),
+               "interrupted run"),
+              ("train_defence best-robust without its best-epoch file", lambda: _lost_best(w, data), "best_robust.pt"),
+              ("Tracking(log_dir under a file).check()", lambda: Tracking(log_dir=Path(w.file) / "logs").check(),
+               "log_dir"),
+              ("read_torch_dict of a file that needs code", lambda: read_torch_dict(w.pickled, "a state_dict"),
+               "Unsupported global"),
+              ("load_npz of channels-last images", lambda: load_npz(w.npz_faults["channels last"][0]),
+               "channels last"),
+              ("load_npz of an empty test split", lambda: load_npz(w.npz_faults["an empty test split"][0]), "x_test"),
+              ("load_npz of a .npy file", lambda: load_npz(w.npz_faults["a .npy file"][0]), ".npy"),
+              ("the file-size limit while saving a training state",
+               lambda: _file_size_limit(w, lambda: save_checked(w.root / "big.pt", {"w": torch.zeros(100_000)})),
+               "big.pt"),
+              ("the file-size limit while writing a report",
+               lambda: _file_size_limit(w, lambda: write_text(w.root / "big.json", "x" * 200_000)), "big.json")]
+    return cases
+
+
 def result_cases(w: Workspace) -> list[tuple[str, Callable[[], str | None]]]:
     """Inputs that must work: (description, check returning what is wrong, or ``None``)."""
 
@@ -525,14 +755,41 @@ def result_cases(w: Workspace) -> list[tuple[str, Callable[[], str | None]]]:
         found = {round(float(v), 5) for v in np.unique(data.x_train)}
         return None if found == expected else f"16-bit levels {sorted(expected)} read as {sorted(found)}"
 
-    return [("load_image_folder of 16-bit greyscale PNGs", deep_folder)]
+    def negative_strides() -> str | None:
+        data = load_digits()
+        x, y = data.x_train[:100][::-1], data.y_train[:100][::-1]
+        model = build_model("small-cnn", (1, 8, 8), 10)
+        classifier = wrap_model(model, (1, 8, 8), 10, optimizer=torch.optim.Adam(model.parameters(), 1e-3),
+                                device="cpu")
+        history = SORTrainer(classifier, eps=0.1).fit(x, y, nb_epochs=1, verbose=False)
+        return None if len(history) == 1 and x.strides[0] < 0 else "negative-stride arrays did not train"
+
+    def ledger_lost() -> str | None:
+        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+        args = ["train", *QUICK, "--defence", "standard", "--out", str(w.root / "ledger"), "--log-dir",
+                str(w.root / "ledger-tb")]
+        for _ in range(2):
+            done = CliRunner().invoke(art_sor_cli, args)
+            if done.exit_code != 0:
+                return done.output[-300:]
+            (w.root / "ledger" / "standard" / "tracking.json").unlink()
+        steps = [event.step for path in (w.root / "ledger-tb" / "standard").glob("events.out.tfevents.*")
+                 for event in EventFileLoader(str(path)).Load()
+                 if event.HasField("summary") and any(v.tag == "train/loss" for v in event.summary.value)]
+        return None if steps == [1] else f"train/loss logged at steps {sorted(steps)} after the ledger was lost"
+
+    return [("load_image_folder of 16-bit greyscale PNGs", deep_folder),
+            ("fit on arrays with negative strides", negative_strides),
+            ("a rerun after tracking.json is lost logs each epoch to TensorBoard once", ledger_lost)]
 
 
 class _Generator(DataGenerator):
-    """A user's generator with one fault: ``get_batch`` raises, or returns three items or a bare array."""
+    """A user's generator with one fault: ``get_batch`` raises, returns three items or a bare array, or (``size``)
+    yields batches of 30 while declaring ``batch_size``."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, fault: str) -> None:
-        super().__init__(len(x), 30)
+    def __init__(self, x: np.ndarray, y: np.ndarray, fault: str, batch_size: int = 30) -> None:
+        super().__init__(len(x), batch_size)
         self.x, self.y, self.fault = x, y, fault
 
     def get_batch(self) -> Any:
@@ -540,7 +797,68 @@ class _Generator(DataGenerator):
             raise OSError("the network share went away")
         if self.fault == "three":
             return self.x[:30], self.y[:30], None
+        if self.fault == "size":
+            return self.x[:30], self.y[:30]
         return self.x[:30]
+
+
+def _other_resume(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callable[..., Any], fault: str) -> None:
+    """A first run with a OneCycle schedule, then a resume (or fresh fit) that is not that run."""
+    folder = w.root / f"resume-{fault.replace(' ', '-')}"
+
+    def one_cycle(trained: Any) -> Any:
+        return torch.optim.lr_scheduler.OneCycleLR(trained.optimizer, max_lr=1e-3, epochs=2, steps_per_epoch=2)
+
+    first = classifier()
+    SORTrainer(first, eps=0.1).fit(x, y, nb_epochs=1, batch_size=64, verbose=False, checkpoint_dir=folder,
+                                   scheduler=one_cycle(first), scheduler_interval="batch")
+    other = classifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 10))) if fault == "with another model" \
+        else classifier()
+    resumed = SORTrainer(other, eps=0.1)  # built before its scheduler, as the first run's was
+    arguments = {"x": x[:100] if fault.startswith("on a subset") else x, "y": y[:100] if fault.startswith(
+        "on a subset") else y, "nb_epochs": 2, "batch_size": 64, "verbose": False, "checkpoint_dir": folder,
+                 "resume": not fault.startswith("fresh")}
+    if fault != "without the run's scheduler":
+        arguments.update(scheduler=one_cycle(other), scheduler_interval="batch")
+    resumed.fit(**arguments)
+
+
+def _changed_after(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callable[..., Any]) -> None:
+    folder = w.root / "changed-after"
+    SORTrainer(classifier(), eps=0.1).fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=folder)
+    fresh = classifier()
+    trainer = SORTrainer(fresh, eps=0.1)
+    for group in fresh.optimizer.param_groups:
+        group["lr"] = 0.1
+    trainer.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=folder, resume=True)
+
+
+def _other_defence(w: Workspace, data: Any) -> None:
+    folder = w.root / "other-defence"
+    setup = TrainingSetup(epochs=1, batch_size=50, train_samples=100, device="cpu")
+    train_defence("standard", data, ThreatModel(0.2, "inf"), setup, folder, verbose=False)
+    (folder / "model.pt").unlink()
+    train_defence("sor", data, ThreatModel(0.2, "inf"), setup, folder, verbose=False)
+
+
+def _lost_best(w: Workspace, data: Any) -> None:
+    folder = w.root / "lost-best"
+    setup = TrainingSetup(epochs=1, batch_size=50, train_samples=150, device="cpu", select="best-robust",
+                          validation_samples=30)
+    train_defence("standard", data, ThreatModel(0.2, "inf"), setup, folder, verbose=False)
+    for name in ("model.pt", "best_robust.pt"):
+        (folder / name).unlink()
+    train_defence("standard", data, ThreatModel(0.2, "inf"), setup, folder, verbose=False)
+
+
+def _file_size_limit(w: Workspace, write: Callable[[], Any]) -> None:
+    """``write`` under a file-size limit of 100 kB (the process ignores SIGXFSZ, so the write fails with EFBIG)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, hard))
+    try:
+        write()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def _resume_other_lr(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callable[..., Any]) -> None:
@@ -616,11 +934,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Workspace(Path(tmp))
         runner = CliRunner()
-        for label, arguments, name in [case for case in cli_cases(workspace) if args.match in case[0]]:
-            result = runner.invoke(art_sor_cli, arguments)
+        every = [(*case, {}) for case in cli_cases(workspace)] + silent_result_cli_cases(workspace)
+        for label, arguments, name, env in [case for case in every if args.match in case[0]]:
+            result = runner.invoke(art_sor_cli, arguments, env=env)
             outcome, message = classify_cli(result, name)
             rows.append({"kind": "CLI", "case": label, "expects": name, "outcome": outcome, "message": message})
-        for label, call, name in [case for case in api_cases(workspace) if args.match in case[0]]:
+        for label, call, name in [case for case in api_cases(workspace) + silent_result_api_cases(workspace)
+                                  if args.match in case[0]]:
             outcome, message = classify_api(call, name)
             rows.append({"kind": "API", "case": label, "expects": name, "outcome": outcome, "message": message})
         for label, check in [case for case in result_cases(workspace) if args.match in case[0]]:

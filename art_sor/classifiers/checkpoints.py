@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
@@ -62,9 +63,12 @@ def load_classifier(path: str | os.PathLike[str], device: str = "auto") -> tuple
     model = model_with_weights(state["architecture"], state["input_shape"], state["nb_classes"], state["state_dict"],
                                f"{path}: its weights do not fit {state['architecture']}")
     clip = state["clip_values"]
+    try:
+        preprocessing = standardisation_arrays(*state["preprocessing"])
+    except ValueError as error:
+        raise CorruptFileError(f"{path}: {error}") from error
     classifier = wrap_model(model, state["input_shape"], state["nb_classes"], clip_values=None if clip is None
-                            else tuple(clip), preprocessing=standardisation_arrays(*state["preprocessing"]),
-                            device=device)
+                            else tuple(clip), preprocessing=preprocessing, device=device)
     return classifier, state
 
 
@@ -96,13 +100,30 @@ def read_torch_dict(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several unrelated types for files it cannot read
         # Say why: for weights_only's refusal, torch's "WeightsUnpickler error" line names the object it refused.
-        lines = str(error).splitlines() or [""]
-        reason = next((line for line in lines if "WeightsUnpickler error" in line), lines[0]).strip()[:200]
-        raise CorruptFileError(f"{path} cannot be read as {what} ({type(error).__name__}"
-                               + (f": {reason})" if reason else ")")) from error
+        raise CorruptFileError(f"{path} cannot be read as {what} ({type(error).__name__}: "
+                               f"{_load_failure(str(error))})") from error
     if not isinstance(content, dict):
         raise CorruptFileError(f"{path} holds a {type(content).__name__}, not {what}")
     return content
+
+
+def _load_failure(message: str) -> str:
+    """What ``torch.load(weights_only=True)`` refused, without torch's advice to unpickle the file.
+
+    For weights_only's refusal torch's ``WeightsUnpickler error:`` names the object (``Unsupported global: ...``)
+    or the byte it could not read; the sentences around it suggest ``weights_only=False``, which would run the
+    file's code, and are dropped.
+    """
+    lines = [line.strip() for line in message.splitlines()]
+    marker = "WeightsUnpickler error:"
+    at = next((i for i, line in enumerate(lines) if marker in line), None)
+    if at is None:
+        return lines[0] if lines else ""
+    reason = lines[at].split(marker, 1)[1].strip() or next((line for line in lines[at + 1:] if line), "")
+    reason = reason.split(". ")[0].removesuffix(".")
+    if "global" in reason.lower():
+        return f"{reason}; a file that needs code to load is refused rather than run: save its state_dict"
+    return reason
 
 
 def model_with_weights(architecture: str, input_shape: Sequence[int], nb_classes: int,
@@ -127,6 +148,24 @@ def model_with_weights(architecture: str, input_shape: Sequence[int], nb_classes
                                                                ("other shapes", reshaped)) if keys]
         raise CorruptFileError(f"{problem}: {'; '.join(parts) or str(error).splitlines()[0]}") from error
     return model.eval()
+
+
+def check_finite_model(classifier: PyTorchClassifier, x: np.ndarray, source: str | os.PathLike[str]) -> None:
+    """Refuse a model whose weights or outputs on ``x`` are not finite: every evaluation of it would be noise.
+
+    :param x: A few inputs to run the model on.
+    :param source: The model's file or name, for messages.
+    :raises CorruptFileError: Naming ``source`` and the first tensor holding NaN or inf, or saying that the outputs
+                              on ``x`` are not finite.
+    """
+    for name, tensor in classifier.model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CorruptFileError(f"{source}: its weight {name} holds NaN or inf values, so the model's outputs are "
+                                   "not finite")
+    logits = classifier.predict(np.ascontiguousarray(x), batch_size=len(x))
+    if not np.isfinite(logits).all():
+        raise CorruptFileError(f"{source}: the model's outputs on {len(x)} test images are not finite (NaN or inf "
+                               "logits); check its weights and standardisation")
 
 
 def _some(items: list[str], shown: int = 5) -> str:

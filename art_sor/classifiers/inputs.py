@@ -57,6 +57,31 @@ def check_pytorch_classifier(classifier: object, name: str = "classifier", need_
                          "flow through it; use PyTorch preprocessors")
 
 
+def check_input_dtype(classifier: Any, x: np.ndarray | torch.Tensor, name: str = "x") -> None:
+    """Refuse floating inputs of another dtype than the model's parameters (torch would fail inside the model).
+
+    :raises TypeError: Naming ``name``, its dtype and the model's.
+    """
+    data_dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x[:1])).dtype
+    model_dtype = next((p.dtype for p in classifier.model.parameters() if p.is_floating_point()), torch.float32)
+    if data_dtype.is_floating_point and data_dtype != model_dtype:
+        raise TypeError(f"{name} is {str(data_dtype).removeprefix('torch.')} but the model's parameters are "
+                        f"{str(model_dtype).removeprefix('torch.')}; convert one to the other (x.astype(...) or "
+                        "model.to(...))")
+
+
+def check_finite_outputs(logits: np.ndarray, name: str = "x") -> None:
+    """Refuse model outputs that are not finite: every accuracy and attack measured on them would be noise.
+
+    :param logits: The model's outputs on ``name``.
+    :raises ValueError: Saying for how many inputs the outputs hold NaN or inf.
+    """
+    bad = int((~np.isfinite(logits)).any(axis=tuple(range(1, logits.ndim))).sum())
+    if bad:
+        raise ValueError(f"classifier.model returns NaN or inf logits for {bad} of the {len(logits)} inputs of "
+                         f"{name}; check its weights and standardisation")
+
+
 def check_inputs(x: object, input_shape: tuple[int, ...], name: str = "x",
                  clip_values: tuple[Any, Any] | None = None) -> np.ndarray | torch.Tensor:
     """Check a batch of inputs: finite numbers whose samples have shape ``input_shape``, inside ``clip_values``.
@@ -64,7 +89,8 @@ def check_inputs(x: object, input_shape: tuple[int, ...], name: str = "x",
     :param x: A NumPy array, or a CPU torch tensor (as a ``DataLoader`` yields).
     :param clip_values: The classifier's data range; inputs outside it are refused (for example 0..255 images
                         given to a classifier whose range is [0, 1]).
-    :return: ``x`` itself, never a copy.
+    :return: ``x`` itself, or a contiguous copy of an array with negative strides (``x[::-1]``), which torch
+             cannot wrap; never ``x`` modified.
     """
     if not isinstance(x, (np.ndarray, torch.Tensor)):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
@@ -87,6 +113,8 @@ def check_inputs(x: object, input_shape: tuple[int, ...], name: str = "x",
             raise ValueError(f"{name} has values in [{values.min():g}, {values.max():g}], outside the classifier's "
                              f"clip_values [{low.min():g}, {high.max():g}]; scale the data into that range (e.g. "
                              "divide 0..255 images by 255)")
+    if isinstance(x, np.ndarray) and any(stride < 0 for stride in x.strides):
+        return np.ascontiguousarray(x)
     return x
 
 

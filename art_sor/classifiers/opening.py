@@ -16,6 +16,7 @@ import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import (
+    check_finite_model,
     load_classifier,
     load_state_dict_classifier,
     read_torch_dict,
@@ -29,6 +30,7 @@ from art_sor.classifiers.published import (
     load_robustbench_classifier,
     madry_checkpoint,
     madry_classifier,
+    madry_normaliser,
     robustbench_dataset,
 )
 from art_sor.classifiers.wrapping import standardisation_arrays
@@ -39,6 +41,8 @@ from art_sor.storage import CHECKSUM_KEY, CorruptFileError
 
 ROBUSTBENCH_MODEL_DIR = "models"
 """RobustBench's own default folder for its models."""
+_FINITE_PROBE = 8
+"""Test images a model is run on when opened, to refuse one whose outputs are not finite."""
 
 
 class ModelMismatchError(SettingError):
@@ -94,8 +98,9 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
                             formats, which carry their own.
     :param model_dir: Where RobustBench keeps its models (default ``models``); refused for other models.
     :param download: Let RobustBench download missing weights.
-    :raises art_sor.storage.CorruptFileError: If the file cannot be read as such, or its run key names an unknown
-                                              threat model.
+    :raises art_sor.storage.CorruptFileError: If the file cannot be read as such, its run key names an unknown
+                                              threat model, or the model's weights or outputs on a few test images
+                                              are not finite.
     :raises ModelMismatchError: If the model's input shape or number of classes is not the dataset's, or an
                                 option does not apply to the model.
     :raises ImportError: For a RobustBench model without the ``robustbench`` extra.
@@ -111,7 +116,7 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
     if CHECKSUM_KEY in content:  # written by art-sor: its own errors (corrupted, edited) are the ones to report
         opened = _open_art_sor(source, architecture, standardisation, device)
     else:
-        madry = madry_checkpoint(content)
+        madry = madry_checkpoint(content, source)
         if madry is not None:
             opened = _open_madry(source, madry, data, architecture, standardisation, device)
         elif architecture is None:
@@ -132,6 +137,8 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
     if classes != data.nb_classes:
         raise ModelMismatchError(f"the model has {classes} classes, but {data.name} has {data.nb_classes}",
                                  "data")
+    check_finite_model(opened.classifier, data.x_test[:_FINITE_PROBE], source.name if isinstance(
+        source, RobustBenchModel) else source)
     return opened
 
 
@@ -165,6 +172,7 @@ def _open_madry(path: Path, madry: MadryCheckpoint, data: Dataset, architecture:
     if madry.channels != data.input_shape[0]:
         raise ModelMismatchError(f"the checkpoint's normaliser has {madry.channels} channels, but {data.name} has "
                                  f"{data.input_shape[0]}", "data")
+    madry_normaliser(madry, path)  # a broken normaliser is the file's fault, not the architecture's
     given, architecture = architecture, architecture or MADRY_ARCHITECTURE
     try:
         classifier = madry_classifier(madry, data.input_shape, data.nb_classes, architecture, device, path)
@@ -192,6 +200,8 @@ def _open_robustbench(model: RobustBenchModel, data: Dataset, architecture: str 
         raise ModelMismatchError(str(error), "data") from error
     try:
         loaded = load_robustbench_classifier(model, data.name, model_dir, download, device)
+    except CorruptFileError:
+        raise
     except ValueError as error:
         raise ModelMismatchError(str(error), "source") from error
     threat = {"norm": ROBUSTBENCH_THREATS[loaded.threat_model], "eps": ROBUSTBENCH_EPS[loaded.threat_model]}
@@ -206,7 +216,10 @@ def _standardisation(standardisation: Standardisation | None, channels: int) -> 
         if len(values) not in (1, channels):
             raise ModelMismatchError(f"the standardisation's {part} has {len(values)} values; give one, or one per "
                                      f"channel ({channels})", part)
-    return standardisation_arrays(*standardisation)
+    try:
+        return standardisation_arrays(*standardisation)
+    except SettingError as error:  # a std of 0 or a NaN mean: every output would be NaN
+        raise ModelMismatchError(str(error), error.setting) from error
 
 
 def _sha256(path: Path) -> str:

@@ -63,10 +63,14 @@ class MadryCheckpoint:
         return len(self.mean)
 
 
-def madry_checkpoint(content: dict[str, Any]) -> MadryCheckpoint | None:
+def madry_checkpoint(content: dict[str, Any], source: str | os.PathLike[str] = "checkpoint"
+                     ) -> MadryCheckpoint | None:
     """A MadryLab checkpoint's parts, or ``None`` when ``content`` is not one.
 
     :param content: The file, as :func:`~art_sor.classifiers.checkpoints.read_torch_dict` reads it.
+    :param source: Where it comes from, for messages.
+    :raises CorruptFileError: If it holds a MadryLab network (``model.*`` weights in a ``model`` or ``state_dict``
+                              entry) without its normaliser, which no architecture can stand in for.
     """
     state = content.get("model", content.get("state_dict"))
     if not isinstance(state, dict):
@@ -75,8 +79,14 @@ def madry_checkpoint(content: dict[str, Any]) -> MadryCheckpoint | None:
     state = {key.removeprefix("module."): value for key, value in state.items() if isinstance(key, str)}
     mean, std = state.get("normalizer.new_mean"), state.get("normalizer.new_std")
     weights = {key.removeprefix("model."): value for key, value in state.items() if key.startswith("model.")}
-    if not (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and weights):
+    if not weights:
         return None
+    missing = [f"module.normalizer.{name}" for name, value in (("new_mean", mean), ("new_std", std))
+               if not isinstance(value, torch.Tensor)]
+    if missing:
+        raise CorruptFileError(f"{source} holds a MadryLab robustness network (module.model.*) but not "
+                               f"{' and '.join(missing)}, the standardisation it was trained with; the file is "
+                               "incomplete (save the whole AttackerModel state_dict)")
     epoch = content.get("epoch")
     return MadryCheckpoint(weights, tuple(mean.flatten().tolist()), tuple(std.flatten().tolist()),
                            int(epoch) if isinstance(epoch, (int, torch.Tensor)) else None)
@@ -92,17 +102,30 @@ def madry_classifier(checkpoint: MadryCheckpoint, input_shape: tuple[int, ...], 
     :param architecture: The network's architecture in art-sor's registry, or ``module:callable``.
     :param source: Where the checkpoint comes from, for messages.
     :raises ValueError: If the normaliser does not have one value per input channel.
-    :raises CorruptFileError: If the weights do not fit ``architecture``.
+    :raises CorruptFileError: If the weights do not fit ``architecture``, or the normaliser's mean is not finite or
+                              its std not finite and positive.
     """
     if checkpoint.channels != input_shape[0]:
         raise ValueError(f"{source}: the checkpoint's normaliser has {checkpoint.channels} channels, the inputs "
                          f"{input_shape[0]}")
+    preprocessing = madry_normaliser(checkpoint, source)
     model = model_with_weights(architecture, input_shape, nb_classes, checkpoint.weights,
                                f"{source}: the weights do not fit {architecture}")
     # InputNormalize clamps to [0, 1] before standardising; ART's clip values keep every input there already.
-    return wrap_model(model, input_shape, nb_classes, preprocessing=standardisation_arrays(checkpoint.mean,
-                                                                                            checkpoint.std),
-                      device=device)
+    return wrap_model(model, input_shape, nb_classes, preprocessing=preprocessing, device=device)
+
+
+def madry_normaliser(checkpoint: MadryCheckpoint, source: str | os.PathLike[str] = "checkpoint"
+                     ) -> tuple[Any, Any]:
+    """The checkpoint's normaliser as ART preprocessing.
+
+    :raises CorruptFileError: If its mean is not finite or its std not finite and positive, naming ``source``.
+    """
+    try:
+        return standardisation_arrays(checkpoint.mean, checkpoint.std)
+    except ValueError as error:
+        raise CorruptFileError(f"{source}: its normaliser (module.normalizer.new_mean / new_std) is unusable: "
+                               f"{error}") from error
 
 
 def load_madry_classifier(path: str | os.PathLike[str], input_shape: tuple[int, ...] = (3, 32, 32),
@@ -115,7 +138,7 @@ def load_madry_classifier(path: str | os.PathLike[str], input_shape: tuple[int, 
     :return: The classifier and the checkpoint's contents.
     :raises CorruptFileError: If the file is not such a checkpoint, or its weights do not fit ``architecture``.
     """
-    checkpoint = madry_checkpoint(read_torch_dict(path, "a MadryLab robustness checkpoint"))
+    checkpoint = madry_checkpoint(read_torch_dict(path, "a MadryLab robustness checkpoint"), path)
     if checkpoint is None:
         raise CorruptFileError(f"{path} is not a MadryLab robustness checkpoint (no model / state_dict with "
                                "module.model.* and module.normalizer.new_mean / new_std)")
@@ -214,6 +237,7 @@ def load_robustbench_classifier(model: RobustBenchModel, dataset: str, model_dir
     :raises ImportError: If the ``robustbench`` extra is not installed.
     :raises ValueError: For a dataset without RobustBench models, or a name not in the zoo.
     :raises FileNotFoundError: If the weights are not in ``model_dir`` and ``download`` is false.
+    :raises CorruptFileError: If a weight file cannot be read safely, or its weights do not fit the model.
     """
     utils, benchmark, threat, entry = _zoo_entry(model, dataset)
     timm_name = f"{model.name.lower().replace('-', '_')}_{benchmark}_{threat.lower()}"
@@ -231,7 +255,15 @@ def load_robustbench_classifier(model: RobustBenchModel, dataset: str, model_dir
             raise FileNotFoundError(f"RobustBench model {model.name}: no {missing[0]} (in the model folder "
                                     f"{model_dir}); let it download (download=True) to let robustbench fetch it, or "
                                     "put the file there")
-    network = utils.load_model(model.name, model_dir=str(model_dir), dataset=benchmark, threat_model=threat).eval()
+    for file in files:
+        if file.is_file():  # read safely first: robustbench's own reading of a bad file advises unpickling it
+            read_torch_dict(file, f"the weights of RobustBench model {model.name}")
+    try:
+        network = utils.load_model(model.name, model_dir=str(model_dir), dataset=benchmark,
+                                   threat_model=threat).eval()
+    except RuntimeError as error:  # load_state_dict: weights of another network
+        raise CorruptFileError(f"{files[0] if files else model.name}: the weights do not fit RobustBench model "
+                               f"{model.name}: {str(error).splitlines()[0]}") from error
     identity = {"robustbench": model.name, "dataset": benchmark, "threat_model": threat,
                 "files": {file.name: hashlib.sha256(file.read_bytes()).hexdigest() for file in files},
                 **({"timm": timm_name} if not files else {})}

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from art_sor.classifiers.inputs import check_pytorch_classifier
+from art_sor.classifiers.inputs import check_input_dtype, check_pytorch_classifier
 from art_sor.core.lmo import Box
 
 if TYPE_CHECKING:
@@ -81,20 +81,25 @@ class ClassifierView:
 
         :raises TypeError: If the model returns a tuple or dict rather than a tensor of logits, the data's
                            floating dtype differs from the model's, or the model is float16 on a CPU.
-        :raises ValueError: If the model's output width is not ``nb_classes``, or its logits are not finite.
+        :raises ValueError: If the model's output width is not ``nb_classes``, its logits are not finite, it fails on
+                            inputs of ``input_shape``, or its parameters are on the meta device.
         """
-        data_dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x[:1])).dtype
-        if data_dtype.is_floating_point and data_dtype != self.dtype:
-            raise TypeError(f"{name} is {str(data_dtype).removeprefix('torch.')} but the model's parameters are "
-                            f"{str(self.dtype).removeprefix('torch.')}; convert one to the other (x.astype(...) or "
-                            "model.to(...))")
+        check_input_dtype(self.classifier, x, name)
         if self.dtype == torch.float16 and self.device.type == "cpu":
             raise TypeError("classifier.model has float16 parameters, which art-sor does not train or attack on a "
                             "CPU (torch's float16 kernels there are incomplete and overflow); use float32 on the CPU, "
                             "or amp=True with a float32 model on CUDA")
+        if any(p.is_meta for p in self.model.parameters()):
+            raise ValueError("classifier.model has parameters on the meta device, which hold no values; build it "
+                             "on a real device, or fill it with model.to_empty(device=...) and load its weights")
         with torch.no_grad(), self.eval_mode():
             x_pre, _ = self.classifier._apply_preprocessing(self.inputs(x[:2]), None, fit=False, no_grad=True)
-            output = self.model(x_pre)
+            try:
+                output = self.model(x_pre)
+            except RuntimeError as error:  # a shape mismatch inside the model: the classifier's input_shape is wrong
+                raise ValueError(f"classifier.model fails on {name} of the classifier's input_shape "
+                                 f"{tuple(self.classifier.input_shape)}: {str(error).splitlines()[0]}; build the "
+                                 "classifier with the input_shape the model expects") from error
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"classifier.model returns a {type(output).__name__}; art-sor needs a model whose "
                             "forward returns the logits as one tensor (wrap it to return only the logits)")

@@ -43,7 +43,14 @@ def wrap_model(model: nn.Module, input_shape: tuple[int, ...], nb_classes: int,
     :param preprocessing: ``(mean, std)`` standardisation applied inside the classifier, so that ε stays in the
                           raw pixel space.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :raises ValueError: If the standardisation's mean is not finite or its std is not finite and positive, or the
+                        model's parameters are on the meta device.
     """
+    if isinstance(preprocessing, (tuple, list)) and len(preprocessing) == 2:
+        standardisation_arrays(*preprocessing)
+    if any(parameter.is_meta for parameter in model.parameters()):
+        raise ValueError("model has parameters on the meta device, which hold no values; build it on a real "
+                         "device, or fill it with model.to_empty(device=...) and load its weights")
     return PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=tuple(input_shape),
                              nb_classes=nb_classes, optimizer=optimizer, clip_values=clip_values,
                              preprocessing=preprocessing, device_type=resolve_device(device))
@@ -68,8 +75,15 @@ def standardisation_arrays(mean: Sequence[float], std: Sequence[float]) -> tuple
 
     :param mean: One value, or one per channel.
     :param std: As many values as ``mean``.
+    :raises SettingError: Naming ``mean`` or ``std`` if a mean is not finite or a std is not finite and
+                          positive: every output of the model would be NaN or inf.
     """
     mean_array, std_array = (np.asarray(v, dtype=np.float32).reshape(-1) for v in (mean, std))
+    if not np.isfinite(mean_array).all():
+        raise SettingError(f"the standardisation's mean must be finite, got {mean_array.tolist()}", "mean")
+    if not (np.isfinite(std_array).all() and (std_array > 0).all()):
+        raise SettingError(f"the standardisation's std must be finite and > 0 (inputs are divided by it), got "
+                           f"{std_array.tolist()}", "std")
     # Per-channel statistics broadcast over (channels, height, width).
     if mean_array.size > 1 or std_array.size > 1:
         return mean_array.reshape(-1, 1, 1), std_array.reshape(-1, 1, 1)

@@ -45,6 +45,17 @@ class LazyGroup(click.Group):
         module, attribute, _ = COMMANDS[cmd_name]
         return getattr(importlib.import_module(module), attribute)
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a global option given after it is refused with where it goes."""
+        try:
+            return super().invoke(ctx)
+        except click.NoSuchOption as error:
+            if error.option_name in GLOBAL_OPTIONS and error.ctx is not None:
+                error.message = (f"No such option {error.option_name!r} for {error.ctx.info_name}: it is an option "
+                                 f"of art-sor itself and goes before the command, as in art-sor "
+                                 f"{error.option_name} ... {error.ctx.info_name} ...")
+            raise
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list of ``--help``, from the summaries above."""
         limit = formatter.width - 6 - max(map(len, COMMANDS))
@@ -54,11 +65,35 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+GLOBAL_OPTIONS = ("--threads", "--log-level")
+THREADS_VARIABLE = "ART_SOR_THREADS"
+
+
+class ThreadCount(click.ParamType):
+    """A number of threads from 1 to the machine's logical CPUs; a bad value from the environment names it."""
+
+    name = "integer"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        """The count, or a failure naming ``--threads`` or ``ART_SOR_THREADS``, whichever gave it."""
+        source = ctx.get_parameter_source(param.name) if ctx is not None and param is not None else None
+        given = (f"{THREADS_VARIABLE}={value}" if source is click.core.ParameterSource.ENVIRONMENT
+                 else repr(value))
+        cpus = os.cpu_count() or 1
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{given} is not a whole number of threads", param, ctx)
+        if not 1 <= count <= cpus:
+            self.fail(f"{given} must lie between 1 and this machine's {cpus} logical CPUs", param, ctx)
+        return count
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="art-sor")
 @click.option("--log-level", type=click.Choice(["WARNING", "INFO", "DEBUG"]), default="WARNING", show_default=True,
               help="Logging level of art-sor and ART.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, envvar="ART_SOR_THREADS",
+@click.option("--threads", type=ThreadCount(), default=None, envvar=THREADS_VARIABLE,
               help="CPU threads of torch's operations [default: torch's, one per physical core]. On a machine that "
                    "other jobs share, 1 avoids oversubscription, which can make CPU training many times slower.")
 def main(log_level: str, threads: int | None) -> None:

@@ -32,6 +32,7 @@ from art_sor.runs.alignment import ComparisonAlignment
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
 from art_sor.runs.jobs import comparison_job
 from art_sor.runs.plans import COMPARE_ATTACKS, DEFAULT_DEFENCES, ComparisonPlan, EvaluationPlan
+from art_sor.runs.validation import JobError, validate_job
 from art_sor.specs import Spec
 from art_sor.storage import CorruptFileError
 
@@ -102,6 +103,11 @@ def compare(ctx: click.Context, **values: Any) -> None:
     if values["budget"] is not None and values["budget_of"] is not None:
         raise click.BadParameter("give --budget or --budget-of, not both", param_hint="--budget-of")
     budgeted = values["budget"] is not None or values["budget_of"] is not None
+    if values["budget_of"] is not None:  # the reference defence trains first: built before any work like the others
+        try:
+            validate_job(job.data, job.threat, job.setup, [values["budget_of"][0]], [])
+        except JobError as error:
+            raise click.BadParameter(str(error), param_hint="--budget-of") from error
     if budgeted and job.setup.schedule.needs_length:
         raise click.BadParameter(f"the {job.setup.schedule.name} schedule depends on the number of epochs, which a "
                                  "budget leaves open; use constant or multistep", param_hint="--schedule")

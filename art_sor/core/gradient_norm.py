@@ -50,6 +50,9 @@ class GradientNormRegularizer:
         object.__setattr__(self, "lam", check_non_negative(self.lam, "lam"))
         object.__setattr__(self, "h", check_positive(self.h, "h"))
         check_choice(self.mode, GR_MODES, "mode")
+        if self.mode == "double_backprop" and self.h != type(self).h:
+            raise ValueError(f"h={self.h:g} has no effect: mode='double_backprop' differentiates exactly and uses no "
+                             "step; drop h, or use mode='finite_difference'")
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> Penalty:
         """Return ``λ·mean(ε‖g‖_*)`` for the batch ``x``."""

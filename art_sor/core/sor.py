@@ -108,6 +108,24 @@ class SecondOrderRegularizer:
         if self.objective == "perturbed" and self.hvp == "loss_difference":
             raise ValueError("hvp: 'loss_difference' estimates the quadratic objective; objective='perturbed' "
                              "evaluates the loss at x + δ itself (use hvp='finite_difference' for its search)")
+        self._refuse_settings_without_effect()
+
+    def _refuse_settings_without_effect(self) -> None:
+        """Refuse a setting that cannot change what runs, which a run key and report would record as if it did."""
+        default = type(self)
+        if self.hvp == "exact" and self.h != default.h:
+            raise ValueError(f"h={self.h:g} has no effect: exact Hessian-vector products (hvp='exact') use no "
+                             "step; drop h, or use hvp='finite_difference' or 'loss_difference'")
+        if self.iterations == 1 and self.step != default.step:
+            raise ValueError(f"step={self.step!r} has no effect with iterations=1: the first step of the search "
+                             "moves to the ball's extreme point whatever the rule; drop step, or raise iterations")
+        searched_products = self.iterations > 1 or self.random_start
+        if self.objective == "perturbed" and not searched_products:
+            for name in ("hvp", "h"):
+                if getattr(self, name) != getattr(default, name):
+                    raise ValueError(f"{name}={getattr(self, name)!r} has no effect: with objective='perturbed', "
+                                     "iterations=1 and no random_start the search takes no Hessian-vector product; "
+                                     f"drop {name}, or raise iterations")
 
     @property
     def differentiation_order(self) -> int:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
+
+import numpy as np
 
 from art_sor.core.checks import check_positive
 from art_sor.core.norms import GEOMETRIES, Norm, NormGeometry, parse_norm
@@ -55,6 +59,30 @@ class ThreatModel:
     def label(self) -> str:
         """The budget for people to read, e.g. ``"L∞ ε = 0.1"``."""
         return f"{self.geometry.label} ε = {format_radius(self.eps)}"
+
+    def check_box(self, clip_values: tuple[Any, Any] | None, input_shape: Sequence[int]) -> None:
+        """Refuse a radius that reaches the centre of the data box from every input.
+
+        There no classifier beats chance and every robust accuracy measured is meaningless (an L∞ ε of 8 on data in
+        [0, 1], meant as 8/255).
+
+        :param clip_values: The data box ``(low, high)``, scalars or per-feature arrays; ``None`` checks nothing.
+        :param input_shape: Shape of one input.
+        :raises ValueError: Naming ``eps``, the box, and the radius meant if ``eps`` counts 8-bit pixel levels.
+        """
+        if clip_values is None:
+            return
+        low, high = (np.broadcast_to(np.asarray(v, dtype=np.float64), tuple(input_shape)) for v in clip_values)
+        centre = float(self.geometry.size(((high - low) / 2).reshape(1, -1))[0])
+        if self.eps < centre:
+            return
+        levels = self.eps / _PIXEL_LEVELS
+        hint = (f"; radii are in the data's units: for 8-bit images scaled to [0, 1], {format_radius(self.eps)} "
+                f"levels is eps={format_radius(levels)}" if self.eps >= 1 and levels < centre else "")
+        raise ValueError(f"eps {format_radius(self.eps)} ({self.geometry.label}) reaches the centre of the data box "
+                         f"[{format_radius(float(low.min()))}, {format_radius(float(high.max()))}] from every input "
+                         f"(from eps {format_radius(centre)} on no classifier beats chance), so robustness at it "
+                         f"means nothing{hint}")
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly form."""

@@ -6,12 +6,14 @@ A dataset spec is a registered name (``art-sor list datasets``), optionally with
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
+from pathlib import Path
 
 from art_sor.core.errors import SettingError
 from art_sor.data.dataset import AUGMENTATIONS, Dataset, data_root
-from art_sor.registry import DATASETS
+from art_sor.registry import DATASETS, RegistryError
 from art_sor.specs import Spec
 
 __all__ = ["AUGMENTATIONS", "Dataset", "data_root", "dataset_spec", "load_dataset"]
@@ -22,11 +24,19 @@ _OPTION = re.compile(r"[A-Za-z_]\w*=")
 def dataset_spec(text: str) -> Spec:
     """Parse a dataset spec: ``name``, ``name:key=value,...``, or ``name:PATH`` (the ``path`` option).
 
-    :raises ValueError: For an unknown dataset, or options its loader does not take.
+    :raises ValueError: For an unknown dataset, options its loader does not take, or one it needs missing.
     """
     name, _, rest = text.strip().partition(":")
-    spec = Spec(name, (("path", rest),)) if rest and not _OPTION.match(rest) else Spec.parse(text)
-    return DATASETS.check(spec)
+    # A path may hold "=" (a file named a=b.npz): one that exists is a path, not an option.
+    is_path = rest and (not _OPTION.match(rest) or Path(rest).exists())
+    spec = DATASETS.check(Spec(name, (("path", rest),)) if is_path else Spec.parse(text))
+    given = dict(spec.options)
+    missing = [key for key, default in DATASETS.options(spec.name).items()
+               if default is inspect.Parameter.empty and key not in given]
+    if missing:
+        raise RegistryError(f"dataset {spec.name!r} needs {', '.join(missing)}"
+                            + (f": write {spec.name}:PATH" if missing == ["path"] else ""))
+    return spec
 
 
 def load_dataset(spec: str | Spec, root: str | os.PathLike[str] | None = None, download: bool = False) -> Dataset:

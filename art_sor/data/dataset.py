@@ -69,6 +69,10 @@ def images_from_uint8(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / np.float32(255.0)
 
 
+_CHANNELS = (1, 3, 4)
+"""Channel counts of images (grey, RGB, RGBA), to recognise an array stored channels last."""
+
+
 def check_images(x: np.ndarray, name: str) -> np.ndarray:
     """Return user images as float32 in ``[0, 1]``, shape ``(n, c, h, w)``; uint8 images are divided by 255.
 
@@ -76,6 +80,9 @@ def check_images(x: np.ndarray, name: str) -> np.ndarray:
     """
     if x.ndim != 4:
         raise ValueError(f"{name} must have rank 4, (n, channels, height, width), got shape {x.shape}")
+    if x.shape[1] not in _CHANNELS and x.shape[3] in _CHANNELS:
+        raise ValueError(f"{name} has shape {x.shape}, channels last; art-sor takes images channels first, "
+                         "(n, channels, height, width): store np.transpose(x, (0, 3, 1, 2))")
     if x.dtype == np.uint8:
         return images_from_uint8(x)
     if not np.issubdtype(x.dtype, np.floating):

@@ -33,11 +33,17 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as error:
         raise ValueError(f"npz:{path} is not a NumPy .npz file ({error})") from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"npz:{path} holds one array (a .npy file), not an .npz archive; save the data with "
+                         f"np.savez(path, {', '.join(f'{key}=...' for key in NPZ_KEYS)})")
     with archive:
         missing = [key for key in NPZ_KEYS if key not in archive.files]
         if missing:
             raise ValueError(f"npz:{path} lacks the key(s) {', '.join(missing)}; it needs {', '.join(NPZ_KEYS)}")
         x_train, x_test = (check_images(archive[k], f"npz {k}") for k in ("x_train", "x_test"))
+        for key, images in (("x_train", x_train), ("x_test", x_test)):
+            if not len(images):
+                raise ValueError(f"npz:{path}: {key} holds no images; both splits need some")
         y_train = check_labels(archive["y_train"], len(x_train), "npz y_train")
         y_test = check_labels(archive["y_test"], len(x_test), "npz y_test")
         names = tuple(str(n) for n in archive["class_names"]) if "class_names" in archive.files else None

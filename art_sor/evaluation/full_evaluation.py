@@ -137,6 +137,7 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
     """
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                               clip_values=classifier.clip_values)
+    threat.check_box(classifier.clip_values, classifier.input_shape)
     specs = list(attacks) if attacks is not None else default_attacks(threat)
     report = None if on_partial is None else (lambda partial: on_partial(FullEvaluation(robustness=partial)))
     robustness = evaluate_attacks(classifier, x, labels, threat, specs, batch_size=batch_size, verbose=verbose,

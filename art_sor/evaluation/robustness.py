@@ -16,7 +16,7 @@ import numpy as np
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
-from art_sor.classifiers.inputs import check_dataset
+from art_sor.classifiers.inputs import check_dataset, check_finite_outputs, check_input_dtype
 from art_sor.core.checks import check_count
 from art_sor.core.norms import Norm, geometry_of
 from art_sor.core.threat import ThreatModel
@@ -170,12 +170,16 @@ def evaluate_attacks(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
                      reused rather than run again, unless ``examples`` is given.
     :param examples: Collects each sample's worst-case adversarial example; every attack then runs, since a
                      previous result holds no examples.
+    :raises TypeError: If ``x`` is of another floating dtype than the model.
+    :raises ValueError: If the model's outputs on ``x`` are not finite.
     """
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                               clip_values=classifier.clip_values)
     chunk_size = check_count(chunk_size, "chunk_size")
     built = [(spec, prepare_attack(spec, classifier, threat, batch_size)) for spec in map(Spec.of, attacks)]
+    check_input_dtype(classifier, x)
     clean_logits = classifier.predict(x, batch_size=batch_size)
+    check_finite_outputs(clean_logits)
     clean = clean_logits.argmax(axis=1) == labels
     if examples is not None:
         examples.begin(x, labels, clean_logits)

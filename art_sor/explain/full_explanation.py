@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
-from art_sor.classifiers.inputs import check_dataset
+from art_sor.classifiers.inputs import check_dataset, check_finite_outputs, check_input_dtype
 from art_sor.core.norms import norm_label, parse_norm
 from art_sor.core.threat import format_radius
 from art_sor.explain.counterfactuals import (
@@ -88,7 +88,10 @@ def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarr
     norm = parse_norm(norm)
     eps = eps if eps is not None else default_eps(classifier.input_shape, norm)
     out = Path(out)
-    predictions = classifier.predict(x).argmax(axis=1)
+    check_input_dtype(classifier, x)
+    logits = classifier.predict(x)
+    check_finite_outputs(logits)
+    predictions = logits.argmax(axis=1)
     saliency = smoothgrad(classifier, x, y)
     counterfactuals = class_counterfactuals(classifier, x, eps=eps, norm=norm, steps=steps, verbose=verbose)
     reached = classifier.predict(counterfactuals.reshape(-1, *x.shape[1:])).argmax(axis=1).reshape(len(x), -1)

@@ -18,6 +18,7 @@ from art_sor.classifiers.opening import OpenedModel
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.explain.full_explanation import explain_classifier
+from art_sor.registry import DEFENCES
 from art_sor.runs.comparison import budget_of, evaluate_references, run_comparison
 from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import Budget
@@ -46,6 +47,7 @@ def training_job(specs: Sequence[Spec], data: Dataset, threat: ThreatModel, setu
 
     :return: The report and its files, or ``None`` on a data-parallel rank other than 0 (rank 0 reports).
     """
+    _claim(out, "train", specs, overwrite)
     rows = train_defences(specs, data, threat, setup, out, attack=attack, eval_samples=eval_samples,
                           overwrite=overwrite, verbose=verbose, announce=announce, tracking=tracking)
     if not rows:
@@ -126,6 +128,7 @@ def comparison_job(specs: Sequence[Spec], data: Dataset, plan: ComparisonPlan, o
                         measured first under the plan's clock.
     :return: The report and its files, or ``None`` on a data-parallel rank other than 0 (rank 0 reports).
     """
+    _claim(out, "compare", specs, overwrite, ("budget-reference", "references"))
     note = ""
     if budget_from is not None:
         spec, epochs = budget_from
@@ -141,3 +144,11 @@ def comparison_job(specs: Sequence[Spec], data: Dataset, plan: ComparisonPlan, o
     reference_rows = evaluate_references(references, list(reference_sources), data, plan, out, verbose, announce)
     report = comparison_report(rows, plan, data, command, note, reference_rows)
     return report, write_report(report, out, stem="results")
+
+
+def _claim(out: Path, command: str, specs: Sequence[Spec], overwrite: bool, folders: Sequence[str] = ()) -> None:
+    """Claim ``out`` for ``command`` over ``specs`` before any work (see :func:`~.identity.claim_folder`)."""
+    specs = [DEFENCES.check(spec) for spec in specs]
+    with exclusive(out) as folder:
+        claim_folder(folder, {"command": command, "defences": [spec.label for spec in specs]}, overwrite,
+                     own_folders={*folders, *(spec.folder for spec in specs)})

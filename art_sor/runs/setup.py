@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from art_sor.core.checks import check_bool, check_choice, check_count, check_non_negative, check_positive
@@ -15,6 +17,8 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "multistep", "onecycle")
 SELECTIONS = ("last", "best-robust")
 
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 @dataclass(frozen=True)
 class OptimizerSettings:
@@ -41,6 +45,9 @@ class OptimizerSettings:
         check_bool(self.nesterov, "nesterov")
         if self.nesterov and (self.name != "sgd" or self.momentum == 0):
             raise SettingError("nesterov needs the sgd optimizer with momentum > 0", "nesterov")
+        if self.name != "sgd" and self.momentum != type(self).momentum:
+            raise SettingError(f"momentum {self.momentum:g} has no effect with the {self.name} optimizer (only sgd "
+                               "takes a momentum); drop it or use sgd", "momentum")
 
     def build(self, parameters: Iterator[torch.nn.Parameter]) -> torch.optim.Optimizer:
         """The torch optimizer over ``parameters``."""
@@ -79,6 +86,12 @@ class ScheduleSettings:
         if self.name == "multistep" and not milestones:
             raise SettingError("milestones: the multistep schedule needs milestones (epochs), e.g. 100,150",
                                "milestones")
+        if self.name != "multistep":
+            for name, unused in (("milestones", bool(milestones)), ("gamma", self.gamma != type(self).gamma)):
+                if unused:
+                    raise SettingError(f"{name} {getattr(self, name) if name == 'gamma' else list(milestones)} has "
+                                       f"no effect with the {self.name} schedule (only multistep decays at "
+                                       "milestones by gamma); drop it or use schedule multistep", name)
 
     @property
     def needs_length(self) -> bool:
@@ -158,6 +171,16 @@ class TrainingSetup:
         check_count(self.workers, "workers", minimum=0)
         if self.micro_batch_size is not None:
             check_count(self.micro_batch_size, "micro_batch_size")
+        schedule = self.schedule
+        if schedule.name == "multistep":
+            # torch steps in float32: a rate beyond its range stops training with an overflow deep in the optimizer.
+            decays = sum(1 for epoch in schedule.milestones if epoch < self.epochs)
+            with np.errstate(over="ignore"):
+                highest = float(np.float32(self.optimizer.lr) * np.float32(max(schedule.gamma, 1.0)) ** decays)
+            if not math.isfinite(highest) or highest > _FLOAT32_MAX:
+                raise SettingError(f"gamma {schedule.gamma:g} raises the learning rate {self.optimizer.lr:g} beyond "
+                                   f"float32's range in {decays} steps, where the optimizer cannot step; gamma "
+                                   "decays the rate when below 1", "gamma")
 
     def trainer_settings(self) -> dict[str, Any]:
         """The settings the defence's trainer itself must honour, passed to every defence's factory.

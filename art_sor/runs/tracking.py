@@ -14,6 +14,7 @@ Both libraries are optional (extras ``art-sor[tensorboard]`` and ``art-sor[mlflo
 from __future__ import annotations
 
 import abc
+import hashlib
 import json
 import re
 import time
@@ -22,8 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from art_sor.core.errors import SettingError
+from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.identity import RunKey, RunMismatchError, plain
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.state import differing_settings
@@ -65,6 +69,19 @@ def epoch_metrics(record: dict[str, Any]) -> dict[str, float]:
             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
+def _digest(run: dict[str, Any]) -> str:
+    """A short hash of a run's key, to find its logs again in a store."""
+    return hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _writable(folder: str | Path, setting: str) -> None:
+    """Refuse a tracking destination that cannot be written, as a setting of the run (checked before any work)."""
+    try:
+        check_writable(folder, setting)
+    except FolderError as error:
+        raise SettingError(str(error), setting) from error
+
+
 def _require(module: str, extra: str, setting: str) -> Any:
     import importlib
 
@@ -100,6 +117,9 @@ class Destination(abc.ABC):
     @abc.abstractmethod
     def begin(self, state: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         """Open the logs of the run whose key is ``run``, continuing those that an earlier session saved in ``state``.
+
+        ``state["epochs"]`` is ``None`` when no ledger says what was logged (``tracking.json`` is new or was lost):
+        the destination then counts what it holds itself, so that nothing is logged twice.
 
         :return: The state to save; its ``epochs`` is 0 when the earlier logs are gone.
         """
@@ -157,8 +177,20 @@ class TensorBoardDestination(Destination):
             self._writer = tensorboard.SummaryWriter(log_dir=str(self.path))
             self._writer.add_text("settings", "\n".join(f"    {k} = {v}" for k, v in flat_params(run).items()))
         else:
+            if state["epochs"] is None:
+                state = self._logged()
             self._writer = tensorboard.SummaryWriter(log_dir=str(self.path), purge_step=state["epochs"] + 1)
         return state
+
+    def _logged(self) -> dict[str, Any]:
+        """The last epoch and final-evaluation step that the folder's events hold (purged events excluded)."""
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(self.path), size_guidance={"scalars": 0})
+        events.Reload()
+        steps = {prefix: [event.step for tag in events.Tags()["scalars"] if tag.startswith(prefix)
+                          for event in events.Scalars(tag)] for prefix in ("train/", "eval/")}
+        return {"epochs": max(steps["train/"], default=0), "final_step": max(steps["eval/"], default=None)}
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         """``add_scalar`` per metric."""
@@ -187,10 +219,11 @@ class MLflowDestination(Destination):
     :param uri: Tracking URI, or ``None`` for MLflow's own default (``MLFLOW_TRACKING_URI``, else its default).
     """
 
-    def __init__(self, uri: str | None, experiment: str, name: str) -> None:
+    def __init__(self, uri: str | None, experiment: str, name: str, folder: Path | None = None) -> None:
         mlflow = _require("mlflow", "mlflow", "mlflow")
         self.uri = uri or mlflow.get_tracking_uri()
         self.experiment, self.name = experiment, name
+        self._folder = str(folder.resolve()) if folder is not None else None
         self._client: Any = None
         self.run_id: str | None = None
 
@@ -220,6 +253,11 @@ class MLflowDestination(Destination):
         from mlflow.exceptions import MlflowException
 
         experiment_id = self.connect()
+        tags = {"art_sor.run": self.name, "art_sor.key": _digest(run)}
+        if self._folder is not None:
+            tags["art_sor.folder"] = self._folder
+        if state["epochs"] is None:
+            state = self._logged(experiment_id, tags)
         run_id = state.get("run_id")
         if run_id is not None:
             try:
@@ -228,12 +266,26 @@ class MLflowDestination(Destination):
                 return state
             except MlflowException:
                 pass  # deleted since: start a new run below
-        self.run_id = self._client.create_run(experiment_id, run_name=self.name,
-                                              tags={"art_sor.run": self.name}).info.run_id
+        self.run_id = self._client.create_run(experiment_id, run_name=self.name, tags=tags).info.run_id
         items = [Param(key, str(value)) for key, value in flat_params(run).items()]
         for start in range(0, len(items), _PARAMS_PER_BATCH):
             self._client.log_batch(self.run_id, params=items[start:start + _PARAMS_PER_BATCH])
         return {"epochs": 0, "final_step": None, "run_id": self.run_id}
+
+    def _logged(self, experiment_id: str, tags: dict[str, str]) -> dict[str, Any]:
+        """The run of this folder and key that the store holds, with its last epoch and final step, if any."""
+        if self._folder is None or "'" in self._folder:
+            return {"epochs": 0, "final_step": None}
+        query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+        runs = self._client.search_runs([experiment_id], filter_string=query, max_results=1)
+        if not runs:
+            return {"epochs": 0, "final_step": None}
+        run = runs[0]
+        steps = {prefix: [metric.step for name in run.data.metrics if name.startswith(prefix)
+                          for metric in self._client.get_metric_history(run.info.run_id, name)]
+                 for prefix in ("train/", "eval/")}
+        return {"epochs": max(steps["train/"], default=0), "final_step": max(steps["eval/"], default=None),
+                "run_id": run.info.run_id}
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         """One batch of metrics at ``step``."""
@@ -280,11 +332,17 @@ class Tracking:
         """Import the libraries and reach the MLflow store, so that a missing extra fails before any training.
 
         :raises ImportError: Naming the extra to install.
+        :raises art_sor.runs.folders.FolderError: Naming ``log_dir`` or ``mlflow_uri``, for a folder that cannot be
+                                                  written.
         :raises ValueError: When MLflow refuses the store.
         """
         if self.log_dir is not None:
             _require("torch.utils.tensorboard", "tensorboard", "log_dir")
+            _writable(self.log_dir, "log_dir")
         if self.mlflow:
+            store = urlparse(self.mlflow_uri or "")
+            if store.scheme == "file":  # a file store that cannot be written fails only at the first log
+                _writable(url2pathname(store.path), "mlflow_uri")
             MLflowDestination(self.mlflow_uri, self.experiment, "check").connect()
 
     def open(self, name: str, folder: Path | None = None) -> RunTracker:
@@ -293,7 +351,7 @@ class Tracking:
         if self.log_dir is not None:
             destinations.append(TensorBoardDestination(Path(self.log_dir), name, folder))
         if self.mlflow:
-            destinations.append(MLflowDestination(self.mlflow_uri, self.experiment, name))
+            destinations.append(MLflowDestination(self.mlflow_uri, self.experiment, name, folder))
         return RunTracker(destinations, folder / TRACKING_FILE if folder is not None else None)
 
 
@@ -317,7 +375,8 @@ class RunTracker:
         stored = read_checked_json(self.state_path) if self.state_path and self.state_path.exists() else None
         previous = stored["destinations"] if stored is not None and stored["run"] == self._run else {}
         self._params = flat_params(self._run)
-        self._state = {d.key: d.begin(previous.get(d.key, {"epochs": 0, "final_step": None}), self._run)
+        # A destination the ledger does not know (epochs None) counts what it holds itself.
+        self._state = {d.key: d.begin(previous.get(d.key, {"epochs": None, "final_step": None}), self._run)
                        for d in self.destinations}
         self._save()
 

@@ -13,9 +13,9 @@ from art_sor.data import Dataset
 from art_sor.data.streaming import training_generator
 from art_sor.registry import DEFENCES
 from art_sor.runs.data_split import SplitData, split_training_data
-from art_sor.runs.epoch_hooks import BestRobustSelection, Budget, RobustnessMonitor
+from art_sor.runs.epoch_hooks import BEST_FILE, BestRobustSelection, Budget, RobustnessMonitor
 from art_sor.runs.folders import clear, exclusive
-from art_sor.runs.identity import RunKey
+from art_sor.runs.identity import RunKey, RunMismatchError
 from art_sor.runs.reuse import finished_run
 from art_sor.runs.run_classifier import build_run_classifier, seed_everything
 from art_sor.runs.setup import TrainingSetup
@@ -24,6 +24,7 @@ from art_sor.runs.trained_model import HISTORY_FILE, MODEL_FILE, TrainedModel, h
 from art_sor.specs import Spec
 from art_sor.storage import write_text
 from art_sor.trainers.base import EpochCallback, EpochTrainer
+from art_sor.trainers.state import STATE_FILE, ResumeMismatchError
 
 
 def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: TrainingSetup,
@@ -93,17 +94,26 @@ def _train(spec: Spec, trainer: EpochTrainer, split: SplitData, key: RunKey, set
         stops = [bool(hook(current, record)) for hook in callbacks]
         return any(stops)
 
+    if selection is not None and selection.best is None and folder is not None and (folder / STATE_FILE).exists():
+        # Every saved epoch was evaluated and its best kept beside the state: without it no epoch can be chosen.
+        raise FileNotFoundError(f"{folder / BEST_FILE} is missing: it held the most robust of the saved epochs, "
+                                "which select='best-robust' needs to resume; train again with overwrite, or "
+                                "select 'last'")
     streamed = setup.augmentation != "none" or setup.workers > 0
     batches = -(-len(split.x_train) // setup.batch_size)
     scheduler, interval = setup.schedule.build(classifier.optimizer, setup.epochs, batches)
     common = {"nb_epochs": setup.epochs, "scheduler": scheduler, "scheduler_interval": interval, "verbose": verbose,
               "checkpoint_dir": folder, "resume": folder is not None, "epoch_callback": after_epoch}
-    if streamed:
-        generator = training_generator(split.x_train, split.y_train, setup.batch_size, setup.augmentation,
-                                       setup.workers, pin_memory=classifier.device.type == "cuda")
-        history = trainer.fit_generator(generator, **common)
-    else:
-        history = trainer.fit(split.x_train, split.y_train, batch_size=setup.batch_size, **common)
+    try:
+        if streamed:
+            generator = training_generator(split.x_train, split.y_train, setup.batch_size, setup.augmentation,
+                                           setup.workers, pin_memory=classifier.device.type == "cuda")
+            history = trainer.fit_generator(generator, **common)
+        else:
+            history = trainer.fit(split.x_train, split.y_train, batch_size=setup.batch_size, **common)
+    except ResumeMismatchError as error:
+        raise RunMismatchError(f"{folder} holds an interrupted run that is not this one: {error}. Overwrite it, or "
+                               "choose another folder") from error
     leader = trainer.parallel.leader
     selected = selection.restore_best(classifier) if selection is not None and leader else len(history)
     path = None

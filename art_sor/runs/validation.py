@@ -80,7 +80,14 @@ def _setup_setting(error: Exception, settings: dict[str, Any]) -> str:
 
 
 def validate_attacks(classifier: PyTorchClassifier, threat: ThreatModel, attacks: Sequence[str | Spec]) -> None:
-    """Build every attack for ``classifier``; raise :class:`JobError` naming ``attacks`` for one that fails."""
+    """Build every attack for ``classifier``; raise :class:`JobError` naming ``attacks`` for one that fails.
+
+    A radius that reaches the centre of the data box is refused first, naming ``eps``.
+    """
+    try:
+        threat.check_box(classifier.clip_values, classifier.input_shape)
+    except ValueError as error:
+        raise JobError(str(error), "eps") from error
     check_distinct([Spec.of(a) for a in attacks], "attacks")
     for spec in attacks:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import difflib
+import hashlib
 import inspect
 import logging
 import math
@@ -12,6 +13,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -24,8 +26,11 @@ from art_sor.classifiers.inputs import check_dataset, check_pytorch_classifier, 
 from art_sor.classifiers.view import ClassifierView
 from art_sor.core.checks import check_choice, check_count
 from art_sor.core.errors import SettingError, SettingTypeError
+from art_sor.core.threat import ThreatModel
 from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import (
+    STATE_FILE,
+    ResumeMismatchError,
     differing_settings,
     load_training_state,
     optimizer_settings,
@@ -77,6 +82,45 @@ def _refuse_unknown_keywords(method: str, kwargs: dict[str, Any]) -> None:
     raise TypeError(f"{method}() got unknown keyword argument(s) {', '.join(hints)}; it takes {', '.join(known)}")
 
 
+def check_generator_epoch(generator: DataGenerator, nb_batches: int) -> None:
+    """Refuse a generator whose own epoch is not ``nb_batches`` batches of ``generator.batch_size``.
+
+    :raises ValueError: For a data loader of another batch size or length, one that drops its last batch, or a
+                        generator whose epoch has another number of batches (ART's ``drop_remainder``).
+    """
+    own = getattr(generator, "batches_per_epoch", None)
+    if isinstance(own, int) and own != nb_batches:
+        raise ValueError(f"generator yields {own} batches per epoch (it drops the remainder), but generator.size "
+                         f"{generator.size} in batches of {generator.batch_size} needs {nb_batches}; build it with "
+                         "drop_remainder=False")
+    loader = generator.iterator
+    if not isinstance(loader, torch.utils.data.DataLoader):
+        return
+    if loader.batch_size is not None and loader.batch_size != generator.batch_size:
+        raise ValueError(f"generator.batch_size is {generator.batch_size} but its DataLoader yields batches of "
+                         f"{loader.batch_size}; declare the loader's batch size")
+    length = len(loader.dataset) if hasattr(loader.dataset, "__len__") else None
+    if length is not None and length != generator.size:
+        raise ValueError(f"generator.size is {generator.size} but its DataLoader holds {length} samples; declare "
+                         "the loader's size")
+    if loader.drop_last and generator.size % generator.batch_size:
+        raise ValueError(f"generator's DataLoader drops its last batch (drop_last=True), so an epoch of "
+                         f"{generator.size} samples in batches of {generator.batch_size} never sees "
+                         f"{generator.size % generator.batch_size} of them; build it with drop_last=False")
+
+
+_FINGERPRINT_LENGTH = 64
+
+
+def _fingerprint(x: np.ndarray, labels: np.ndarray) -> str:
+    """SHA-256 of the training inputs and labels (shapes and dtypes included)."""
+    digest = hashlib.sha256()
+    for array in (x, labels):
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 class EpochTrainer(Trainer):
     """An ART ``Trainer`` whose subclasses say how to train on one batch; this class runs the epochs.
 
@@ -121,6 +165,10 @@ class EpochTrainer(Trainer):
         self.tags: dict[str, Any] = {}
         self._last_batch: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None
         self._batch_size: int | None = None
+        # What identifies the run's data and schedule in its saved states, so that a resume on others is refused.
+        self._data: str | None = None
+        self._schedule: str | None = None
+        self._saved_to: set[Path] = set()
 
     @property
     def parallel(self) -> DataParallel:
@@ -144,6 +192,7 @@ class EpochTrainer(Trainer):
         resume: bool = False,
         scheduler_interval: SchedulerInterval = "epoch",
         epoch_callback: EpochCallback | None = None,
+        overwrite: bool = False,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Train on arrays.
@@ -157,10 +206,13 @@ class EpochTrainer(Trainer):
         :param scheduler: Any object with ``.step()``; a torch scheduler must belong to the classifier's optimizer.
         :param verbose: Show a progress bar per epoch.
         :param checkpoint_dir: Folder to save the training state to after every epoch.
-        :param resume: Continue from the state in ``checkpoint_dir`` if there is one.
+        :param resume: Continue from the state in ``checkpoint_dir`` if there is one; a state saved with other
+                       settings, other training data or another scheduler is refused.
         :param scheduler_interval: Step the scheduler once per ``"epoch"`` (``StepLR``, ``CosineAnnealingLR`` over
                                    epochs) or once per ``"batch"`` (``OneCycleLR``, warm-ups counted in steps).
         :param epoch_callback: Called after each epoch (see :data:`EpochCallback`), e.g. to evaluate robustness.
+        :param overwrite: Without ``resume``, replace a training state that another run saved in ``checkpoint_dir``
+                          (refused otherwise, so that no finished epoch is lost by mistake).
         :param kwargs: Taken for the signature of ART's ``Trainer.fit`` only: any keyword is refused.
         :return: The history, one record per epoch.
         :raises TypeError: Naming every keyword this method does not take (``epochs`` is ``nb_epochs``).
@@ -182,8 +234,9 @@ class EpochTrainer(Trainer):
                 yield x[index], labels[index], index
 
         self._batch_size = batch_size
+        self._data = None if checkpoint_dir is None else _fingerprint(x, labels)
         return self._train(batches, math.ceil(n / batch_size), nb_epochs, validation_data, scheduler, verbose,
-                           checkpoint_dir, resume, scheduler_interval, epoch_callback)
+                           checkpoint_dir, resume, scheduler_interval, epoch_callback, overwrite)
 
     def fit_generator(
         self,
@@ -196,12 +249,15 @@ class EpochTrainer(Trainer):
         resume: bool = False,
         scheduler_interval: SchedulerInterval = "epoch",
         epoch_callback: EpochCallback | None = None,
+        overwrite: bool = False,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Train on an ART ``DataGenerator``; an epoch is ``ceil(generator.size / generator.batch_size)`` batches.
 
-        Batches may be NumPy arrays or CPU tensors (see :class:`art_sor.data.streaming.LoaderGenerator`); each is
-        checked like ``fit``'s data. The other parameters are those of :meth:`fit`.
+        Each batch must hold ``generator.batch_size`` samples (the last of an epoch the rest), so that an epoch sees
+        every sample once; a generator that yields other sizes is refused. Batches may be NumPy arrays or CPU
+        tensors (see :class:`art_sor.data.streaming.LoaderGenerator`); each is checked like ``fit``'s data. The
+        other parameters are those of :meth:`fit`.
 
         :raises TypeError: Naming every keyword this method does not take.
         """
@@ -217,12 +273,19 @@ class EpochTrainer(Trainer):
         classifier = self._classifier
         self.check_batches(generator.size, generator.batch_size)
         nb_batches = math.ceil(generator.size / generator.batch_size)
+        check_generator_epoch(generator, nb_batches)
         probed = False
 
         def batches() -> Iterator[Batch]:
             nonlocal probed
-            for _ in range(nb_batches):
+            for index in range(nb_batches):
                 x_batch, y_batch = generator_batch(generator)
+                expected = min(generator.batch_size, generator.size - index * generator.batch_size)
+                if len(x_batch) != expected:
+                    raise ValueError(f"generator.get_batch() returned {len(x_batch)} samples as batch {index + 1} of "
+                                     f"{nb_batches}, but generator.batch_size {generator.batch_size} and "
+                                     f"generator.size {generator.size} make it {expected}: an epoch would not see "
+                                     "every sample once; declare the batch size the generator yields")
                 x_batch, y_batch = check_dataset(x_batch, y_batch, classifier.input_shape, classifier.nb_classes,
                                                  ("generator batch x", "generator batch y"), classifier.clip_values)
                 if not probed:
@@ -232,8 +295,10 @@ class EpochTrainer(Trainer):
                 yield x_batch[shard], y_batch[shard], None
 
         self._batch_size = generator.batch_size
+        # Its samples cannot be read without drawing them: the generator's kind and size stand for them.
+        self._data = f"{type(generator).__name__} of {generator.size} samples"
         return self._train(batches, nb_batches, nb_epochs, validation_data, scheduler, verbose, checkpoint_dir,
-                           resume, scheduler_interval, epoch_callback)
+                           resume, scheduler_interval, epoch_callback, overwrite)
 
     def predict(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Predict with the trained classifier (see ``PyTorchClassifier.predict``)."""
@@ -291,12 +356,19 @@ class EpochTrainer(Trainer):
     def _train(self, batches: Batches, nb_batches: int, nb_epochs: int,
                validation_data: tuple[np.ndarray, np.ndarray] | None, scheduler: Any | None, verbose: bool,
                checkpoint_dir: str | os.PathLike[str] | None, resume: bool, scheduler_interval: str,
-               epoch_callback: EpochCallback | None) -> list[dict[str, Any]]:
+               epoch_callback: EpochCallback | None, overwrite: bool = False) -> list[dict[str, Any]]:
         nb_epochs = check_count(nb_epochs, "nb_epochs")
+        config = self.config()
+        if "eps" in config and "norm" in config:
+            classifier = self._classifier
+            ThreatModel(config["eps"], config["norm"]).check_box(classifier.clip_values, classifier.input_shape)
         self._check_scheduler(scheduler, scheduler_interval)
         per_batch = scheduler if scheduler_interval == "batch" else None
         if resume and checkpoint_dir is None:
             raise SettingError("resume=True needs checkpoint_dir", "resume")
+        self._schedule = None if scheduler is None else f"{type(scheduler).__name__} per {scheduler_interval}"
+        if checkpoint_dir is not None:
+            self._check_checkpoint_dir(Path(checkpoint_dir), resume, overwrite)
         validation = None
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -342,6 +414,15 @@ class EpochTrainer(Trainer):
                 break
         self._classifier.model.eval()
         return self.history
+
+    def _check_checkpoint_dir(self, folder: Path, resume: bool, overwrite: bool) -> None:
+        """Refuse a ``checkpoint_dir`` that is a file, or one holding another run's state when not resuming."""
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"checkpoint_dir {folder} is a file, not a folder; pass a folder for the training state")
+        if resume or overwrite or folder.resolve() in self._saved_to or not (folder / STATE_FILE).exists():
+            return
+        raise ValueError(f"checkpoint_dir {folder} holds the training state of another run ({STATE_FILE}); pass "
+                         "resume=True to continue it, overwrite=True to replace it, or another checkpoint_dir")
 
     def _check_divergence(self, record: dict[str, Any]) -> None:
         """Raise ``FloatingPointError`` for an epoch whose finite mean loss shows the weights have blown up."""
@@ -463,29 +544,54 @@ class EpochTrainer(Trainer):
             "random": random_streams(),
             "tags": self.tags,
             "batch_size": self._batch_size,
+            "data": self._data,
+            "schedule": self._schedule,
             **self._extra_state(),
         }
         if hasattr(scheduler, "state_dict"):
             state["scheduler"] = scheduler.state_dict()
         save_training_state(checkpoint_dir, state)
+        self._saved_to.add(Path(checkpoint_dir).resolve())
 
     def _restore(self, checkpoint_dir: str | os.PathLike[str], scheduler: Any | None) -> None:
         state = load_training_state(checkpoint_dir)
         if state is None:
             logger.info("no training state in %s; starting from scratch", checkpoint_dir)
             return
+        if scheduler is None and not self.history:
+            # Nothing but the caller changes a fresh trainer's optimizer before its first epoch; the settings of
+            # the run are those the trainer was built with, and loading the saved state would undo the change.
+            changed = differing_settings(self._optimizer_settings, optimizer_settings(self._classifier.optimizer))
+            if changed:
+                raise ResumeMismatchError(f"classifier.optimizer was changed after this trainer was built "
+                                          f"({'; '.join(changed)}), and a resume restores the saved run's "
+                                          "optimizer over it; build the trainer after setting the optimizer")
         differing = differing_settings({"config": state["config"], "tags": state["tags"]},
                                        {"config": self.config(), "tags": self.tags})
+        saved_method = state["config"].get("method")
+        if saved_method != self.method:  # another trainer's settings share few keys: name the trainer alone
+            differing = [f"method: {saved_method} → {self.method}"]
         if state["batch_size"] != self._batch_size:
             differing.append(f"batch_size: {state['batch_size']} → {self._batch_size}")
+        if self._data is not None and state["data"] != self._data:
+            differing.append("training data: other x or y than the saved run's (their fingerprints differ)"
+                             if len(state["data"] or "") == len(self._data) == _FINGERPRINT_LENGTH
+                             else f"training data: {state['data']} → {self._data}")
+        if state["schedule"] != self._schedule:
+            differing.append(f"scheduler: {state['schedule']} → {self._schedule}")
         if differing:
             # A scheduler records initial_lr in the optimizer's groups: its absence on one side is the scheduler's.
             scheduled = [d for d in differing if ".initial_lr:" in d and ("None →" in d or d.endswith("→ None"))]
             hint = ("; the run was saved with a learning-rate scheduler and is resumed without one, or the other way "
                     "round: pass the same scheduler" if scheduled else "")
-            raise ValueError(f"checkpoint_dir holds a run with other settings (saved → this trainer): "
-                             f"{'; '.join(differing)}{hint}")
-        self._classifier.model.load_state_dict(state["model"])
+            raise ResumeMismatchError(f"checkpoint_dir holds a run with other settings (saved → this trainer): "
+                                      f"{'; '.join(differing)}{hint}")
+        try:
+            self._classifier.model.load_state_dict(state["model"])
+        except RuntimeError as error:
+            raise ResumeMismatchError(f"checkpoint_dir holds the training state of another model: "
+                             f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error}"
+                             ) from error
         self._classifier.optimizer.load_state_dict(state["optimizer"])
         restore_random_streams(state["random"])
         self._load_extra_state(state)

@@ -75,7 +75,13 @@ class RegularizedTrainer(TorchStepTrainer):
         self._set_regularizer(regularizer)
 
     def _set_regularizer(self, regularizer: Regularizer | None) -> None:
-        """Configure the penalty (subclasses whose penalty needs the classifier's data box set it after init)."""
+        """Configure the penalty (subclasses whose penalty needs the classifier's data box set it after init).
+
+        :raises ValueError: If ``penalty_warmup_epochs`` is set for a penalty of weight 0, which it cannot change.
+        """
+        if self.penalty_warmup_epochs and getattr(regularizer, "lam", None) == 0:
+            raise ValueError(f"penalty_warmup_epochs={self.penalty_warmup_epochs} has no effect: lam is 0, so there "
+                             "is no penalty to warm up; drop one of them")
         self._regularizer = regularizer
         # The penalty of the current epoch: the configured one, or a warm-up stage of it.
         self._active = regularizer

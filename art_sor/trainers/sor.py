@@ -83,6 +83,9 @@ class SORTrainer(RegularizedTrainer):
                                                      hvp=hvp, step=step, box=self._view.box,
                                                      random_start=random_start, objective=objective))
         self.eps_warmup_epochs = check_count(eps_warmup_epochs, "eps_warmup_epochs", minimum=0)
+        if self.eps_warmup_epochs and self.regularizer.lam == 0:
+            raise ValueError(f"eps_warmup_epochs={self.eps_warmup_epochs} has no effect: lam is 0, so ε enters no "
+                             "penalty; drop one of them")
 
     @property
     def regularizer(self) -> SecondOrderRegularizer:

@@ -18,6 +18,10 @@ from art_sor.storage import load_checked, save_checked
 STATE_FILE = "training_state.pt"
 
 
+class ResumeMismatchError(ValueError):
+    """A ``checkpoint_dir`` whose saved state is not the run being resumed (other settings, data or model)."""
+
+
 def save_training_state(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` to ``directory/training_state.pt`` (atomic, checksummed) and return the path."""
     return save_checked(Path(directory) / STATE_FILE, state)

@@ -48,6 +48,9 @@ class TorchStepTrainer(EpochTrainer):
         self.batch_norm = check_choice(batch_norm, BATCH_NORM_MODES, "batch_norm")
         self.micro_batch_size = None if micro_batch_size is None else check_count(micro_batch_size,
                                                                                   "micro_batch_size")
+        if self.batch_norm != "batch" and not self._view.batch_norms:
+            raise ValueError(f"batch_norm={self.batch_norm!r} has no effect: classifier.model has no batch-norm "
+                             "layer (dropout is off in the extra passes either way); drop batch_norm")
         self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method, self._parallel)
 
     @property
@@ -61,9 +64,17 @@ class TorchStepTrainer(EpochTrainer):
                 "micro_batch_size": self.micro_batch_size}
 
     def check_batches(self, n: int, batch_size: int) -> None:
-        """As :meth:`EpochTrainer.check_batches`, and refuse micro-batches of one sample under batch norm."""
+        """As :meth:`EpochTrainer.check_batches`, and refuse a ``micro_batch_size`` that splits nothing or leaves one.
+
+        A ``micro_batch_size`` not below ``batch_size`` splits no batch; one that leaves micro-batches of one sample
+        is refused under batch norm.
+        """
         super().check_batches(n, batch_size)
         size, layer = self.micro_batch_size, self._batch_norm_layer()
+        if size is not None and size >= batch_size:
+            raise SettingError(f"micro_batch_size {size} is not below batch_size {batch_size}, so no batch is split "
+                               "and it has no effect; choose a smaller micro_batch_size or drop it",
+                               "micro_batch_size")
         if size is None or layer is None:
             return
         # Each batch splits into micro-batches of `size` and a remainder.

@@ -22,6 +22,7 @@ from art_sor.cli import main
 from art_sor.data import Dataset
 from art_sor.data.bundled import load_foolbox_cifar10
 from art_sor.models import build_model
+from art_sor.storage import CorruptFileError
 
 CIFAR_MEAN = torch.tensor([0.4914, 0.4822, 0.4465])
 CIFAR_STD = torch.tensor([0.2023, 0.1994, 0.2010])
@@ -334,3 +335,100 @@ def test_a_checkpoint_holding_code_objects_is_refused_with_the_reason(tmp_path, 
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "pickled.pt"), "--dataset", "cifar10-foolbox",
                                        "--data-root", str(cifar_images), "--quiet"])
     assert result.exit_code == 1 and "argparse.Namespace" in result.output and "Traceback" not in result.output
+
+
+def write_digits_madry_checkpoint(path: Path, network: torch.nn.Module, mean: float, std: float) -> Path:
+    """A MadryLab-layout checkpoint of a digits network, with a one-channel normaliser."""
+    model = {f"module.model.{key}": value for key, value in network.state_dict().items()}
+    model["module.normalizer.new_mean"] = torch.full((1, 1, 1), mean)
+    model["module.normalizer.new_std"] = torch.full((1, 1, 1), std)
+    torch.save({"model": model, "epoch": 3}, path)
+    return path
+
+
+@pytest.mark.parametrize(("fault", "named"), [("std 0", "std"), ("NaN mean", "mean"),
+                                              ("NaN weight", "weight 7.weight")])
+def test_models_that_cannot_output_finite_logits_are_refused_when_opened(tmp_path, digits, fault, named):
+    torch.manual_seed(0)
+    network = build_model("small-cnn", (1, 8, 8), 10).eval()
+    if fault == "NaN weight":
+        network.state_dict()["7.weight"].view(-1)[0] = float("nan")
+    mean, std = (float("nan") if fault == "NaN mean" else 0.1), (0.0 if fault == "std 0" else 0.3)
+    path = write_digits_madry_checkpoint(tmp_path / "madry.pt", network, mean, std)
+    with pytest.raises(CorruptFileError, match=named) as error:
+        open_model(path, digits, architecture="small-cnn", device="cpu")
+    assert str(path) in str(error.value)
+    # The command line says so in one line instead of reporting chance-level accuracy.
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--architecture", "small-cnn", "--eps", "0.1",
+                                       "--attack", "fgsm", "--eval-samples", "10", "--no-curve", "--no-geometry",
+                                       "--quiet", "--device", "cpu", "--out", str(tmp_path / "report")])
+    assert result.exit_code == 1 and named in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "report" / "report.json").exists()
+
+
+def test_a_model_whose_forward_returns_nan_is_refused_when_opened(tmp_path, digits):
+    torch.manual_seed(0)
+    network = build_model("small-cnn", (1, 8, 8), 10).eval()
+    for module in network.modules():  # finite weights, infinite outputs: a huge last layer overflows
+        if isinstance(module, torch.nn.Linear):
+            module.weight.data.fill_(3e38)
+    torch.save(network.state_dict(), tmp_path / "weights.pt")
+    with pytest.raises(CorruptFileError, match="outputs on 8 test images are not finite"):
+        open_model(tmp_path / "weights.pt", digits, "small-cnn", "cpu")
+
+
+@pytest.mark.parametrize(("mean", "std", "named"), [(0.0, 0.0, "std"), (float("nan"), 1.0, "mean"),
+                                                    (0.0, float("inf"), "std"), (0.0, -1.0, "std")])
+def test_standardisations_that_make_outputs_not_finite_are_refused_from_any_source(tmp_path, digits, mean, std,
+                                                                                    named):
+    network = build_model("small-cnn", (1, 8, 8), 10)
+    with pytest.raises(ValueError, match=f"standardisation's {named}"):
+        wrap_model(network, (1, 8, 8), 10, preprocessing=(mean, std), device="cpu")
+    torch.save(network.state_dict(), tmp_path / "weights.pt")
+    with pytest.raises(ModelMismatchError, match=named) as error:
+        open_model(tmp_path / "weights.pt", digits, "small-cnn", "cpu", ((mean,), (std,)))
+    assert error.value.setting == named
+
+
+@pytest.mark.parametrize("architecture", [None, "small-cnn"])
+def test_a_madry_checkpoint_without_its_normaliser_is_blamed_on_the_file(tmp_path, digits, architecture):
+    network = build_model("small-cnn", (1, 8, 8), 10).eval()
+    path = write_digits_madry_checkpoint(tmp_path / "madry.pt", network, 0.1, 0.3)
+    content = torch.load(path, weights_only=True)
+    del content["model"]["module.normalizer.new_std"]
+    torch.save(content, path)
+    with pytest.raises(CorruptFileError, match=r"not module\.normalizer\.new_std") as error:
+        open_model(path, digits, architecture=architecture, device="cpu")
+    assert "--architecture" not in str(error.value)
+
+
+def test_a_garbage_or_mismatched_robustbench_file_is_refused_without_advice_to_unpickle(tmp_path, cifar_images):
+    place_robustbench_weights(tmp_path / "models")
+    weights = tmp_path / "models" / "cifar10" / "Linf" / "Wong2020Fast.pt"
+    data = load_foolbox_cifar10(cifar_images)
+    for content, named in [(b"garbage, not a torch file", "cannot be read"),
+                           ({"conv1.weight": torch.zeros(1)}, "do not fit RobustBench model Wong2020Fast")]:
+        if isinstance(content, bytes):
+            weights.write_bytes(content)
+        else:
+            torch.save(content, weights)
+        with pytest.raises(CorruptFileError, match=named) as error:
+            open_model(RobustBenchModel("Wong2020Fast", "Linf"), data, model_dir=tmp_path / "models", device="cpu")
+        assert "weights_only=False" not in str(error.value)
+
+
+def test_the_weights_only_refusal_names_what_was_refused_in_whole_words(tmp_path):
+    import argparse
+
+    from art_sor.classifiers.checkpoints import read_torch_dict
+
+    torch.save({"args": argparse.Namespace(arch="resnet18")}, tmp_path / "pickled.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"garbage, not a torch file")
+    for name, reason in [("pickled.pt", "Unsupported global: GLOBAL argparse.Namespace was not an allowed global "
+                                        "by default; a file that needs code to load is refused rather than run"),
+                         ("garbage.pt", "Unsupported operand")]:
+        with pytest.raises(CorruptFileError) as error:
+            read_torch_dict(tmp_path / name, "a torch state_dict")
+        message = str(error.value).replace(str(tmp_path), "")
+        assert reason in message and message.endswith(")")
+        assert "weights_only" not in message and "add_safe_globals" not in message

@@ -30,10 +30,14 @@ def test_train_writes_models_and_report(tmp_path):
     assert "PGD-3" in result.output and "sor:iterations=2" in result.output
 
     # A rerun with the same settings reuses the finished models rather than training again.
-    again = CliRunner().invoke(main, ["train", *QUICK, "--defence", "standard", "--out", str(out)])
+    again = CliRunner().invoke(main, ["train", *QUICK, "--defence", "standard", "--defence", "sor:iterations=2",
+                                      "--out", str(out)])
     assert again.exit_code == 0, again.output
-    rerun = json.loads((out / "report.json").read_text())["results"][0]
-    assert rerun["training"] == rows[0]["training"]
+    rerun = json.loads((out / "report.json").read_text())["results"]
+    assert [row["training"] for row in rerun] == [row["training"] for row in rows]
+    # A rerun with part of the defences would replace the report with part of it: the folder holds the first job.
+    part = CliRunner().invoke(main, ["train", *QUICK, "--defence", "standard", "--out", str(out)])
+    assert part.exit_code == 1 and "--overwrite" in part.output, part.output
 
 
 def test_the_spellings_of_before_0_3_are_unknown_options(tmp_path):
@@ -110,6 +114,11 @@ def test_compare_recipes_may_set_compare_keys():
     (["--milestones", "2,3"], "--milestones"),
     (["--gamma", "0.5", "--schedule", "cosine"], "--gamma"),
     (["--validation-samples", "10"], "--validation-samples"),
+    (["--micro-batch-size", "64"], "--micro-batch-size"),
+    (["--defence", "sor:micro_batch_size=100"], "--defence"),
+    (["--defence", "sor:hvp=exact,h=0.5"], "--defence"),
+    (["--defence", "sor:batch_norm=eval"], "--defence"),
+    (["--defence", "gr:h=0.5"], "--defence"),
 ])
 def test_settings_without_effect_are_refused(tmp_path, args, option):
     result = CliRunner().invoke(main, ["train", *args, "--out", str(tmp_path / "out")])
@@ -155,6 +164,22 @@ def test_threads_option_sets_torchs_threads(tmp_path):
         assert torch.get_num_threads() == 1 and "n-fgsm" in result.output
     finally:
         torch.set_num_threads(before)
+
+
+def test_threads_refusals_name_their_source_and_place(monkeypatch):
+    import os
+
+    cpus = os.cpu_count() or 1
+    for value, message in [("abc", "ART_SOR_THREADS=abc is not a whole number"),
+                           ("0", f"ART_SOR_THREADS=0 must lie between 1 and this machine's {cpus} logical CPUs")]:
+        monkeypatch.setenv("ART_SOR_THREADS", value)
+        result = CliRunner().invoke(main, ["list", "defences"])
+        assert result.exit_code == 2 and message in result.output, result.output
+    monkeypatch.delenv("ART_SOR_THREADS")
+    too_many = CliRunner().invoke(main, ["--threads", str(cpus + 1), "list", "defences"])
+    assert too_many.exit_code == 2 and f"'{cpus + 1}' must lie between 1" in too_many.output, too_many.output
+    after = CliRunner().invoke(main, ["list", "defences", "--threads", "1"])
+    assert after.exit_code == 2 and "goes before the command, as in art-sor --threads ... list" in after.output
 
 
 def test_an_interrupt_says_what_was_saved_and_how_to_resume(monkeypatch, tmp_path):

@@ -300,10 +300,33 @@ def test_a_full_disk_keeps_the_previous_file_and_says_so(tmp_path, monkeypatch):
     write_text(tmp_path / "ok.txt", "fine")
 
 
+def test_the_file_size_limit_while_saving_names_the_file_and_the_limit(tmp_path):
+    code = textwrap.dedent(f"""
+        import torch
+        from art_sor.storage import DiskFullError, save_checked, write_text
+        for write in (lambda: save_checked({str(tmp_path / 'state.pt')!r}, {{"w": torch.zeros(100_000)}}),
+                      lambda: write_text({str(tmp_path / 'report.json')!r}, "x" * 200_000)):
+            try:
+                write()
+            except DiskFullError as error:
+                print(error)
+    """)
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)))
+    assert child.returncode == 0, child.stderr
+    lines = child.stdout.splitlines()
+    assert len(lines) == 2, child.stdout + child.stderr
+    for line, name in zip(lines, ("state.pt", "report.json"), strict=True):
+        assert line.startswith("the file-size limit of 100000 bytes (ulimit -f) was reached while writing")
+        assert name in line and f"no {name} was written" in line
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("optimizer, name", [("sgd", "momentum"), ("adam", "betas")])
 def test_onecycle_cycles_only_the_learning_rate(optimizer, name):
     model = nn.Linear(2, 2)
-    built = OptimizerSettings(optimizer, lr=0.1, momentum=0.0).build(model.parameters())
+    held = {"momentum": 0.0} if optimizer == "sgd" else {}  # adam takes no momentum setting
+    built = OptimizerSettings(optimizer, lr=0.1, **held).build(model.parameters())
     before = built.param_groups[0][name]
     scheduler, interval = ScheduleSettings("onecycle").build(built, epochs=2, batches_per_epoch=3)
     rates = []
@@ -355,9 +378,11 @@ def test_a_resume_with_another_learning_rate_or_without_the_scheduler_is_refused
     torch.optim.lr_scheduler.StepLR(other.optimizer, 1, 0.5)
     with pytest.raises(ValueError, match=r"holds a run with other settings \(saved → this trainer\): "
                                          r"config\.optimizer\.param_groups\[0\]\.initial_lr: 0\.001 → 0\.1; "
-                                         r"config\.optimizer\.param_groups\[0\]\.lr: 0\.001 → 0\.1$"):
+                                         r"config\.optimizer\.param_groups\[0\]\.lr: 0\.001 → 0\.1; "
+                                         r"scheduler: StepLR per epoch → None$"):
         SORTrainer(other, eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False, checkpoint_dir=tmp_path,
                                        resume=True)
-    with pytest.raises(ValueError, match=r"initial_lr: 0.001 → None; the run was saved with a learning-rate scheduler"):
+    with pytest.raises(ValueError, match=r"initial_lr: 0.001 → None; scheduler: StepLR per epoch → None; "
+                                         r"the run was saved with a learning-rate scheduler"):
         SORTrainer(classifier(1e-3), eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False,
                                                   checkpoint_dir=tmp_path, resume=True)

@@ -13,7 +13,9 @@ from torch import nn
 from torch.autograd.functional import hessian
 
 from art_sor.core import gradient_at, hessian_vector_product, linear_maximizer, sor_loss, worst_case_perturbation
+from art_sor.core.gradient_norm import GradientNormRegularizer
 from art_sor.core.norms import norm_label, parse_norm
+from art_sor.core.sor import SecondOrderRegularizer
 
 
 def reference_grad_and_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -314,3 +316,29 @@ def test_loss_difference_estimate_converges_quadratically_to_the_exact_model(tin
         for e_coarse, e_fine in zip(coarse, fine, strict=True):
             assert 3.0 < e_coarse / e_fine < 5.0
     assert errors[-1][0] < 1e-3 and errors[-1][1] < 1e-3
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"hvp": "exact", "h": 0.5}, "h=0.5 has no effect"),
+    ({"step": "frank_wolfe"}, "step='frank_wolfe' has no effect with iterations=1"),
+    ({"step": "frank_wolfe", "random_start": True}, "step='frank_wolfe' has no effect"),
+    ({"objective": "perturbed", "hvp": "exact"}, "hvp='exact' has no effect"),
+    ({"objective": "perturbed", "h": 0.5}, "h=0.5 has no effect"),
+])
+def test_sor_settings_that_cannot_change_what_runs_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SecondOrderRegularizer(eps=0.1, norm="inf", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"hvp": "exact"}, {"hvp": "finite_difference", "h": 0.5},
+                                    {"hvp": "loss_difference", "h": 0.5}, {"step": "frank_wolfe", "iterations": 2},
+                                    {"objective": "perturbed", "hvp": "exact", "iterations": 2},
+                                    {"objective": "perturbed", "h": 0.5, "random_start": True}])
+def test_sor_settings_that_change_what_runs_are_accepted(kwargs):
+    SecondOrderRegularizer(eps=0.1, norm="inf", **kwargs)
+
+
+def test_gradient_norm_step_is_refused_where_it_is_not_used():
+    with pytest.raises(ValueError, match=r"h=0\.5 has no effect: mode='double_backprop'"):
+        GradientNormRegularizer(eps=0.1, norm="inf", h=0.5)
+    assert GradientNormRegularizer(eps=0.1, norm="inf", mode="finite_difference", h=0.5).h == 0.5

@@ -102,3 +102,17 @@ def test_threat_model_owns_its_geometry_and_geometry_of_accepts_every_spelling()
     assert ThreatModel(0.5, "l1").label == "L1 ε = 0.5"
     with pytest.raises(ValueError, match="norm"):
         geometry_of("l3")
+
+
+@pytest.mark.parametrize(("eps", "norm", "refused"), [(8, "inf", True), (0.5, "inf", True), (0.49, "inf", False),
+                                                      (8 / 255, "inf", False), (4.0, "l2", True),
+                                                      (3.9, "l2", False), (32.0, "l1", True), (31.0, "l1", False)])
+def test_a_radius_that_reaches_the_centre_of_the_box_is_refused(eps, norm, refused):
+    threat = ThreatModel(eps, norm)
+    if not refused:
+        threat.check_box((0.0, 1.0), (1, 8, 8))
+        return
+    with pytest.raises(ValueError, match=r"^eps .* reaches the centre of the data box") as error:
+        threat.check_box((0.0, 1.0), (1, 8, 8))
+    assert ("eps=8/255" in str(error.value)) == (eps == 8)
+    threat.check_box(None, (1, 8, 8))  # no box, nothing to reach

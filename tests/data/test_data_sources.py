@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import re
 import struct
 
 import numpy as np
@@ -215,3 +216,37 @@ def test_user_data_trains_into_a_default_folder_named_after_it(tmp_path, monkeyp
                                        "cpu"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "art-sor-runs" / "train-npz-my_data" / "report.json").exists()
+
+
+def _archive(path, x, y, x_test=None, y_test=None):
+    np.savez(path, x_train=x, y_train=y, x_test=x[:10] if x_test is None else x_test,
+             y_test=y[:10] if y_test is None else y_test)
+    return path
+
+
+@pytest.mark.parametrize("fault", ["channels last", "empty test split", "npy file", "no path", "empty path"])
+def test_malformed_npz_data_is_refused_naming_what_is_wrong(tmp_path, fault):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 1, 8, 8)).astype(np.float32), np.arange(40) % 10
+    if fault == "channels last":
+        spec, message = f"npz:{_archive(tmp_path / 'cl.npz', x.transpose(0, 2, 3, 1), y)}", "channels last"
+    elif fault == "empty test split":
+        spec, message = f"npz:{_archive(tmp_path / 'e.npz', x, y, x[:0], y[:0])}", "x_test holds no images"
+    elif fault == "npy file":
+        np.save(tmp_path / "x.npy", x)
+        spec, message = f"npz:{tmp_path / 'x.npy'}", "holds one array (a .npy file)"
+    else:
+        spec, message = {"no path": "npz", "empty path": "npz:"}[fault], "needs path: write npz:PATH"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_dataset(spec)
+    result = CliRunner().invoke(main, ["train", "--dataset", spec, "--epochs", "1", "--quiet", "--device", "cpu",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--dataset" in result.output and message in result.output, result.output
+
+
+def test_a_file_name_holding_an_equals_sign_is_a_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    _archive(tmp_path / "a=b.npz", rng.random((40, 1, 8, 8)).astype(np.float32), np.arange(40) % 10)
+    assert dataset_spec("npz:a=b.npz").options == (("path", "a=b.npz"),)
+    assert load_dataset("npz:a=b.npz").x_train.shape == (40, 1, 8, 8)

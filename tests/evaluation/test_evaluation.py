@@ -313,3 +313,31 @@ def test_the_security_curve_has_a_point_at_the_evaluated_eps(digits):
     report = evaluate_classifier(classifier, digits.x_test[:20], digits.y_test[:20], threat, attacks=["fgsm"],
                                  curve_points=3, geometry=False, verbose=False)
     assert report.curve.eps == [0.0, 8 / 255, 0.25, 0.5]
+
+
+def test_evaluation_refuses_a_model_whose_outputs_are_not_finite(digits):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    model[1].bias.data[3] = float("nan")
+    classifier = wrap_model(model, (1, 8, 8), 10, device="cpu")
+    x, y = digits.x_test[:20], digits.y_test[:20]
+    with pytest.raises(ValueError, match="NaN or inf logits for 20 of the 20 inputs"):
+        evaluate_classifier(classifier, x, y, ThreatModel(0.1, "inf"), attacks=["fgsm"], curve=False,
+                            geometry=False, verbose=False)
+
+
+def test_evaluation_names_float64_inputs(digits):
+    classifier = wrap_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8), 10, device="cpu")
+    with pytest.raises(TypeError, match="x is float64 but the model's parameters are float32"):
+        evaluate_attacks(classifier, digits.x_test[:4].astype(np.float64), digits.y_test[:4],
+                         ThreatModel(0.1, "inf"), ["fgsm"], verbose=False)
+
+
+def test_evaluation_refuses_a_radius_that_covers_the_data_box(tmp_path, digits):
+    classifier = wrap_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8), 10, device="cpu")
+    with pytest.raises(ValueError, match="eps=8/255"):
+        evaluate_classifier(classifier, digits.x_test[:4], digits.y_test[:4], ThreatModel(8, "inf"),
+                            attacks=["fgsm"], curve=False, geometry=False, verbose=False)
+    train = CliRunner().invoke(main, ["train", "--eps", "8", "--epochs", "1", "--quiet", "--device", "cpu",
+                                      "--out", str(tmp_path / "train")])
+    assert train.exit_code == 2 and "Invalid value for --eps" in train.output and "8/255" in train.output
+    assert not (tmp_path / "train" / "report.json").exists()

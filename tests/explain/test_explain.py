@@ -205,3 +205,16 @@ def test_signed_maps_have_colour_scales(monkeypatch, tmp_path):
     assert len(bars) == 5
     assert all(bar.vmin == -bar.vmax and bar.vmax > 0 for bar in bars)
     assert "ε\u00a0=\u00a02" in corrections._suptitle.get_text()  # never broken between ε and its value
+
+
+def test_explanation_refuses_a_model_whose_outputs_are_not_finite(tmp_path, digits):
+    from art_sor.explain.full_explanation import explain_classifier
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    model[1].weight.data[0, 0] = float("inf")
+    classifier = wrap_model(model, (1, 8, 8), 10, device="cpu")
+    x = digits.x_test[:3].copy()
+    x[:, 0, 0, 0] = 0.5  # the infinite weight reads this pixel
+    with pytest.raises(ValueError, match="NaN or inf logits"):
+        explain_classifier(classifier, x, digits.y_test[:3], tuple("0123456789"), tmp_path, "nan")
+    assert not list(tmp_path.iterdir())

@@ -182,3 +182,13 @@ def test_cuda_float16_amp_through_the_double_backward(digits, hvp):
     history = trainer.fit(digits.x_train[:256], digits.y_train[:256], nb_epochs=2, batch_size=64, verbose=False)
     assert all(np.isfinite(r["loss"]) for r in history)
     assert trainer.scales_gradients
+
+
+def test_setup_settings_without_effect_are_refused():
+    with pytest.raises(ValueError, match=r"momentum 0\.5 has no effect with the adam optimizer"):
+        OptimizerSettings("adam", 0.1, momentum=0.5)
+    for kwargs, name in [({"milestones": (3,)}, "milestones"), ({"gamma": 0.5}, "gamma")]:
+        for schedule in ("constant", "cosine", "onecycle"):
+            with pytest.raises(ValueError, match=f"^{name} .* has no effect with the {schedule} schedule"):
+                ScheduleSettings(schedule, **kwargs)
+    assert ScheduleSettings("multistep", (3,), 0.5).gamma == 0.5

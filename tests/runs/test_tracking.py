@@ -183,3 +183,43 @@ def test_a_resumed_run_logs_each_epoch_once(digits, tmp_path, mlflow_uri):
     assert len(runs) == 1
     assert [(m.step, m.value) for m in client.get_metric_history(runs[0].info.run_id, "train/loss")] == [
         (r["epoch"], pytest.approx(r["loss"])) for r in trained.history]
+
+
+def logged_steps(folder, tag):
+    """Every step at which the event files hold ``tag``, duplicates included (what a reader without purging sees)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    return sorted(event.step for path in folder.glob("events.out.tfevents.*") for event in EventFileLoader(
+        str(path)).Load() if event.HasField("summary") and any(v.tag == tag for v in event.summary.value))
+
+
+def test_a_rerun_after_its_ledger_is_lost_logs_nothing_twice(tmp_path, mlflow_uri):
+    out, logs = tmp_path / "out", tmp_path / "tb"
+    args = ["train", *TINY, "--out", str(out), "--log-dir", str(logs), "--mlflow-uri", mlflow_uri, "--epochs", "2"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    (out / "standard" / "tracking.json").unlink()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert logged_steps(logs / "standard", "train/loss") == [1, 2]
+    assert logged_steps(logs / "standard", "eval/worst_case_accuracy") == [2]
+    client, runs = mlflow_runs(mlflow_uri)
+    assert len(runs) == 1
+    assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "train/loss")] == [1, 2]
+    # Extending the run after the ledger is lost again logs only the new epoch, into the same run.
+    (out / "standard" / "tracking.json").unlink()
+    assert CliRunner().invoke(main, [*args[:-1], "3"]).exit_code == 0
+    assert logged_steps(logs / "standard", "train/loss") == [1, 2, 3]
+    client, runs = mlflow_runs(mlflow_uri)
+    assert len(runs) == 1
+    assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "train/loss")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("option", ["--log-dir", "--mlflow-uri"])
+def test_an_unwritable_tracking_destination_is_refused_before_training(tmp_path, option, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    where = str(blocker / "logs") if option == "--log-dir" else (blocker / "mlruns").as_uri()
+    result = CliRunner().invoke(main, ["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "out"), option, where])
+    assert result.exit_code == 2 and f"Invalid value for {option}" in result.output, result.output
+    assert "cannot write" in result.output and not (tmp_path / "out").exists()

@@ -60,6 +60,57 @@ def test_rerun_with_more_epochs_extends_and_reports_the_truth(tmp_path):
     assert fewer.exit_code == 1 and "setup.epochs" in fewer.output and "--overwrite" in fewer.output
 
 
+def test_a_folder_holds_one_job(tmp_path):
+    out = tmp_path / "run"
+    train = ["train", *QUICK, "--epochs", "1", "--out", str(out)]
+    assert CliRunner().invoke(main, [*train, "--defence", "standard"]).exit_code == 0
+    before = (out / "report.json").read_bytes()
+    model = str(out / "standard" / "model.pt")
+    for command, named in [([*train, "--defence", "gr"], "defences[0]: 'standard' → 'gr'"),
+                           ([*train, "--defence", "standard", "--defence", "gr"], "defences"),
+                           (["evaluate", model, "--attack", "fgsm", "--no-curve", "--no-geometry", "--quiet",
+                             "--eval-samples", "10", "--out", str(out)], "command train (defences standard)"),
+                           (["compare", "--defence", "standard", "--attack", "fgsm", "--no-alignment",
+                             "--no-diagnostics", "--quiet", "--device", "cpu", "--train-samples", "200",
+                             "--eval-samples", "20", "--epochs", "1", "--out", str(out)], "not of compare")]:
+        refused = CliRunner().invoke(main, command)
+        assert refused.exit_code == 1 and named in refused.output and "--overwrite" in refused.output, refused.output
+        assert (out / "report.json").read_bytes() == before
+    # An evaluation's folder is not a training's either; --overwrite replaces the other job.
+    evaluation = tmp_path / "evaluation"
+    assert CliRunner().invoke(main, ["evaluate", model, "--attack", "fgsm", "--no-curve", "--no-geometry", "--quiet",
+                                     "--eval-samples", "10", "--out", str(evaluation)]).exit_code == 0
+    refused = CliRunner().invoke(main, [*train[:-1], str(evaluation), "--defence", "standard"])
+    assert refused.exit_code == 1 and "command evaluate, not of train" in refused.output, refused.output
+    replaced = CliRunner().invoke(main, [*train, "--defence", "gr", "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["gr"]
+    assert [row["training"]["defence"] for row in report(out)] == ["gr"]
+
+
+def test_refusals_of_the_run_loop_come_as_one_line(digits, tmp_path):
+    # An interrupted run of another defence in the folder: a run mismatch, not a trainer's ValueError.
+    train_defence("standard", digits, THREAT, SMALL, tmp_path / "run", verbose=False)
+    (tmp_path / "run" / "model.pt").unlink()
+    with pytest.raises(RunMismatchError, match=r"holds an interrupted run that is not this one.*Overwrite it"):
+        train_defence("sor", digits, THREAT, SMALL, tmp_path / "run", verbose=False)
+    # A best-robust run whose best epoch was lost cannot choose one: said before any work.
+    best = replace(SMALL, select="best-robust", validation_samples=50)
+    train_defence("standard", digits, THREAT, best, tmp_path / "best", verbose=False)
+    for name in ("model.pt", "best_robust.pt"):
+        (tmp_path / "best" / name).unlink()
+    with pytest.raises(FileNotFoundError, match=r"best_robust\.pt is missing"):
+        train_defence("standard", digits, THREAT, best, tmp_path / "best", verbose=False)
+    budget = CliRunner().invoke(main, ["compare", "--defence", "standard", "--attack", "fgsm", "--no-alignment",
+                                       "--no-diagnostics", "--budget-of", "fbf:1", "--norm", "l2", "--eps", "0.5",
+                                       "--quiet", "--device", "cpu", "--out", str(tmp_path / "compare")])
+    assert budget.exit_code == 2 and "Invalid value for --budget-of" in budget.output, budget.output
+    assert not (tmp_path / "compare" / "budget-reference").exists()
+    gamma = CliRunner().invoke(main, ["train", *QUICK, "--optimizer", "sgd", "--schedule", "multistep",
+                                      "--milestones", "1", "--gamma", "1e308", "--out", str(tmp_path / "gamma")])
+    assert gamma.exit_code == 2 and "Invalid value for --gamma" in gamma.output, gamma.output
+
+
 def test_budgeted_run_is_reused_only_where_the_cap_allows(digits, tmp_path):
     def train(epochs: int, budget: Budget) -> int:
         setup = replace(SMALL, epochs=epochs)
@@ -89,6 +140,7 @@ def test_rerun_with_other_settings_is_refused_or_overwritten(tmp_path, change, k
         args += ["--defence", "sor"]
     else:  # another spec is another folder: same-named folders are what must not be confused
         (tmp_path / "run" / "sor").rename(tmp_path / "run" / "sor_lam_2")
+        (tmp_path / "run" / "job.json").unlink()  # past the folder's job (another defence set): the run's key
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 1 and key in refused.output and "--overwrite" in refused.output, refused.output
     replaced = CliRunner().invoke(main, [*args, "--overwrite"])

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from art.data_generators import NumpyDataGenerator
+from art.data_generators import DataGenerator, NumpyDataGenerator
 from art.defences.trainer import Trainer
 from conftest import digits_cnn, make_classifier
 from torch import nn
 
 from art_sor import SORTrainer, StandardTrainer
 from art_sor.classifiers.view import ClassifierView
+from art_sor.classifiers.wrapping import wrap_model
 from art_sor.core import sor_loss
+from art_sor.trainers.adversarial import PGDTrainer
 
 
 class PlainCNN(nn.Module):
@@ -142,6 +144,41 @@ def test_fit_and_fit_generator_refuse_keywords_they_do_not_take(small_digits):
     assert trainer.history == []
 
 
+class _Yields(DataGenerator):
+    """A user's generator that declares one batch size and yields another."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, declared: int, yielded: int) -> None:
+        super().__init__(len(x), declared)
+        self.x, self.y, self.yielded, self.start = x, y, yielded, 0
+
+    def get_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        batch = slice(self.start, self.start + self.yielded)
+        self.start = (self.start + self.yielded) % len(self.x)
+        return self.x[batch], self.y[batch]
+
+
+def test_fit_generator_refuses_a_generator_that_does_not_yield_what_it_declares(small_digits):
+    from art.data_generators import PyTorchDataGenerator
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y, _, _ = small_digits
+    x, y = x[:160], y[:160]
+    dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    faults = [(PyTorchDataGenerator(DataLoader(dataset, batch_size=32), size=160, batch_size=64),
+               "generator.batch_size is 64 but its DataLoader yields batches of 32"),
+              (PyTorchDataGenerator(DataLoader(dataset, batch_size=64), size=200, batch_size=64),
+               "generator.size is 200 but its DataLoader holds 160"),
+              (PyTorchDataGenerator(DataLoader(dataset, batch_size=64, drop_last=True), size=160, batch_size=64),
+               "drop_last=True"),
+              (NumpyDataGenerator(x, y, batch_size=64), "yields 2 batches per epoch"),
+              (_Yields(x, y, declared=64, yielded=32), "returned 32 samples as batch 1 of 3")]
+    for generator, message in faults:
+        with pytest.raises(ValueError, match=message):
+            trainer.fit_generator(generator, nb_epochs=1, verbose=False)
+        assert trainer.history == []
+
+
 def test_standard_trainer_has_no_penalty(small_digits):
     x, y, _, _ = small_digits
     history = StandardTrainer(make_classifier(digits_cnn(), (1, 8, 8))).fit(x, y, nb_epochs=1, verbose=False)
@@ -209,6 +246,50 @@ def test_resume_refuses_another_configuration(small_digits, tmp_path):
     with pytest.raises(ValueError, match=r"other settings.*config.eps: 0.05 → 0.1"):
         SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(x, y, nb_epochs=2, verbose=False,
                                                                           checkpoint_dir=tmp_path, resume=True)
+
+
+def test_resume_refuses_other_data_or_another_scheduler(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+
+    def trainer() -> SORTrainer:
+        return SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+
+    def one_cycle(fitted: SORTrainer) -> torch.optim.lr_scheduler.OneCycleLR:
+        return torch.optim.lr_scheduler.OneCycleLR(fitted.get_classifier().optimizer, max_lr=0.01, epochs=3,
+                                                   steps_per_epoch=5)
+
+    first = trainer()
+    first.fit(x, y, nb_epochs=1, batch_size=64, verbose=False, checkpoint_dir=tmp_path, scheduler=one_cycle(first),
+              scheduler_interval="batch")
+    with pytest.raises(ValueError, match="training data: other x or y"):
+        subset = trainer()
+        subset.fit(x[:256], y[:256], nb_epochs=2, batch_size=64, verbose=False, checkpoint_dir=tmp_path,
+                   resume=True, scheduler=one_cycle(subset), scheduler_interval="batch")
+    with pytest.raises(ValueError, match="scheduler: OneCycleLR per batch → None"):
+        trainer().fit(x, y, nb_epochs=2, batch_size=64, verbose=False, checkpoint_dir=tmp_path, resume=True)
+    same = trainer()
+    history = same.fit(x, y, nb_epochs=2, batch_size=64, verbose=False, checkpoint_dir=tmp_path, resume=True,
+                       scheduler=one_cycle(same), scheduler_interval="batch")
+    assert [record["epoch"] for record in history] == [1, 2]
+
+
+def test_a_fresh_fit_does_not_replace_another_runs_training_state(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+    first = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    first.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
+    first.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path)  # its own state: it goes on
+    saved = (tmp_path / "training_state.pt").read_bytes()
+    other = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    with pytest.raises(ValueError, match=r"holds the training state of another run.*overwrite=True"):
+        other.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
+    assert (tmp_path / "training_state.pt").read_bytes() == saved
+    assert len(other.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path, overwrite=True)) == 1
+    with pytest.raises(ValueError, match="is a file"):
+        other.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path / "training_state.pt")
+    wider = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    with pytest.raises(ValueError, match="training state of another model"):
+        SORTrainer(make_classifier(wider, (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=3, verbose=False,
+                                                                    checkpoint_dir=tmp_path, resume=True)
 
 
 def test_amp_trains_in_bfloat16_on_cpu(small_digits):
@@ -470,3 +551,56 @@ def test_resume_with_another_batch_size_is_refused(small_digits, tmp_path):
     trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1)
     with pytest.raises(ValueError, match="batch_size: 64 → 32"):
         trainer.fit(x, y, nb_epochs=2, batch_size=32, checkpoint_dir=tmp_path, resume=True, verbose=False)
+
+
+def test_trainer_settings_that_cannot_change_what_runs_are_refused(small_digits):
+    x, y, _, _ = small_digits
+    plain = make_classifier(digits_cnn(), (1, 8, 8))
+    with pytest.raises(ValueError, match=r"batch_norm='eval' has no effect: classifier\.model has no batch-norm"):
+        SORTrainer(plain, eps=0.1, batch_norm="eval")
+    SORTrainer(make_classifier(digits_cnn(batch_norm=True), (1, 8, 8)), eps=0.1, batch_norm="eval")
+    with pytest.raises(ValueError, match="penalty_warmup_epochs=2 has no effect: lam is 0"):
+        SORTrainer(plain, eps=0.1, lam=0.0, penalty_warmup_epochs=2)
+    with pytest.raises(ValueError, match="eps_warmup_epochs=2 has no effect: lam is 0"):
+        SORTrainer(plain, eps=0.1, lam=0.0, eps_warmup_epochs=2)
+    for micro in (50, 64):
+        trainer = SORTrainer(plain, eps=0.1, micro_batch_size=micro)
+        with pytest.raises(ValueError, match=f"micro_batch_size {micro} is not below batch_size 50"):
+            trainer.fit(x, y, batch_size=50, nb_epochs=1, verbose=False)
+        assert trainer.history == []
+
+
+def test_training_refuses_a_radius_that_covers_the_data_box(small_digits):
+    x, y, _, _ = small_digits
+    for trainer in (SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), eps=8),
+                    PGDTrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), eps=8)):
+        with pytest.raises(ValueError, match="eps=8/255"):
+            trainer.fit(x, y, nb_epochs=1, verbose=False)
+        assert trainer.history == []
+
+
+def test_models_and_arrays_that_torch_would_fail_on_are_refused_in_words(small_digits):
+    x, y, _, _ = small_digits
+    narrow = make_classifier(nn.Sequential(nn.Flatten(), nn.Linear(32, 10)), (1, 8, 8))
+    with pytest.raises(ValueError, match=r"fails on x of the classifier's input_shape \(1, 8, 8\)"):
+        SORTrainer(narrow, eps=0.1).fit(x, y, nb_epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="meta device"):
+        wrap_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).to("meta"), (1, 8, 8), 10, device="cpu")
+    reversed_x, reversed_y = x[::-1], y[::-1]
+    history = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(reversed_x, reversed_y,
+                                                                                  nb_epochs=1, verbose=False)
+    assert len(history) == 1 and reversed_x.strides[0] < 0  # trained on a copy; the caller's view is unchanged
+
+
+def test_a_resume_does_not_silently_undo_a_learning_rate_set_after_the_trainer_was_built(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=1e-3), eps=0.05).fit(x, y, nb_epochs=1, verbose=False,
+                                                                               checkpoint_dir=tmp_path)
+    classifier = make_classifier(digits_cnn(), (1, 8, 8), lr=1e-3)
+    trainer = SORTrainer(classifier, eps=0.05)
+    for group in classifier.optimizer.param_groups:
+        group["lr"] = 0.1
+    with pytest.raises(ValueError, match=r"changed after this trainer was built "
+                                         r"\(param_groups\[0\]\.lr: 0\.001 → 0\.1"):
+        trainer.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path, resume=True)
+    assert classifier.optimizer.param_groups[0]["lr"] == 0.1 and trainer.history == []
