@@ -16,7 +16,8 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli.params import apply_recipe, given, option_error, setup_from, tracking_from
-from art_sor.core.threat import ThreatModel
+from art_sor.core.norms import parse_norm
+from art_sor.core.threat import ThreatModel, standard_radius
 from art_sor.data import Dataset, DatasetSettingError, load_dataset
 from art_sor.explain.scores import check_judge
 from art_sor.runs.folders import FolderError, check_writable
@@ -63,8 +64,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
     if len(data.x_train) == 0:
         raise click.BadParameter(f"{data.name} has no training split (it holds test images for evaluation only); "
                                  "train on another dataset, e.g. cifar10", param_hint="--dataset")
-    if values["eps"] is None:
-        raise click.BadParameter(f"recipe {recipe.name} sets no eps; pass --eps", param_hint="--eps")
+    radius_source = default_radius(ctx, values, recipe, data)
     threat = ThreatModel(values["eps"], values["norm"])
     refuse_settings_without_effect(values, {key for key in values if given(ctx, key)} | set(recipe.values))
     setup = setup_from(values, data.augmentation)
@@ -83,7 +83,27 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
     # Where the values the recipe set come from; a flag the user gave is the user's own.
     sources = {key: source for key, source in recipe.sources.items()
                if key in recipe.values and not (given(ctx, key) or (key == "defences" and methods))}
+    if radius_source is not None:
+        sources["eps"] = f"{threat.label}: {radius_source}"
     return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out), tracking)
+
+
+def default_radius(ctx: click.Context, values: dict[str, Any], recipe: Recipe, data: Dataset) -> str | None:
+    """Set ``values["eps"]`` to the dataset's standard radius in the norm unless ``--eps`` or the recipe sets it.
+
+    A recipe's ``eps`` belongs to the recipe's ``norm`` (L∞ when it names none): with another ``--norm`` the
+    dataset's radius in that norm applies instead (:func:`~art_sor.core.threat.standard_radius`).
+
+    :return: Where the radius comes from when it is the dataset's, else ``None``.
+    """
+    if given(ctx, "eps"):
+        return None
+    recipe_norm = parse_norm(recipe.values.get("norm", "inf"))
+    if "eps" in recipe.values and parse_norm(values["norm"]) == recipe_norm:
+        return None
+    radius = standard_radius(data.name, values["norm"])
+    values["eps"] = radius.eps
+    return radius.source
 
 
 def refuse_settings_without_effect(values: dict[str, Any], chosen: set[str]) -> None:

@@ -19,6 +19,7 @@ from click.core import ParameterSource
 from art_sor.classifiers.published import ROBUSTBENCH_PREFIX, RobustBenchModel
 from art_sor.classifiers.wrapping import DEVICES, resolve_device
 from art_sor.core.norms import GEOMETRIES
+from art_sor.core.threat import format_radius, standard_radius
 from art_sor.data import dataset_spec
 from art_sor.models import resolve_architecture
 from art_sor.registry import ARCHITECTURES, ATTACKS, DATASETS, DEFENCES, Registry, RegistryError
@@ -236,7 +237,14 @@ def threat_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--norm", type=NORMS, default="inf", show_default=True,
                            help="Threat-model norm.")(command)
     return click.option("--eps", type=Number(), default=None,
-                        help="Threat radius, e.g. 0.1 or 8/255 [default: the recipe's].")(command)
+                        help="Threat radius, e.g. 0.1 or 8/255 [default: the recipe's for its norm, else the "
+                             f"dataset's standard radius in --norm; {radii_text(DEFAULT_DATASET)}].")(command)
+
+
+def radii_text(dataset: str) -> str:
+    """The standard radii of ``dataset`` for ``--help``: ``digits: L∞ 0.2, L2 1, L1 4``."""
+    return f"{dataset}: " + ", ".join(f"{GEOMETRIES[norm].label} {format_radius(standard_radius(dataset, norm).eps)}"
+                                      for norm in GEOMETRIES)
 
 
 DEFAULT_DATASET = "digits"
@@ -264,7 +272,7 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Architecture: {_names(ARCHITECTURES)}, or module:callable for your own model (called "
                           "with the input shape and the number of classes)."),
         click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=recipe_default("epochs"),
-                     help="Epochs (with --budget, at most this many)."),
+                     help="Epochs."),
         click.option("--batch-size", type=click.IntRange(min=1), default=128,
                      show_default=recipe_default("batch_size")),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam",

@@ -39,7 +39,7 @@ __getattr__ = moved_names(__name__, {
     **dict.fromkeys(("comparison_report", "comparison_table", "reference_table"), "art_sor.runs.comparison_report"),
     **dict.fromkeys(("COMPARE_ATTACKS", "DEFAULT_DEFENCES"), "art_sor.runs.plans"),
     **dict.fromkeys(("plot_robustness_vs_compute",), "art_sor.runs.plots"),
-    **dict.fromkeys(("DefenceSummary", "ENSEMBLE_GAP", "Spread", "summarise"), "art_sor.runs.summaries"),
+    **dict.fromkeys(("DefenceSummary", "Spread", "summarise"), "art_sor.runs.summaries"),
 })
 
 EXTRA_FILE = "extra_metrics.json"

@@ -27,7 +27,7 @@ from art_sor.storage import write_text
 from art_sor.trainers.base import EpochCallback, EpochTrainer
 
 # Names that moved to the rooms of their own concern in 0.3; the ones this module uses are still importable here.
-_MOVED_TO_EPOCH_HOOKS = ("CLOCKS", "SELECTION_ATTACK", "BEST_FILE")
+_MOVED_TO_EPOCH_HOOKS = ("CLOCKS", "BEST_FILE")
 __getattr__ = moved_names(__name__, dict.fromkeys(_MOVED_TO_EPOCH_HOOKS, "art_sor.runs.epoch_hooks"))
 
 

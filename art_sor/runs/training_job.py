@@ -129,6 +129,10 @@ def train_table(rows: Sequence[TrainingJobRow]) -> Table:
                   for row in rows])
 
 
+_ATTACK_NOTES = {"pgd": " (ART, step ε/8, one seeded random start)",
+                 "apgd-ce": " (Croce–Hein's APGD; in L1 their L1-APGD with sparse steps, pyautoattack)"}
+
+
 def train_report(rows: Sequence[TrainingJobRow], command: str, recipe: str = "",
                  sources: dict[str, str] | None = None, paper: dict[str, Any] | None = None) -> Report:
     """The ``train`` job's report: accuracies, each model's settings from its run key, and the recipe's provenance.
@@ -138,12 +142,13 @@ def train_report(rows: Sequence[TrainingJobRow], command: str, recipe: str = "",
     :param paper: Figures the paper reports for the recipe's setting, listed as the paper's, never as measured.
     """
     table = train_table(rows)
-    attack_label = rows[0].result.evaluation.robustness.attacks[0].label
     first = rows[0].result.evaluation.robustness
+    attack = first.attacks[0]
+    how = _ATTACK_NOTES.get(attack.family, "")
     blocks: list[str | Table] = [
         table,
-        f"Clean accuracy on all {rows[0].result.test_images} test images; {attack_label} (ART, step ε/8, one seeded "
-        f"random start) on the first {len(first.clean)}, {first.threat.label}.",
+        f"Clean accuracy on all {rows[0].result.test_images} test images; {attack.label}{how} on the first "
+        f"{len(first.clean)}, {first.threat.label}.",
         "## Settings (from each model's run key)",
         Table(["defence", "settings", "selected epoch"],
               [[row.training["defence"], settings_line(row.training["run"], row.training["epochs"]),

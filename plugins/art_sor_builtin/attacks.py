@@ -20,7 +20,7 @@ from art_sor.core.checks import check_count, check_non_negative, check_positive
 from art_sor.core.norms import art_norm
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.attacks import CANONICAL_AUTOATTACK_LABEL, PreparedAttack
-from art_sor.evaluation.canonical_autoattack import CanonicalAutoAttack
+from art_sor.evaluation.canonical_autoattack import CanonicalAPGD, CanonicalAutoAttack
 
 SQUARE_NORMS = ("inf", "l2")
 
@@ -50,7 +50,11 @@ def pgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, ste
 
 
 def _apgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int, restarts: int,
-          loss_type: str) -> AutoProjectedGradientDescent:
+          loss_type: str) -> AutoProjectedGradientDescent | CanonicalAPGD:
+    if threat.norm == "l1":
+        # ART's APGD has no L1 form of its own (dense L1-normalised steps): the canonical L1-APGD runs instead.
+        return CanonicalAPGD(classifier, norm=threat.norm, eps=threat.eps, steps=steps, restarts=restarts,
+                             loss="ce" if loss_type == "cross_entropy" else "dlr")
     # ART starts APGD at step 2·eps_step; eps_step=ε gives the paper's initial step 2ε.
     return AutoProjectedGradientDescent(
         classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=threat.eps,
@@ -69,9 +73,9 @@ def _square(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int,
 
 def apgd_ce(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
             restarts: int = 1) -> PreparedAttack:
-    """ART AutoProjectedGradientDescent on the cross-entropy loss (steps=100).
+    """APGD on the cross-entropy loss (steps=100): ART's in L∞ and L2, Croce–Hein's L1-APGD in L1 (pyautoattack).
 
-    | Paper link: https://arxiv.org/abs/2003.01690
+    | Paper links: https://arxiv.org/abs/2003.01690, https://arxiv.org/abs/2103.01208
     """
     return PreparedAttack("APGD-CE", _apgd(classifier, threat, batch_size, steps, restarts, "cross_entropy"),
                           strength=steps * restarts)
@@ -79,9 +83,9 @@ def apgd_ce(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int,
 
 def apgd_dlr(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
              restarts: int = 1) -> PreparedAttack:
-    """ART AutoProjectedGradientDescent on the DLR loss (steps=100).
+    """APGD on the DLR loss (steps=100): ART's in L∞ and L2, Croce–Hein's L1-APGD in L1 (pyautoattack).
 
-    | Paper link: https://arxiv.org/abs/2003.01690
+    | Paper links: https://arxiv.org/abs/2003.01690, https://arxiv.org/abs/2103.01208
     """
     return PreparedAttack("APGD-DLR", _apgd(classifier, threat, batch_size, steps, restarts,
                                             "difference_logits_ratio"), strength=steps * restarts)
