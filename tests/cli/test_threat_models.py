@@ -84,6 +84,8 @@ def test_eps_help_shows_the_default_radii():
 
 def test_canonical_l1_apgd_is_far_stronger_than_arts(digits):
     pytest.importorskip("pyautoattack")
+    from art.attacks.evasion import AutoProjectedGradientDescent
+
     from art_sor.evaluation.robustness import evaluate_attacks
     from art_sor.runs.setup import TrainingSetup
     from art_sor.runs.training import train_defence
@@ -92,7 +94,10 @@ def test_canonical_l1_apgd_is_far_stronger_than_arts(digits):
     classifier = train_defence("standard", digits, ThreatModel(0.2, "inf"), setup, verbose=False).classifier
     x, y = digits.x_test[:60], digits.y_test[:60]
     before = x.copy()
-    result = evaluate_attacks(classifier, x, y, ThreatModel(3.0, "l1"), ["pgd", "apgd-ce:steps=20"], verbose=False)
+    result = evaluate_attacks(classifier, x, y, ThreatModel(2.0, "l1"), ["pgd", "apgd-ce:steps=20"], verbose=False)
     pgd, apgd = (attack.accuracy for attack in result.attacks)
-    assert apgd < pgd - 0.3  # ART's dense L1 steps leave most samples standing; L1-APGD breaks them
+    arts = AutoProjectedGradientDescent(classifier, norm=1, eps=2.0, eps_step=2.0, max_iter=20, verbose=False)
+    art_apgd = float(np.mean(classifier.predict(arts.generate(x.copy(), y=y)).argmax(axis=1) == y))
+    # Measured: PGD-20 57 %, ART's APGD 57 %, L1-APGD 8 %: dense L1 steps leave most samples standing.
+    assert apgd < min(pgd, art_apgd) - 0.3
     assert np.array_equal(x, before)
