@@ -75,6 +75,24 @@ Standardisation = tuple[Sequence[float], Sequence[float]]
 """``(mean, std)`` of the inputs a model was trained on: one value, or one per channel, each."""
 
 
+def recorded_dataset(source: Path | RobustBenchModel) -> str | None:
+    """The dataset spec an art-sor checkpoint's run key records (``"fashion-mnist"``), or ``None``.
+
+    Other models record none: a MadryLab checkpoint, a bare ``state_dict`` or a RobustBench model. A file that
+    cannot be read gives ``None`` too; opening it reports what is wrong.
+    """
+    if isinstance(source, RobustBenchModel):
+        return None
+    try:
+        content = read_torch_dict(source, "a model checkpoint or state_dict")
+    except CorruptFileError:
+        return None
+    metadata = content.get("metadata") if CHECKSUM_KEY in content else None
+    run = metadata.get("run") if isinstance(metadata, dict) else None
+    spec = run.get("dataset", {}).get("spec") if isinstance(run, dict) else None
+    return spec if isinstance(spec, str) else None
+
+
 def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str | None = None,
                device: str = "auto", standardisation: Standardisation | None = None,
                model_dir: str | os.PathLike[str] | None = None, download: bool = False) -> OpenedModel:

@@ -9,7 +9,7 @@ import click
 from art_sor.classifiers.opening import ModelMismatchError, open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, open_dataset
+from art_sor.cli.jobs import command_line, model_dataset, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -50,11 +50,11 @@ from art_sor.specs import Spec
                 "evaluate-robustbench-<dataset>-<threat model>-<name>")
 @device_option
 @user_errors
-def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec, data_root: Path | None,
-             download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None, model_dir: Path,
-             eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int, samples: int | None,
-             curve: bool, geometry: bool, tolerance: float, batch_size: int, save_adversarial: bool, out: Path | None,
-             overwrite: bool, quiet: bool, device: str) -> None:
+def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec | None,
+             data_root: Path | None, download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
+             model_dir: Path, eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int,
+             samples: int | None, curve: bool, geometry: bool, tolerance: float, batch_size: int,
+             save_adversarial: bool, out: Path | None, overwrite: bool, quiet: bool, device: str) -> None:
     """Evaluate CHECKPOINT under ART's attacks, with a security curve and gradient-obfuscation diagnostics.
 
     CHECKPOINT is an art-sor model checkpoint, a MadryLab robustness checkpoint (such as the SOR paper's models), a
@@ -64,12 +64,13 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     interrupted run resumes and a rerun with the same model and settings reuses it.
     """
     standardisation = standardisation_of(mean, std)
+    dataset = model_dataset(checkpoint, dataset)
     data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
     try:
         model = open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
     except ModelMismatchError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
-    threat = evaluation_threat(model, eps, norm, dataset.name)
+    threat = evaluation_threat(model, eps, norm, data.name)
     plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=samples or eval_samples,
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
     try:

@@ -15,10 +15,12 @@ import click
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import load_classifier
-from art_sor.cli.params import apply_recipe, given, option_error, setup_from, tracking_from
+from art_sor.classifiers.opening import recorded_dataset
+from art_sor.classifiers.published import RobustBenchModel
+from art_sor.cli.params import DEFAULT_DATASET, apply_recipe, given, option_error, setup_from, tracking_from
 from art_sor.core.norms import parse_norm
 from art_sor.core.threat import ThreatModel, standard_radius
-from art_sor.data import Dataset, DatasetSettingError, load_dataset
+from art_sor.data import Dataset, DatasetSettingError, dataset_spec, load_dataset
 from art_sor.explain.scores import check_judge
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
@@ -162,6 +164,21 @@ def load_judge(path: Path, data: Dataset, device: str) -> tuple[PyTorchClassifie
     except ValueError as error:
         raise click.BadParameter(str(error).removeprefix("judge: "), param_hint="--judge") from error
     return classifier, state
+
+
+def model_dataset(checkpoint: Path | RobustBenchModel, dataset: Spec | None) -> Spec:
+    """``--dataset`` if given, else the dataset an art-sor checkpoint records, else the default dataset.
+
+    :raises click.BadParameter: Naming ``--dataset`` when the recorded dataset is not installed here.
+    """
+    if dataset is not None:
+        return dataset
+    recorded = recorded_dataset(checkpoint)
+    try:
+        return dataset_spec(recorded or DEFAULT_DATASET)
+    except ValueError as error:
+        raise click.BadParameter(f"the checkpoint was trained on {recorded!r}, which cannot be read here ({error}); "
+                                 "pass the --dataset to evaluate it on", param_hint="--dataset") from error
 
 
 def open_dataset(values: dict[str, Any]) -> Dataset:

@@ -172,7 +172,7 @@ def model_source_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--architecture", type=ArchitectureType(), default=None,
                      help="Architecture of a bare state_dict, or of a MadryLab checkpoint [default there: resnet18]; "
                           "art-sor checkpoints and RobustBench models name their own."),
-        dataset_options,
+        dataset_options_for_models,
         published_model_options,
     ]):
         command = decorator(command)
@@ -218,10 +218,23 @@ def _names(registry: Registry) -> str:
 
 def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--dataset``, ``--data-root`` and ``--download``."""
+    return _dataset_options(command, click.option(
+        "--dataset", type=DatasetType(), default="digits", show_default=True,
+        help=f"Dataset: {_names(DATASETS)}; npz:PATH and folder:PATH read your own data. digits is bundled with "
+             "scikit-learn and needs no download."))
+
+
+def dataset_options_for_models(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--dataset`` (by default the one an art-sor checkpoint was trained on), ``--data-root`` and ``--download``."""
+    return _dataset_options(command, click.option(
+        "--dataset", type=DatasetType(), default=None,
+        help=f"Dataset: {_names(DATASETS)}; npz:PATH and folder:PATH read your own data [default: the one an art-sor "
+             "checkpoint records, else digits]."))
+
+
+def _dataset_options(command: Callable[..., Any], dataset: Decorator) -> Callable[..., Any]:
     for decorator in reversed([
-        click.option("--dataset", type=DatasetType(), default="digits", show_default=True,
-                     help=f"Dataset: {_names(DATASETS)}; npz:PATH and folder:PATH read your own data. digits is "
-                          "bundled with scikit-learn and needs no download."),
+        dataset,
         click.option("--data-root", type=click.Path(path_type=Path), default=None,
                      help="Folder of downloadable datasets [default: $ART_SOR_DATA, else ~/.cache/art-sor]; for "
                           "cifar10-foolbox, foolbox's wheel or data folder."),
