@@ -26,6 +26,20 @@ from art_sor.core.norms import geometry_of, parse_norm
 VERSIONS = ("standard", "plus", "rand")
 
 
+def autoattack_members(version: str, norm: Any) -> str:
+    """The attacks pyautoattack's ``version`` runs in ``norm``, as its ``_set_version`` sets them."""
+    check_choice(version, VERSIONS, "version")
+    if version == "plus":
+        return ("APGD-CE and APGD-DLR (5 restarts each), FAB (5 restarts), Square-5000, APGD-T and FAB-T (9 target "
+                "classes each)")
+    if version == "rand":
+        return "APGD-CE and APGD-DLR, each averaging gradients over 20 draws (EOT), for randomised defences"
+    if parse_norm(norm) == "l1":
+        return ("L1-APGD-CE (5 restarts), L1-APGD-T (5 target classes), FAB-T (9 target classes), Square-5000; "
+                "L1-APGD with the radii schedule 3ε, 2ε, ε")
+    return "APGD-CE, APGD-T and FAB-T (9 target classes each), Square-5000"
+
+
 def import_pyautoattack() -> Any:
     """The ``pyautoattack`` module, or an ``ImportError`` that says how to install it."""
     try:

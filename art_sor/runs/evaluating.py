@@ -23,7 +23,7 @@ __getattr__ = moved_names(__name__, {
     "ModelEvaluation": "art_sor.runs.evaluating:TestSetEvaluation",
     **dict.fromkeys(("ModelMismatchError", "OpenedModel", "ROBUSTBENCH_MODEL_DIR", "Standardisation",
                      "open_model"), "art_sor.classifiers.opening"),
-    **dict.fromkeys(("CANONICAL_NOTE", "attack_notes", "evaluation_report"), "art_sor.runs.evaluation_report"),
+    **dict.fromkeys(("attack_notes", "evaluation_report"), "art_sor.runs.evaluation_report"),
     **dict.fromkeys(("plot_attacks", "plot_security_curve"), "art_sor.runs.plots"),
 })
 

@@ -338,3 +338,19 @@ def test_evaluate_flags_an_ensemble_far_below_pgd_allowing_for_the_sampling_erro
     assert verdict(result(30, 0.6, 0.267)) is False  # the L1 standard model
     assert verdict(result(100, 0.5, 0.46)) is True  # honest PGD-AT: 4 points on 100 images is noise
     assert verdict(result(1000, 0.5, 0.44)) is False  # 6 points on 1000 images is not
+
+
+def test_canonical_autoattack_notes_name_what_the_version_ran():
+    from art_sor.evaluation.full_evaluation import FullEvaluation
+    from art_sor.evaluation.robustness import AttackResult, RobustnessResult
+    from art_sor.runs.evaluation_report import attack_notes
+
+    def notes(spec: str, norm: str) -> str:
+        attack = AttackResult("AutoAttack", spec, "autoattack-standard", np.ones(4, dtype=bool), ensemble=True)
+        result = RobustnessResult(ThreatModel(0.5, norm), np.ones(4, dtype=bool), [attack])
+        return " ".join(attack_notes(FullEvaluation(result)))
+
+    assert "plus version" in notes("autoattack-standard:version=plus", "inf")
+    assert "APGD-DLR" in notes("autoattack-standard:version=plus", "inf")
+    assert "APGD-DLR" not in notes("autoattack-standard", "inf")
+    assert "L1-APGD-CE (5 restarts)" in notes("autoattack-standard", "l1")
