@@ -101,3 +101,17 @@ def test_canonical_l1_apgd_is_far_stronger_than_arts(digits):
     # Measured: PGD-20 57 %, ART's APGD 57 %, L1-APGD 8 %: dense L1 steps leave most samples standing.
     assert apgd < min(pgd, art_apgd) - 0.3
     assert np.array_equal(x, before)
+
+
+def test_list_shows_each_entrys_options_with_defaults_and_docs():
+    from art_sor.registry import DEFENCES
+
+    shown = CliRunner().invoke(main, ["list", "defences"]).output
+    block = shown[shown.index("  pgd-at  "):shown.index("  sor  ")]
+    for key, default in DEFENCES.options("pgd-at").items():
+        assert f"{key}={default}" in block
+    assert "steps=7" in block and "PGD steps" in block
+    attacks = CliRunner().invoke(main, ["list", "attacks"]).output
+    assert "step_size=None  Step length in the threat model's norm, by default ε/8" in attacks
+    datasets = CliRunner().invoke(main, ["list", "datasets"]).output
+    assert "path  The .npz file" in datasets and "standard radii: L∞ 0.2, L2 1, L1 3" in datasets
