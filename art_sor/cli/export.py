@@ -1,0 +1,70 @@
+"""``art-sor export``: an art-sor checkpoint for plain PyTorch, MadryLab's robustness library or RobustBench."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from art_sor.classifiers.export import (
+    ExportedModel,
+    export_madry,
+    export_pytorch,
+    export_robustbench,
+    pytorch_recipe,
+    robustbench_entry,
+)
+from art_sor.cli.errors import user_errors
+
+FORMATS = ("pytorch", "madry", "robustbench")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS), default=("pytorch", "madry"),
+              show_default=True,
+              help="pytorch: a torch.export program (.pt2) that loads with torch alone; madry: MadryLab robustness's "
+                   "checkpoint layout; robustbench: the weights file and model card of a RobustBench zoo entry "
+                   "(CIFAR-shaped L∞ or L2 models). Repeatable.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder [default: export/ beside the checkpoint].")
+@click.option("--name", default=None, help="The RobustBench entry's name [default: the checkpoint's folder name].")
+@click.option("--robustbench-dataset", type=click.Choice(["cifar10", "cifar100"]), default="cifar10",
+              show_default=True, help="The RobustBench benchmark the entry is for.")
+@user_errors
+def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: str | None,
+           robustbench_dataset: str) -> None:
+    """Export an art-sor CHECKPOINT for use without art-sor, with how to load each file.
+
+    Every export takes images in [0, 1]: the model's standardisation goes inside the exported module (or into the
+    format's own normaliser), so ε keeps its meaning in pixel space. art-sor evaluate opens each export again.
+    """
+    exported = ExportedModel.read(checkpoint)
+    folder = out or checkpoint.parent / "export"
+    dataset = f" --dataset {exported.dataset}" if exported.dataset else ""
+    for kind in dict.fromkeys(formats):
+        if kind == "pytorch":
+            path = export_pytorch(checkpoint, folder / "model.pt2")
+            click.echo(f"PyTorch (torch.export): {path}\n  Load it with torch alone:\n"
+                       + _indent(pytorch_recipe(path, exported.input_shape))
+                       + f"\n  Evaluate it: art-sor evaluate {path}{dataset}")
+        elif kind == "madry":
+            path = export_madry(checkpoint, folder / "madry_checkpoint.pt")
+            click.echo(f"MadryLab robustness layout: {path}\n  In robustness: make_and_restore_model(arch=..., "
+                       f"dataset=..., resume_path={str(path)!r}) with the library's own {exported.architecture} "
+                       f"(its CIFAR resnet18 is art-sor's resnet18)\n  Evaluate it: art-sor evaluate {path} "
+                       f"--architecture {exported.architecture}{dataset}")
+        else:
+            try:
+                files = export_robustbench(checkpoint, folder / "robustbench", name or checkpoint.parent.name,
+                                           robustbench_dataset)
+            except ValueError as error:
+                raise click.BadParameter(str(error).removeprefix("checkpoint: "), param_hint="--format") from error
+            click.echo(f"RobustBench: weights {files['weights']}, model card {files['model_info']}\n  Fill in the "
+                       "card's link, name, authors and venue, and its clean_acc and autoattack_acc from art-sor "
+                       "evaluate --attack autoattack-standard on the full test set; the zoo entry:\n"
+                       + _indent(robustbench_entry(name or checkpoint.parent.name, exported)))
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())
