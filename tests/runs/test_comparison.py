@@ -182,3 +182,11 @@ def test_interrupted_evaluation_keeps_and_reuses_what_it_measured(digits, tmp_pa
     assert calls == ["fgsm", "pgd:steps=3", "pgd:steps=3"]  # fgsm was not run again
     assert json.loads(cache.read_text())["complete"] is True
     assert [a.label for a in result.evaluation.robustness.attacks] == ["FGSM", "PGD-3"]
+
+
+def test_diagnostics_count_only_the_checks_that_ran():
+    from art_sor.runs.comparison_report import checks_passed
+
+    checks = [Check("a", True, ""), Check("b", True, ""), Check("c", None, "needs a curve"), Check("d", False, "")]
+    assert checks_passed(checks) == "2/3 (1 not run)"  # not "2/4", which reads as two failures
+    assert checks_passed(checks[:2]) == "2/2"
