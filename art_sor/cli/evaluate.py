@@ -78,6 +78,7 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     except JobError as error:
         raise click.BadParameter(str(error), param_hint=error.option) from error
     report, paths = evaluation_job(model, data, plan, out, {"checkpoint": str(checkpoint), "command": command_line()},
-                                   overwrite=overwrite, verbose=not quiet, save_adversarial=save_adversarial)
+                                   overwrite=overwrite, verbose=not quiet, save_adversarial=save_adversarial,
+                                   announce=lambda message: click.echo(message, err=True))
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

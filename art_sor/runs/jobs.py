@@ -67,7 +67,8 @@ def evaluation_threat(model: OpenedModel, eps: float | str | None, norm: str | N
 
 
 def evaluation_job(model: OpenedModel, data: Dataset, plan: EvaluationPlan, out: Path | None, context: dict[str, Any],
-                   overwrite: bool = False, verbose: bool = True, save_adversarial: bool = False) -> Written:
+                   overwrite: bool = False, verbose: bool = True, save_adversarial: bool = False,
+                   announce: Callable[[str], None] = print) -> Written:
     """``art-sor evaluate``: the model's evaluation under ``plan``, cached in its folder, and its report.
 
     :param out: The folder, by default one per model (:func:`~art_sor.runs.identity.default_folder`).
@@ -81,7 +82,7 @@ def evaluation_job(model: OpenedModel, data: Dataset, plan: EvaluationPlan, out:
                               "plan": plan.key()})
         adversarial = folder / ADVERSARIAL_FILE if save_adversarial else None
         result = evaluate_model(model.classifier, data, plan, model.identity, folder / EVALUATION_FILE,
-                                verbose=verbose, adversarial=adversarial)
+                                verbose=verbose, adversarial=adversarial, announce=announce)
         context = {**context, "model": model.identity, "dataset": data.name, "trained": model.run,
                    "adversarial_examples": str(adversarial) if adversarial else None}
         report = evaluation_report(result, f"{model.name} on {data.name}", context)

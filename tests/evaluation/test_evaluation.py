@@ -354,3 +354,24 @@ def test_canonical_autoattack_notes_name_what_the_version_ran():
     assert "APGD-DLR" in notes("autoattack-standard:version=plus", "inf")
     assert "APGD-DLR" not in notes("autoattack-standard", "inf")
     assert "L1-APGD-CE (5 restarts)" in notes("autoattack-standard", "l1")
+
+
+def test_a_cached_or_resumed_evaluation_says_what_it_reused(digits_classifier, digits, tmp_path):
+    from art_sor.runs.evaluating import evaluate_model
+    from art_sor.runs.plans import EvaluationPlan
+    from art_sor.storage import read_checked_json, write_checked_json
+
+    plan = EvaluationPlan(ThreatModel(0.2, "inf"), attacks=("fgsm", "pgd:steps=2"), samples=20, curve=False,
+                          geometry=False)
+    cache, said = tmp_path / "evaluation.json", []
+    evaluate_model(digits_classifier, digits, plan, {"model": "m"}, cache, verbose=False, announce=said.append)
+    assert said == []  # nothing was cached
+    evaluate_model(digits_classifier, digits, plan, {"model": "m"}, cache, verbose=False, announce=said.append)
+    assert said == [f"reusing the finished evaluation in {cache} (same model and settings): no attack runs again"]
+    stored = read_checked_json(cache)  # as if interrupted after the first attack
+    stored["complete"] = False
+    del stored["result"]["evaluation"]["robustness"]["attacks"][1:]
+    write_checked_json(cache, stored)
+    said.clear()
+    evaluate_model(digits_classifier, digits, plan, {"model": "m"}, cache, verbose=False, announce=said.append)
+    assert said == [f"resuming the interrupted evaluation in {cache}: reusing FGSM; running the rest"]
