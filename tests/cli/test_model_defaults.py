@@ -41,3 +41,17 @@ def test_evaluate_and_explain_default_to_the_checkpoints_dataset(tmp_path):
     result = CliRunner().invoke(main, ["evaluate", str(model), "--dataset", "digits", "--attack", "fgsm", *QUICK,
                                        "--out", str(tmp_path / "eval-digits")])
     assert result.exit_code != 0 and "--dataset" in result.output and "(1, 12, 12)" in result.output
+
+
+def test_a_failed_download_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    from urllib.error import URLError
+
+    def offline(*args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr("art_sor.cli.evaluate.open_dataset", offline)
+    result = CliRunner().invoke(main, ["evaluate", "robustbench:Wong2020Fast", "--dataset", "cifar10", "--download",
+                                       "--data-root", str(tmp_path), *QUICK])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "a download failed (" in result.output and "name resolution" in result.output
+    assert not isinstance(result.exception, URLError)  # handled, not escaped
