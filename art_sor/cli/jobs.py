@@ -140,17 +140,31 @@ def folder_name(dataset: str) -> str:
 
 
 def command_line() -> str:
-    """The command as the user typed it, for reports.
+    """The command as the user typed it, for reports, with what it needs to run again.
 
-    With a ``--architecture module:callable``, the ``PYTHONPATH`` that made the module importable comes first, as
-    the command needs it.
+    With a ``--architecture module:callable``, the ``PYTHONPATH`` that made the module importable comes first; with
+    MLflow logging, ``MLFLOW_ALLOW_FILE_STORE`` when it is set (MLflow 3 refuses a local store without it); under
+    ``torchrun``, its launcher with the number of processes in place of ``art-sor``.
     """
     arguments = sys.argv[1:]
     architectures = [value for flag, value in itertools.pairwise(arguments) if flag == "--architecture"]
     architectures += [a.removeprefix("--architecture=") for a in arguments if a.startswith("--architecture=")]
     path = os.environ.get("PYTHONPATH")
     prefix = f"PYTHONPATH={shlex.quote(path)} " if path and any(":" in a for a in architectures) else ""
-    return prefix + "art-sor " + " ".join(shlex.quote(argument) for argument in arguments)
+    file_store = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+    if file_store and any(a in ("--mlflow", "--mlflow-uri") or a.startswith("--mlflow-uri=") for a in arguments):
+        prefix += f"MLFLOW_ALLOW_FILE_STORE={shlex.quote(file_store)} "
+    return prefix + _launcher() + " " + " ".join(shlex.quote(argument) for argument in arguments)
+
+
+def _launcher() -> str:
+    """``art-sor``, or under ``torchrun`` the launcher line that starts as many processes again."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return "art-sor"
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    nodes = f"--nnodes {world // local} " if world != local else "--standalone "
+    return f"torchrun {nodes}--nproc-per-node {local} -m art_sor.cli"
 
 
 def load_judge(path: Path, data: Dataset, device: str) -> tuple[PyTorchClassifier, dict[str, Any]]:
