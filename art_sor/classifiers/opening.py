@@ -170,8 +170,8 @@ def is_exported_program(path: Path) -> bool:
 def _open_exported_program(path: Path, data: Dataset, architecture: str | None,
                            standardisation: Standardisation | None, device: str) -> OpenedModel:
     if architecture is not None or standardisation is not None:
-        raise ModelMismatchError("this torch.export program carries its own network and standardisation; drop "
-                                 "--architecture, --mean and --std", "--architecture" if architecture else "--mean")
+        raise ModelMismatchError("this torch.export program carries its own network and standardisation; give it "
+                                 "no architecture or standardisation", "--architecture" if architecture else "--mean")
     try:
         module = torch.export.load(path).module()
     except Exception as error:  # torch raises many kinds for a damaged archive
