@@ -67,6 +67,7 @@ class ExportedModel:
     :ivar nb_classes: Number of classes.
     :ivar run: The run key of the training that produced it, or ``None``.
     :ivar epoch: The epoch its weights are from, or ``None``.
+    :ivar checksum: The checkpoint's checksum, which identifies it in evaluations.
     """
 
     network: nn.Module
@@ -77,6 +78,7 @@ class ExportedModel:
     nb_classes: int
     run: dict[str, Any] | None
     epoch: int | None = None
+    checksum: str = ""
 
     @classmethod
     def read(cls, checkpoint: str | os.PathLike[str]) -> ExportedModel:
@@ -91,7 +93,8 @@ class ExportedModel:
         mean, std = (np.asarray(values, dtype=np.float32).reshape(-1).tolist() for values in state["preprocessing"])
         epoch = state["metadata"].get("selected_epoch")
         return cls(network.cpu().eval(), mean, std, state["architecture"], tuple(state["input_shape"]),
-                   int(state["nb_classes"]), state["metadata"].get("run"), epoch if isinstance(epoch, int) else None)
+                   int(state["nb_classes"]), state["metadata"].get("run"), epoch if isinstance(epoch, int) else None,
+                   state["checksum"])
 
     def standardised(self) -> Standardised:
         """The network with its standardisation inside, in eval mode."""
@@ -190,6 +193,20 @@ def export_robustbench(checkpoint: str | os.PathLike[str], folder: str | os.Path
     info = Path(folder) / "model_info" / dataset / threat_name / f"{name}.json"
     write_text(info, json.dumps(card, indent=2) + "\n")
     return {"weights": weights, "model_info": info}
+
+
+def accuracies_of(report: dict[str, Any], exported: ExportedModel) -> tuple[float, float | None]:
+    """The clean accuracy and the canonical AutoAttack's accuracy in an ``art-sor evaluate`` report of the model.
+
+    :param report: The report's JSON.
+    :return: ``(clean, autoattack)``; ``autoattack`` is ``None`` when the standard version did not run.
+    :raises ValueError: If the report is of another model.
+    """
+    if report.get("model") != {"checkpoint": exported.checksum}:
+        raise ValueError("report: it is the evaluation of another model (its checksum differs)")
+    attacks = report["evaluation"]["robustness"]["attacks"]
+    canonical = [a["accuracy"] for a in attacks if a["spec"] == "autoattack-standard"]
+    return float(report["clean_accuracy"]), (float(canonical[0]) if canonical else None)
 
 
 def robustbench_entry(name: str, exported: ExportedModel) -> str:

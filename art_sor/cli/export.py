@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 from art_sor.classifiers.export import (
     ExportedModel,
+    accuracies_of,
     export_madry,
     export_pytorch,
     export_robustbench,
@@ -29,17 +31,30 @@ FORMATS = ("pytorch", "madry", "robustbench")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: export/ beside the checkpoint].")
 @click.option("--name", default=None, help="The RobustBench entry's name [default: the checkpoint's folder name].")
+@click.option("--evaluation", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="report.json of art-sor evaluate on this CHECKPOINT (with autoattack-standard): fills the "
+                   "RobustBench model card's clean and AutoAttack accuracies.")
 @click.option("--robustbench-dataset", type=click.Choice(["cifar10", "cifar100"]), default="cifar10",
               show_default=True, help="The RobustBench benchmark the entry is for.")
 @user_errors
 def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: str | None,
-           robustbench_dataset: str) -> None:
+           evaluation: Path | None, robustbench_dataset: str) -> None:
     """Export an art-sor CHECKPOINT for use without art-sor, with how to load each file.
 
     Every export takes images in [0, 1]: the model's standardisation goes inside the exported module (or into the
     format's own normaliser), so ε keeps its meaning in pixel space. art-sor evaluate opens each export again.
     """
     exported = ExportedModel.read(checkpoint)
+    clean = autoattack = None
+    if evaluation is not None:
+        if "robustbench" not in formats:
+            raise click.BadParameter("it fills the RobustBench model card; add --format robustbench",
+                                     param_hint="--evaluation")
+        try:
+            clean, autoattack = accuracies_of(json.loads(evaluation.read_text()), exported)
+        except (ValueError, KeyError, TypeError) as error:
+            raise click.BadParameter(f"{evaluation} is not art-sor evaluate's report.json of this checkpoint "
+                                     f"({str(error).removeprefix('report: ')})", param_hint="--evaluation") from error
     folder = out or checkpoint.parent / "export"
     dataset = f" --dataset {exported.dataset}" if exported.dataset else ""
     for kind in dict.fromkeys(formats):
@@ -57,12 +72,13 @@ def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: s
         else:
             try:
                 files = export_robustbench(checkpoint, folder / "robustbench", name or checkpoint.parent.name,
-                                           robustbench_dataset)
+                                           robustbench_dataset, clean, autoattack)
             except ValueError as error:
                 raise click.BadParameter(str(error).removeprefix("checkpoint: "), param_hint="--format") from error
+            missing = "" if autoattack is not None else (", and its clean_acc and autoattack_acc (--evaluation with "
+                                                         "art-sor evaluate --attack autoattack-standard's report)")
             click.echo(f"RobustBench: weights {files['weights']}, model card {files['model_info']}\n  Fill in the "
-                       "card's link, name, authors and venue, and its clean_acc and autoattack_acc from art-sor "
-                       "evaluate --attack autoattack-standard on the full test set; the zoo entry:\n"
+                       f"card's link, name, authors and venue{missing}; the zoo entry:\n"
                        + _indent(robustbench_entry(name or checkpoint.parent.name, exported)))
 
 

@@ -97,3 +97,17 @@ def test_export_cli_prints_how_to_load_each_file(checkpoint, tmp_path):
     assert (tmp_path / "model.pt2").is_file() and (tmp_path / "madry_checkpoint.pt").is_file()
     refused = CliRunner().invoke(main, ["export", str(checkpoint), "--format", "robustbench", "--out", str(tmp_path)])
     assert refused.exit_code != 0 and "--format" in refused.output and "Traceback" not in refused.output
+
+
+def test_the_model_card_takes_its_accuracies_from_the_models_own_evaluation(checkpoint, tmp_path):
+    from art_sor.classifiers.export import ExportedModel, accuracies_of
+
+    _evaluation(checkpoint, tmp_path, "eval")
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    exported = ExportedModel.read(checkpoint)
+    assert accuracies_of(report, exported) == (report["clean_accuracy"], None)  # no autoattack-standard in it
+    report["evaluation"]["robustness"]["attacks"].append({"spec": "autoattack-standard", "accuracy": 0.25})
+    assert accuracies_of(report, exported)[1] == 0.25
+    report["model"] = {"checkpoint": "another"}
+    with pytest.raises(ValueError, match="another model"):
+        accuracies_of(report, exported)
