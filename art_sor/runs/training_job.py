@@ -129,8 +129,14 @@ def train_table(rows: Sequence[TrainingJobRow]) -> Table:
                   for row in rows])
 
 
-_ATTACK_NOTES = {"pgd": " (ART, step ε/8, one seeded random start)",
-                 "apgd-ce": " (Croce–Hein's APGD; in L1 their L1-APGD with sparse steps, pyautoattack)"}
+def _how(family: str, norm: str) -> str:
+    """How the quick attack ran, for the report's sentence under the table."""
+    if family == "pgd":
+        return " (ART, step ε/8, one seeded random start)"
+    if family == "apgd-ce":
+        return (" (Croce–Hein's L1-APGD: sparse steps, radii 3ε, 2ε, ε; pyautoattack)" if norm == "l1"
+                else " (ART's APGD)")
+    return ""
 
 
 def train_report(rows: Sequence[TrainingJobRow], command: str, recipe: str = "",
@@ -144,7 +150,7 @@ def train_report(rows: Sequence[TrainingJobRow], command: str, recipe: str = "",
     table = train_table(rows)
     first = rows[0].result.evaluation.robustness
     attack = first.attacks[0]
-    how = _ATTACK_NOTES.get(attack.family, "")
+    how = _how(attack.family, first.threat.norm)
     blocks: list[str | Table] = [
         table,
         f"Clean accuracy on all {rows[0].result.test_images} test images; {attack.label}{how} on the first "

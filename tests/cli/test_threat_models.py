@@ -61,7 +61,7 @@ def test_l1_training_is_checked_with_l1_apgd(tmp_path):
     assert result.exit_code == 0, result.output
     attack = json.loads((tmp_path / "report.json").read_text())["results"][0]["evaluation"]["robustness"]["attacks"][0]
     assert attack["family"] == "apgd-ce" and attack["label"] == "APGD-CE"
-    assert "L1-APGD" in (tmp_path / "report.md").read_text()
+    assert "L1-APGD: sparse steps" in (tmp_path / "report.md").read_text()
 
 
 def test_evaluate_in_another_norm_takes_that_norms_radius(tmp_path):
