@@ -27,13 +27,10 @@ DEFAULT_ATTACKS: dict[str, tuple[str, ...]] = {
     "l2": ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr", "square", "deepfool", "cw-l2"),
     "l1": ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr"),
 }
-# In L1, apgd-ce and apgd-dlr are Croce and Hein's L1-APGD; ART's PGD stays as the weak reference the gap to
-# AutoAttack is measured from.
 """Attacks ``art-sor evaluate`` runs when none are named (plus ``autoattack-standard`` when pyautoattack is
 installed). ART's own AutoAttack ensemble is not among them: its members run alone, and the per-sample worst case
-over them is what the ensemble would report."""
-
-
+over them is what the ensemble would report. In L1, ``apgd-ce`` and ``apgd-dlr`` are Croce and Hein's L1-APGD;
+ART's PGD stays as the reference the ensemble's gap is measured from."""
 
 
 def quick_attack(norm: Norm | float | str, steps: int = 10) -> str:
