@@ -115,3 +115,30 @@ def test_list_shows_each_entrys_options_with_defaults_and_docs():
     assert "step_size=None  Step length in the threat model's norm, by default ε/8" in attacks
     datasets = CliRunner().invoke(main, ["list", "datasets"]).output
     assert "path  The .npz file" in datasets and "standard radii: L∞ 0.2, L2 1, L1 3" in datasets
+
+
+def test_the_monitor_and_best_robust_selection_use_l1_apgd_in_l1(digits, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from art_sor.runs import epoch_hooks
+    from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
+    from art_sor.runs.setup import TrainingSetup
+
+    l1, linf = ThreatModel(3.0, "l1"), ThreatModel(0.2, "inf")
+    x, y = digits.x_test[:4], digits.y_test[:4]
+    assert epoch_hooks.RobustnessMonitor(x, y, l1).attack == "apgd-ce:steps=10"
+    assert epoch_hooks.RobustnessMonitor(x, y, linf).attack == "pgd:steps=10"
+    plan = ComparisonPlan(TrainingSetup(), EvaluationPlan(l1, attacks=("fgsm",)))
+    assert plan.monitor_attack == "apgd-ce:steps=10"
+    ran = []
+
+    def recording(classifier, x, y, threat, attacks, **kwargs):
+        ran.extend(attacks)
+        return SimpleNamespace(attacks=[SimpleNamespace(accuracy=0.5)])
+
+    monkeypatch.setattr(epoch_hooks, "evaluate_attacks", recording)
+    model = SimpleNamespace(train=lambda: None, state_dict=lambda: {})
+    trainer = SimpleNamespace(parallel=SimpleNamespace(leader=True),
+                              get_classifier=lambda: SimpleNamespace(model=model))
+    epoch_hooks.BestRobustSelection(x, y, l1, None, {})(trainer, {"epoch": 1})
+    assert ran == ["apgd-ce:steps=10"]
