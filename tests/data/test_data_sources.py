@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +216,8 @@ def test_user_data_trains_into_a_default_folder_named_after_it(tmp_path, monkeyp
                                        "cpu"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "art-sor-runs" / "train-npz-my_data" / "report.json").exists()
+
+
+def test_tests_never_write_datasets_into_the_home_cache():
+    # Fashion-MNIST staged from Debian's package is 54 MB: it belongs in a temporary root during tests.
+    assert data_root() != Path.home() / ".cache" / "art-sor"

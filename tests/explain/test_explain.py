@@ -205,3 +205,11 @@ def test_signed_maps_have_colour_scales(monkeypatch, tmp_path):
     assert len(bars) == 5
     assert all(bar.vmin == -bar.vmax and bar.vmax > 0 for bar in bars)
     assert "ε\u00a0=\u00a02" in corrections._suptitle.get_text()  # never broken between ε and its value
+
+
+def test_a_failed_correction_is_not_titled_corrected():
+    from art_sor.explain.figures import correction_title
+
+    names = ("zero", "one", "two")
+    assert correction_title(1, 1, names) == ("corrected\npred one", "black")
+    assert correction_title(1, 2, names) == ("not corrected\npred two", "#8c8c8c")
