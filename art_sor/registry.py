@@ -18,6 +18,7 @@ group                         factory
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -77,6 +78,11 @@ class Registry:
         doc = inspect.getdoc(self.load(name)) or ""
         return doc.splitlines()[0] if doc else ""
 
+    def option_docs(self, name: str) -> dict[str, str]:
+        """Each option's ``:param`` text in the factory's docstring (``""`` for an undocumented one)."""
+        documented = param_docs(inspect.getdoc(self.load(name)) or "")
+        return {key: documented.get(key, "") for key in self.options(name)}
+
     def options(self, name: str) -> dict[str, Any]:
         """The options a spec may set, with their defaults (``inspect.Parameter.empty`` when required)."""
         parameters = inspect.signature(self.load(name)).parameters
@@ -131,6 +137,25 @@ class Registry:
                 raise RegistrySettingError(f"{key!r} is set both by the run and by the {self.kind} spec "
                                               f"{spec.label!r}; set it once", key)
         return spec
+
+
+_PARAM = re.compile(r":param (\w+):\s*(.*)")
+
+
+def param_docs(doc: str) -> dict[str, str]:
+    """The ``:param name: text`` entries of a reST docstring, continuation lines joined, by name."""
+    docs: dict[str, str] = {}
+    current = None
+    for line in doc.splitlines():
+        match = _PARAM.match(line.strip())
+        if match:
+            current = match.group(1)
+            docs[current] = match.group(2).strip()
+        elif current is not None and line.startswith(" ") and line.strip():
+            docs[current] += " " + line.strip()
+        else:
+            current = None
+    return docs
 
 
 DATASETS = Registry("dataset", "art_sor.datasets", ("root", "download"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,16 @@ OPT_IN = {"integration": "checks that need extra downloads", "long": "training r
 def pytest_addoption(parser: pytest.Parser) -> None:
     for marker, what in OPT_IN.items():
         parser.addoption(f"--{marker}", action="store_true", help=f"run the opt-in {what}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _data_root_outside_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Datasets staged or downloaded by tests go to a temporary root, never to the user's ~/.cache/art-sor.
+
+    A root the user set in ``$ART_SOR_DATA`` is kept (the opt-in integration tests reuse what it holds).
+    """
+    if not os.environ.get("ART_SOR_DATA"):
+        os.environ["ART_SOR_DATA"] = str(tmp_path_factory.mktemp("data-root"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

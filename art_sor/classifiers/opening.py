@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import (
@@ -33,7 +35,7 @@ from art_sor.classifiers.published import (
     madry_normaliser,
     robustbench_dataset,
 )
-from art_sor.classifiers.wrapping import standardisation_arrays
+from art_sor.classifiers.wrapping import standardisation_arrays, wrap_model
 from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
@@ -84,14 +86,33 @@ Standardisation = tuple[Sequence[float], Sequence[float]]
 """``(mean, std)`` of the inputs a model was trained on: one value, or one per channel, each."""
 
 
+def recorded_dataset(source: Path | RobustBenchModel) -> str | None:
+    """The dataset spec an art-sor checkpoint's run key records (``"fashion-mnist"``), or ``None``.
+
+    Other models record none: a MadryLab checkpoint, a bare ``state_dict`` or a RobustBench model. A file that
+    cannot be read gives ``None`` too; opening it reports what is wrong.
+    """
+    if isinstance(source, RobustBenchModel) or is_exported_program(source):
+        return None
+    try:
+        content = read_torch_dict(source, "a model checkpoint or state_dict")
+    except CorruptFileError:
+        return None
+    metadata = content.get("metadata") if CHECKSUM_KEY in content else None
+    run = metadata.get("run") if isinstance(metadata, dict) else None
+    spec = run.get("dataset", {}).get("spec") if isinstance(run, dict) else None
+    return spec if isinstance(spec, str) else None
+
+
 def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str | None = None,
                device: str = "auto", standardisation: Standardisation | None = None,
                model_dir: str | os.PathLike[str] | None = None, download: bool = False) -> OpenedModel:
     """Open a model and check that it fits ``data``.
 
     ``source`` is an art-sor checkpoint, a MadryLab ``robustness`` checkpoint (such as the SOR paper's models;
-    ``architecture`` defaults to theirs, ``resnet18``), a bare ``state_dict`` of ``architecture``, or a RobustBench
-    model (see :mod:`art_sor.classifiers.published`).
+    ``architecture`` defaults to theirs, ``resnet18``), a bare ``state_dict`` of ``architecture``, a ``torch.export``
+    program taking images in [0, 1] (:func:`~art_sor.classifiers.export.export_pytorch`), or a RobustBench model
+    (see :mod:`art_sor.classifiers.published`).
 
     :param standardisation: ``(mean, std)`` for a bare ``state_dict`` of a model trained on standardised inputs,
                             applied inside the classifier so that ε stays in pixel space; refused for the other
@@ -112,24 +133,10 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
     if model_dir is not None:
         raise ModelMismatchError(f"{source} is a file, not a robustbench:NAME model, the only kind a RobustBench "
                                  "model folder applies to", "model_dir")
-    content = read_torch_dict(source, "a model checkpoint or state_dict")
-    if CHECKSUM_KEY in content:  # written by art-sor: its own errors (corrupted, edited) are the ones to report
-        opened = _open_art_sor(source, architecture, standardisation, device)
+    if is_exported_program(source):
+        opened = _open_exported_program(source, data, architecture, standardisation, device)
     else:
-        madry = madry_checkpoint(content, source)
-        if madry is not None:
-            opened = _open_madry(source, madry, data, architecture, standardisation, device)
-        elif architecture is None:
-            raise UnreadableModelError(f"{source} is neither an art-sor checkpoint nor a MadryLab robustness "
-                                       "checkpoint; for a bare state_dict give its architecture")
-        else:
-            preprocessing = _standardisation(standardisation, data.input_shape[0])
-            classifier = load_state_dict_classifier(source, architecture, data.input_shape, data.nb_classes,
-                                                    device, preprocessing)
-            identity = {"state_dict": _sha256(source), "architecture": architecture,
-                        "standardisation": None if standardisation is None else
-                        [[float(v) for v in values] for values in standardisation]}
-            opened = OpenedModel(classifier, identity, None, source.stem, checkpoint_folder(source))
+        opened = _open_torch_file(source, data, architecture, standardisation, device)
     shape, classes = tuple(opened.classifier.input_shape), opened.classifier.nb_classes
     if shape != data.input_shape:
         raise ModelMismatchError(f"the model expects inputs of shape {shape}, but {data.name} has "
@@ -140,6 +147,71 @@ def open_model(source: Path | RobustBenchModel, data: Dataset, architecture: str
     check_finite_model(opened.classifier, data.x_test[:_FINITE_PROBE], source.name if isinstance(
         source, RobustBenchModel) else source)
     return opened
+
+
+def _open_torch_file(source: Path, data: Dataset, architecture: str | None, standardisation: Standardisation | None,
+                     device: str) -> OpenedModel:
+    """An art-sor or MadryLab checkpoint, or a bare state_dict of ``architecture``."""
+    content = read_torch_dict(source, "a model checkpoint or state_dict")
+    if CHECKSUM_KEY in content:  # written by art-sor: its own errors (corrupted, edited) are the ones to report
+        return _open_art_sor(source, architecture, standardisation, device)
+    madry = madry_checkpoint(content, source)
+    if madry is not None:
+        return _open_madry(source, madry, data, architecture, standardisation, device)
+    if architecture is None:
+        raise UnreadableModelError(f"{source} is neither an art-sor checkpoint nor a MadryLab robustness checkpoint; "
+                                   "for a bare state_dict give its architecture")
+    preprocessing = _standardisation(standardisation, data.input_shape[0])
+    classifier = load_state_dict_classifier(source, architecture, data.input_shape, data.nb_classes, device,
+                                            preprocessing)
+    identity = {"state_dict": _sha256(source), "architecture": architecture,
+                "standardisation": None if standardisation is None else
+                [[float(v) for v in values] for values in standardisation]}
+    return OpenedModel(classifier, identity, None, source.stem, checkpoint_folder(source))
+
+
+def is_exported_program(path: Path) -> bool:
+    """Whether ``path`` is a ``torch.export`` archive (``.pt2``), such as ``art-sor export --format pytorch`` writes."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/archive_format") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _open_exported_program(path: Path, data: Dataset, architecture: str | None,
+                           standardisation: Standardisation | None, device: str) -> OpenedModel:
+    if architecture is not None or standardisation is not None:
+        raise ModelMismatchError("this torch.export program carries its own network and standardisation; give it "
+                                 "no architecture or standardisation",
+                                 "architecture" if architecture is not None else "standardisation")
+    try:
+        module = torch.export.load(path).module()
+    except Exception as error:  # torch raises many kinds for a damaged archive
+        raise CorruptFileError(f"{path} is not a torch.export program that torch can load ({error})") from error
+    classifier = wrap_model(_ExportedModule(module), data.input_shape, data.nb_classes, device=device)
+    return OpenedModel(classifier, {"exported_program": _sha256(path)}, None, f"{path.stem} (torch.export)",
+                       checkpoint_folder(path))
+
+
+class _ExportedModule(torch.nn.Module):
+    """A loaded ``torch.export`` program as a module that ART may switch to eval mode.
+
+    The program refuses ``train()``: it was exported in eval mode and stays so.
+    """
+
+    def __init__(self, program: torch.nn.Module) -> None:
+        super().__init__()
+        self.program = program
+
+    def train(self, mode: bool = True) -> _ExportedModule:
+        """Record the mode only: the program's own behaviour is fixed."""
+        self.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The program's logits."""
+        return self.program(x)
 
 
 def _open_art_sor(path: Path, architecture: str | None, standardisation: Standardisation | None,

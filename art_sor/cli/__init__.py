@@ -21,13 +21,15 @@ COMMANDS = {
                                                   "ART attacks and a per-sample worst case."),
     "evaluate": ("art_sor.cli.evaluate", "evaluate", "Evaluate CHECKPOINT under ART's attacks, with a security curve "
                                                      "and gradient-obfuscation diagnostics."),
+    "export": ("art_sor.cli.export", "export", "Export an art-sor CHECKPOINT for use without art-sor, with how to load "
+                                               "each file."),
     "explain": ("art_sor.cli.explain", "explain", "Explain test images with CHECKPOINT: SmoothGrad saliency and "
                                                   "large-ε targeted counterfactuals."),
     "list": ("art_sor.cli.listing", "list_entries", "List the installed datasets, architectures, attacks and "
                                                     "defences (and the built-in recipes), or one KIND."),
     "recipes": ("art_sor.cli.listing", "recipes", "List the built-in recipes, or show what recipe NAME sets and why."),
     "train": ("art_sor.cli.train", "train", "Train defences (standard and SOR by default) and compare them under "
-                                            "ART's PGD attack."),
+                                            "a quick attack (PGD; L1-APGD in L1)."),
 }
 
 

@@ -27,6 +27,7 @@ from art_sor.cli.params import (
     tracking_options,
     training_options,
 )
+from art_sor.evaluation.attacks import quick_attack
 from art_sor.registry import ATTACKS, DEFENCES
 from art_sor.runs.alignment import ComparisonAlignment
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
@@ -71,8 +72,9 @@ class BudgetOf(click.ParamType):
                    "shared CPU).")
 @click.option("--seeds", type=IntegerList("seeds", seeds=True), default="0", show_default=True,
               help="Train every defence once per seed, e.g. 0,1,2; tables give mean ± std.")
-@click.option("--monitor-attack", type=SpecType(ATTACKS), default="pgd:steps=10", show_default=True,
-              help="Cheap attack after every epoch, for the robustness-vs-compute curves.")
+@click.option("--monitor-attack", type=SpecType(ATTACKS), default=None,
+              help="Cheap attack after every epoch, for the robustness-vs-compute curves [default: pgd:steps=10 in "
+                   "L∞ and L2, apgd-ce:steps=10 (Croce–Hein's L1-APGD) in L1].")
 @click.option("--monitor-samples", type=click.IntRange(min=1), default=200, show_default=True,
               help="Test images it runs on.")
 @click.option("--diagnostics/--no-diagnostics", default=True, show_default=True,
@@ -98,7 +100,8 @@ def compare(ctx: click.Context, **values: Any) -> None:
     carries the full key of its settings, so a rerun resumes what was interrupted and reuses only what matches.
     """
     job = prepare_job(ctx, values, default_out="compare-{dataset}-{norm}",
-                      attacks=lambda merged: [*merged["attacks"], merged["monitor_attack"]])
+                      attacks=lambda merged: [*merged["attacks"], merged["monitor_attack"]
+                                              or quick_attack(merged["norm"], 10)])
     values = job.values
     if values["budget"] is not None and values["budget_of"] is not None:
         raise click.BadParameter("give --budget or --budget-of, not both", param_hint="--budget-of")
@@ -138,7 +141,8 @@ def compare(ctx: click.Context, **values: Any) -> None:
                                 samples=values["eval_samples"], curve=values["diagnostics"],
                                 geometry=values["diagnostics"])
     plan = ComparisonPlan(setup=job.setup, evaluation=evaluation, budget=budget, seeds=values["seeds"],
-                          monitor_attack=values["monitor_attack"].label, monitor_samples=values["monitor_samples"],
+                          monitor_attack=values["monitor_attack"].label if values["monitor_attack"] else "",
+                          monitor_samples=values["monitor_samples"],
                           extras=extra.key() if extra else "", clock=values["clock"])
     written = comparison_job(job.defences, job.data, plan, job.out, command_line(), references,
                              [str(source) for source in values["references"]], budget_from=values["budget_of"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+from urllib.error import URLError
 
 import click
 
@@ -40,6 +41,11 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(f"{error} ({advice}{option_of(error.setting)})") from error
         except USER_ERRORS as error:
             raise click.ClickException(str(error)) from error
+        except (URLError, ConnectionError, TimeoutError) as error:
+            # --download without a network: torchvision and robustbench raise these from deep inside.
+            reason = getattr(error, "reason", None) or error
+            raise click.ClickException(f"a download failed ({reason}); check the network connection, or put the "
+                                       "files where the data root or --model-dir says and drop --download") from error
         except KeyboardInterrupt:
             click.echo("\nInterrupted. Every finished epoch (and every finished attack of an evaluation) is saved in "
                        "the output folder; run the same command again to resume from there.", err=True)

@@ -8,7 +8,7 @@ import click
 
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, open_checkpoint, open_dataset
+from art_sor.cli.jobs import command_line, model_dataset, open_checkpoint, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -47,9 +47,9 @@ from art_sor.specs import Spec
                 "evaluate-robustbench-<dataset>-<threat model>-<name>")
 @device_option
 @user_errors
-def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec, data_root: Path | None,
-             download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None, model_dir: Path,
-             eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int,
+def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec | None,
+             data_root: Path | None, download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
+             model_dir: Path, eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int,
              curve: bool, geometry: bool, tolerance: float, batch_size: int, save_adversarial: bool, out: Path | None,
              overwrite: bool, quiet: bool, device: str) -> None:
     """Evaluate CHECKPOINT under ART's attacks, with a security curve and gradient-obfuscation diagnostics.
@@ -61,13 +61,15 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     interrupted run resumes and a rerun with the same model and settings reuses it.
     """
     standardisation = standardisation_of(mean, std)
+    dataset = model_dataset(checkpoint, dataset)
     data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
     model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
-    threat = evaluation_threat(model, eps, norm, dataset.name)
+    threat = evaluation_threat(model, eps, norm, data.name)
     plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=eval_samples,
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
     validate_attacks(model.classifier, threat, plan.attack_specs)
     report, paths = evaluation_job(model, data, plan, out, {"checkpoint": str(checkpoint), "command": command_line()},
-                                   overwrite=overwrite, verbose=not quiet, save_adversarial=save_adversarial)
+                                   overwrite=overwrite, verbose=not quiet, save_adversarial=save_adversarial,
+                                   announce=lambda message: click.echo(message, err=True))
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

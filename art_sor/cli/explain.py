@@ -9,7 +9,7 @@ import numpy as np
 
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, load_judge, open_checkpoint, open_dataset
+from art_sor.cli.jobs import command_line, load_judge, model_dataset, open_checkpoint, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -42,9 +42,9 @@ from art_sor.specs import Spec
                 "explain-robustbench-<dataset>-<threat model>-<name>")
 @device_option
 @user_errors
-def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec, data_root: Path | None,
-            download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None, model_dir: Path,
-            images: tuple[int, ...], eps: float | None, norm: str, steps: int, judge: Path | None,
+def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec | None,
+            data_root: Path | None, download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
+            model_dir: Path, images: tuple[int, ...], eps: float | None, norm: str, steps: int, judge: Path | None,
             score_samples: int, counterfactual_samples: int, name: str | None, out: Path | None, overwrite: bool,
             quiet: bool, device: str) -> None:
     """Explain test images with CHECKPOINT: SmoothGrad saliency and large-ε targeted counterfactuals.
@@ -56,6 +56,7 @@ def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, datas
     would correct the mistakes among them) and scores.md / scores.json (alignment scores).
     """
     standardisation = standardisation_of(mean, std)
+    dataset = model_dataset(checkpoint, dataset)
     data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
     index = np.array(images or range(min(8, len(data.x_test))))
     if index.max() >= len(data.x_test):

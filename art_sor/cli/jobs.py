@@ -15,12 +15,13 @@ import click
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.checkpoints import load_classifier
-from art_sor.classifiers.opening import OpenedModel, Standardisation, open_model
+from art_sor.classifiers.opening import OpenedModel, Standardisation, open_model, recorded_dataset
 from art_sor.classifiers.published import RobustBenchModel
-from art_sor.cli.params import apply_recipe, given, option_error, option_of, setup_from, tracking_from
+from art_sor.cli.params import DEFAULT_DATASET, apply_recipe, given, option_error, option_of, setup_from, tracking_from
 from art_sor.core.errors import SettingError
-from art_sor.core.threat import ThreatModel
-from art_sor.data import Dataset, load_dataset
+from art_sor.core.norms import parse_norm
+from art_sor.core.threat import ThreatModel, standard_radius
+from art_sor.data import Dataset, dataset_spec, load_dataset
 from art_sor.explain.scores import check_judge
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
@@ -58,8 +59,7 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
     if len(data.x_train) == 0:
         raise click.BadParameter(f"{data.name} has no training split (it holds test images for evaluation only); "
                                  "train on another dataset, e.g. cifar10", param_hint="--dataset")
-    if values["eps"] is None:
-        raise click.BadParameter(f"recipe {recipe.name} sets no eps; pass --eps", param_hint="--eps")
+    radius_source = default_radius(ctx, values, recipe, data)
     threat = ThreatModel(values["eps"], values["norm"])
     refuse_settings_without_effect(values, {key for key in values if given(ctx, key)} | set(recipe.values))
     setup = setup_from(values, data.augmentation)
@@ -74,7 +74,27 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
     # Where the values the recipe set come from; a flag the user gave is the user's own.
     sources = {key: source for key, source in recipe.sources.items()
                if key in recipe.values and not given(ctx, key)}
+    if radius_source is not None:
+        sources["eps"] = f"{threat.label}: {radius_source}"
     return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out), tracking)
+
+
+def default_radius(ctx: click.Context, values: dict[str, Any], recipe: Recipe, data: Dataset) -> str | None:
+    """Set ``values["eps"]`` to the dataset's standard radius in the norm unless ``--eps`` or the recipe sets it.
+
+    A recipe's ``eps`` belongs to the recipe's ``norm`` (L∞ when it names none): with another ``--norm`` the
+    dataset's radius in that norm applies instead (:func:`~art_sor.core.threat.standard_radius`).
+
+    :return: Where the radius comes from when it is the dataset's, else ``None``.
+    """
+    if given(ctx, "eps"):
+        return None
+    recipe_norm = parse_norm(recipe.values.get("norm", "inf"))
+    if "eps" in recipe.values and parse_norm(values["norm"]) == recipe_norm:
+        return None
+    radius = standard_radius(data.name, values["norm"])
+    values["eps"] = radius.eps
+    return radius.source
 
 
 def refuse_settings_without_effect(values: dict[str, Any], chosen: set[str]) -> None:
@@ -109,17 +129,31 @@ def folder_name(dataset: str) -> str:
 
 
 def command_line() -> str:
-    """The command as the user typed it, for reports.
+    """The command as the user typed it, for reports, with what it needs to run again.
 
-    With a ``--architecture module:callable``, the ``PYTHONPATH`` that made the module importable comes first, as
-    the command needs it.
+    With a ``--architecture module:callable``, the ``PYTHONPATH`` that made the module importable comes first; with
+    MLflow logging, ``MLFLOW_ALLOW_FILE_STORE`` when it is set (MLflow 3 refuses a local store without it); under
+    ``torchrun``, its launcher with the number of processes in place of ``art-sor``.
     """
     arguments = sys.argv[1:]
     architectures = [value for flag, value in itertools.pairwise(arguments) if flag == "--architecture"]
     architectures += [a.removeprefix("--architecture=") for a in arguments if a.startswith("--architecture=")]
     path = os.environ.get("PYTHONPATH")
     prefix = f"PYTHONPATH={shlex.quote(path)} " if path and any(":" in a for a in architectures) else ""
-    return prefix + "art-sor " + " ".join(shlex.quote(argument) for argument in arguments)
+    file_store = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
+    if file_store and any(a in ("--mlflow", "--mlflow-uri") or a.startswith("--mlflow-uri=") for a in arguments):
+        prefix += f"MLFLOW_ALLOW_FILE_STORE={shlex.quote(file_store)} "
+    return prefix + _launcher() + " " + " ".join(shlex.quote(argument) for argument in arguments)
+
+
+def _launcher() -> str:
+    """``art-sor``, or under ``torchrun`` the launcher line that starts as many processes again."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return "art-sor"
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    nodes = f"--nnodes {world // local} " if world != local else "--standalone "
+    return f"torchrun {nodes}--nproc-per-node {local} -m art_sor.cli"
 
 
 def load_judge(path: Path, data: Dataset, device: str) -> tuple[PyTorchClassifier, dict[str, Any]]:
@@ -142,6 +176,21 @@ def open_checkpoint(checkpoint: Path | RobustBenchModel, data: Dataset, architec
         return open_model(checkpoint, data, architecture, device, standardisation, model_dir, download)
     except FileNotFoundError as error:  # the message speaks of download=True and the model folder
         raise click.ClickException(f"{error} (options --download, --model-dir)") from error
+
+
+def model_dataset(checkpoint: Path | RobustBenchModel, dataset: Spec | None) -> Spec:
+    """``--dataset`` if given, else the dataset an art-sor checkpoint records, else the default dataset.
+
+    :raises click.BadParameter: Naming ``--dataset`` when the recorded dataset is not installed here.
+    """
+    if dataset is not None:
+        return dataset
+    recorded = recorded_dataset(checkpoint)
+    try:
+        return dataset_spec(recorded or DEFAULT_DATASET)
+    except ValueError as error:
+        raise click.BadParameter(f"the checkpoint was trained on {recorded!r}, which cannot be read here ({error}); "
+                                 "pass the --dataset to evaluate it on", param_hint="--dataset") from error
 
 
 def open_dataset(values: dict[str, Any]) -> Dataset:

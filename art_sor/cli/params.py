@@ -20,6 +20,7 @@ from art_sor.classifiers.published import ROBUSTBENCH_PREFIX, RobustBenchModel
 from art_sor.classifiers.wrapping import DEVICES, resolve_device
 from art_sor.core.errors import SettingError
 from art_sor.core.norms import GEOMETRIES
+from art_sor.core.threat import format_radius, standard_radius
 from art_sor.data import dataset_spec
 from art_sor.models import resolve_architecture
 from art_sor.registry import ARCHITECTURES, ATTACKS, DATASETS, DEFENCES, Registry, RegistryError
@@ -172,7 +173,7 @@ def model_source_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--architecture", type=ArchitectureType(), default=None,
                      help="Architecture of a bare state_dict, or of a MadryLab checkpoint [default there: resnet18]; "
                           "art-sor checkpoints and RobustBench models name their own."),
-        dataset_options,
+        dataset_options_for_models,
         published_model_options,
     ]):
         command = decorator(command)
@@ -218,10 +219,23 @@ def _names(registry: Registry) -> str:
 
 def dataset_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--dataset``, ``--data-root`` and ``--download``."""
+    return _dataset_options(command, click.option(
+        "--dataset", type=DatasetType(), default="digits", show_default=True,
+        help=f"Dataset: {_names(DATASETS)}; npz:PATH and folder:PATH read your own data. digits is bundled with "
+             "scikit-learn and needs no download."))
+
+
+def dataset_options_for_models(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--dataset`` (by default the one an art-sor checkpoint was trained on), ``--data-root`` and ``--download``."""
+    return _dataset_options(command, click.option(
+        "--dataset", type=DatasetType(), default=None,
+        help=f"Dataset: {_names(DATASETS)}; npz:PATH and folder:PATH read your own data [default: the one an art-sor "
+             "checkpoint records, else digits]."))
+
+
+def _dataset_options(command: Callable[..., Any], dataset: Decorator) -> Callable[..., Any]:
     for decorator in reversed([
-        click.option("--dataset", type=DatasetType(), default="digits", show_default=True,
-                     help=f"Dataset: {_names(DATASETS)}; npz:PATH and folder:PATH read your own data. digits is "
-                          "bundled with scikit-learn and needs no download."),
+        dataset,
         click.option("--data-root", type=click.Path(path_type=Path), default=None,
                      help="Folder of downloadable datasets [default: $ART_SOR_DATA, else ~/.cache/art-sor]; for "
                           "cifar10-foolbox, foolbox's wheel or data folder."),
@@ -237,7 +251,14 @@ def threat_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--norm", type=NORMS, default="inf", show_default=True,
                            help="Threat-model norm.")(command)
     return click.option("--eps", type=Number(), default=None,
-                        help="Threat radius, e.g. 0.1 or 8/255 [default: the recipe's].")(command)
+                        help="Threat radius, e.g. 0.1 or 8/255 [default: the recipe's for its norm, else the "
+                             f"dataset's standard radius in --norm; {radii_text(DEFAULT_DATASET)}].")(command)
+
+
+def radii_text(dataset: str) -> str:
+    """The standard radii of ``dataset`` for ``--help``: ``digits: L∞ 0.2, L2 1, L1 4``."""
+    return f"{dataset}: " + ", ".join(f"{GEOMETRIES[norm].label} {format_radius(standard_radius(dataset, norm).eps)}"
+                                      for norm in GEOMETRIES)
 
 
 DEFAULT_DATASET = "digits"
@@ -265,7 +286,7 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Architecture: {_names(ARCHITECTURES)}, or module:callable for your own model (called "
                           "with the input shape and the number of classes)."),
         click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=recipe_default("epochs"),
-                     help="Epochs (with --budget, at most this many)."),
+                     help="Epochs."),
         click.option("--batch-size", type=click.IntRange(min=1), default=128,
                      show_default=recipe_default("batch_size")),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam",

@@ -18,6 +18,7 @@ from art_sor.cli.params import (
     tracking_options,
     training_options,
 )
+from art_sor.evaluation.attacks import quick_attack
 from art_sor.runs.jobs import training_job
 
 
@@ -28,7 +29,8 @@ from art_sor.runs.jobs import training_job
 @threat_options
 @training_options
 @click.option("--attack-steps", type=click.IntRange(min=1), default=20, show_default=True,
-              help="PGD iterations (step ε/8, one seeded random start).")
+              help="Iterations of the quick attack: PGD in L∞ and L2 (step ε/8, one seeded random start), "
+                   "Croce–Hein's L1-APGD-CE in L1.")
 @click.option("--eval-samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test images attacked (the first n); clean accuracy uses the whole test set.")
 @output_options("art-sor-runs/train-<dataset>")
@@ -37,16 +39,17 @@ from art_sor.runs.jobs import training_job
 @click.pass_context
 @user_errors
 def train(ctx: click.Context, **values: Any) -> None:
-    """Train defences (standard and SOR by default) and compare them under ART's PGD attack.
+    """Train defences (standard and SOR by default) and compare them under a quick attack (PGD; L1-APGD in L1).
 
     Each model is saved to OUT/<defence>/model.pt with its training state and the full key of its settings;
     OUT/report.md and report.json hold the accuracies, the history and the settings read back from each model;
     OUT/<defence>/history.csv the per-epoch records. --log-dir and --mlflow log the same to TensorBoard and MLflow.
     """
     job = prepare_job(ctx, values, default_out="train-{dataset}",
-                      attacks=lambda merged: [f"pgd:steps={merged['attack_steps']}"])
+                      attacks=lambda merged: [quick_attack(merged["norm"], merged["attack_steps"])])
     written = training_job(job.defences, job.data, job.threat, job.setup, job.out,
-                           attack=f"pgd:steps={job.values['attack_steps']}", eval_samples=job.values["eval_samples"],
+                           attack=quick_attack(job.threat.norm, job.values["attack_steps"]),
+                           eval_samples=job.values["eval_samples"],
                            command=command_line(), recipe=job.recipe, recipe_sources=job.recipe_sources,
                            overwrite=job.values["overwrite"], verbose=not job.values["quiet"],
                            announce=lambda message: click.echo(message, err=True),

@@ -12,16 +12,18 @@ from art_sor.core.norms import Norm, parse_norm
 from art_sor.core.penalty import Penalty, Regularizer
 from art_sor.core.search import STEP_RULES, worst_case_perturbation
 from art_sor.core.sor import SecondOrderRegularizer, SORLoss, sor_loss
-from art_sor.core.threat import ThreatModel
+from art_sor.core.threat import STANDARD_RADII, Radius, ThreatModel, standard_radius
 
 __all__ = [
     "HVP_MODES",
+    "STANDARD_RADII",
     "STEP_RULES",
     "Box",
     "GradientAt",
     "LossFn",
     "Norm",
     "Penalty",
+    "Radius",
     "Regularizer",
     "SORLoss",
     "SecondOrderRegularizer",
@@ -33,5 +35,6 @@ __all__ = [
     "linear_maximizer",
     "parse_norm",
     "sor_loss",
+    "standard_radius",
     "worst_case_perturbation",
 ]

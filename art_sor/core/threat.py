@@ -87,3 +87,76 @@ class ThreatModel:
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly form."""
         return {"eps": self.eps, "norm": self.norm}
+
+    @classmethod
+    def for_dataset(cls, dataset: str, norm: Norm | float | str = "inf") -> ThreatModel:
+        """The standard threat model of ``dataset`` in ``norm`` (see :data:`STANDARD_RADII`).
+
+        :param dataset: A dataset name (``"cifar10"``) or spec (``"npz:PATH"``: no radius of its own, so the
+                        fallback's).
+        :param norm: ``"inf"``, ``"l2"`` or ``"l1"`` (or ``np.inf``, ``2``, ``1``).
+        """
+        return cls(standard_radius(dataset, norm).eps, norm)
+
+
+@dataclass(frozen=True)
+class Radius:
+    """A standard radius and where it comes from (a paper, or the measurement that chose it)."""
+
+    eps: float
+    source: str
+
+
+_TRAMER_BONEH = "Tramèr & Boneh 2019 and Maini et al. 2020 (MNIST: L∞ 0.3, L2 2, L1 10)"
+_CIFAR = {
+    "inf": Radius(8 / 255, "Madry et al. 2018; RobustBench's L∞ threat model"),
+    "l2": Radius(0.5, "RobustBench's L2 threat model (Rony et al. 2019, Croce & Hein 2020)"),
+    "l1": Radius(12.0, "Maini et al. 2020; Croce & Hein 2021, 'Mind the box' (CIFAR-10 L1 ε = 12)"),
+}
+
+
+def _chosen(attack: str, accuracy: str) -> str:
+    return (f"chosen here: standard training with the dataset's recipe falls to {accuracy} under {attack} at this "
+            "radius (200 test images; docs/results.rst)")
+
+
+_SAME_SCALE_AS_CIFAR = "assumed: CIFAR-10's radius, the same 3×32×32 inputs in [0, 1]"
+
+STANDARD_RADII: dict[str, dict[str, Radius]] = {
+    "mnist": {
+        "inf": Radius(0.3, f"Madry et al. 2018; {_TRAMER_BONEH}"),
+        "l2": Radius(2.0, _TRAMER_BONEH),
+        "l1": Radius(10.0, _TRAMER_BONEH),
+    },
+    "fashion-mnist": {
+        "inf": Radius(0.1, _chosen("PGD-20", "2.0 %")),
+        "l2": Radius(1.5, _chosen("PGD-20", "2.0 %")),
+        "l1": Radius(12.0, _chosen("L1-APGD-CE", "2.0 %")),
+    },
+    "digits": {
+        "inf": Radius(0.2, _chosen("PGD-20", "1.5 %")),
+        "l2": Radius(1.0, _chosen("PGD-20", "1.0 %")),
+        "l1": Radius(3.0, _chosen("L1-APGD-CE", "1.0 %")),
+    },
+    "cifar10": _CIFAR,
+    "cifar10-foolbox": _CIFAR,
+    "cifar100": {norm: Radius(radius.eps, f"{radius.source}; used for CIFAR-100 too") for norm, radius in
+                 _CIFAR.items()},
+    "svhn": {
+        "inf": Radius(8 / 255, "the SOR paper; Rice et al. 2020"),
+        "l2": Radius(0.5, _SAME_SCALE_AS_CIFAR),
+        "l1": Radius(12.0, _SAME_SCALE_AS_CIFAR),
+    },
+}
+"""Standard radii per dataset and norm, with their sources; measured choices are in docs/results.rst."""
+
+FALLBACK_RADII: dict[str, Radius] = {
+    norm: Radius(radius.eps, f"assumed: no radius is known for this dataset, so CIFAR-10's ({radius.source})")
+    for norm, radius in _CIFAR.items()}
+"""The radii of a dataset without an entry in :data:`STANDARD_RADII` (the user's own data, a plugin's)."""
+
+
+def standard_radius(dataset: str, norm: Norm | float | str = "inf") -> Radius:
+    """The standard radius of ``dataset`` (a name or spec) in ``norm``, with its source."""
+    name = dataset.partition(":")[0]
+    return STANDARD_RADII.get(name, FALLBACK_RADII)[parse_norm(norm)]

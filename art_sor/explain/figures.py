@@ -99,6 +99,17 @@ def _explanation_grid(plt: Any, x: np.ndarray, labels: np.ndarray, predictions: 
     return save_figure(fig, path)
 
 
+def correction_title(label: int, corrected_prediction: int, class_names: tuple[str, ...]) -> tuple[str, str]:
+    """The title and colour of a correction: ``corrected`` only when the model now predicts the true class.
+
+    A failed correction is titled ``not corrected`` and greyed, as failed counterfactuals are in
+    :func:`explanation_grid`.
+    """
+    reached = corrected_prediction == label
+    return (f"{'corrected' if reached else 'not corrected'}\npred {class_names[corrected_prediction][:10]}",
+            "black" if reached else "#8c8c8c")
+
+
 def correction_grid(x: np.ndarray, labels: np.ndarray, predictions: np.ndarray, corrected: np.ndarray,
                     corrected_predictions: np.ndarray, class_names: tuple[str, ...], caption: str,
                     path: str | Path) -> Path:
@@ -125,7 +136,8 @@ def _correction_grid(plt: Any, x: np.ndarray, labels: np.ndarray, predictions: n
         axes[0, i].set_title(f"true {class_names[labels[i]][:10]}\npred {class_names[predictions[i]][:10]}",
                              fontsize=7, color="#c44e52")
         axes[1, i].imshow(_image(corrected[i]), cmap="gray", vmin=0, vmax=1)
-        axes[1, i].set_title(f"corrected\npred {class_names[corrected_predictions[i]][:10]}", fontsize=7)
+        title, colour = correction_title(labels[i], corrected_predictions[i], class_names)
+        axes[1, i].set_title(title, fontsize=7, color=colour)
         shown = axes[2, i].imshow(difference, cmap="seismic", vmin=-limit, vmax=limit)
         axes[2, i].set_title("difference\n(red +, blue −)", fontsize=7)
         _colour_bar(fig, shown, axes[2, i].inset_axes((0.0, -0.16, 1.0, 0.07)), "horizontal")

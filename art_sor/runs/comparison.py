@@ -46,9 +46,11 @@ def evaluate_references(references: Sequence[OpenedModel], sources: Sequence[str
     rows = []
     with exclusive(out) as folder:
         for position, (model, source) in enumerate(zip(references, sources, strict=True), 1):
-            announce(f"[reference {position}/{len(references)}] {model.name}: evaluating")
+            prefix = f"[reference {position}/{len(references)}] {model.name}: "
+            announce(prefix + "evaluating")
             result = evaluate_model(model.classifier, data, plan.evaluation, model.identity,
-                                    folder / "references" / model.folder / EVALUATION_FILE, verbose=verbose)
+                                    folder / "references" / model.folder / EVALUATION_FILE, verbose=verbose,
+                                    announce=lambda message, prefix=prefix: announce(prefix + message))
             rows.append(ReferenceRow(model.name, source, model.identity, result))
     return rows
 

@@ -12,6 +12,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.core.checks import check_choice, check_positive
 from art_sor.core.threat import ThreatModel
+from art_sor.evaluation.attacks import quick_attack
 from art_sor.evaluation.randomness import seeded
 from art_sor.evaluation.robustness import evaluate_attacks
 from art_sor.storage import load_checked, save_checked
@@ -54,8 +55,10 @@ class Budget:
         return {"seconds": self.seconds, "clock": self.clock}
 
 
-SELECTION_ATTACK = "pgd:steps=10"
-"""The attack that picks the best epoch for ``select="best-robust"`` (MadryLab's robustness library uses PGD too)."""
+SELECTION_STEPS = 10
+"""Iterations of the attack that picks the best epoch for ``select="best-robust"``: the norm's
+:func:`~art_sor.evaluation.attacks.quick_attack` (PGD-10 in L∞ and L2, as in MadryLab's robustness library;
+L1-APGD-CE in L1)."""
 
 
 BEST_FILE = "best_robust.pt"
@@ -70,11 +73,13 @@ class RobustnessMonitor:
     :param x: The fixed images.
     :param y: Their labels.
     :param threat: The threat model.
-    :param attack: The attack spec (default PGD-10).
+    :param attack: The attack spec (default the norm's :func:`~art_sor.evaluation.attacks.quick_attack` with 10
+                   steps: PGD-10 in L∞ and L2, L1-APGD-CE in L1).
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, threat: ThreatModel, attack: str = "pgd:steps=10") -> None:
-        self.x, self.y, self.threat, self.attack = x, y, threat, attack
+    def __init__(self, x: np.ndarray, y: np.ndarray, threat: ThreatModel, attack: str | None = None) -> None:
+        self.x, self.y, self.threat = x, y, threat
+        self.attack = attack or quick_attack(threat.norm, 10)
 
     def __call__(self, trainer: EpochTrainer, record: dict[str, Any]) -> None:
         """Measure the epoch's robustness (with seeded attacks that leave the training's random streams alone)."""
@@ -92,7 +97,9 @@ class RobustnessMonitor:
 
 
 class BestRobustSelection:
-    """Epoch hook of ``select="best-robust"``: keeps the epoch with the best PGD-10 validation accuracy.
+    """Epoch hook of ``select="best-robust"``: keeps the epoch with the best validation accuracy under attack.
+
+    The attack is the norm's :func:`~art_sor.evaluation.attacks.quick_attack` with :data:`SELECTION_STEPS` steps.
 
     The accuracy on the held-out validation split goes into each epoch's record as ``validation_robust_accuracy``;
     the best epoch's weights are kept in ``best_robust.pt`` (or in memory without a folder).
@@ -119,7 +126,8 @@ class BestRobustSelection:
             return
         classifier = trainer.get_classifier()
         with seeded():
-            result = evaluate_attacks(classifier, self.x, self.y, self.threat, [SELECTION_ATTACK], verbose=False)
+            attack = quick_attack(self.threat.norm, SELECTION_STEPS)
+            result = evaluate_attacks(classifier, self.x, self.y, self.threat, [attack], verbose=False)
         accuracy = result.attacks[0].accuracy
         classifier.model.train()
         record["validation_robust_accuracy"] = accuracy

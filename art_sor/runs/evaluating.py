@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ def cached_evaluation(plan: EvaluationPlan, model: dict[str, Any], cache: Path) 
 
 def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: EvaluationPlan, model: dict[str, Any],
                    cache: Path | None = None, verbose: bool = True,
-                   adversarial: Path | None = None) -> TestSetEvaluation:
+                   adversarial: Path | None = None,
+                   announce: Callable[[str], None] | None = None) -> TestSetEvaluation:
     """Evaluate ``classifier`` on ``data``'s test set with ``plan``, reusing a cached evaluation of the same model.
 
     The cache file holds the model's key (``model``), the plan's key and the result. It is written after every
@@ -82,6 +84,7 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
                         :mod:`~art_sor.evaluation.worst_case`), saved with the same key. Unless one with this key
                         exists beside a complete cache, every attack runs again, so that the examples and the
                         numbers come from one run.
+    :param announce: Told what a cached evaluation gave: everything, or the attacks a resumed one reuses.
     """
     key = evaluation_cache_key(plan, model)
     stored = stored_evaluation(cache, key)
@@ -90,8 +93,13 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
     previous = None
     if stored is not None:
         if stored["complete"]:
+            if announce is not None:
+                announce(f"reusing the finished evaluation in {cache} (same model and settings): no attack runs again")
             return TestSetEvaluation.from_dict(stored["result"])
         previous = FullEvaluation.from_dict(stored["result"]["evaluation"])
+        if announce is not None and previous.robustness.attacks:
+            reused = ", ".join(attack.label for attack in previous.robustness.attacks)
+            announce(f"resuming the interrupted evaluation in {cache}: reusing {reused}; running the rest")
     clean = float(np.mean(classifier.predict(data.x_test, batch_size=plan.batch_size).argmax(axis=1)
                           == data.y_test))
     test_images = len(data.x_test)

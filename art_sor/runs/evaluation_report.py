@@ -11,23 +11,33 @@ if TYPE_CHECKING:
 
 from typing import Any
 
+from art_sor.core.norms import GEOMETRIES
 from art_sor.core.threat import format_radius
-from art_sor.evaluation.attacks import ART_AUTOATTACK_NOTE, CANONICAL_AUTOATTACK_LABEL
+from art_sor.evaluation.attacks import ART_AUTOATTACK_NOTE
+from art_sor.evaluation.canonical_autoattack import autoattack_members
 from art_sor.evaluation.full_evaluation import FullEvaluation
 from art_sor.runs.reports import Report, Table, percent
+from art_sor.specs import Spec
 
-CANONICAL_NOTE = (f"{CANONICAL_AUTOATTACK_LABEL} is the reference AutoAttack of Croce and Hein (pyautoattack, "
-                  "standard version: APGD-CE, APGD-T, FAB-T, Square-5000), run through art-sor's ART wrapper")
+
+def canonical_note(label: str, version: str, norm: str) -> str:
+    """What the canonical AutoAttack of ``version`` ran in ``norm``, for the notes under a report."""
+    return (f"{label} is the reference AutoAttack of Croce and Hein (pyautoattack, {version} version in "
+            f"{GEOMETRIES[norm].label}: {autoattack_members(version, norm)}), run through art-sor's ART wrapper")
 
 
 def attack_notes(evaluation: FullEvaluation) -> list[str]:
-    """What readers must know about the attacks that ran (which AutoAttack is which)."""
-    labels = {r.label for r in evaluation.robustness.attacks}
+    """What readers must know about the attacks that ran (which AutoAttack is which, and what it ran)."""
+    robustness = evaluation.robustness
     notes = []
-    if "AutoAttack (ART ensemble)" in labels:
+    if any(r.label == "AutoAttack (ART ensemble)" for r in robustness.attacks):
         notes.append(ART_AUTOATTACK_NOTE)
-    if any(label.endswith("Croce–Hein)") for label in labels):
-        notes.append(CANONICAL_NOTE)
+    for result in robustness.attacks:
+        if result.family == "autoattack-standard":
+            version = str(dict(Spec.parse(result.spec).options).get("version", "standard"))
+            note = canonical_note(result.label, version, robustness.threat.norm)
+            if note not in notes:
+                notes.append(note)
     return notes
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from art_sor.classifiers.opening import OpenedModel
-from art_sor.core.threat import ThreatModel
+from art_sor.core.threat import ThreatModel, standard_radius
 from art_sor.data import Dataset
 from art_sor.explain.full_explanation import explain_classifier
 from art_sor.registry import DEFENCES
@@ -28,7 +28,6 @@ from art_sor.runs.explaining import explanation_report
 from art_sor.runs.folders import clear, exclusive
 from art_sor.runs.identity import claim_folder, dataset_identity, default_folder
 from art_sor.runs.plans import ComparisonPlan, EvaluationPlan, ExtraMetrics
-from art_sor.runs.recipes import recipe_for
 from art_sor.runs.reports import Report, write_report
 from art_sor.runs.tracking import Tracking
 from art_sor.runs.training_job import train_defences, train_report
@@ -57,19 +56,21 @@ def training_job(specs: Sequence[Spec], data: Dataset, threat: ThreatModel, setu
 
 
 def evaluation_threat(model: OpenedModel, eps: float | str | None, norm: str | None, dataset: str) -> ThreatModel:
-    """The threat model to evaluate at: the one given, else the model's own, else the dataset recipe's radius.
+    """The threat model to evaluate at: the one given, else the model's own, else the dataset's standard radius.
 
-    A radius the model was trained for belongs to its norm only: evaluating in another norm takes the recipe's.
+    A radius the model was trained for belongs to its norm only: evaluating in another norm takes the dataset's
+    standard radius in that norm (:func:`~art_sor.core.threat.standard_radius`).
     """
     trained = model.threat or {}
     norm = norm or trained.get("norm", "inf")
     if eps is None:
-        eps = trained["eps"] if trained.get("norm") == norm else recipe_for(dataset).values.get("eps")
+        eps = trained["eps"] if trained.get("norm") == norm else standard_radius(dataset, norm).eps
     return ThreatModel(parse_value(eps) if isinstance(eps, str) else eps, norm)
 
 
 def evaluation_job(model: OpenedModel, data: Dataset, plan: EvaluationPlan, out: Path | None, context: dict[str, Any],
-                   overwrite: bool = False, verbose: bool = True, save_adversarial: bool = False) -> Written:
+                   overwrite: bool = False, verbose: bool = True, save_adversarial: bool = False,
+                   announce: Callable[[str], None] = print) -> Written:
     """``art-sor evaluate``: the model's evaluation under ``plan``, cached in its folder, and its report.
 
     :param out: The folder, by default one per model (:func:`~art_sor.runs.identity.default_folder`).
@@ -83,7 +84,7 @@ def evaluation_job(model: OpenedModel, data: Dataset, plan: EvaluationPlan, out:
                               "plan": plan.key()})
         adversarial = folder / ADVERSARIAL_FILE if save_adversarial else None
         result = evaluate_model(model.classifier, data, plan, model.identity, folder / EVALUATION_FILE,
-                                verbose=verbose, adversarial=adversarial)
+                                verbose=verbose, adversarial=adversarial, announce=announce)
         context = {**context, "model": model.identity, "dataset": data.name, "trained": model.run,
                    "adversarial_examples": str(adversarial) if adversarial else None}
         report = evaluation_report(result, f"{model.name} on {data.name}", context)

@@ -11,6 +11,7 @@ from art.estimators.classification import PyTorchClassifier
 from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
+from art_sor.evaluation.attacks import quick_attack
 from art_sor.evaluation.full_evaluation import default_attacks
 from art_sor.evaluation.randomness import ATTACK_SEED
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
@@ -69,7 +70,8 @@ class ComparisonPlan:
     :param evaluation: How every model is evaluated.
     :param budget: Train each defence until its training time reaches this; ``None`` for equal epochs.
     :param seeds: Seeds; each defence trains once per seed.
-    :param monitor_attack: Cheap attack run after every epoch for the robustness-vs-compute curves.
+    :param monitor_attack: Cheap attack run after every epoch for the robustness-vs-compute curves; empty for the
+                           norm's :func:`~art_sor.evaluation.attacks.quick_attack` with 10 steps.
     :param monitor_samples: Leading test images it runs on.
     :param extras: What the extra metrics are (e.g. ``alignment, judge=<path>``); their cache matches on it.
     :param clock: The clock training time is measured with, ``"wall"`` or ``"cpu"`` (see
@@ -80,12 +82,14 @@ class ComparisonPlan:
     evaluation: EvaluationPlan
     budget: Budget | None = None
     seeds: tuple[int, ...] = (0,)
-    monitor_attack: str = "pgd:steps=10"
+    monitor_attack: str = ""
     monitor_samples: int = 200
     extras: str = ""
     clock: str = ""
 
     def __post_init__(self) -> None:
+        if not self.monitor_attack:
+            object.__setattr__(self, "monitor_attack", quick_attack(self.threat.norm, 10))
         if self.budget is not None and self.clock and self.clock != self.budget.clock:
             raise SettingError(f"clock is {self.clock!r} but the budget is measured in {self.budget.clock!r} time",
                                "clock")

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from art_sor.evaluation.diagnostics import ENSEMBLE_CHECK, ensemble_check
 from art_sor.runs.evaluating import TestSetEvaluation
 from art_sor.runs.reports import Table
 
@@ -148,19 +149,15 @@ def summarise(rows: Sequence[ComparisonRow]) -> list[DefenceSummary]:
     return summaries
 
 
-ENSEMBLE_GAP = 0.03
-"""An ensemble (AutoAttack) more than this below the reference attack (PGD) is flagged as possible obfuscation."""
-
-
 def obfuscation_flags(result: TestSetEvaluation) -> list[str]:
-    """Reasons to suspect gradient obfuscation in an evaluation: failed diagnostics, an ensemble far below PGD."""
-    robustness = result.evaluation.robustness
-    flags = [f"failed: {check.name}" for check in result.evaluation.checks if check.passed is False]
-    gap = robustness.ensemble_gap
-    if gap is not None and gap > ENSEMBLE_GAP:
-        ensemble = min((r for r in robustness.attacks if r.ensemble), key=lambda r: r.accuracy)
-        flags.insert(0, f"{ensemble.label} {100 * gap:.1f} points below {robustness.reference.label}")
-    return flags
+    """Reasons to suspect gradient obfuscation in an evaluation: an ensemble far below PGD, failed diagnostics.
+
+    The ensemble check is taken afresh from the attacks, so that evaluations cached before it existed get it too.
+    """
+    flags = [f"failed: {check.name}" for check in result.evaluation.checks
+             if check.passed is False and check.name != ENSEMBLE_CHECK]
+    gap = ensemble_check(result.evaluation.robustness)
+    return [gap.detail, *flags] if gap.passed is False else flags
 
 
 def comparison_table(summaries: Sequence[DefenceSummary]) -> Table:

@@ -125,6 +125,16 @@ def train_table(rows: Sequence[TrainingJobRow]) -> Table:
                   for row in rows])
 
 
+def _how(family: str, norm: str) -> str:
+    """How the quick attack ran, for the report's sentence under the table."""
+    if family == "pgd":
+        return " (ART, step ε/8, one seeded random start)"
+    if family == "apgd-ce":
+        return (" (Croce–Hein's L1-APGD: sparse steps, radii 3ε, 2ε, ε; pyautoattack)" if norm == "l1"
+                else " (ART's APGD)")
+    return ""
+
+
 def train_report(rows: Sequence[TrainingJobRow], command: str, recipe: str = "",
                  sources: dict[str, str] | None = None, paper: dict[str, Any] | None = None) -> Report:
     """The ``train`` job's report: accuracies, each model's settings from its run key, and the recipe's provenance.
@@ -134,12 +144,13 @@ def train_report(rows: Sequence[TrainingJobRow], command: str, recipe: str = "",
     :param paper: Figures the paper reports for the recipe's setting, listed as the paper's, never as measured.
     """
     table = train_table(rows)
-    attack_label = rows[0].result.evaluation.robustness.attacks[0].label
     first = rows[0].result.evaluation.robustness
+    attack = first.attacks[0]
+    how = _how(attack.family, first.threat.norm)
     blocks: list[str | Table] = [
         table,
-        f"Clean accuracy on all {rows[0].result.test_images} test images; {attack_label} (ART, step ε/8, one seeded "
-        f"random start) on the first {len(first.clean)}, {first.threat.label}.",
+        f"Clean accuracy on all {rows[0].result.test_images} test images; {attack.label}{how} on the first "
+        f"{len(first.clean)}, {first.threat.label}.",
         "## Settings (from each model's run key)",
         Table(["defence", "settings", "selected epoch"],
               [[row.training["defence"], settings_line(row.training["run"], row.training["epochs"]),

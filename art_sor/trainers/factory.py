@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from art_sor.core.threat import ThreatModel
+from art_sor.registry import param_docs
 
 
 def defence_factory(trainer: type, summary: str) -> Callable[..., Any]:
@@ -36,6 +37,10 @@ def defence_factory(trainer: type, summary: str) -> Callable[..., Any]:
     build.__signature__ = inspect.Signature([
         inspect.Parameter("classifier", inspect.Parameter.POSITIONAL_OR_KEYWORD),
         inspect.Parameter("threat", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ThreatModel), *options])
-    build.__doc__ = f"{summary}\n\nOptions and defaults are those of :class:`{trainer.__module__}.{trainer.__name__}`."
+    documented = param_docs(inspect.getdoc(trainer) or "")
+    documented["eps"] = "Train at this radius rather than the threat model's (the radius it is evaluated at)."
+    params = "\n".join(f":param {p.name}: {documented.get(p.name, '')}" for p in options)
+    build.__doc__ = (f"{summary}\n\nOptions and defaults are those of :class:`{trainer.__module__}.{trainer.__name__}`."
+                     f"\n\n{params}")
     build.__name__ = build.__qualname__ = trainer.__name__
     return build

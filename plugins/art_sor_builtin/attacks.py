@@ -20,7 +20,7 @@ from art_sor.core.checks import check_count, check_non_negative, check_positive
 from art_sor.core.norms import art_norm
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.attacks import CANONICAL_AUTOATTACK_LABEL, PreparedAttack
-from art_sor.evaluation.canonical_autoattack import CanonicalAutoAttack
+from art_sor.evaluation.canonical_autoattack import CanonicalAPGD, CanonicalAutoAttack
 
 SQUARE_NORMS = ("inf", "l2")
 
@@ -40,6 +40,10 @@ def pgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, ste
     """ART ProjectedGradientDescent: random start, steps of step_size (default ε/8), restarts.
 
     | Paper link: https://arxiv.org/abs/1706.06083
+
+    :param steps: Iterations per start.
+    :param restarts: Random starts; a sample counts as broken if any start breaks it.
+    :param step_size: Step length in the threat model's norm, by default ε/8.
     """
     steps, restarts = check_count(steps, "steps"), check_count(restarts, "restarts")
     step = check_positive(step_size, "step_size") if step_size is not None else threat.eps / 8
@@ -50,7 +54,11 @@ def pgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, ste
 
 
 def _apgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int, restarts: int,
-          loss_type: str) -> AutoProjectedGradientDescent:
+          loss_type: str) -> AutoProjectedGradientDescent | CanonicalAPGD:
+    if threat.norm == "l1":
+        # ART's APGD has no L1 form of its own (dense L1-normalised steps): the canonical L1-APGD runs instead.
+        return CanonicalAPGD(classifier, norm=threat.norm, eps=threat.eps, steps=steps, restarts=restarts,
+                             loss="ce" if loss_type == "cross_entropy" else "dlr")
     # ART starts APGD at step 2·eps_step; eps_step=ε gives the paper's initial step 2ε.
     return AutoProjectedGradientDescent(
         classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=threat.eps,
@@ -69,9 +77,12 @@ def _square(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int,
 
 def apgd_ce(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
             restarts: int = 1) -> PreparedAttack:
-    """ART AutoProjectedGradientDescent on the cross-entropy loss (steps=100).
+    """APGD on the cross-entropy loss (steps=100): ART's in L∞ and L2, Croce–Hein's L1-APGD in L1 (pyautoattack).
 
-    | Paper link: https://arxiv.org/abs/2003.01690
+    | Paper links: https://arxiv.org/abs/2003.01690, https://arxiv.org/abs/2103.01208
+
+    :param steps: Iterations per restart (APGD adapts its step size).
+    :param restarts: Random restarts.
     """
     return PreparedAttack("APGD-CE", _apgd(classifier, threat, batch_size, steps, restarts, "cross_entropy"),
                           strength=steps * restarts)
@@ -79,9 +90,12 @@ def apgd_ce(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int,
 
 def apgd_dlr(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, steps: int = 100,
              restarts: int = 1) -> PreparedAttack:
-    """ART AutoProjectedGradientDescent on the DLR loss (steps=100).
+    """APGD on the DLR loss (steps=100): ART's in L∞ and L2, Croce–Hein's L1-APGD in L1 (pyautoattack).
 
-    | Paper link: https://arxiv.org/abs/2003.01690
+    | Paper links: https://arxiv.org/abs/2003.01690, https://arxiv.org/abs/2103.01208
+
+    :param steps: Iterations per restart (APGD adapts its step size).
+    :param restarts: Random restarts.
     """
     return PreparedAttack("APGD-DLR", _apgd(classifier, threat, batch_size, steps, restarts,
                                             "difference_logits_ratio"), strength=steps * restarts)
@@ -92,6 +106,9 @@ def autoattack(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: i
     """ART's AutoAttack runner over ART's APGD-CE, APGD-DLR and Square; not the canonical Croce–Hein one.
 
     | Paper link: https://arxiv.org/abs/2003.01690
+
+    :param steps: Iterations of each APGD.
+    :param queries: Queries of Square.
     """
     members = [_apgd(classifier, threat, batch_size, steps, 1, "cross_entropy"),
                _apgd(classifier, threat, batch_size, steps, 1, "difference_logits_ratio"),
@@ -106,6 +123,9 @@ def autoattack_standard(classifier: PyTorchClassifier, threat: ThreatModel, batc
     """Canonical AutoAttack (Croce–Hein, pyautoattack): APGD-CE, APGD-T, FAB-T, Square-5000; art-sor[autoattack].
 
     | Paper link: https://arxiv.org/abs/2003.01690
+
+    :param version: standard, plus (more restarts, APGD-DLR and untargeted FAB) or rand (EOT, for randomised models).
+    :param seed: AutoAttack's seed.
     """
     attack = CanonicalAutoAttack(classifier, norm=art_norm(threat.norm), eps=threat.eps, version=version,
                                  batch_size=batch_size, seed=seed)
@@ -118,6 +138,8 @@ def square(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, 
     """ART SquareAttack, black-box random search (queries=1000).
 
     | Paper link: https://arxiv.org/abs/1912.00049
+
+    :param queries: Model queries per sample.
     """
     return PreparedAttack(f"Square-{queries}", _square(classifier, threat, batch_size, queries), white_box=False,
                           strength=0)
@@ -128,6 +150,10 @@ def deepfool(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int
     """ART DeepFool, minimal L2 perturbation; counts only inside ε (subset=200).
 
     | Paper link: https://arxiv.org/abs/1511.04599
+
+    :param steps: Iterations.
+    :param subset: Leading samples it runs on (it is slow).
+    :param overshoot: Overshoot past the decision boundary.
     """
     attack = DeepFool(classifier, max_iter=check_count(steps, "steps"),
                       epsilon=check_non_negative(overshoot, "overshoot"), batch_size=batch_size, verbose=False)
@@ -139,6 +165,10 @@ def cw_l2(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, s
     """ART CarliniL2Method, minimal L2 perturbation; counts only inside ε (subset=100).
 
     | Paper link: https://arxiv.org/abs/1608.04644
+
+    :param steps: Iterations per binary-search step.
+    :param search_steps: Binary-search steps over the trade-off constant.
+    :param subset: Leading samples it runs on (it is slow).
     """
     attack = CarliniL2Method(classifier, max_iter=check_count(steps, "steps"),
                              binary_search_steps=check_count(search_steps, "search_steps"), batch_size=batch_size,

@@ -46,12 +46,18 @@ def svhn(root: Root = None, download: bool = False) -> Dataset:
 
 
 def npz(path: str) -> Dataset:
-    """Your arrays: npz:PATH with x_train, y_train, x_test, y_test (channels first; uint8 or float in [0, 1])."""
+    """Your arrays: npz:PATH with x_train, y_train, x_test, y_test (channels first; uint8 or float in [0, 1]).
+
+    :param path: The .npz file.
+    """
     return load_npz(path)
 
 
 def folder(path: str) -> Dataset:
-    """Your images: folder:PATH in torchvision's ImageFolder layout, with train/ and test/ subfolders."""
+    """Your images: folder:PATH in torchvision's ImageFolder layout, with train/ and test/ subfolders.
+
+    :param path: The folder holding train/ and test/.
+    """
     return load_image_folder(path)
 
 

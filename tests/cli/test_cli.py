@@ -212,3 +212,17 @@ def test_regenerate_line_keeps_the_pythonpath_a_user_architecture_needs(monkeypa
     assert command_line() == "PYTHONPATH=. art-sor train --architecture my_model:build --eps 8/255"
     monkeypatch.setattr("sys.argv", ["art-sor", "train", "--architecture", "small-cnn"])
     assert command_line() == "art-sor train --architecture small-cnn"
+
+
+def test_regenerate_line_keeps_torchrun_and_mlflows_file_store_setting(monkeypatch):
+    from art_sor.cli.jobs import command_line
+
+    monkeypatch.setattr("sys.argv", ["/x/art_sor/cli/__main__.py", "train", "--mlflow", "--epochs", "2"])
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert command_line() == ("MLFLOW_ALLOW_FILE_STORE=true torchrun --standalone --nproc-per-node 2 -m art_sor.cli "
+                              "train --mlflow --epochs 2")
+    monkeypatch.setattr("sys.argv", ["art-sor", "train", "--epochs", "2"])
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert command_line() == "art-sor train --epochs 2"  # no MLflow, no prefix

@@ -6,6 +6,7 @@ import gzip
 import pickle
 import re
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -250,3 +251,8 @@ def test_a_file_name_holding_an_equals_sign_is_a_path(tmp_path, monkeypatch):
     _archive(tmp_path / "a=b.npz", rng.random((40, 1, 8, 8)).astype(np.float32), np.arange(40) % 10)
     assert dataset_spec("npz:a=b.npz").options == (("path", "a=b.npz"),)
     assert load_dataset("npz:a=b.npz").x_train.shape == (40, 1, 8, 8)
+
+
+def test_tests_never_write_datasets_into_the_home_cache():
+    # Fashion-MNIST staged from Debian's package is 54 MB: it belongs in a temporary root during tests.
+    assert data_root() != Path.home() / ".cache" / "art-sor"

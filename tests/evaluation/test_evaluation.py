@@ -341,3 +341,65 @@ def test_evaluation_refuses_a_radius_that_covers_the_data_box(tmp_path, digits):
                                       "--out", str(tmp_path / "train")])
     assert train.exit_code == 2 and "Invalid value for --eps" in train.output and "8/255" in train.output
     assert not (tmp_path / "train" / "report.json").exists()
+
+
+def test_evaluate_flags_an_ensemble_far_below_pgd_allowing_for_the_sampling_error():
+    from art_sor.evaluation.diagnostics import ENSEMBLE_CHECK, obfuscation_checks
+    from art_sor.evaluation.full_evaluation import FullEvaluation
+    from art_sor.evaluation.robustness import AttackResult, RobustnessResult
+
+    def result(n: int, pgd: float, ensemble: float) -> RobustnessResult:
+        def robust(accuracy: float) -> np.ndarray:
+            return np.arange(n) < round(accuracy * n)
+
+        return RobustnessResult(ThreatModel(3.0, "l1"), np.ones(n, dtype=bool), [
+            AttackResult("PGD-20", "pgd", "pgd", robust(pgd)),
+            AttackResult("AutoAttack (standard, Croce–Hein)", "autoattack-standard", "autoattack-standard",
+                         robust(ensemble), ensemble=True)])
+
+    def verdict(robustness: RobustnessResult) -> bool | None:
+        evaluation = FullEvaluation(robustness, checks=obfuscation_checks(robustness))
+        check = next(c for c in evaluation.checks if c.name == ENSEMBLE_CHECK)
+        assert evaluation.obfuscation_suspected is (check.passed is False)
+        return check.passed
+
+    assert verdict(result(30, 0.6, 0.267)) is False  # the L1 standard model
+    assert verdict(result(100, 0.5, 0.46)) is True  # honest PGD-AT: 4 points on 100 images is noise
+    assert verdict(result(1000, 0.5, 0.44)) is False  # 6 points on 1000 images is not
+
+
+def test_canonical_autoattack_notes_name_what_the_version_ran():
+    from art_sor.evaluation.full_evaluation import FullEvaluation
+    from art_sor.evaluation.robustness import AttackResult, RobustnessResult
+    from art_sor.runs.evaluation_report import attack_notes
+
+    def notes(spec: str, norm: str) -> str:
+        attack = AttackResult("AutoAttack", spec, "autoattack-standard", np.ones(4, dtype=bool), ensemble=True)
+        result = RobustnessResult(ThreatModel(0.5, norm), np.ones(4, dtype=bool), [attack])
+        return " ".join(attack_notes(FullEvaluation(result)))
+
+    assert "plus version" in notes("autoattack-standard:version=plus", "inf")
+    assert "APGD-DLR" in notes("autoattack-standard:version=plus", "inf")
+    assert "APGD-DLR" not in notes("autoattack-standard", "inf")
+    assert "L1-APGD-CE (5 restarts)" in notes("autoattack-standard", "l1")
+
+
+def test_a_cached_or_resumed_evaluation_says_what_it_reused(digits_classifier, digits, tmp_path):
+    from art_sor.runs.evaluating import evaluate_model
+    from art_sor.runs.plans import EvaluationPlan
+    from art_sor.storage import read_checked_json, write_checked_json
+
+    plan = EvaluationPlan(ThreatModel(0.2, "inf"), attacks=("fgsm", "pgd:steps=2"), samples=20, curve=False,
+                          geometry=False)
+    cache, said = tmp_path / "evaluation.json", []
+    evaluate_model(digits_classifier, digits, plan, {"model": "m"}, cache, verbose=False, announce=said.append)
+    assert said == []  # nothing was cached
+    evaluate_model(digits_classifier, digits, plan, {"model": "m"}, cache, verbose=False, announce=said.append)
+    assert said == [f"reusing the finished evaluation in {cache} (same model and settings): no attack runs again"]
+    stored = read_checked_json(cache)  # as if interrupted after the first attack
+    stored["complete"] = False
+    del stored["result"]["evaluation"]["robustness"]["attacks"][1:]
+    write_checked_json(cache, stored)
+    said.clear()
+    evaluate_model(digits_classifier, digits, plan, {"model": "m"}, cache, verbose=False, announce=said.append)
+    assert said == [f"resuming the interrupted evaluation in {cache}: reusing FGSM; running the rest"]

@@ -218,3 +218,11 @@ def test_explanation_refuses_a_model_whose_outputs_are_not_finite(tmp_path, digi
     with pytest.raises(ValueError, match="NaN or inf logits"):
         explain_classifier(classifier, x, digits.y_test[:3], tuple("0123456789"), tmp_path, "nan")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_correction_is_not_titled_corrected():
+    from art_sor.explain.figures import correction_title
+
+    names = ("zero", "one", "two")
+    assert correction_title(1, 1, names) == ("corrected\npred one", "black")
+    assert correction_title(1, 2, names) == ("not corrected\npred two", "#8c8c8c")

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
-from art_sor.evaluation.diagnostics import Check
+from art_sor.evaluation.diagnostics import Check, ensemble_gap_threshold
 from art_sor.evaluation.full_evaluation import FullEvaluation
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
 from art_sor.runs.comparison import run_comparison
@@ -99,8 +99,7 @@ def test_budget_stops_each_defence_at_its_time(digits, tmp_path):
 
 
 def _row(defence: str, seconds: float, robust: float, pgd: float = 0.6, ensemble: float | None = None,
-         failed: bool = False) -> ComparisonRow:
-    n = 100
+         failed: bool = False, n: int = 100) -> ComparisonRow:
     clean = np.ones(n, dtype=bool)
 
     def attack(label, accuracy, **kind):
@@ -117,9 +116,19 @@ def _row(defence: str, seconds: float, robust: float, pgd: float = 0.6, ensemble
 
 def test_flags_ensemble_gap_and_failed_checks():
     row = _row("x", 1.0, 0.5, pgd=0.6, ensemble=0.5, failed=True)
-    assert row.flags[0] == "AutoAttack (ART ensemble) 10.0 points below PGD-20"
+    assert row.flags[0] == "AutoAttack (ART ensemble) 10.0 points below PGD-20 (threshold 6.4 on 100 images)"
     assert "failed: gradients are finite and non-zero" in row.flags
     assert _row("y", 1.0, 0.58, pgd=0.6, ensemble=0.58).flags == []
+
+
+def test_the_ensemble_gap_threshold_allows_for_the_sampling_error():
+    # Honest PGD-AT at 100 images: AutoAttack 4 points below PGD-20 is within two standard errors, not a flag.
+    assert _row("pgd-at", 1.0, 0.5, pgd=0.5, ensemble=0.46).flags == []
+    # The L1 standard model: PGD-20 60 %, canonical AutoAttack 26.7 % on 30 images.
+    assert _row("standard", 1.0, 0.2, pgd=0.6, ensemble=0.267, n=30).flags[0].startswith(
+        "AutoAttack (ART ensemble) 33.3 points below PGD-20")
+    assert ensemble_gap_threshold(100) == pytest.approx(0.064, abs=5e-4)
+    assert ensemble_gap_threshold(1000) < ensemble_gap_threshold(100)
 
 
 def test_pareto_front():
@@ -173,3 +182,11 @@ def test_interrupted_evaluation_keeps_and_reuses_what_it_measured(digits, tmp_pa
     assert calls == ["fgsm", "pgd:steps=3", "pgd:steps=3"]  # fgsm was not run again
     assert json.loads(cache.read_text())["complete"] is True
     assert [a.label for a in result.evaluation.robustness.attacks] == ["FGSM", "PGD-3"]
+
+
+def test_diagnostics_count_only_the_checks_that_ran():
+    from art_sor.runs.comparison_report import checks_passed
+
+    checks = [Check("a", True, ""), Check("b", True, ""), Check("c", None, "needs a curve"), Check("d", False, "")]
+    assert checks_passed(checks) == "2/3 (1 not run)"  # not "2/4", which reads as two failures
+    assert checks_passed(checks[:2]) == "2/2"

@@ -2,7 +2,8 @@
 
 The ``pyautoattack`` wheel ships a standard (non-robust) ResNet-18 state_dict (``examples/model_test.pt``, 42 MB)
 and the ``foolbox`` wheel ships 20 real CIFAR-10 test images. Both wheels are fetched from PyPI with
-``pip download`` into ``<data root>/wheels`` (``$ART_SOR_DATA`` or ``~/.cache/art-sor``) the first time.
+``pip download`` into ``<data root>/wheels`` the first time: ``$ART_SOR_DATA`` if set, else a temporary root
+(tests never write into ``~/.cache/art-sor``), so set it to keep them between sessions.
 """
 
 from __future__ import annotations
