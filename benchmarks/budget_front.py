@@ -151,6 +151,7 @@ def report(args: argparse.Namespace) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out = Path(args.out)
     measured = json.loads((out / "budget.json").read_text())["cpu_seconds"]
@@ -236,6 +237,7 @@ def report(args: argparse.Namespace) -> None:
                           color=colours[index % len(colours)], marker=markers[index % len(markers)], markersize=3,
                           label=spec if seed == 0 else None, linewidth=2.2 if "memory" in spec else 1.2)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(f"PGD-10 accuracy on the first {args.monitor or 'N'} test images (%)")
         axis.set_title(f"{args.dataset}, L∞ ε = {args.eps:g}: robustness after every epoch "
                        "(a fall to near 0 is catastrophic overfitting)")
