@@ -121,11 +121,12 @@ def build_trainer(architecture: str, spec: str, device: str) -> Any:
     return DEFENCES.build(spec, classifier, THREAT)
 
 
-def steady_step(trainer: Any, x: Any, y: Any) -> None:
-    """Bring a trainer to its steady state: sor-memory needs the batch's indices and a remembered δ."""
-    if hasattr(trainer, "remembered"):
-        trainer.check_batches(len(x), len(x))
-        trainer.training_step(x, y, np.arange(len(x)))
+def prepare(trainer: Any, x: Any) -> None:
+    """What ``fit`` does before the first step: sor-memory allocates its bank of remembered perturbations there.
+
+    Its first step (from δ = 0) takes the same passes as every later one, so no priming step is needed.
+    """
+    trainer.check_batches(len(x), len(x))
 
 
 def batch(batch_size: int, seed: int = 0) -> tuple[Any, Any]:
@@ -138,7 +139,7 @@ def batch(batch_size: int, seed: int = 0) -> tuple[Any, Any]:
 def step_flops(architecture: str, spec: str, batch_size: int, device: str) -> int:
     trainer = build_trainer(architecture, spec, device)
     x, y = batch(batch_size)
-    steady_step(trainer, x, y)
+    prepare(trainer, x)
     with FlopCounterMode(display=False) as counter:
         trainer.training_step(x, y, np.arange(len(x)))
     return counter.get_total_flops()
@@ -150,7 +151,7 @@ def step_times(architecture: str, specs: list[str], batch_size: int, device: str
     trainers = {spec: build_trainer(architecture, spec, device) for spec in specs}
     batches = [batch(batch_size, seed) for seed in range(steps)]
     for trainer in trainers.values():  # warm-up: lazy allocations and the optimizer's state
-        steady_step(trainer, *batches[0])
+        prepare(trainer, batches[0][0])
         trainer.training_step(*batches[0], np.arange(len(batches[0][0])))
     times: dict[str, list[float]] = {spec: [] for spec in specs}
     for _ in range(rounds):
@@ -187,7 +188,7 @@ def step_memory(architecture: str, spec: str, batch_size: int, device: str) -> i
     """Growth of peak memory over one step (run in a fresh process)."""
     trainer = build_trainer(architecture, spec, device)
     x, y = batch(batch_size)
-    steady_step(trainer, x, y)
+    prepare(trainer, x)
     if trainer.get_classifier().device.type == "cuda":
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
