@@ -9,23 +9,34 @@ from collections.abc import Collection
 from art_sor.core.errors import SettingError, SettingTypeError
 
 
+def _check_number(value: object, name: str, kind: type = numbers.Real) -> None:
+    """Refuse a value of the wrong type (a tensor, a string, a bool) as a type error, so it is not blamed on its value."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        wanted = "an integer" if kind is numbers.Integral else "a number (int or float)"
+        raise SettingTypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}"
+                               + ("; pass float(...) or int(...) of it" if hasattr(value, "item") else ""), name)
+
+
 def check_positive(value: object, name: str) -> float:
     """Return ``value`` as a float if it is a finite number > 0, else raise :class:`SettingError` naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+    _check_number(value, name)
+    if not 0 < value < math.inf:
         raise SettingError(f"{name} must be a finite number > 0, got {value!r}", name)
     return float(value)
 
 
 def check_non_negative(value: object, name: str) -> float:
     """Return ``value`` as a float if it is a finite number >= 0, else raise :class:`SettingError` naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+    _check_number(value, name)
+    if not 0 <= value < math.inf:
         raise SettingError(f"{name} must be a finite number >= 0, got {value!r}", name)
     return float(value)
 
 
 def check_count(value: object, name: str, minimum: int = 1) -> int:
     """Return ``value`` as an int if it is an integer ``>= minimum``, else raise :class:`SettingError` naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    _check_number(value, name, numbers.Integral)
+    if value < minimum:
         raise SettingError(f"{name} must be an integer >= {minimum}, got {value!r}", name)
     return int(value)
 
