@@ -10,7 +10,7 @@ from art_sor.core.errors import SettingError, SettingTypeError
 
 
 def _check_number(value: object, name: str, kind: type = numbers.Real) -> None:
-    """Refuse a value of the wrong type (a tensor, a string, a bool) as a type error, so it is not blamed on its value."""
+    """Refuse a value of the wrong type (a tensor, a string, a bool) as a type error, not blamed on its value."""
     if isinstance(value, bool) or not isinstance(value, kind):
         wanted = "an integer" if kind is numbers.Integral else "a number (int or float)"
         raise SettingTypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}"
