@@ -23,6 +23,7 @@ from art_sor.evaluation import (
     prepare_attack,
     security_curve,
 )
+from art_sor.evaluation.diagnostics import ENSEMBLE_CHECK
 from art_sor.evaluation.randomness import seeded
 from art_sor.evaluation.robustness import perturbation_norms
 from art_sor.runs.setup import TrainingSetup
@@ -96,7 +97,9 @@ def test_honest_robust_model_is_not_flagged(trained, digits):
     assert report.robustness.worst_case_accuracy() > 0.15
     failed = [c.to_dict() for c in report.checks if c.passed is False]
     assert failed == []
-    assert all(c.passed is not None for c in report.checks)
+    # Every check runs but the ensemble gap, which needs an ensemble (AutoAttack) these attacks do not include.
+    unrun = [c.name for c in report.checks if c.passed is None]
+    assert unrun == [ENSEMBLE_CHECK], unrun
 
 
 @pytest.mark.slow
