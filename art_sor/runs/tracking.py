@@ -79,7 +79,7 @@ def _writable(folder: str | Path, setting: str) -> None:
     try:
         check_writable(folder, setting)
     except FolderError as error:
-        raise SettingError(str(error), setting) from error
+        raise SettingError(f"{setting}: {error}", setting) from error
 
 
 def _require(module: str, extra: str, setting: str) -> Any:
