@@ -43,8 +43,6 @@ CHILD = textwrap.dedent("""
 """)
 # Fewer inner steps where a defence would otherwise dominate the run time.
 SPECS = {"madry-pgd": "madry-pgd:steps=3", "trades": "trades:steps=3", "awp": "awp:steps=3", "llr": "llr:steps=2"}
-# Variants with state of their own beyond the registered defaults: SOR's per-sample memory.
-EXTRA_SPECS = ("sor:memory=0.5,step=frank_wolfe,objective=perturbed",)
 
 
 def weights(classifier: torch.nn.Module) -> torch.Tensor:
@@ -67,14 +65,13 @@ def killed_and_resumed(spec: str, folder: Path) -> tuple[torch.Tensor, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json")
-    parser.add_argument("--defence", action="append", help="only these specs [default: every defence and "
-                                                                 f"{', '.join(EXTRA_SPECS)}]")
+    parser.add_argument("--defence", action="append", help="only these specs [default: every defence]")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_digits()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.defence or [*(SPECS.get(name, name) for name in DEFENCES.names()), *EXTRA_SPECS]:
+        for spec in args.defence or [SPECS.get(name, name) for name in DEFENCES.names()]:
             name = spec.replace(":", "_").replace(",", "_")
             first = weights(train_defence(spec, data, THREAT, SETUP, verbose=False).classifier)
             second = weights(train_defence(spec, data, THREAT, SETUP, verbose=False).classifier)
