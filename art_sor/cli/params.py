@@ -526,7 +526,7 @@ def setup_from(values: dict[str, Any], default_augmentation: str) -> TrainingSet
 
 # Library arguments whose option has another Python name; every other setting's option has the setting's name.
 _OPTION_NAMES = {"root": "data_root", "out_dir": "out", "data": "dataset", "source": "checkpoint",
-                 "standardisation": "mean"}
+                 "standardisation": "mean", "augmentation": "augment"}
 
 
 def option_of(setting: str) -> str | None:

@@ -65,6 +65,11 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
                     check_batches(len(split.x_train), setup.batch_size)
             except (ValueError, TypeError) as error:
                 raise JobError(f"{spec.label}: {error}", _setup_setting(error, settings)) from error
+            streamed_by = "augmentation" if setup.augmentation != "none" else "workers" if setup.workers else None
+            if getattr(trainer, "needs_sample_indices", False) and streamed_by is not None:
+                # The run would stream its batches through fit_generator, whose batches carry no sample indices.
+                raise JobError(f"{spec.label} keeps one perturbation per training sample and trains on whole arrays; "
+                               f"it cannot train on streamed ({streamed_by}) batches", streamed_by)
         validate_attacks(classifier, threat, attacks)
     finally:
         torch.random.set_rng_state(state)

@@ -151,6 +151,9 @@ class EpochTrainer(Trainer):
     adversarial_statistics = False
     """True for trainers whose recorded loss and accuracy are those of adversarial examples, which sit at chance early
     in a healthy run; the collapse check then looks at clean inputs too."""
+    needs_sample_indices = False
+    """True for trainers that keep state per training sample: they train with :meth:`fit`, whose steps get the
+    samples' indices, and refuse :meth:`fit_generator`."""
 
     def __init__(self, classifier: PyTorchClassifier) -> None:
         check_pytorch_classifier(classifier, need_optimizer=True)

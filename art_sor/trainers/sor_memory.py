@@ -61,6 +61,7 @@ class SORMemoryTrainer(TorchStepTrainer):
 
     method = "sor-memory"
     adversarial_statistics = True
+    needs_sample_indices = True
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, memory: float = 0.5,
                  iterations: int = 1, h: float = 1.0, amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
@@ -112,6 +113,12 @@ class SORMemoryTrainer(TorchStepTrainer):
             keep = keep.to(x.dtype).reshape(shape)
             delta = keep * delta + (1 - keep) * extreme
         return delta.detach()
+
+    def fit_generator(self, generator: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        """Refused before any work: a generator's batches carry no sample indices to keep a δ for."""
+        raise SettingError("sor-memory keeps one δ per training sample and needs the sample indices that fit(x, y) "
+                           "gives its steps; fit_generator does not give them (train with fit, without "
+                           "augmentation)", "generator")
 
     def training_step(self, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
                       indices: np.ndarray | None = None) -> dict[str, torch.Tensor]:

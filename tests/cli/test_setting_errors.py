@@ -8,8 +8,10 @@ import re
 
 import click
 import pytest
+from click.testing import CliRunner
 
 import art_sor
+from art_sor.cli import main
 from art_sor.cli.evaluate import evaluate
 from art_sor.cli.params import option_error, option_of
 from art_sor.cli.train import train
@@ -54,3 +56,14 @@ def test_a_setting_type_error_is_a_type_error_and_a_setting_error():
         raise SettingTypeError("amp must be True or False, got 'no'", "amp")
     assert isinstance(caught.value, SettingError) and isinstance(caught.value, ValueError)
     assert caught.value.setting == "amp"
+
+
+@pytest.mark.parametrize(("flags", "option"), [(["--augment"], "--augment"), (["--workers", "1"], "--workers")])
+def test_a_per_sample_trainer_on_streamed_batches_is_refused_before_work(tmp_path, flags, option):
+    # sor-memory keeps a δ per training sample; augmented or worker-loaded runs stream batches without indices.
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["train", "--defence", "sor-memory", *flags, "--epochs", "1", "--quiet",
+                                       "--out", str(out)])
+    assert result.exit_code == 2 and f"Invalid value for {option}" in result.output, result.output
+    assert "per training sample" in result.output
+    assert not (out / "sor-memory").exists()
