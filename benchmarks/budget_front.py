@@ -231,7 +231,9 @@ def report(args: argparse.Namespace) -> None:
                  if runs and all("monitor_pgd10" in record for record in runs[0])}
     if monitored:
         figure, axis = plt.subplots(figsize=(10, 5.5))
-        for index, (spec, runs) in enumerate(sorted(monitored.items())):
+        order = sorted(curves)  # the front plot's colours and markers, defence by defence
+        for spec, runs in sorted(monitored.items()):
+            index = order.index(spec)
             for seed, history in enumerate(runs):
                 axis.plot([r["epoch"] for r in history], [100 * r["monitor_pgd10"] for r in history],
                           color=colours[index % len(colours)], marker=markers[index % len(markers)], markersize=3,
@@ -239,8 +241,8 @@ def report(args: argparse.Namespace) -> None:
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(f"PGD-10 accuracy on the first {args.monitor or 'N'} test images (%)")
-        axis.set_title(f"{args.dataset}, L∞ ε = {args.eps:g}: robustness after every epoch "
-                       "(a fall to near 0 is catastrophic overfitting)")
+        axis.set_title(f"{args.dataset}, L∞ ε = {args.eps:g}: PGD-10 after every epoch (a collapse is "
+                       "catastrophic overfitting)", fontsize=11)
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
         figure.tight_layout()
