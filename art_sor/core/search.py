@@ -27,7 +27,6 @@ def worst_case_perturbation(
     h: float = 1.0,
     box: Box | None = None,
     start: torch.Tensor | None = None,
-    gamma: float | None = None,
 ) -> torch.Tensor:
     """Approximately maximise ``gᵀδ + ½ δᵀHδ`` over the ε-ball.
 
@@ -49,23 +48,17 @@ def worst_case_perturbation(
     :param h: Finite-difference step.
     :param box: Data bounds that ``x + δ`` must respect, or ``None``.
     :param start: ``δ₀``, e.g. a random point of the ball; its Hessian-vector product costs one more gradient.
-    :param gamma: A constant Frank–Wolfe step ``γ`` in (0, 1] instead of ``2/(k+2)``: each step keeps the weight
-                  ``1 − γ`` on the current ``δ`` (with a warm ``start``, a memory of earlier searches).
     :return: ``δ``, detached from every graph.
     """
     if iterations < 1:
         raise SettingError(f"iterations must be >= 1, got {iterations}", "iterations")
     if step not in STEP_RULES:
         raise SettingError(f"step must be one of {STEP_RULES}, got {step!r}", "step")
-    if gamma is not None and (step != "frank_wolfe" or not 0 < gamma <= 1):
-        raise SettingError(f"gamma must be in (0, 1] and needs step='frank_wolfe', got {gamma!r} with {step!r}",
-                           "gamma")
     x = at.x.detach()
     grad = at.grad.detach()
     delta = torch.zeros_like(x) if start is None else start.detach()
     for k in range(iterations):
         v = grad if k == 0 and start is None else grad + hessian_vector_product(loss_fn, at, delta, mode=hvp, h=h)
         extreme = linear_maximizer(v, eps, norm, x=x, box=box)
-        rate = 2.0 / (k + 2) if gamma is None else gamma
-        delta = extreme if step == "replace" else delta + rate * (extreme - delta)
+        delta = extreme if step == "replace" else delta + (2.0 / (k + 2)) * (extreme - delta)
     return delta.detach()

@@ -8,8 +8,6 @@ from art.estimators.classification import PyTorchClassifier
 from conftest import TinyMLP, assert_close
 from torch import nn
 
-from art_sor.core.gradients import gradient_at
-from art_sor.core.search import worst_case_perturbation
 from art_sor.core.threat import ThreatModel
 from art_sor.registry import DEFENCES
 from art_sor.trainers.sor_memory import SORMemoryTrainer
@@ -38,20 +36,6 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.
 def vertex(gradient: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The L∞ ball's vertex along ``gradient``, clipped to [0, 1]."""
     return (x + EPS * gradient.sign()).clamp(0, 1) - x
-
-
-def test_constant_rate_frank_wolfe_keeps_the_memory_weight_on_the_start(tiny_problem):
-    model, x, y = tiny_problem
-    loss_fn = lambda z: nn.functional.cross_entropy(model(z), y, reduction="none")  # noqa: E731
-    start = 0.05 * torch.randn_like(x).clamp(-1, 1)
-    delta = worst_case_perturbation(loss_fn, gradient_at(loss_fn, x), EPS, "inf", iterations=2, step="frank_wolfe",
-                                    start=start, gamma=0.25)
-    expected = start
-    for _ in range(2):  # h = 1 finite differences: g + Hδ is the gradient at x + δ
-        expected = 0.75 * expected + 0.25 * EPS * input_gradient(model, x + expected, y).sign()
-    assert_close(delta, expected)
-    with pytest.raises(ValueError, match="gamma"):
-        worst_case_perturbation(loss_fn, gradient_at(loss_fn, x), EPS, "inf", step="replace", gamma=0.5)
 
 
 @pytest.mark.parametrize("h", [1.0, 0.5])
@@ -105,3 +89,14 @@ def test_registered_with_its_defaults(digits_classifier):
     trainer = DEFENCES.build("sor-memory", digits_classifier, ThreatModel(0.1, "inf"))
     assert (trainer.memory, trainer.iterations, trainer.h) == (0.5, 1, 1.0)
     assert trainer.config()["eps"] == pytest.approx(0.1)
+
+
+def test_more_iterations_continue_the_same_frank_wolfe_recursion():
+    wrapped = classifier()
+    x, y = data()
+    trainer = SORMemoryTrainer(wrapped, eps=EPS, memory=0.25, iterations=2)
+    model, xt, yt = wrapped.model, torch.tensor(x), torch.tensor(y)
+    trainer.fit(x, y, batch_size=4, nb_epochs=1, verbose=False)
+    first = vertex(input_gradient(model, xt, yt), xt)  # the full first step from 0
+    second = 0.25 * first + 0.75 * vertex(input_gradient(model, xt + first, yt), xt)
+    assert_close(trainer.remembered, second, rtol=1e-6, atol=1e-9)
