@@ -93,25 +93,20 @@ class SORMemoryTrainer(TorchStepTrainer):
             self._bank = torch.zeros((n, *self._classifier.input_shape), dtype=view.dtype, device=view.device)
             self._visited = torch.zeros(n, dtype=torch.bool, device=view.device)
 
-    def _direction(self, loss_fn: RecordingLoss, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        """SOR's model gradient ``g + Hδ`` with finite differences of step ``h``."""
-        if self.h == 1.0:
-            return gradient_at(loss_fn, x + delta).grad
-        at = gradient_at(loss_fn, x)
-        return at.grad + hessian_vector_product(loss_fn, at, delta, mode="finite_difference", h=self.h)
-
     def _search(self, loss_fn: RecordingLoss, x: torch.Tensor, start: torch.Tensor, fresh: torch.Tensor
                 ) -> torch.Tensor:
         box, eps, norm = self._view.box, self.threat.eps, self.threat.norm
         delta = project(start, eps, norm, x, box)
-        shape = (-1, *([1] * (x.dim() - 1)))
-        for k in range(self.iterations):
-            extreme = linear_maximizer(self._direction(loss_fn, x, delta), eps, norm, x=x, box=box)
-            # Frank–Wolfe's first step from 0 is a full one; later steps keep the weight m on δ.
-            keep = torch.where(fresh, 0.0, self.memory) if k == 0 else torch.full_like(fresh, self.memory,
-                                                                                           dtype=x.dtype)
-            keep = keep.to(x.dtype).reshape(shape)
-            delta = keep * delta + (1 - keep) * extreme
+        # SOR's model gradient g + Hδ by finite differences of step h; at h = 1 it is the gradient at x + δ, and
+        # otherwise the clean gradient it needs is the same for every step.
+        clean = None if self.h == 1.0 else gradient_at(loss_fn, x)
+        # Frank–Wolfe's first step from 0 is a full one; every other step keeps the weight m on δ.
+        keep = torch.where(fresh, 0.0, self.memory).to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
+        for _ in range(self.iterations):
+            direction = (gradient_at(loss_fn, x + delta).grad if clean is None else
+                         clean.grad + hessian_vector_product(loss_fn, clean, delta, mode="finite_difference", h=self.h))
+            delta = keep * delta + (1 - keep) * linear_maximizer(direction, eps, norm, x=x, box=box)
+            keep = torch.full_like(keep, self.memory)
         return delta.detach()
 
     def fit_generator(self, generator: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
