@@ -136,13 +136,68 @@ def evaluate_run(args: argparse.Namespace, folder: Path) -> None:
         print(folder, key, result, flush=True)
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], seeds: int) -> str:
+    """``mean ± std`` in percent over seeds, marked with its count where fewer seeds than the row's have it."""
     if not values:
         return ""
     mean = 100 * statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.1f}"
-    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
+    text = f"{mean:.1f}" if len(values) == 1 else f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
+    return text if len(values) == seeds else f"{text} ({len(values)} of {seeds} seeds)"
+
+
+ANCHORS = ("n-fgsm", "gradalign", "elle-a")
+
+
+def _seeds(count: int) -> str:
+    return f"{count} seed{'s' if count > 1 else ''}"
+
+
+def _stats(values: list[float]) -> tuple[float, float | None]:
+    return 100 * statistics.fmean(values), 100 * statistics.stdev(values) if len(values) > 1 else None
+
+
+def goal_lines(cells: dict[tuple[str, float], dict[str, list[float]]], eps: float) -> list[str]:
+    """The issue's two goals, checked from the table's cells: (a) an SOR-family defence at a quarter of the budget
+    at least as robust as the best PGD-AT at the full budget; (b) above every single-step anchor at every budget by
+    more than one standard deviation of the seeds (the larger of the two rows'). Each on the worst case where both
+    sides have AutoAttack on every seed, and on PGD-20 everywhere."""
+    lines = [f"# Goals at ε = {eps:g}", ""]
+    sor_family = sorted({spec for spec, _ in cells if spec.startswith("sor")})
+    for metric in ("worst", "pgd20"):
+        def value(spec: str, fraction: float, metric: str = metric) -> list[float] | None:
+            cell = cells.get((spec, fraction))
+            return cell[metric] if cell and len(cell[metric]) == len(cell["clean"]) and cell[metric] else None
+        name = "worst case (AutoAttack and PGD-20)" if metric == "worst" else "PGD-20"
+        full = {spec: _stats(v)[0] for spec, _ in cells if spec.startswith("pgd-at") and (v := value(spec, 1.0))}
+        if full:
+            best = max(full, key=full.get)
+            lines.append(f"## (a) on {name}: best PGD-AT at 100 % is {best}, {full[best]:.1f} %")
+            for spec in sor_family:
+                for fraction in (0.25, 0.5, 1.0):
+                    if (v := value(spec, fraction)) is not None:
+                        mean = _stats(v)[0]
+                        verdict = "met" if mean >= full[best] else "missed"
+                        lines.append(f"- {spec} at {100 * fraction:g} % ({_seeds(len(v))}): {mean:.1f} %, {verdict}")
+            lines.append("")
+        lines += [f"## (b) on {name}: margin over each anchor, against one standard deviation of the seeds", "",
+                  "| defence | budget | " + " | ".join(ANCHORS) + " |", "|---|---|" + "---|" * len(ANCHORS)]
+        for spec in sor_family:
+            for fraction in FRACTIONS:
+                if (ours := value(spec, fraction)) is None:
+                    continue
+                mine, my_sd = _stats(ours)
+                verdicts = []
+                for anchor in ANCHORS:
+                    if (theirs := value(anchor, fraction)) is None:
+                        verdicts.append("")
+                        continue
+                    other, other_sd = _stats(theirs)
+                    spread = max(sd for sd in (my_sd, other_sd, 0.0) if sd is not None)
+                    verdict = ("met" if mine - other > spread else "missed") if my_sd is not None else "one seed"
+                    verdicts.append(f"{mine - other:+.1f} vs {spread:.1f}: {verdict}")
+                lines.append(f"| {spec} ({_seeds(len(ours))}) | {100 * fraction:g} % | " + " | ".join(verdicts) + " |")
+        lines.append("")
+    return lines
 
 
 def report(args: argparse.Namespace) -> None:
@@ -156,7 +211,9 @@ def report(args: argparse.Namespace) -> None:
     out = Path(args.out)
     measured = json.loads((out / "budget.json").read_text())["cpu_seconds"]
     budget = args.budget or measured
-    rows, curves = [], {}
+    rows: list[dict[str, object]] = []
+    curves: set[str] = set()
+    cells: dict[tuple[str, float], dict[str, list[float]]] = {}
     for spec in args.defence or sorted({json.loads(p.read_text())["spec"] for p in out.glob("*/seed*/history.json")}):
         runs = sorted(out.glob(f"{folder_name(spec)}/seed*/history.json"))
         if not runs:
@@ -164,7 +221,6 @@ def report(args: argparse.Namespace) -> None:
         per_fraction: dict[str, dict[str, list[float]]] = {}
         for run in runs:
             info = json.loads(run.read_text())
-            points = [(r["cumulative_cpu_seconds"], None) for r in info["history"]]
             for key in info["kept"]:
                 path = run.parent / f"eval-{key}.json"
                 if not path.exists():
@@ -179,14 +235,17 @@ def report(args: argparse.Namespace) -> None:
                 if result.get("autoattack") is not None:
                     cell["autoattack"].append(result["autoattack"])
                     cell["worst"].append(result["worst"])
-            curves.setdefault(spec, []).append((points, per_fraction))
+            curves.add(spec)
         for key in sorted(per_fraction, key=float):
             cell = per_fraction[key]
-            rows.append({"defence": spec, "budget": f"{100 * float(key):g} %", "seeds": len(cell["clean"]),
+            seeds = len(cell["clean"])
+            rows.append({"defence": spec, "budget": f"{100 * float(key):g} %", "seeds": seeds,
                          "epochs": "/".join(str(e) for e in cell["epoch"]),
                          "CPU s": f"{statistics.fmean(cell['seconds']):.0f}",
-                         "clean (%)": mean_std(cell["clean"]), "PGD-20 (%)": mean_std(cell["pgd20"]),
-                         "AutoAttack (%)": mean_std(cell["autoattack"]), "worst case (%)": mean_std(cell["worst"])})
+                         "clean (%)": mean_std(cell["clean"], seeds), "PGD-20 (%)": mean_std(cell["pgd20"], seeds),
+                         "AutoAttack (%)": mean_std(cell["autoattack"], seeds),
+                         "worst case (%)": mean_std(cell["worst"], seeds)})
+            cells[spec, float(key)] = cell
     header = list(rows[0]) if rows else []
     suffix = f"-eps{args.eps:g}"
     with open(out / f"results{suffix}.csv", "w") as handle:
@@ -197,26 +256,30 @@ def report(args: argparse.Namespace) -> None:
     lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
     (out / f"results{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    goals = goal_lines(cells, args.eps)
+    (out / f"goals{suffix}.md").write_text("\n".join(goals) + "\n")
+    print("\n".join(goals))
 
     figure, axis = plt.subplots(figsize=(10, 5.5))
     markers = "osD^v<>pP*Xh"
     colours = plt.get_cmap("tab20").colors
-    for index, (spec, runs) in enumerate(sorted(curves.items())):
-        xs, ys = [], []
-        for _, per_fraction in runs:
-            for cell in per_fraction.values():
-                for seconds, value in zip(cell["seconds"], cell["pgd20"], strict=True):
-                    xs.append(seconds / budget)
-                    ys.append(100 * value)
-        order = np.argsort(xs)
-        axis.plot(np.array(xs)[order], np.array(ys)[order], marker=markers[index % len(markers)], linestyle="-",
-                  label=spec, color=colours[index % len(colours)], linewidth=2.2 if "memory" in spec else 1.2)
+    for index, spec in enumerate(sorted(curves)):
+        # One point per budget: the mean over seeds, with one standard deviation either way.
+        keys = sorted(key for name, key in cells if name == spec)
+        xs = [statistics.fmean(cells[spec, key]["seconds"]) / budget for key in keys]
+        ys = [100 * statistics.fmean(cells[spec, key]["pgd20"]) for key in keys]
+        spread = [100 * statistics.stdev(cells[spec, key]["pgd20"]) if len(cells[spec, key]["pgd20"]) > 1 else 0.0
+                  for key in keys]
+        seeds = max(len(cells[spec, key]["pgd20"]) for key in keys)
+        axis.errorbar(xs, ys, yerr=spread, marker=markers[index % len(markers)], linestyle="-", capsize=3,
+                      label=f"{spec} ({_seeds(seeds)})", color=colours[index % len(colours)],
+                      linewidth=2.2 if "memory" in spec else 1.2)
     axis.set_xscale("log", base=2)
     axis.set_xticks([0.125, 0.25, 0.5, 1.0], ["12.5 %", "25 %", "50 %", "100 %"])
     source = (f"{BUDGET_EPOCHS} epochs of {BUDGET_DEFENCE}" if budget == measured
               else f"{budget / measured:.1f} × {BUDGET_EPOCHS} epochs of {BUDGET_DEFENCE}")
     axis.set_xlabel(f"training CPU time, as a share of the budget ({budget:.0f} CPU s = {source})")
-    axis.set_ylabel(f"PGD-20 accuracy on the first {args.pgd_samples} test images (%)")
+    axis.set_ylabel(f"PGD-20 accuracy on the first {args.pgd_samples} test images (%, mean ± std)")
     axis.set_title(f"{args.dataset}, L∞ ε = {args.eps:g}: robustness against training compute")
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -227,8 +290,9 @@ def report(args: argparse.Namespace) -> None:
     monitored = {spec: [json.loads(run.read_text())["history"]
                         for run in sorted(out.glob(f"{folder_name(spec)}/seed*/history.json"))]
                  for spec in curves}
-    monitored = {spec: runs for spec, runs in monitored.items()
-                 if runs and all("monitor_pgd10" in record for record in runs[0])}
+    monitored = {spec: [history for history in runs if all("monitor_pgd10" in record for record in history)]
+                 for spec, runs in monitored.items()}
+    monitored = {spec: runs for spec, runs in monitored.items() if runs}
     if monitored:
         figure, axis = plt.subplots(figsize=(10, 5.5))
         order = sorted(curves)  # the front plot's colours and markers, defence by defence
