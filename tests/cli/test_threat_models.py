@@ -120,8 +120,9 @@ def test_list_shows_each_entrys_options_with_defaults_and_docs():
 def test_the_monitor_and_best_robust_selection_use_l1_apgd_in_l1(digits, monkeypatch, tmp_path):
     from types import SimpleNamespace
 
+    from art_sor.evaluation.plan import EvaluationPlan
     from art_sor.runs import epoch_hooks
-    from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
+    from art_sor.runs.plans import ComparisonPlan
     from art_sor.runs.setup import TrainingSetup
 
     l1, linf = ThreatModel(3.0, "l1"), ThreatModel(0.2, "inf")

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.evaluation.robustness import perturbation_norms
 from art_sor.evaluation.worst_case import UNPERTURBED
 from art_sor.runs.evaluating import evaluate_model
-from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
 

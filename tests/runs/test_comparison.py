@@ -14,12 +14,13 @@ from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.diagnostics import Check, ensemble_gap_threshold
 from art_sor.evaluation.full_evaluation import FullEvaluation
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
 from art_sor.runs.comparison import run_comparison
 from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.evaluating import TestSetEvaluation
-from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
+from art_sor.runs.plans import ComparisonPlan
 from art_sor.runs.reports import write_report
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.summaries import ComparisonRow, summarise

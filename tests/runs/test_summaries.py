@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from art_sor.core.threat import ThreatModel
-from art_sor.evaluation import evaluate_classifier
+from art_sor.evaluation import EvaluationPlan, evaluate_classifier
 from art_sor.runs.evaluating import TestSetEvaluation
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.summaries import ComparisonResult, ComparisonRow
@@ -24,8 +24,8 @@ def trained(digits):
 
 @pytest.fixture(scope="module")
 def evaluation(trained, digits):
-    return evaluate_classifier(trained.classifier, digits.x_test[:40], digits.y_test[:40], THREAT,
-                               attacks=["fgsm", "pgd:steps=3"], curve=False, geometry=False, verbose=False)
+    plan = EvaluationPlan(THREAT, attacks=["fgsm", "pgd:steps=3"], curve=False, geometry=False)
+    return evaluate_classifier(trained.classifier, digits.x_test[:40], digits.y_test[:40], plan, verbose=False)
 
 
 def table_row(text, first_cell):

@@ -27,11 +27,12 @@ from art_sor.cli import main
 from art_sor.cli.errors import user_errors
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.full_evaluation import curve_attack
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.folders import FolderError, exclusive
 from art_sor.runs.identity import RunMismatchError
-from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
+from art_sor.runs.plans import ComparisonPlan
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
 from art_sor.runs.training_job import QUICK_FILE
