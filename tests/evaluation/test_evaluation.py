@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import make_classifier
+from conftest import make_classifier, reference_grad_and_hessian
 from torch import nn
 
 from art_sor.classifiers.wrapping import wrap_model
@@ -194,8 +194,6 @@ def test_geometry_matches_autograd_on_a_tiny_model(tiny_problem):
     model, x, y = tiny_problem
     classifier = wrap_model(model, (5,), 3, clip_values=None, device="cpu")
     geometry = geometry_metrics(classifier, x.numpy(), y.numpy(), ThreatModel(0.1, "inf"), power_iterations=200)
-    from test_core_math import reference_grad_and_hessian
-
     g, h = reference_grad_and_hessian(model, x, y)
     top = torch.linalg.eigvalsh(h)
     largest = torch.where(top[:, -1].abs() >= top[:, 0].abs(), top[:, -1], top[:, 0])
