@@ -27,9 +27,9 @@ import torch
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset, load_dataset
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.registry import DEFENCES
 from art_sor.runs.evaluating import evaluate_model
-from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.run_classifier import build_run_classifier, seed_everything
 from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.training import train_defence

@@ -29,11 +29,12 @@ import torch
 from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.runs.alignment import ComparisonAlignment
 from art_sor.runs.comparison import budget_of, run_comparison
 from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import Budget
-from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
+from art_sor.runs.plans import ComparisonPlan
 from art_sor.runs.reports import write_report
 from art_sor.runs.setup import TrainingSetup
 from art_sor.specs import Spec

@@ -47,7 +47,7 @@ from art_sor.core.gradient_norm import GradientNormRegularizer
 from art_sor.core.threat import ThreatModel
 from art_sor.data.bundled import load_digits
 from art_sor.data.user_data import load_image_folder, load_npz
-from art_sor.evaluation import evaluate_attacks, evaluate_classifier
+from art_sor.evaluation import EvaluationPlan, evaluate_attacks, evaluate_classifier
 from art_sor.explain.full_explanation import explain_classifier
 from art_sor.explain.scores import alignment_scores
 from art_sor.models import build_model
@@ -681,14 +681,17 @@ def silent_result_api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], 
               ("wrap_model of a model on the meta device",
                lambda: wrap_model(linear().to("meta"), (1, 8, 8), 10, device="cpu"), "meta"),
               ("evaluate_classifier of a model returning NaN",
-               lambda: evaluate_classifier(classifier(linear(float("nan"))), x[:10], y[:10], ThreatModel(0.1, "inf"),
-                                           ["fgsm"], curve=False, geometry=False, verbose=False), "NaN or inf"),
+               lambda: evaluate_classifier(classifier(linear(float("nan"))), x[:10], y[:10],
+                                           EvaluationPlan(ThreatModel(0.1, "inf"), ["fgsm"], curve=False,
+                                                          geometry=False), verbose=False), "NaN or inf"),
               ("evaluate_classifier with float64 x",
-               lambda: evaluate_classifier(classifier(), x[:10].astype(np.float64), y[:10], ThreatModel(0.1, "inf"),
-                                           ["fgsm"], curve=False, geometry=False, verbose=False), "float64"),
+               lambda: evaluate_classifier(classifier(), x[:10].astype(np.float64), y[:10],
+                                           EvaluationPlan(ThreatModel(0.1, "inf"), ["fgsm"], curve=False,
+                                                          geometry=False), verbose=False), "float64"),
               ("evaluate_classifier at L∞ ε 8 on [0, 1]",
-               lambda: evaluate_classifier(classifier(), x[:10], y[:10], ThreatModel(8, "inf"), ["fgsm"],
-                                           curve=False, geometry=False, verbose=False), "8/255"),
+               lambda: evaluate_classifier(classifier(), x[:10], y[:10],
+                                           EvaluationPlan(ThreatModel(8, "inf"), ["fgsm"], curve=False,
+                                                          geometry=False), verbose=False), "8/255"),
               ("explain_classifier of a model returning NaN",
                lambda: explain_classifier(classifier(linear(float("nan"))), x[:2], y[:2], tuple("0123456789"),
                                           w.root / "explain-nan", "nan"), "NaN or inf")]

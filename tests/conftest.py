@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 import torch
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
+from torch.autograd.functional import hessian
 
 from art_sor.classifiers.wrapping import wrap_model
 from art_sor.data.bundled import load_digits
@@ -73,9 +76,12 @@ def digits():
 
 
 def make_classifier(model: nn.Module, input_shape: tuple[int, ...], nb_classes: int = 10, lr: float = 1e-2,
-                    **kwargs) -> PyTorchClassifier:
+                    optimizer: torch.optim.Optimizer | None = None, **kwargs) -> PyTorchClassifier:
+    """An ART classifier of ``model`` with cross-entropy and ``optimizer`` (by default Adam at ``lr``)."""
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     return PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=input_shape,
-                             nb_classes=nb_classes, optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+                             nb_classes=nb_classes, optimizer=optimizer,
                              device_type=kwargs.pop("device_type", "cpu"), **kwargs)
 
 
@@ -115,3 +121,91 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def table_row(text: str, first_cell: str) -> str:
+    """The line of a Markdown table in ``text`` whose first cell is ``first_cell``."""
+    return next(line for line in text.splitlines() if line.startswith(f"| {first_cell} |"))
+
+
+def losses_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample cross-entropy of ``model`` on ``x``."""
+    return nn.functional.cross_entropy(model(x), y, reduction="none")
+
+
+def reference_grad_and_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """Per-sample gradient and Hessian of the loss, each sample on its own, by torch.autograd.functional."""
+    grads, hessians = [], []
+    for i in range(len(x)):
+        def loss_i(xi: torch.Tensor, i: int = i) -> torch.Tensor:
+            return nn.functional.cross_entropy(model(xi[None]), y[i:i + 1])
+        grads.append(torch.autograd.functional.jacobian(loss_i, x[i]))
+        hessians.append(hessian(loss_i, x[i]))
+    return torch.stack(grads), torch.stack(hessians)
+
+
+USER_MODELS = textwrap.dedent("""
+    from torch import nn
+
+    class Pair(nn.Module):
+        def __init__(self, classes):
+            super().__init__()
+            self.fc = nn.Linear(64, classes)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)), None
+
+    class Nan(nn.Module):
+        def __init__(self, classes):
+            super().__init__()
+            self.fc = nn.Linear(64, classes)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)) * float("nan")
+
+    class Crop(nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :10]
+
+    def linear(shape, classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, classes))
+
+    def width(shape, classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, classes + 2))
+
+    def input_size(shape, classes):
+        return nn.Sequential(nn.Flatten(), nn.Linear(32, classes))
+
+    def pair(shape, classes):
+        return Pair(classes)
+
+    def double(shape, classes):
+        return linear(shape, classes).double()
+
+    def half(shape, classes):
+        return linear(shape, classes).half()
+
+    def nan(shape, classes):
+        return Nan(classes)
+
+    def frozen(shape, classes):
+        return linear(shape, classes).requires_grad_(False)
+
+    def no_parameters(shape, classes):
+        return Crop()
+
+    def fails(shape, classes):
+        raise RuntimeError("CUDA driver not found")
+""")
+
+
+@pytest.fixture
+def user_modules(tmp_path, monkeypatch):
+    """``ft_models`` (architectures with one fault each), ``ft_syntax`` and ``ft_raises`` on ``sys.path``."""
+    (tmp_path / "ft_models.py").write_text(USER_MODELS)
+    (tmp_path / "ft_syntax.py").write_text("def model(shape, classes)\n    return None\n")
+    (tmp_path / "ft_raises.py").write_text("raise RuntimeError('needs a GPU driver')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in ("ft_models", "ft_syntax", "ft_raises"):
+        sys.modules.pop(name, None)

@@ -8,6 +8,7 @@ a label.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from art.attacks import EvasionAttack
@@ -31,6 +32,14 @@ DEFAULT_ATTACKS: dict[str, tuple[str, ...]] = {
 installed). ART's own AutoAttack ensemble is not among them: its members run alone, and the per-sample worst case
 over them is what the ensemble would report. In L1, ``apgd-ce`` and ``apgd-dlr`` are Croce and Hein's L1-APGD;
 ART's PGD stays as the reference the ensemble's gap is measured from."""
+
+
+def default_attacks(threat: ThreatModel) -> list[str]:
+    """The default attack set of ``threat``'s norm, with the canonical AutoAttack when pyautoattack is installed."""
+    attacks = list(DEFAULT_ATTACKS[threat.norm])
+    if importlib.util.find_spec("pyautoattack") is not None:
+        attacks.append("autoattack-standard")
+    return attacks
 
 
 def quick_attack(norm: Norm | float | str, steps: int = 10) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,14 +10,12 @@ import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.inputs import check_dataset
-from art_sor.core.threat import ThreatModel
-from art_sor.evaluation.attacks import DEFAULT_ATTACKS
 from art_sor.evaluation.curves import SecurityCurve, security_curve
 from art_sor.evaluation.diagnostics import Check, gradient_check, obfuscation_checks
 from art_sor.evaluation.geometry import Geometry, geometry_metrics
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.evaluation.robustness import RobustnessResult, evaluate_attacks
 from art_sor.evaluation.worst_case import WorstCaseExamples
-from art_sor.specs import Spec
 from art_sor.tables import Table, percent
 
 
@@ -83,14 +80,6 @@ class FullEvaluation:
                    geometry=Geometry.from_dict(data["geometry"]) if data["geometry"] else None)
 
 
-def default_attacks(threat: ThreatModel) -> list[str]:
-    """The default attack set of ``threat``'s norm, with the canonical AutoAttack when pyautoattack is installed."""
-    attacks = list(DEFAULT_ATTACKS[threat.norm])
-    if importlib.util.find_spec("pyautoattack") is not None:
-        attacks.append("autoattack-standard")
-    return attacks
-
-
 def curve_attack(result: RobustnessResult) -> str:
     """The attack of the security curve: the strongest single gradient attack, else PGD-20.
 
@@ -104,54 +93,42 @@ def curve_attack(result: RobustnessResult) -> str:
     return min(candidates, key=lambda r: (r.accuracy, -r.strength)).spec
 
 
-def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, threat: ThreatModel,
-                        attacks: Sequence[str | Spec] | None = None, curve: bool = True, curve_points: int = 9,
-                        curve_samples: int | None = 500, geometry: bool = True, geometry_samples: int = 200,
-                        gradient_check_samples: int = 200, tolerance: float = 0.02, batch_size: int = 128,
+def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, plan: EvaluationPlan, *,
                         verbose: bool = True, on_partial: Callable[[FullEvaluation], None] | None = None,
                         previous: FullEvaluation | None = None, examples: WorstCaseExamples | None = None
                         ) -> FullEvaluation:
     """Evaluate robustness honestly: per-sample worst case over attacks, then the obfuscation diagnostics.
 
     :param classifier: Any ART ``PyTorchClassifier``.
-    :param x: Test inputs; never modified.
+    :param x: Test inputs; never modified. The plan's ``samples`` leading ones are attacked.
     :param y: Labels, class indices or one-hot.
-    :param threat: The threat model.
-    :param attacks: Attack specs; by default :func:`default_attacks`.
-    :param curve: Compute the security curve with the strongest gradient attack, from 0 to the unbounded ε, with
-                  the evaluated ε among its points.
-    :param curve_points: Number of ε values on the curve.
-    :param curve_samples: Leading samples used for the curve (``None`` for all).
-    :param geometry: Measure gradient norm, Hessian eigenvalue and linearity gap.
-    :param geometry_samples: Leading samples used for the geometry.
-    :param gradient_check_samples: Leading samples for ART's ``loss_gradient_check``.
-    :param tolerance: Accuracy difference a diagnostic tolerates before it fails.
-    :param batch_size: Batch size of attacks and predictions.
+    :param plan: What is measured: the threat model, the attacks, the curve, the geometry and their samples.
     :param verbose: Show progress bars.
     :param on_partial: Called with the evaluation so far after each attack, so that an interrupted run keeps what
                        it measured.
-    :param previous: A partial evaluation with the same settings; its finished attacks are not run again (unless
+    :param previous: A partial evaluation with the same plan; its finished attacks are not run again (unless
                      ``examples`` is given).
     :param examples: Collects each sample's worst-case adversarial example (see
                      :mod:`~art_sor.evaluation.worst_case`).
     """
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes,
                               clip_values=classifier.clip_values)
+    x, labels = x[:plan.samples], labels[:plan.samples]
+    threat, batch_size = plan.threat, plan.batch_size
     threat.check_box(classifier.clip_values, classifier.input_shape)
-    specs = list(attacks) if attacks is not None else default_attacks(threat)
     report = None if on_partial is None else (lambda partial: on_partial(FullEvaluation(robustness=partial)))
-    robustness = evaluate_attacks(classifier, x, labels, threat, specs, batch_size=batch_size, verbose=verbose,
-                                  on_result=report, previous=previous.robustness if previous else None,
-                                  examples=examples)
+    robustness = evaluate_attacks(classifier, x, labels, threat, plan.attack_specs, batch_size=batch_size,
+                                  verbose=verbose, on_result=report,
+                                  previous=previous.robustness if previous else None, examples=examples)
     security = None
-    if curve:
-        n = curve_samples or len(x)
+    if plan.curve:
+        n = plan.curve_samples or len(x)
         security = security_curve(classifier, x[:n], labels[:n], threat.norm,
-                                  attack=curve_attack(robustness), points=curve_points, also_at=(threat.eps,),
+                                  attack=curve_attack(robustness), points=plan.curve_points, also_at=(threat.eps,),
                                   batch_size=batch_size, verbose=verbose)
-    checks = obfuscation_checks(robustness, security, tolerance)
-    checks.append(gradient_check(classifier, x[:gradient_check_samples], labels[:gradient_check_samples],
-                                 tolerance))
-    shape = geometry_metrics(classifier, x[:geometry_samples], labels[:geometry_samples], threat,
-                             batch_size=batch_size) if geometry else None
+    checks = obfuscation_checks(robustness, security, plan.tolerance)
+    checks.append(gradient_check(classifier, x[:plan.gradient_check_samples], labels[:plan.gradient_check_samples],
+                                 plan.tolerance))
+    shape = geometry_metrics(classifier, x[:plan.geometry_samples], labels[:plan.geometry_samples], threat,
+                             batch_size=batch_size) if plan.geometry else None
     return FullEvaluation(robustness=robustness, curve=security, checks=checks, geometry=shape)

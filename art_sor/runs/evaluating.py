@@ -12,8 +12,8 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.data import Dataset
 from art_sor.evaluation.full_evaluation import FullEvaluation, evaluate_classifier
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.evaluation.worst_case import WorstCaseExamples
-from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.reports import percent
 from art_sor.runs.reuse import evaluation_cache_key, saved_examples_match, stored_evaluation
 from art_sor.storage import write_checked_json
@@ -109,12 +109,10 @@ def evaluate_model(classifier: PyTorchClassifier, data: Dataset, plan: Evaluatio
             result = TestSetEvaluation(clean, evaluation, test_images).to_dict()
             write_checked_json(cache, {"key": key, "complete": complete, "result": result})
 
-    x, y = data.x_test[:plan.samples], data.y_test[:plan.samples]
     examples = WorstCaseExamples() if adversarial is not None else None
-    evaluation = evaluate_classifier(classifier, x, y, plan.threat, attacks=plan.attack_specs, curve=plan.curve,
-                                     geometry=plan.geometry, tolerance=plan.tolerance, batch_size=plan.batch_size,
-                                     verbose=verbose, on_partial=lambda partial: save(partial, False),
-                                     previous=previous, examples=examples)
+    evaluation = evaluate_classifier(classifier, data.x_test, data.y_test, plan, verbose=verbose,
+                                     on_partial=lambda partial: save(partial, False), previous=previous,
+                                     examples=examples)
     if examples is not None:
         examples.save(adversarial, plan.threat, key)
     save(evaluation, True)

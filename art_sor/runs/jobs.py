@@ -17,6 +17,7 @@ import numpy as np
 from art_sor.classifiers.opening import OpenedModel
 from art_sor.core.threat import ThreatModel, standard_radius
 from art_sor.data import Dataset
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.explain.full_explanation import explain_classifier
 from art_sor.registry import DEFENCES
 from art_sor.runs.comparison import budget_of, evaluate_references, run_comparison
@@ -27,7 +28,7 @@ from art_sor.runs.evaluation_report import evaluation_report
 from art_sor.runs.explaining import explanation_report
 from art_sor.runs.folders import clear, exclusive
 from art_sor.runs.identity import claim_folder, dataset_identity, default_folder
-from art_sor.runs.plans import ComparisonPlan, EvaluationPlan, ExtraMetrics
+from art_sor.runs.plans import ComparisonPlan, ExtraMetrics
 from art_sor.runs.reports import Report, write_report
 from art_sor.runs.tracking import Tracking
 from art_sor.runs.training_job import train_defences, train_report

@@ -1,10 +1,9 @@
-"""What a job will do, fixed before it runs: the evaluation and comparison plans (training's is ``TrainingSetup``)."""
+"""What a comparison will do, fixed before it runs: its plan, and its default defences and attacks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
@@ -12,45 +11,9 @@ from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.evaluation.attacks import quick_attack
-from art_sor.evaluation.full_evaluation import default_attacks
-from art_sor.evaluation.randomness import ATTACK_SEED
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
-from art_sor.runs.identity import plain
 from art_sor.runs.setup import TrainingSetup
-
-
-@dataclass(frozen=True)
-class EvaluationPlan:
-    """How a model is evaluated; equal plans give comparable numbers.
-
-    :param threat: The threat model.
-    :param attacks: Attack specs, or ``None`` for :func:`~art_sor.evaluation.full_evaluation.default_attacks`.
-    :param samples: Leading test images attacked (clean accuracy uses all of them).
-    :param curve: Security curve.
-    :param geometry: Gradient norm, Hessian eigenvalue and linearity gap.
-    :param tolerance: Accuracy difference the obfuscation diagnostics tolerate.
-    :param batch_size: Batch size of attacks and predictions.
-    """
-
-    threat: ThreatModel
-    attacks: tuple[str, ...] | None = None
-    samples: int = 1000
-    curve: bool = True
-    geometry: bool = True
-    tolerance: float = 0.02
-    batch_size: int = 128
-
-    @property
-    def attack_specs(self) -> list[str]:
-        """The attacks that run."""
-        return list(self.attacks) if self.attacks is not None else default_attacks(self.threat)
-
-    def key(self) -> dict[str, Any]:
-        """What the numbers depend on besides the model (the attacks' seed included)."""
-        return plain({"threat": self.threat.to_dict(), "attacks": self.attack_specs, "samples": self.samples,
-                      "curve": self.curve, "geometry": self.geometry, "tolerance": self.tolerance,
-                      "attack_seed": ATTACK_SEED})
-
 
 COMPARE_ATTACKS = ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr", "square")
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.registry import DEFENCES
 from art_sor.runs.evaluating import TestSetEvaluation, evaluate_model
 from art_sor.runs.folders import exclusive
-from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.reports import Report, Table, percent
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.tracking import Tracking, logs_line

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import TinyMLP, assert_close, per_sample_ce
+from conftest import TinyMLP, assert_close, per_sample_ce, reference_grad_and_hessian
 from torch import nn
 from torch.autograd.functional import hessian
 
@@ -16,17 +16,6 @@ from art_sor.core import gradient_at, hessian_vector_product, linear_maximizer, 
 from art_sor.core.gradient_norm import GradientNormRegularizer
 from art_sor.core.norms import norm_label, parse_norm
 from art_sor.core.sor import SecondOrderRegularizer
-
-
-def reference_grad_and_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-    """Per-sample gradient and Hessian of the loss, each sample on its own, by torch.autograd.functional."""
-    grads, hessians = [], []
-    for i in range(len(x)):
-        def loss_i(xi: torch.Tensor, i: int = i) -> torch.Tensor:
-            return nn.functional.cross_entropy(model(xi[None]), y[i:i + 1])
-        grads.append(torch.autograd.functional.jacobian(loss_i, x[i]))
-        hessians.append(hessian(loss_i, x[i]))
-    return torch.stack(grads), torch.stack(hessians)
 
 
 def test_gradient_is_per_sample(tiny_problem):

@@ -104,7 +104,7 @@ def test_svhn_loads_through_torchvision(offline_root, rng, monkeypatch):
     assert data.x_train.shape == (7, 3, 32, 32) and data.y_train.max() <= 9 and data.augmentation == "none"
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10", "svhn"])
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10", "svhn"])
 def test_missing_copy_names_download_and_the_folder(offline_root, name):
     with pytest.raises(FileNotFoundError, match=r"download=True.*root") as error:
         load_dataset(name, root=offline_root)

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import make_classifier
+from conftest import make_classifier, reference_grad_and_hessian
 from torch import nn
 
 from art_sor.classifiers.wrapping import wrap_model
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation import (
+    EvaluationPlan,
     evaluate_attacks,
     evaluate_classifier,
     geometry_metrics,
@@ -81,8 +82,8 @@ ATTACKS = ["fgsm", "pgd", "pgd:steps=40,restarts=2", "apgd-ce:steps=30", "square
 
 @pytest.mark.slow
 def test_standard_model_is_not_robust_and_passes_checks(trained, digits):
-    report = evaluate_classifier(trained["standard"], digits.x_test[:150], digits.y_test[:150], LINF,
-                                 attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False, verbose=False)
+    plan = EvaluationPlan(LINF, attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False)
+    report = evaluate_classifier(trained["standard"], digits.x_test[:150], digits.y_test[:150], plan, verbose=False)
     r = report.robustness
     assert r.clean_accuracy > 0.9
     assert r.worst_case_accuracy() < 0.1
@@ -92,8 +93,8 @@ def test_standard_model_is_not_robust_and_passes_checks(trained, digits):
 
 @pytest.mark.slow
 def test_honest_robust_model_is_not_flagged(trained, digits):
-    report = evaluate_classifier(trained["sor"], digits.x_test[:150], digits.y_test[:150], LINF,
-                                 attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False, verbose=False)
+    plan = EvaluationPlan(LINF, attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False)
+    report = evaluate_classifier(trained["sor"], digits.x_test[:150], digits.y_test[:150], plan, verbose=False)
     assert report.robustness.worst_case_accuracy() > 0.15
     failed = [c.to_dict() for c in report.checks if c.passed is False]
     assert failed == []
@@ -107,8 +108,8 @@ def test_honest_robust_model_is_not_flagged(trained, digits):
 def test_obfuscated_models_are_caught(trained, digits, wrapper):
     model = wrapper(trained["standard"].model)
     classifier = _evaluation_classifier(model)
-    report = evaluate_classifier(classifier, digits.x_test[:150], digits.y_test[:150], LINF, attacks=ATTACKS,
-                                 curve_points=5, curve_samples=60, geometry=False, verbose=False)
+    plan = EvaluationPlan(LINF, attacks=ATTACKS, curve_points=5, curve_samples=60, geometry=False)
+    report = evaluate_classifier(classifier, digits.x_test[:150], digits.y_test[:150], plan, verbose=False)
     failed = {c.name for c in report.checks if c.passed is False}
     assert report.obfuscation_suspected
     assert "white-box attacks do at least as well as black-box Square" in failed or \
@@ -193,8 +194,6 @@ def test_geometry_matches_autograd_on_a_tiny_model(tiny_problem):
     model, x, y = tiny_problem
     classifier = wrap_model(model, (5,), 3, clip_values=None, device="cpu")
     geometry = geometry_metrics(classifier, x.numpy(), y.numpy(), ThreatModel(0.1, "inf"), power_iterations=200)
-    from test_core_math import reference_grad_and_hessian
-
     g, h = reference_grad_and_hessian(model, x, y)
     top = torch.linalg.eigvalsh(h)
     largest = torch.where(top[:, -1].abs() >= top[:, 0].abs(), top[:, -1], top[:, 0])
@@ -313,8 +312,9 @@ def test_radii_print_as_people_write_them():
 def test_the_security_curve_has_a_point_at_the_evaluated_eps(digits):
     classifier = make_classifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8), clip_values=(0.0, 1.0))
     threat = ThreatModel(8 / 255, "inf")
-    report = evaluate_classifier(classifier, digits.x_test[:20], digits.y_test[:20], threat, attacks=["fgsm"],
-                                 curve_points=3, geometry=False, verbose=False)
+    report = evaluate_classifier(classifier, digits.x_test[:20], digits.y_test[:20],
+                                 EvaluationPlan(threat, attacks=["fgsm"], curve_points=3, geometry=False),
+                                 verbose=False)
     assert report.curve.eps == [0.0, 8 / 255, 0.25, 0.5]
 
 
@@ -324,8 +324,8 @@ def test_evaluation_refuses_a_model_whose_outputs_are_not_finite(digits):
     classifier = wrap_model(model, (1, 8, 8), 10, device="cpu")
     x, y = digits.x_test[:20], digits.y_test[:20]
     with pytest.raises(ValueError, match="NaN or inf logits for 20 of the 20 inputs"):
-        evaluate_classifier(classifier, x, y, ThreatModel(0.1, "inf"), attacks=["fgsm"], curve=False,
-                            geometry=False, verbose=False)
+        evaluate_classifier(classifier, x, y, EvaluationPlan(ThreatModel(0.1, "inf"), attacks=["fgsm"], curve=False,
+                                                             geometry=False), verbose=False)
 
 
 def test_evaluation_names_float64_inputs(digits):
@@ -338,8 +338,9 @@ def test_evaluation_names_float64_inputs(digits):
 def test_evaluation_refuses_a_radius_that_covers_the_data_box(tmp_path, digits):
     classifier = wrap_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8), 10, device="cpu")
     with pytest.raises(ValueError, match="eps=8/255"):
-        evaluate_classifier(classifier, digits.x_test[:4], digits.y_test[:4], ThreatModel(8, "inf"),
-                            attacks=["fgsm"], curve=False, geometry=False, verbose=False)
+        evaluate_classifier(classifier, digits.x_test[:4], digits.y_test[:4],
+                            EvaluationPlan(ThreatModel(8, "inf"), attacks=["fgsm"], curve=False, geometry=False),
+                            verbose=False)
     train = CliRunner().invoke(main, ["train", "--eps", "8", "--epochs", "1", "--quiet", "--device", "cpu",
                                       "--out", str(tmp_path / "train")])
     assert train.exit_code == 2 and "Invalid value for --eps" in train.output and "8/255" in train.output
@@ -389,7 +390,6 @@ def test_canonical_autoattack_notes_name_what_the_version_ran():
 
 def test_a_cached_or_resumed_evaluation_says_what_it_reused(digits_classifier, digits, tmp_path):
     from art_sor.runs.evaluating import evaluate_model
-    from art_sor.runs.plans import EvaluationPlan
     from art_sor.storage import read_checked_json, write_checked_json
 
     plan = EvaluationPlan(ThreatModel(0.2, "inf"), attacks=("fgsm", "pgd:steps=2"), samples=20, curve=False,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import TinyMLP, architecture_classifier
+from conftest import TinyMLP, architecture_classifier, digits_cnn, make_classifier
 from torch import nn
 
 from art_sor.classifiers.checkpoints import save_classifier
@@ -24,7 +24,7 @@ from art_sor.explain import (
     object_change_fraction,
     smoothgrad,
 )
-from art_sor.explain.scores import alignment_scores, other_class_targets
+from art_sor.explain.scores import alignment_scores, check_judge, other_class_targets
 
 
 @pytest.fixture
@@ -226,3 +226,12 @@ def test_a_failed_correction_is_not_titled_corrected():
     names = ("zero", "one", "two")
     assert correction_title(1, 1, names) == ("corrected\npred one", "black")
     assert correction_title(1, 2, names) == ("not corrected\npred two", "#8c8c8c")
+
+
+def test_a_judge_of_other_classes_or_shape_is_refused():
+    judge = make_classifier(digits_cnn(), (1, 8, 8), nb_classes=10)
+    check_judge(judge, (1, 8, 8), 10)
+    with pytest.raises(ValueError, match="the judge has 10 classes, but the model and data have 3"):
+        check_judge(judge, (1, 8, 8), 3)
+    with pytest.raises(ValueError, match=r"the judge takes inputs of shape \(1, 8, 8\).*\(3, 8, 8\)"):
+        check_judge(judge, (3, 8, 8), 10)

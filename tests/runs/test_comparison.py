@@ -14,15 +14,17 @@ from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.diagnostics import Check, ensemble_gap_threshold
 from art_sor.evaluation.full_evaluation import FullEvaluation
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
 from art_sor.runs.comparison import run_comparison
 from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.evaluating import TestSetEvaluation
-from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
+from art_sor.runs.plans import ComparisonPlan
 from art_sor.runs.reports import write_report
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.summaries import ComparisonRow, summarise
+from art_sor.specs import Spec
 
 THREAT = ThreatModel(0.2, "inf")
 PLAN = ComparisonPlan(setup=TrainingSetup(epochs=8, batch_size=64, device="cpu"),
@@ -164,15 +166,23 @@ def test_interrupted_evaluation_keeps_and_reuses_what_it_measured(digits, tmp_pa
     cache = tmp_path / "evaluation.json"
     import art_sor.evaluation.robustness as robustness
 
-    real_run, calls = robustness._run, []
+    real_prepare, calls = robustness.prepare_attack, []
 
-    def interrupted(attack, spec, *args):
-        calls.append(spec.label)
-        if spec.label == "pgd:steps=3" and len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_run(attack, spec, *args)
+    def prepare_interrupting(spec, *args):
+        # Each ART attack's generate is counted, and the first PGD is interrupted: 40 samples are one chunk.
+        prepared = real_prepare(spec, *args)
+        generate = prepared.attack.generate
 
-    monkeypatch.setattr(robustness, "_run", interrupted)
+        def interrupted(*generate_args, **kwargs):
+            calls.append(Spec.of(spec).label)
+            if calls == ["fgsm", "pgd:steps=3"]:
+                raise KeyboardInterrupt
+            return generate(*generate_args, **kwargs)
+
+        prepared.attack.generate = interrupted
+        return prepared
+
+    monkeypatch.setattr(robustness, "prepare_attack", prepare_interrupting)
     with pytest.raises(KeyboardInterrupt):
         evaluate_model(trained.classifier, digits, plan, {"model": 1}, cache, verbose=False)
     stored = json.loads(cache.read_text())

@@ -1,4 +1,4 @@
-"""Trustworthy runs: no result from other settings, repeatable defences, integrity, concurrency, early errors."""
+"""Trustworthy runs: no result from other settings, repeatable defences, one process per folder, checksummed files."""
 
 from __future__ import annotations
 
@@ -13,29 +13,23 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import digits_cnn, make_classifier
-from torch import nn
 
-from art_sor import SORTrainer, StandardTrainer
 from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli import main
-from art_sor.cli.errors import user_errors
 from art_sor.core.threat import ThreatModel
-from art_sor.evaluation.full_evaluation import curve_attack
-from art_sor.evaluation.robustness import AttackResult, RobustnessResult
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.folders import FolderError, exclusive
 from art_sor.runs.identity import RunMismatchError
-from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
+from art_sor.runs.plans import ComparisonPlan
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
 from art_sor.runs.training_job import QUICK_FILE
-from art_sor.storage import CorruptFileError, load_checked, read_checked_json, save_checked
+from art_sor.storage import CorruptFileError, read_checked_json
 from art_sor.trainers.state import STATE_FILE
 
 QUICK = ["--eval-samples", "20", "--attack-steps", "2", "--quiet", "--device", "cpu", "--train-samples", "200"]
@@ -240,54 +234,7 @@ def test_kill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path, spec):
     torch.testing.assert_close(weights(resumed.classifier), weights(straight.classifier), rtol=0, atol=0)
 
 
-def test_resume_with_another_learning_rate_is_refused(small_digits, tmp_path):
-    x, y, _, _ = small_digits
-    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=0.01), eps=0.1).fit(x, y, nb_epochs=1, verbose=False,
-                                                                             checkpoint_dir=tmp_path)
-    with pytest.raises(ValueError, match="optimizer"):
-        SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=0.1), eps=0.1).fit(
-            x, y, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path, resume=True)
-
-
-def test_numpy_scalar_eps_is_stored_plainly_and_resumes(small_digits, tmp_path):
-    x, y, _, _ = small_digits
-    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=np.float64(0.1))
-    assert type(trainer.regularizer.eps) is float
-    trainer.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
-    again = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=np.float64(0.1))
-    assert len(again.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path, resume=True)) == 1
-
-
-def test_second_fit_with_the_same_total_warns(small_digits):
-    x, y, _, _ = small_digits
-    trainer = StandardTrainer(make_classifier(digits_cnn(), (1, 8, 8)))
-    trainer.fit(x, y, nb_epochs=2, verbose=False)
-    with pytest.warns(UserWarning, match="nb_epochs=4 for 2 more"):
-        assert len(trainer.fit(x, y, nb_epochs=2, verbose=False)) == 2
-    assert len(trainer.fit(x, y, nb_epochs=4, verbose=False)) == 4
-
-
-# ---- integrity and concurrency ----
-
-WRITER = textwrap.dedent("""
-    import sys, torch
-    from art_sor.storage import save_checked
-    for i in range(40):
-        save_checked(sys.argv[1], {"value": torch.full((1000,), float(sys.argv[2])), "i": i})
-""")
-
-
-@pytest.mark.slow
-def test_concurrent_writers_never_collide_or_tear(tmp_path):
-    path = tmp_path / "state.pt"
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(k)], stderr=subprocess.PIPE)
-               for k in (1, 2)]
-    errors = [w.communicate()[1].decode() for w in writers]
-    assert all(w.returncode == 0 for w in writers), errors
-    state = load_checked(path)
-    assert state["value"].unique().numel() == 1
-    assert not list(tmp_path.glob("*.tmp"))
-
+# ---- one process per folder, and checksummed files ----
 
 @pytest.mark.slow
 def test_second_process_on_one_folder_is_refused(tmp_path):
@@ -325,110 +272,7 @@ def test_bit_flips_are_refused(digits, tmp_path, target):
         train_defence("standard", digits, THREAT, SMALL, tmp_path, verbose=False)
 
 
-def test_unwritable_output_is_detected_before_training(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    result = CliRunner().invoke(main, ["train", *QUICK, "--epochs", "1", "--out", str(blocker / "out")])
-    assert result.exit_code == 2 and "--out" in result.output and "cannot write" in result.output
-    if os.geteuid() != 0:  # root writes anywhere
-        locked = tmp_path / "locked"
-        locked.mkdir(mode=0o555)
-        result = CliRunner().invoke(main, ["train", *QUICK, "--epochs", "1", "--out", str(locked / "out")])
-        assert result.exit_code == 2 and "--out" in result.output
-
-
-def test_save_is_atomic_under_a_unique_name(tmp_path):
-    save_checked(tmp_path / "a.pt", {"x": torch.zeros(3)})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt"]
-
-
-# ---- validation before any work ----
-
-@pytest.mark.parametrize("args,option,message", [
-    (["--defence", ".."], "--defence", "name must start"),
-    (["--defence", "a/b"], "--defence", "name must start"),
-    (["--defence", "sor:lam=1_5"], "--defence", "lam"),
-    (["--defence", "sor", "--defence", "sor"], "--defence", "more than once"),
-    (["--lr", "nan"], "--lr", "not a number"),
-    (["--lr", "0"], "--lr", "> 0"),
-    (["--lr", "-1"], "--lr", "> 0"),
-    (["--seed", str(2 ** 40)], "--seed", "range"),
-    (["--device", "cuda"], "--device", "CUDA"),
-    (["--eps", "inf"], "--eps", "not a number"),
-    (["--optimizer", "adam", "--nesterov"], "--nesterov", "nesterov"),
-    (["--schedule", "multistep"], "--milestones", "needs milestones"),
-    (["--architecture", "vgg99"], "--architecture", "unknown architecture"),
-])
-def test_train_options_are_checked_before_work(tmp_path, args, option, message):
-    if option == "--device" and torch.cuda.is_available():
-        pytest.skip("CUDA is available here")
-    out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["train", "--epochs", "1", "--out", str(out), "--quiet", *args])
-    assert result.exit_code != 0 and option in result.output and message in result.output, result.output
-    assert "Traceback" not in result.output
-    assert not list(out.rglob("*.pt"))
-
-
-def test_compare_checks_attacks_before_training(tmp_path):
-    out = tmp_path / "cmp"
-    result = CliRunner().invoke(main, ["compare", "--defence", "standard", "--attack", "pgd", "--attack", "bim",
-                                       "--epochs", "1", "--out", str(out), "--quiet"])
-    assert result.exit_code == 2 and "--attack" in result.output and "unknown attack 'bim'" in result.output
-    result = CliRunner().invoke(main, ["compare", "--defence", "standard", "--attack", "pgd:steps=0", "--epochs", "1",
-                                       "--no-alignment", "--out", str(out), "--quiet"])
-    assert result.exit_code == 2 and "--attack" in result.output and "steps" in result.output
-    assert not list(out.rglob("*.pt"))
-
-
-def test_amp_must_be_a_bool(digits_classifier):
-    with pytest.raises(TypeError, match="amp"):
-        SORTrainer(digits_classifier, eps=0.1, amp="no")
-
-
-@pytest.mark.parametrize("content,message", [(b"", "empty"), (b"just some text\n", "cannot be read"),
-                                             (None, "expects inputs of shape"), ("classes", "has 3 classes"),
-                                             ("norm", "invalid threat model")])
-def test_bad_checkpoints_are_one_clear_line(digits, tmp_path, content, message):
-    path = tmp_path / "model.pt"
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        from conftest import architecture_classifier
-
-        from art_sor.classifiers.checkpoints import save_classifier
-
-        shape, classes = ((1, 28, 28), 10) if content is None else ((1, 8, 8), 3 if content == "classes" else 10)
-        metadata = {"run": {"threat": {"eps": 0.1, "norm": "l7"}, "defence": {"spec": "sor"}}} if content == "norm" \
-            else {}
-        save_classifier(path, architecture_classifier("small-cnn", shape, classes), "small-cnn", metadata)
-    for command in ("evaluate", "explain"):
-        result = CliRunner().invoke(main, [command, str(path), "--out", str(tmp_path / command), "--quiet"])
-        assert result.exit_code != 0 and message in result.output, (command, result.output)
-        assert "Traceback" not in result.output
-
-
-def test_attack_typo_in_evaluate_is_one_line(tmp_path, digits):
-    trained = train_defence("standard", digits, THREAT, SMALL, tmp_path / "m", verbose=False)
-    result = CliRunner().invoke(main, ["evaluate", str(trained.path), "--attack", "pgdd", "--quiet", "--out",
-                                       str(tmp_path / "e")])
-    assert result.exit_code == 2 and "unknown attack 'pgdd'" in result.output and "--attack" in result.output
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-@pytest.mark.parametrize("command", ["evaluate", "explain"])
-def test_cuda_without_a_gpu_is_refused_before_loading(tmp_path, command):
-    result = CliRunner().invoke(main, [command, str(tmp_path / "missing.pt"), "--device", "cuda"])
-    assert result.exit_code == 2 and "--device" in result.output and "no CUDA device" in result.output
-
-
-def test_diverged_training_is_one_line():
-    @user_errors
-    def diverging() -> None:
-        raise FloatingPointError("sor: the training loss became nan; lower the learning rate")
-
-    with pytest.raises(click.ClickException, match="lower the learning rate"):
-        diverging()
-
+# ---- plans and cached evaluations ----
 
 def test_equal_epoch_comparisons_measure_the_clock_asked_for():
     evaluation = EvaluationPlan(THREAT, attacks=("pgd",))
@@ -437,107 +281,6 @@ def test_equal_epoch_comparisons_measure_the_clock_asked_for():
     assert replace(ComparisonPlan(SMALL, evaluation), budget=Budget(5.0, "cpu")).timing_clock == "cpu"
     with pytest.raises(ValueError, match="budget is measured in 'cpu'"):
         ComparisonPlan(SMALL, evaluation, budget=Budget(5.0, "cpu"), clock="wall")
-
-
-def test_black_box_only_evaluation_draws_its_curve_with_pgd():
-    clean = np.ones(4, dtype=bool)
-    square = AttackResult("Square", "square", "square", clean, white_box=False)
-    assert curve_attack(RobustnessResult(THREAT, clean, [square])) == "pgd"
-    pgd = AttackResult("PGD-50", "pgd:steps=50", "pgd", clean, strength=50)
-    assert curve_attack(RobustnessResult(THREAT, clean, [square, pgd])) == "pgd:steps=50"
-
-
-# ---- data sanity in the trainers ----
-
-def test_data_outside_the_clip_values_is_refused(small_digits, digits_classifier):
-    x, y, _, _ = small_digits
-    with pytest.raises(ValueError, match="outside the classifier's clip_values"):
-        SORTrainer(digits_classifier, eps=0.1).fit(x * 255, y, nb_epochs=1, verbose=False)
-
-
-class Wide(nn.Module):
-    def __init__(self, width: int = 12, output: str = "tensor") -> None:
-        super().__init__()
-        self.fc, self.output = nn.Linear(64, width), output
-
-    def forward(self, x: torch.Tensor):
-        logits = self.fc(x.flatten(1))
-        return {"tensor": logits, "tuple": (logits, logits), "dict": {"logits": logits}}[self.output]
-
-
-@pytest.mark.parametrize("model,error,message", [
-    (Wide(12), ValueError, r"outputs of shape \(12,\)"),
-    (Wide(10, "tuple"), TypeError, "returns a tuple"),
-    (Wide(10, "dict"), TypeError, "returns a dict"),
-    (Wide(10).double(), TypeError, "x is float32 but the model's parameters are float64"),
-])
-def test_model_mistakes_fail_before_an_epoch(small_digits, model, error, message):
-    x, y, _, _ = small_digits
-    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
-    started = time.perf_counter()
-    with pytest.raises(error, match=message):
-        trainer.fit(x, y, nb_epochs=1, verbose=False)
-    assert trainer.history == [] and time.perf_counter() - started < 5
-
-
-def test_float64_data_for_a_float32_model_is_refused(small_digits, digits_classifier):
-    x, y, _, _ = small_digits
-    with pytest.raises(TypeError, match="x is float64 but the model's parameters are float32"):
-        SORTrainer(digits_classifier, eps=0.1).fit(x.astype(np.float64), y, nb_epochs=1, verbose=False)
-
-
-def test_batchnorm1d_batch_of_one_is_refused(small_digits):
-    x, y, _, _ = small_digits
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
-    trainer = SORTrainer(make_classifier(model, (1, 8, 8)), eps=0.1)
-    with pytest.raises(ValueError, match=r"batch of one sample.*BatchNorm1d"):
-        trainer.fit(x[:101], y[:101], batch_size=50, nb_epochs=1, verbose=False)
-
-
-def test_written_files_follow_the_umask(tmp_path):
-    import os
-
-    from art_sor.storage import write_text
-
-    previous = os.umask(0o022)
-    try:
-        assert (write_text(tmp_path / "a.txt", "x").stat().st_mode & 0o777) == 0o644
-        os.umask(0o077)
-        assert (write_text(tmp_path / "b.txt", "x").stat().st_mode & 0o777) == 0o600
-    finally:
-        os.umask(previous)
-
-
-def test_checksum_covers_every_field_not_only_tensors(tmp_path):
-    import torch
-
-    from art_sor.storage import CHECKSUM_KEY, CorruptFileError, load_checked, save_checked
-
-    path = save_checked(tmp_path / "state.pt", {"model": {"w": torch.ones(2)}, "metadata": {"eps": 0.1,
-                                                                                          "clip": [0.0, 1.0]}})
-    assert load_checked(path)["metadata"]["eps"] == 0.1
-    for field, value in (("eps", 0.2), ("clip", [0.0, 255.0])):
-        state = torch.load(path, weights_only=True)
-        state["metadata"][field] = value
-        torch.save(state, tmp_path / "edited.pt")
-        with pytest.raises(CorruptFileError, match="edited"):
-            load_checked(tmp_path / "edited.pt")
-    # art-sor before 0.3.0 wrote a checksum over the tensors only (no "all:" prefix): such a file is refused, and
-    # the message says how to write it afresh.
-    state = torch.load(path, weights_only=True)
-    torch.save({**state, CHECKSUM_KEY: state[CHECKSUM_KEY].removeprefix("all:")}, tmp_path / "tensors_only.pt")
-    with pytest.raises(CorruptFileError, match=r"covers its tensors only; .*run what wrote it again"):
-        load_checked(tmp_path / "tensors_only.pt")
-
-
-def test_an_edited_cached_evaluation_is_refused_not_reported(tmp_path):
-    from art_sor.storage import CorruptFileError, read_checked_json, write_checked_json
-
-    path = write_checked_json(tmp_path / "evaluation.json", {"key": {"plan": 1}, "result": {"accuracy": 0.624}})
-    assert read_checked_json(path)["result"]["accuracy"] == 0.624
-    path.write_text(path.read_text().replace("0.624", "0.669"))
-    with pytest.raises(CorruptFileError, match="edited"):
-        read_checked_json(path)
 
 
 def test_a_cached_evaluation_without_its_checksum_is_refused(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -604,3 +606,123 @@ def test_a_resume_does_not_silently_undo_a_learning_rate_set_after_the_trainer_w
                                          r"\(param_groups\[0\]\.lr: 0\.001 → 0\.1"):
         trainer.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path, resume=True)
     assert classifier.optimizer.param_groups[0]["lr"] == 0.1 and trainer.history == []
+
+
+def test_an_optimizer_without_trainable_parameters_is_refused():
+    model = digits_cnn().requires_grad_(False)
+    with pytest.raises(ValueError, match="optimizer has no trainable parameters"):
+        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
+
+
+def test_nan_logits_and_float16_on_a_cpu_are_refused_with_their_cause(digits):
+    x, y = digits.x_train[:40], digits.y_train[:40]
+    model = digits_cnn()
+    model[-1].bias.data[:] = float("nan")
+    with pytest.raises(ValueError, match="returns NaN or inf logits"):
+        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1).fit(x, y, nb_epochs=1,
+                                                                                          verbose=False)
+    half = make_classifier(digits_cnn().half(), (1, 8, 8), clip_values=(0.0, 1.0))
+    with pytest.raises(TypeError, match="float16 parameters, which art-sor does not train or attack on a CPU"):
+        SORTrainer(half, eps=0.1).fit(x.astype(np.float16), y, nb_epochs=1, verbose=False)
+
+
+def test_batch_norm_1d_with_batches_of_one_is_refused(digits):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10))
+    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
+    with pytest.raises(ValueError, match="batch_size 1 leaves batches of one sample"):
+        trainer.check_batches(100, 1)
+    trainer.check_batches(100, 2)
+
+
+def test_a_diverged_run_with_finite_losses_is_stopped_naming_the_learning_rate(digits):
+    model = digits_cnn()
+    classifier = make_classifier(model, (1, 8, 8), optimizer=torch.optim.SGD(model.parameters(), lr=1e8, momentum=0.9),
+                                 clip_values=(0.0, 1.0))
+    with pytest.raises(FloatingPointError, match="training has diverged; lower the learning rate"):
+        SORTrainer(classifier, eps=0.1, lam=0.0).fit(digits.x_train[:100], digits.y_train[:100], batch_size=50,
+                                                     nb_epochs=1, verbose=False)
+
+
+def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_learnt(digits):
+    from art_sor.trainers.adversarial import PGDTrainer
+
+    x, y = digits.x_train[:300], digits.y_train[:300]
+    learnt = make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0))
+    StandardTrainer(learnt).fit(x, y, nb_epochs=8, batch_size=50, verbose=False)
+    at_chance = {"epoch": 2, "loss": 2.30, "train_accuracy": 0.1}
+    for classifier, collapsed in ((learnt, False), (make_classifier(digits_cnn(), (1, 8, 8),
+                                                                    clip_values=(0.0, 1.0)), True)):
+        trainer = PGDTrainer(classifier, eps=0.3)
+        trainer.history = [{"epoch": 1, "loss": 2.31, "train_accuracy": 0.1}]
+        trainer._last_batch = (x[:100], y[:100])
+        warning = trainer.collapse_warning(at_chance)
+        assert (warning is not None) == collapsed, warning
+    assert "the clean accuracy of the epoch's last batch" in warning
+
+
+def test_numpy_scalar_eps_is_stored_plainly_and_resumes(small_digits, tmp_path):
+    x, y, _, _ = small_digits
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=np.float64(0.1))
+    assert type(trainer.regularizer.eps) is float
+    trainer.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
+    again = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=np.float64(0.1))
+    assert len(again.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path, resume=True)) == 1
+
+
+def test_second_fit_with_the_same_total_warns(small_digits):
+    x, y, _, _ = small_digits
+    trainer = StandardTrainer(make_classifier(digits_cnn(), (1, 8, 8)))
+    trainer.fit(x, y, nb_epochs=2, verbose=False)
+    with pytest.warns(UserWarning, match="nb_epochs=4 for 2 more"):
+        assert len(trainer.fit(x, y, nb_epochs=2, verbose=False)) == 2
+    assert len(trainer.fit(x, y, nb_epochs=4, verbose=False)) == 4
+
+
+def test_amp_must_be_a_bool(digits_classifier):
+    with pytest.raises(TypeError, match="amp"):
+        SORTrainer(digits_classifier, eps=0.1, amp="no")
+
+
+def test_data_outside_the_clip_values_is_refused(small_digits, digits_classifier):
+    x, y, _, _ = small_digits
+    with pytest.raises(ValueError, match="outside the classifier's clip_values"):
+        SORTrainer(digits_classifier, eps=0.1).fit(x * 255, y, nb_epochs=1, verbose=False)
+
+
+class Wide(nn.Module):
+    def __init__(self, width: int = 12, output: str = "tensor") -> None:
+        super().__init__()
+        self.fc, self.output = nn.Linear(64, width), output
+
+    def forward(self, x: torch.Tensor):
+        logits = self.fc(x.flatten(1))
+        return {"tensor": logits, "tuple": (logits, logits), "dict": {"logits": logits}}[self.output]
+
+
+@pytest.mark.parametrize("model,error,message", [
+    (Wide(12), ValueError, r"outputs of shape \(12,\)"),
+    (Wide(10, "tuple"), TypeError, "returns a tuple"),
+    (Wide(10, "dict"), TypeError, "returns a dict"),
+    (Wide(10).double(), TypeError, "x is float32 but the model's parameters are float64"),
+])
+def test_model_mistakes_fail_before_an_epoch(small_digits, model, error, message):
+    x, y, _, _ = small_digits
+    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
+    started = time.perf_counter()
+    with pytest.raises(error, match=message):
+        trainer.fit(x, y, nb_epochs=1, verbose=False)
+    assert trainer.history == [] and time.perf_counter() - started < 5
+
+
+def test_float64_data_for_a_float32_model_is_refused(small_digits, digits_classifier):
+    x, y, _, _ = small_digits
+    with pytest.raises(TypeError, match="x is float64 but the model's parameters are float32"):
+        SORTrainer(digits_classifier, eps=0.1).fit(x.astype(np.float64), y, nb_epochs=1, verbose=False)
+
+
+def test_batchnorm1d_batch_of_one_is_refused(small_digits):
+    x, y, _, _ = small_digits
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
+    trainer = SORTrainer(make_classifier(model, (1, 8, 8)), eps=0.1)
+    with pytest.raises(ValueError, match=r"batch of one sample.*BatchNorm1d"):
+        trainer.fit(x[:101], y[:101], batch_size=50, nb_epochs=1, verbose=False)

@@ -6,14 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
+from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.evaluation.robustness import perturbation_norms
 from art_sor.evaluation.worst_case import UNPERTURBED
 from art_sor.runs.evaluating import evaluate_model
-from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
 
@@ -55,21 +53,3 @@ def test_saved_examples_match_the_report_and_stay_in_the_ball(trained, digits, t
     assert not np.shares_memory(saved["x_adv"], digits.x_test)
 
 
-def test_evaluate_cli_saves_adversarial_examples_and_reuses_them(trained, tmp_path):
-    out = tmp_path / "report"
-    args = ["evaluate", str(trained.path), "--eval-samples", "40", "--attack", "pgd:steps=3", "--no-curve",
-            "--no-geometry", "--quiet", "--device", "cpu", "--out", str(out)]
-    assert CliRunner().invoke(main, args).exit_code == 0
-    assert not (out / "adversarial.npz").exists()
-    # The cached evaluation holds no examples, so the attacks run again and the report matches them.
-    result = CliRunner().invoke(main, [*args, "--save-adversarial"])
-    assert result.exit_code == 0, result.output
-    report = json.loads((out / "report.json").read_text())
-    worst = [c == "1" for c in report["evaluation"]["robustness"]["clean"]]
-    for attack in report["evaluation"]["robustness"]["attacks"]:
-        worst = [w and c == "1" for w, c in zip(worst, attack["robust"], strict=True)]
-    saved = np.load(out / "adversarial.npz")
-    assert saved["robust"].tolist() == worst and len(worst) == 40
-    stamp = (out / "adversarial.npz").stat().st_mtime_ns
-    assert CliRunner().invoke(main, [*args, "--save-adversarial"]).exit_code == 0
-    assert (out / "adversarial.npz").stat().st_mtime_ns == stamp

@@ -1,11 +1,12 @@
-"""Results print as short Markdown tables, and the public names import from ``art_sor``."""
+"""Results of runs print as short Markdown tables: a model's evaluation, its training, and the job rows."""
 
 from __future__ import annotations
 
 import pytest
+from conftest import table_row
 
 from art_sor.core.threat import ThreatModel
-from art_sor.evaluation import evaluate_classifier
+from art_sor.evaluation import EvaluationPlan, evaluate_classifier
 from art_sor.runs.evaluating import TestSetEvaluation
 from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.summaries import ComparisonResult, ComparisonRow
@@ -24,24 +25,8 @@ def trained(digits):
 
 @pytest.fixture(scope="module")
 def evaluation(trained, digits):
-    return evaluate_classifier(trained.classifier, digits.x_test[:40], digits.y_test[:40], THREAT,
-                               attacks=["fgsm", "pgd:steps=3"], curve=False, geometry=False, verbose=False)
-
-
-def table_row(text, first_cell):
-    return next(line for line in text.splitlines() if line.startswith(f"| {first_cell} |"))
-
-
-def test_evaluation_prints_a_short_table_not_arrays(evaluation):
-    text = str(evaluation)
-    assert text == evaluation.to_markdown()
-    assert "array(" not in text and "True" not in text and len(text.splitlines()) <= 12
-    r = evaluation.robustness
-    assert table_row(text, "clean") == f"| clean | 40 | {percent(r.clean_accuracy)} |  |"
-    assert table_row(text, "PGD-3").split(" | ")[2] == percent(r.attacks[1].accuracy)
-    assert table_row(text, "worst case over all full-set attacks").split(" | ")[2] == \
-        percent(r.worst_case_accuracy())
-    assert r.threat.label in text and "Obfuscation diagnostics" in text
+    plan = EvaluationPlan(THREAT, attacks=["fgsm", "pgd:steps=3"], curve=False, geometry=False)
+    return evaluate_classifier(trained.classifier, digits.x_test[:40], digits.y_test[:40], plan, verbose=False)
 
 
 def test_model_evaluation_training_and_comparison_summaries(trained, evaluation):
@@ -68,9 +53,3 @@ def test_model_evaluation_training_and_comparison_summaries(trained, evaluation)
     assert str(comparison[0]) == str(comparison) and str(ComparisonResult()) == "(no rows)"
 
 
-def test_threat_model_is_public():
-    import art_sor
-    from art_sor import ThreatModel as Public
-
-    assert Public is ThreatModel and "ThreatModel" in art_sor.__all__
-    assert Public.__module__ == "art_sor.core.threat"
