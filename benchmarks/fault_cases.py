@@ -37,7 +37,7 @@ from art.data_generators import DataGenerator
 from click.testing import CliRunner
 from torch import nn
 
-from art_sor import SORTrainer
+from art_sor import SORTrainer, StepSettings
 from art_sor.classifiers.checkpoints import load_classifier, read_torch_dict, save_classifier
 from art_sor.classifiers.inputs import GeneratorError
 from art_sor.classifiers.opening import open_model
@@ -363,7 +363,7 @@ def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
         (["--defence", "sor:colour=1"], "--defence"), (["--defence", "sor:lam=1_5"], "lam"),
         (["--defence", "sor:lam=-1"], "lam"), (["--defence", "sor:iterations=0"], "iterations"),
         (["--defence", "sor:iterations=1.5"], "iterations"), (["--defence", "sor:hvp=fast"], "hvp"),
-        (["--defence", "sor:amp=no"], "amp"), (["--defence", "sor:batch_norm=train"], "batch_norm"),
+        (["--defence", "sor:amp=no"], "amp"), (["--batch-norm", "train"], "--batch-norm"),
         (["--defence", ".."], "--defence"), (["--defence", "a/b"], "--defence"),
         (["--defence", "sor", "--defence", "sor"], "--defence"), (["--defence", "madry-pgd:steps=0"], "steps"),
         (["--defence", "fbf", "--norm", "l2", "--eps", "0.5"], "L∞"), (["--defence", "trades:beta=-1"], "beta"),
@@ -491,14 +491,14 @@ def silent_result_cli_cases(w: Workspace) -> list[tuple[str, list[str], str, dic
         (["--defence", "sor:objective=perturbed,hvp=exact"], "hvp='exact' has no effect"),
         (["--defence", "sor:objective=perturbed,h=0.5"], "h=0.5 has no effect"),
         (["--defence", "gr:h=0.5"], "h=0.5 has no effect"),
-        (["--defence", "sor:batch_norm=eval"], "batch_norm='eval' has no effect"),
-        (["--defence", "pgd-at:batch_norm=eval"], "batch_norm='eval' has no effect"),
+        (["--batch-norm", "eval"], "batch_norm='eval' has no effect"),
+        (["--defence", "pgd-at", "--batch-norm", "eval"], "batch_norm='eval' has no effect"),
         (["--defence", "sor:lam=0,penalty_warmup_epochs=2"], "penalty_warmup_epochs=2 has no effect"),
         (["--defence", "sor:lam=0,eps_warmup_epochs=2"], "eps_warmup_epochs=2 has no effect"),
         (["--defence", "gr:lam=0,penalty_warmup_epochs=1"], "penalty_warmup_epochs=1 has no effect"),
         (["--defence", "sor", "--micro-batch-size", "64"], "--micro-batch-size"),
         (["--defence", "sor", "--micro-batch-size", "500"], "--micro-batch-size"),
-        (["--defence", "sor:micro_batch_size=64"], "micro_batch_size 64 is not below"),
+        (["--defence", "sor:micro_batch_size=16"], "takes no option 'micro_batch_size'"),
         (["--eps", "8"], "8/255"), (["--norm", "l2", "--eps", "4"], "--eps"),
         (["--norm", "l1", "--eps", "40"], "--eps"),
         (["--dataset", "npz"], "npz:PATH"), (["--dataset", "npz:"], "npz:PATH"),
@@ -564,13 +564,13 @@ def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
                                                             "iterations"),
         ("iterations=True", {"eps": 0.1, "iterations": True}, "iterations"), ("h=0", {"eps": 0.1, "h": 0.0}, "h"),
         ("lam=-1", {"eps": 0.1, "lam": -1.0}, "lam"), ("hvp='fast'", {"eps": 0.1, "hvp": "fast"}, "hvp"),
-        ("step='momentum'", {"eps": 0.1, "step": "momentum"}, "step"), ("amp='no'", {"eps": 0.1, "amp": "no"},
-                                                                        "amp"),
-        ("batch_norm='train'", {"eps": 0.1, "batch_norm": "train"}, "batch_norm"),
+        ("step='momentum'", {"eps": 0.1, "step": "momentum"}, "step"),
         ("random_start='yes'", {"eps": 0.1, "random_start": "yes"}, "random_start"),
         ("objective='cubic'", {"eps": 0.1, "objective": "cubic"}, "objective"),
         ("eps_warmup_epochs=-1", {"eps": 0.1, "eps_warmup_epochs": -1}, "eps_warmup_epochs"),
     ]]
+    cases += [("StepSettings(amp='no')", lambda: StepSettings(amp="no"), "amp"),
+              ("StepSettings(batch_norm='train')", lambda: StepSettings(batch_norm="train"), "batch_norm")]
     cases += [(f"fit({label})", call, name) for label, call, name in [
         ("x as a list", fit(x=list(x)), "x"), ("x with NaN", fit(x=nan_x), "NaN"),
         ("x in 0..255", fit(x=outside), "clip_values"), ("x float64", fit(x=x.astype(np.float64)), "float64"),
@@ -696,7 +696,8 @@ def silent_result_api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], 
         ("hvp='exact', h=0.5", {"hvp": "exact", "h": 0.5}, "h=0.5 has no effect"),
         ("step='frank_wolfe'", {"step": "frank_wolfe"}, "step='frank_wolfe' has no effect"),
         ("objective='perturbed', hvp='exact'", {"objective": "perturbed", "hvp": "exact"}, "hvp='exact'"),
-        ("batch_norm='eval' without batch norm", {"batch_norm": "eval"}, "batch_norm='eval' has no effect"),
+        ("batch_norm='eval' without batch norm", {"step_settings": StepSettings(batch_norm="eval")},
+         "batch_norm='eval' has no effect"),
         ("lam=0, penalty_warmup_epochs=2", {"lam": 0.0, "penalty_warmup_epochs": 2}, "penalty_warmup_epochs"),
         ("lam=0, eps_warmup_epochs=2", {"lam": 0.0, "eps_warmup_epochs": 2}, "eps_warmup_epochs"),
     ]]
@@ -708,8 +709,8 @@ def silent_result_api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], 
               ("ScheduleSettings('constant', milestones=(3,))", lambda: ScheduleSettings("constant", (3,)),
                "milestones")]
     cases += [(f"fit({label})", call, name) for label, call, name in [
-        ("micro_batch_size=128 over batches of 64", fit({"micro_batch_size": 128}, batch_size=64),
-         "micro_batch_size 128"),
+        ("micro_batch_size=128 over batches of 64",
+         fit({"step_settings": StepSettings(micro_batch_size=128)}, batch_size=64), "micro_batch_size 128"),
         ("eps=8 on [0, 1]", fit({"eps": 8}), "8/255"),
         ("a model expecting another input size",
          lambda: SORTrainer(classifier(nn.Sequential(nn.Flatten(), nn.Linear(32, 10))), eps=0.1).fit(

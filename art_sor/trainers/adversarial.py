@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count, check_positive
 from art_sor.core.lmo import linear_maximizer
 from art_sor.core.penalty import Backward
 from art_sor.core.projection import projected_gradient_ascent, random_start
 from art_sor.core.threat import ThreatModel
 from art_sor.trainers.steps import detached_stats
-from art_sor.trainers.torch_step import TorchStepTrainer
+from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -41,18 +40,15 @@ class PGDTrainer(TorchStepTrainer):
     :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
     :param steps: PGD steps.
     :param step_size: PGD step, by default ``2.5·ε/steps`` (Madry et al.).
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "pgd-at"
     adversarial_statistics = True
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, steps: int = 7,
-                 step_size: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, micro_batch_size=micro_batch_size)
+                 step_size: float | None = None, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, step_settings)
         self.threat = ThreatModel(eps, norm)
         self.steps = check_count(steps, "steps")
         self.step_size = check_positive(step_size if step_size is not None else self._default_step_size(),
@@ -73,7 +69,7 @@ class PGDTrainer(TorchStepTrainer):
     def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view = self._view
         with self._step.autocast():
-            with view.perturbation_mode(self.batch_norm):
+            with view.perturbation_mode(self.step_settings.batch_norm):
                 delta = self.perturbation(view.loss_fn(y), x)
             view.model.train()
             logits = view.logits(x + delta)
@@ -91,17 +87,14 @@ class FGSMRSTrainer(PGDTrainer):
     :param eps: Radius of the threat model.
     :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
     :param step_size: The step, by default ``1.25·ε``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's pass, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "fgsm-rs"
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, step_size: float | None = None,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch", micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, steps=1, step_size=step_size, amp=amp, batch_norm=batch_norm,
-                         micro_batch_size=micro_batch_size)
+                 step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, eps, norm, steps=1, step_size=step_size, step_settings=step_settings)
 
     def _default_step_size(self) -> float:
         return 1.25 * self.threat.eps
@@ -122,18 +115,14 @@ class NFGSMTrainer(PGDTrainer):
     :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the uniform noise, by default ``2ε``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's pass, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "n-fgsm"
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, step_size: float | None = None,
-                 noise: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, steps=1, step_size=step_size, amp=amp, batch_norm=batch_norm,
-                         micro_batch_size=micro_batch_size)
+                 noise: float | None = None, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, eps, norm, steps=1, step_size=step_size, step_settings=step_settings)
         self.noise = check_positive(noise if noise is not None else 2 * self.threat.eps, "noise")
 
     def _default_step_size(self) -> float:

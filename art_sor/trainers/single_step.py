@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_non_negative, check_positive
 from art_sor.core.gradient_alignment import gradient_alignment_penalty
 from art_sor.core.gradients import gradient_at
@@ -26,7 +25,7 @@ from art_sor.core.penalty import Backward
 from art_sor.core.projection import random_start
 from art_sor.core.threat import ThreatModel
 from art_sor.trainers.steps import detached_stats
-from art_sor.trainers.torch_step import TorchStepTrainer
+from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -46,17 +45,14 @@ class GuardedFGSMTrainer(TorchStepTrainer):
     :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the noise the step starts from; 0 starts at ``x``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's and the penalty's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     adversarial_statistics = True
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, step_size: float | None = None,
-                 noise: float = 0.0, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, micro_batch_size=micro_batch_size)
+                 noise: float = 0.0, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, step_settings)
         self.threat = ThreatModel(eps, norm)
         self.step_size = check_positive(step_size if step_size is not None else self.threat.eps, "step_size")
         self.noise = check_non_negative(noise, "noise")
@@ -80,7 +76,7 @@ class GuardedFGSMTrainer(TorchStepTrainer):
     def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view = self._view
         with self._step.autocast():
-            with view.perturbation_mode(self.batch_norm):
+            with view.perturbation_mode(self.step_settings.batch_norm):
                 delta, at = self._attack(view.loss_fn(y), x)
                 parts = self._penalty(view.loss_fn(y), x, at)
                 penalty = parts["penalty"]
@@ -110,18 +106,14 @@ class GradAlignTrainer(GuardedFGSMTrainer):
     :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
     :param lam: Weight ``λ`` of the penalty.
     :param step_size: The FGSM step, by default ``ε``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's and the penalty's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "gradalign"
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 0.2,
-                 step_size: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, step_size=step_size, amp=amp, batch_norm=batch_norm,
-                         micro_batch_size=micro_batch_size)
+                 step_size: float | None = None, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, eps, norm, step_size=step_size, step_settings=step_settings)
         self.lam = check_non_negative(lam, "lam")
 
     def config(self) -> dict[str, Any]:
@@ -151,18 +143,15 @@ class ELLETrainer(GuardedFGSMTrainer):
     :param lam: Weight ``λ`` of the linearity error.
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the noise the FGSM step starts from; 0 (the paper's ELLE) starts at ``x``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's and the penalty's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "elle"
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 1000.0,
-                 step_size: float | None = None, noise: float = 0.0, amp: bool = False,
-                 batch_norm: BatchNormMode = "batch", micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, step_size=step_size, noise=noise, amp=amp, batch_norm=batch_norm,
-                         micro_batch_size=micro_batch_size)
+                 step_size: float | None = None, noise: float = 0.0,
+                 step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, eps, norm, step_size=step_size, noise=noise, step_settings=step_settings)
         self.lam = check_non_negative(lam, "lam")
 
     def config(self) -> dict[str, Any]:
@@ -198,18 +187,16 @@ class ELLEATrainer(ELLETrainer):
     :param sensitivity: Standard deviations above the mean error that count as a jump (the paper's 2).
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the noise the FGSM step starts from; 0 (the paper's ELLE-A) starts at ``x``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's and the penalty's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "elle-a"
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam_max: float = 4000.0,
                  decay: float = 0.99, sensitivity: float = 2.0, step_size: float | None = None, noise: float = 0.0,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch", micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, lam=lam_max, step_size=step_size, noise=noise, amp=amp,
-                         batch_norm=batch_norm, micro_batch_size=micro_batch_size)
+                 step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, eps, norm, lam=lam_max, step_size=step_size, noise=noise,
+                         step_settings=step_settings)
         self.adaptive = AdaptiveWeight(lam_max, decay, sensitivity)
 
     def config(self) -> dict[str, Any]:

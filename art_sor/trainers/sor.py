@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count
 from art_sor.core.search import StepRule
 from art_sor.core.sor import Objective, SecondOrderRegularizer, SORHVPMode
 from art_sor.trainers.regularized import RegularizedTrainer, ramp
+from art_sor.trainers.torch_step import StepSettings
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -41,10 +41,6 @@ class SORTrainer(RegularizedTrainer):
                 model from losses at ``x`` and ``x ± hδ``: first-order gradients only, about three standard
                 passes; see :class:`~art_sor.core.sor.SecondOrderRegularizer`).
     :param step: ``"replace"`` or ``"frank_wolfe"``.
-    :param amp: Train in mixed precision with ``torch.autocast``.
-    :param batch_norm: Statistics batch norm uses in the regularizer's passes: ``"batch"`` (those of the batch,
-                       as in the clean training pass; running statistics untouched) or ``"eval"`` (the running
-                       statistics). See :class:`~art_sor.trainers.regularized.RegularizedTrainer`.
     :param random_start: Start the search at a random point of the ball (costs one more gradient).
     :param objective: ``"quadratic"`` (the paper's quadratic model) or ``"perturbed"`` (the loss rise at the δ
                       found, i.e. adversarial training on SOR's δ); see
@@ -52,9 +48,7 @@ class SORTrainer(RegularizedTrainer):
     :param penalty_warmup_epochs: Epochs over which the penalty's weight λ ramps up: in epoch ``k`` (from 0) it
                                   is ``λ·min(1, (k+1)/(penalty_warmup_epochs+1))``; 0 keeps it constant.
     :param eps_warmup_epochs: The same ramp for ε.
-    :param micro_batch_size: Samples per micro-batch whose gradients accumulate before each optimizer step
-                             (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`); ``None`` for whole
-                             batches.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "sor"
@@ -69,16 +63,13 @@ class SORTrainer(RegularizedTrainer):
         lam: float = SecondOrderRegularizer.lam,
         hvp: SORHVPMode = SecondOrderRegularizer.hvp,
         step: StepRule = SecondOrderRegularizer.step,
-        amp: bool = False,
-        batch_norm: BatchNormMode = "batch",
         random_start: bool = SecondOrderRegularizer.random_start,
         objective: Objective = SecondOrderRegularizer.objective,
         penalty_warmup_epochs: int = 0,
         eps_warmup_epochs: int = 0,
-        micro_batch_size: int | None = None,
+        step_settings: StepSettings = StepSettings(),
     ) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs,
-                         micro_batch_size=micro_batch_size)
+        super().__init__(classifier, penalty_warmup_epochs=penalty_warmup_epochs, step_settings=step_settings)
         self._set_regularizer(SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam,
                                                      hvp=hvp, step=step, box=self._view.box,
                                                      random_start=random_start, objective=objective))

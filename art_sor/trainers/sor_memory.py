@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count, check_positive
 from art_sor.core.errors import SettingError
 from art_sor.core.gradients import gradient_at
@@ -28,7 +27,7 @@ from art_sor.core.penalty import Backward
 from art_sor.core.projection import project
 from art_sor.core.threat import ThreatModel
 from art_sor.trainers.steps import detached_stats
-from art_sor.trainers.torch_step import TorchStepTrainer
+from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -55,8 +54,8 @@ class SORMemoryTrainer(TorchStepTrainer):
     :param iterations: Search steps per sample and epoch.
     :param h: Finite-difference step of the Hessian-vector product, relative to ``δ``; 1 takes the gradient at
               ``x + δ`` (no clean pass), below 1 adds the clean gradient and evaluates at ``x + hδ``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the search's passes, ``"batch"`` or ``"eval"``.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`; no ``micro_batch_size``
+                          (the bank is indexed by whole batches).
     """
 
     method = "sor-memory"
@@ -64,8 +63,11 @@ class SORMemoryTrainer(TorchStepTrainer):
     needs_sample_indices = True
 
     def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, memory: float = 0.5,
-                 iterations: int = 1, h: float = 1.0, amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm)
+                 iterations: int = 1, h: float = 1.0, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, step_settings)
+        if step_settings.micro_batch_size is not None:
+            raise SettingError("sor-memory does not support micro_batch_size: it keeps one δ per sample and steps on "
+                               "whole batches; drop micro_batch_size", "micro_batch_size")
         self.threat = ThreatModel(eps, norm)
         if isinstance(memory, bool) or not isinstance(memory, (int, float)) or not 0 <= memory < 1:
             raise SettingError(f"memory must be a number in [0, 1) (1 would never move δ), got {memory!r}", "memory")
@@ -127,7 +129,7 @@ class SORMemoryTrainer(TorchStepTrainer):
     def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view, index = self._view, self._index
         with self._step.autocast():
-            with view.perturbation_mode(self.batch_norm):
+            with view.perturbation_mode(self.step_settings.batch_norm):
                 delta = self._search(view.loss_fn(y), x, self._bank[index], ~self._visited[index])
             view.model.train()
             logits = view.logits(x + delta)

@@ -43,11 +43,11 @@ def _throwaway_plugin(root: pathlib.Path) -> pathlib.Path:
     site = root / "site"
     (site / "throwaway_defence").mkdir(parents=True)
     (site / "throwaway_defence" / "__init__.py").write_text(textwrap.dedent('''
-        from art_sor.trainers import RegularizedTrainer
+        from art_sor.trainers import RegularizedTrainer, StepSettings
 
-        def build(classifier, threat, lam=0.0):
+        def build(classifier, threat, step_settings=StepSettings(), lam=0.0):
             """Throwaway: standard training under another name."""
-            trainer = RegularizedTrainer(classifier)
+            trainer = RegularizedTrainer(classifier, step_settings=step_settings)
             trainer.method = "throwaway"
             return trainer
     '''))

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 from conftest import architecture_classifier
 
-from art_sor import SORTrainer
+from art_sor import SORTrainer, StepSettings
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
 from art_sor.models import build_model
@@ -169,8 +169,8 @@ def test_recipe_flags_override_and_bad_recipes(tmp_path):
 
 def test_amp_bfloat16_through_exact_hvps_on_cpu(digits):
     classifier = architecture_classifier("small-cnn", (1, 8, 8), 10, clip_values=(0.0, 1.0))
-    history = SORTrainer(classifier, eps=0.1, hvp="exact", amp=True).fit(digits.x_train[:128], digits.y_train[:128],
-                                                                          nb_epochs=2, batch_size=64, verbose=False)
+    trainer = SORTrainer(classifier, eps=0.1, hvp="exact", step_settings=StepSettings(amp=True))
+    history = trainer.fit(digits.x_train[:128], digits.y_train[:128], nb_epochs=2, batch_size=64, verbose=False)
     assert all(np.isfinite(r["loss"]) for r in history)
 
 
@@ -178,7 +178,7 @@ def test_amp_bfloat16_through_exact_hvps_on_cpu(digits):
 @pytest.mark.parametrize("hvp", ["finite_difference", "exact"])
 def test_cuda_float16_amp_through_the_double_backward(digits, hvp):
     classifier = architecture_classifier("preact-resnet18", (1, 8, 8), 10, clip_values=(0.0, 1.0), device="cuda")
-    trainer = SORTrainer(classifier, eps=0.1, hvp=hvp, iterations=2, amp=True)
+    trainer = SORTrainer(classifier, eps=0.1, hvp=hvp, iterations=2, step_settings=StepSettings(amp=True))
     history = trainer.fit(digits.x_train[:256], digits.y_train[:256], nb_epochs=2, batch_size=64, verbose=False)
     assert all(np.isfinite(r["loss"]) for r in history)
     assert trainer.scales_gradients

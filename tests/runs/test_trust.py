@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from conftest import digits_cnn, make_classifier
 from torch import nn
 
-from art_sor import SORTrainer, StandardTrainer
+from art_sor import SORTrainer, StandardTrainer, StepSettings
 from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.cli import main
 from art_sor.cli.errors import user_errors
@@ -380,9 +380,9 @@ def test_compare_checks_attacks_before_training(tmp_path):
     assert not list(out.rglob("*.pt"))
 
 
-def test_amp_must_be_a_bool(digits_classifier):
+def test_amp_must_be_a_bool():
     with pytest.raises(TypeError, match="amp"):
-        SORTrainer(digits_classifier, eps=0.1, amp="no")
+        StepSettings(amp="no")
 
 
 @pytest.mark.parametrize("content,message", [(b"", "empty"), (b"just some text\n", "cannot be read"),

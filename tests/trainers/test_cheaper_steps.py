@@ -17,7 +17,7 @@ from art_sor.core.local_linearity import LocalLinearityRegularizer
 from art_sor.core.penalty import ParameterBackward
 from art_sor.core.sor import SecondOrderRegularizer
 from art_sor.registry import DEFENCES, RegistryError
-from art_sor.trainers import SORTrainer, StandardTrainer
+from art_sor.trainers import SORTrainer, StandardTrainer, StepSettings
 from art_sor.trainers.adversarial import NFGSMTrainer
 from art_sor.trainers.regularized import RegularizedTrainer
 
@@ -105,7 +105,7 @@ def test_composite_batch_norm_updates_running_statistics_like_torch(small_digits
 
 def test_dropout_and_eval_mode_keep_a_separate_clean_pass():
     assert not SORTrainer(bn_classifier(dropout=0.5), eps=0.1).reuses_clean_pass
-    assert not SORTrainer(bn_classifier(), eps=0.1, batch_norm="eval").reuses_clean_pass
+    assert not SORTrainer(bn_classifier(), eps=0.1, step_settings=StepSettings(batch_norm="eval")).reuses_clean_pass
     assert SORTrainer(bn_classifier(dropout=0.0), eps=0.1).reuses_clean_pass
 
 
@@ -134,7 +134,7 @@ def test_micro_batches_without_batch_norm_equal_the_whole_batch(small_digits):
     x, y = x[:30], y[:30]
     whole, split = (make_classifier(digits_cnn(0).double(), (1, 8, 8), clip_values=(0.0, 1.0)) for _ in range(2))
     SORTrainer(whole, eps=0.1).training_step(x.astype(np.float64), y)
-    SORTrainer(split, eps=0.1, micro_batch_size=8).training_step(x.astype(np.float64), y)
+    SORTrainer(split, eps=0.1, step_settings=StepSettings(micro_batch_size=8)).training_step(x.astype(np.float64), y)
     for expected, actual in zip(whole.model.parameters(), split.model.parameters(), strict=True):
         torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-11)
 
@@ -142,7 +142,7 @@ def test_micro_batches_without_batch_norm_equal_the_whole_batch(small_digits):
 def test_micro_batches_normalise_over_themselves(small_digits):
     x, y, _, _ = small_digits
     classifier = bn_classifier()
-    trainer = SORTrainer(classifier, eps=0.1, micro_batch_size=8)
+    trainer = SORTrainer(classifier, eps=0.1, step_settings=StepSettings(micro_batch_size=8))
     trainer.training_step(x[:32].astype(np.float64), y[:32])
     assert classifier.model[1].num_batches_tracked.item() == 4
     assert trainer.config()["micro_batch_size"] == 8
@@ -158,13 +158,13 @@ def test_a_micro_batch_of_one_under_batch_norm_is_refused_before_training(small_
         nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)), (1, 8, 8)))
     before = [p.detach().clone() for p in classifier.model.parameters()]
     for micro_batch_size, batch_size in ((1, 32), (5, 31), (3, 30)):  # of one: all, one per batch, the last
-        trainer = SORTrainer(classifier, eps=0.1, micro_batch_size=micro_batch_size)
+        trainer = SORTrainer(classifier, eps=0.1, step_settings=StepSettings(micro_batch_size=micro_batch_size))
         with pytest.raises(SettingError, match=f"micro_batch_size {micro_batch_size} leaves micro-batches of one "
                                                f"sample .*{layer}") as caught:
             trainer.fit(x[:64], y[:64], batch_size=batch_size, nb_epochs=1, verbose=False)
         assert caught.value.setting == "micro_batch_size" and trainer.history == []
     assert all(torch.equal(a, b) for a, b in zip(before, classifier.model.parameters(), strict=True))
-    SORTrainer(classifier, eps=0.1, micro_batch_size=2).check_batches(64, 32)
+    SORTrainer(classifier, eps=0.1, step_settings=StepSettings(micro_batch_size=2)).check_batches(64, 32)
 
 
 def test_loss_difference_at_h_one_is_the_perturbed_objective(tiny_problem):
@@ -200,12 +200,39 @@ def test_run_settings_reach_the_trainer_or_are_refused(digits_classifier):
     from art_sor.core.threat import ThreatModel
 
     threat = ThreatModel(0.1, "inf")
-    trainer = DEFENCES.build("sor", digits_classifier, threat, amp=True, micro_batch_size=16)
-    assert trainer.amp and trainer.micro_batch_size == 16
+    settings = StepSettings(amp=True, micro_batch_size=16)
+    trainer = DEFENCES.build("sor", digits_classifier, threat, settings)
+    assert trainer.step_settings is settings and trainer.config()["micro_batch_size"] == 16
     with pytest.raises(RegistryError, match="does not support 'amp'"):
-        DEFENCES.build("madry-pgd", digits_classifier, threat, amp=True)
-    with pytest.raises(RegistryError, match="set it once"):
-        DEFENCES.build("sor:amp=false", digits_classifier, threat, amp=True)
+        DEFENCES.build("madry-pgd", digits_classifier, threat, settings)
+    # A step setting is the run's, never a defence option: a second door would train the same model under another key.
+    for spec in ("sor:amp=false", "sor:micro_batch_size=16", "pgd-at:batch_norm=eval"):
+        with pytest.raises(RegistryError, match="takes no option"):
+            DEFENCES.build(spec, digits_classifier, threat)
+
+
+def test_step_settings_are_checked_once_and_stored_once(digits_classifier):
+    from art_sor.runs.setup import TrainingSetup
+    from art_sor.trainers.sor_memory import SORMemoryTrainer
+
+    for field, value in (("amp", "no"), ("batch_norm", "train"), ("micro_batch_size", 0)):
+        with pytest.raises(SettingError) as caught:
+            StepSettings(**{field: value})
+        assert caught.value.setting == field
+    with pytest.raises(TypeError, match="step_settings must be a StepSettings"):
+        StandardTrainer(digits_classifier, step_settings={"amp": True})
+    # Settings a trainer cannot honour are refused by it, naming the setting.
+    for build, field in ((lambda: StandardTrainer(bn_classifier(), StepSettings(batch_norm="eval")), "batch_norm"),
+                         (lambda: SORMemoryTrainer(digits_classifier, 0.1, step_settings=StepSettings(
+                             micro_batch_size=8)), "micro_batch_size")):
+        with pytest.raises(SettingError) as caught:
+            build()
+        assert caught.value.setting == field
+    # The run key keeps them in the trainer's configuration alone, not a second time in the setup.
+    settings = StepSettings(amp=True, micro_batch_size=16)
+    identity = TrainingSetup(step_settings=settings).identity()
+    assert not {"step_settings", "amp", "batch_norm", "micro_batch_size"} & set(identity)
+    assert StandardTrainer(digits_classifier, settings).config()["amp"] is True
 
 
 PROBE_MODULE = """

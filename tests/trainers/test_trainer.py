@@ -10,7 +10,7 @@ from art.defences.trainer import Trainer
 from conftest import digits_cnn, make_classifier
 from torch import nn
 
-from art_sor import SORTrainer, StandardTrainer
+from art_sor import SORTrainer, StandardTrainer, StepSettings
 from art_sor.classifiers.view import ClassifierView
 from art_sor.classifiers.wrapping import wrap_model
 from art_sor.core import sor_loss
@@ -296,7 +296,7 @@ def test_amp_trains_in_bfloat16_on_cpu(small_digits):
     x, y, x_test, y_test = small_digits
     torch.manual_seed(0)
     classifier = make_classifier(digits_cnn(), (1, 8, 8))
-    trainer = SORTrainer(classifier, eps=0.05, amp=True)
+    trainer = SORTrainer(classifier, eps=0.05, step_settings=StepSettings(amp=True))
     history = trainer.fit(x, y, nb_epochs=4, batch_size=32, verbose=False)
     assert not trainer.scales_gradients  # bfloat16 keeps float32's range: no loss scaling on CPUs
     assert history[-1]["loss"] < history[0]["loss"]
@@ -308,7 +308,7 @@ def test_trains_on_cuda_when_the_classifier_is_on_cuda(small_digits):
     x, y, _, _ = small_digits
     classifier = make_classifier(digits_cnn(), (1, 8, 8), device_type="gpu", clip_values=(0.0, 1.0))
     assert classifier.device.type == "cuda"
-    trainer = SORTrainer(classifier, eps=0.05, amp=True)
+    trainer = SORTrainer(classifier, eps=0.05, step_settings=StepSettings(amp=True))
     trainer.fit(x, y, nb_epochs=1, verbose=False)
     assert trainer.regularizer.box[0].device.type == "cuda"
     assert next(classifier.model.parameters()).device.type == "cuda"
@@ -480,7 +480,7 @@ def test_collapse_is_warned_and_recorded(small_digits, caplog):
 
 def test_collapse_advice_names_the_batch_norm_option(small_digits):
     classifier = make_classifier(digits_cnn(batch_norm=True), (1, 8, 8))
-    trainer = SORTrainer(classifier, eps=0.1, batch_norm="eval")
+    trainer = SORTrainer(classifier, eps=0.1, step_settings=StepSettings(batch_norm="eval"))
     warning = trainer.collapse_warning({"epoch": 2, "train_accuracy": 0.1, "clean_loss": 2.3})
     assert "batch_norm='batch'" in warning
     assert trainer.collapse_warning({"epoch": 2, "train_accuracy": 0.5, "clean_loss": 1.0}) is None
@@ -505,7 +505,7 @@ def test_scheduler_of_another_optimizer_and_bad_interval_are_refused(small_digit
     with pytest.raises(ValueError, match="scheduler_interval"):
         trainer.fit(x, y, scheduler_interval="step")
     with pytest.raises(ValueError, match="batch_norm"):
-        SORTrainer(digits_classifier, eps=0.1, batch_norm="train")
+        SORTrainer(digits_classifier, eps=0.1, step_settings=StepSettings(batch_norm="train"))
 
 
 def test_sor_warmups_ramp_lam_and_eps(small_digits):
@@ -557,14 +557,15 @@ def test_trainer_settings_that_cannot_change_what_runs_are_refused(small_digits)
     x, y, _, _ = small_digits
     plain = make_classifier(digits_cnn(), (1, 8, 8))
     with pytest.raises(ValueError, match=r"batch_norm='eval' has no effect: classifier\.model has no batch-norm"):
-        SORTrainer(plain, eps=0.1, batch_norm="eval")
-    SORTrainer(make_classifier(digits_cnn(batch_norm=True), (1, 8, 8)), eps=0.1, batch_norm="eval")
+        SORTrainer(plain, eps=0.1, step_settings=StepSettings(batch_norm="eval"))
+    SORTrainer(make_classifier(digits_cnn(batch_norm=True), (1, 8, 8)), eps=0.1,
+               step_settings=StepSettings(batch_norm="eval"))
     with pytest.raises(ValueError, match="penalty_warmup_epochs=2 has no effect: lam is 0"):
         SORTrainer(plain, eps=0.1, lam=0.0, penalty_warmup_epochs=2)
     with pytest.raises(ValueError, match="eps_warmup_epochs=2 has no effect: lam is 0"):
         SORTrainer(plain, eps=0.1, lam=0.0, eps_warmup_epochs=2)
     for micro in (50, 64):
-        trainer = SORTrainer(plain, eps=0.1, micro_batch_size=micro)
+        trainer = SORTrainer(plain, eps=0.1, step_settings=StepSettings(micro_batch_size=micro))
         with pytest.raises(ValueError, match=f"micro_batch_size {micro} is not below batch_size 50"):
             trainer.fit(x, y, batch_size=50, nb_epochs=1, verbose=False)
         assert trainer.history == []
