@@ -151,6 +151,9 @@ class EpochTrainer(Trainer):
     adversarial_statistics = False
     """True for trainers whose recorded loss and accuracy are those of adversarial examples, which sit at chance early
     in a healthy run; the collapse check then looks at clean inputs too."""
+    threat: ThreatModel | None = None
+    """The threat model the trainer trains for (``None`` for standard training); a radius that reaches the centre
+    of the data box is refused before the first epoch."""
     needs_sample_indices = False
     """True for trainers that keep state per training sample: they train with :meth:`fit`, whose steps get the
     samples' indices, and refuse :meth:`fit_generator`."""
@@ -361,10 +364,8 @@ class EpochTrainer(Trainer):
                checkpoint_dir: str | os.PathLike[str] | None, resume: bool, scheduler_interval: str,
                epoch_callback: EpochCallback | None, overwrite: bool = False) -> list[dict[str, Any]]:
         nb_epochs = check_count(nb_epochs, "nb_epochs")
-        config = self.config()
-        if "eps" in config and "norm" in config:
-            classifier = self._classifier
-            ThreatModel(config["eps"], config["norm"]).check_box(classifier.clip_values, classifier.input_shape)
+        if self.threat is not None:
+            self.threat.check_box(self._classifier.clip_values, self._classifier.input_shape)
         self._check_scheduler(scheduler, scheduler_interval)
         per_batch = scheduler if scheduler_interval == "batch" else None
         if resume and checkpoint_dir is None:

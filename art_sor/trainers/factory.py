@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -35,10 +36,10 @@ def defence_factory(trainer: type, summary: str) -> Callable[..., Any]:
     :param summary: One line for ``art-sor list defences``.
     """
     parameters = inspect.signature(trainer).parameters
-    takes_threat = "eps" in parameters
+    takes_threat = "threat" in parameters
     takes_step = "step_settings" in parameters
     options = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for name, p in parameters.items()
-               if name not in ("classifier", "eps", "norm", "step_settings")]
+               if name not in ("classifier", "threat", "step_settings")]
     if takes_threat:
         options.append(inspect.Parameter("eps", inspect.Parameter.KEYWORD_ONLY, default=None,
                                          annotation="float | None"))
@@ -52,7 +53,7 @@ def defence_factory(trainer: type, summary: str) -> Callable[..., Any]:
         if not takes_threat:
             return trainer(classifier, **kwargs)
         eps = kwargs.pop("eps", None)
-        return trainer(classifier, eps=threat.eps if eps is None else eps, norm=threat.norm, **kwargs)
+        return trainer(classifier, threat if eps is None else dataclasses.replace(threat, eps=eps), **kwargs)
 
     build.__signature__ = inspect.Signature([
         inspect.Parameter("classifier", inspect.Parameter.POSITIONAL_OR_KEYWORD),

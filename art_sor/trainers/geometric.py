@@ -11,13 +11,11 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from art_sor.core.checks import check_count, check_positive
+from art_sor.core.checks import check_count
 from art_sor.core.curvature import CurvatureRegularizer
 from art_sor.core.gradient_norm import GradientNormRegularizer, GRMode
 from art_sor.core.local_linearity import LocalLinearityRegularizer
-from art_sor.core.norms import geometry_of
+from art_sor.core.threat import ThreatModel, check_threat
 from art_sor.trainers.regularized import RegularizedTrainer, ramp
 from art_sor.trainers.torch_step import StepSettings
 
@@ -31,8 +29,7 @@ class GRTrainer(RegularizedTrainer):
     | Paper link: https://arxiv.org/abs/1905.11468
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` (penalty ``ε‖g‖₁``) or ``2``/``"l2"`` (``ε‖g‖₂``).
+    :param threat: The threat model: L∞ (penalty ``ε‖g‖₁``) or L2 (``ε‖g‖₂``).
     :param lam: Weight ``λ``.
     :param mode: ``"double_backprop"`` or ``"finite_difference"`` (Finlay & Oberman).
     :param h: Finite-difference step relative to ``δ*`` (finite-difference mode only).
@@ -43,12 +40,13 @@ class GRTrainer(RegularizedTrainer):
 
     method = "gr"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel,
                  lam: float = GradientNormRegularizer.lam, mode: GRMode = GradientNormRegularizer.mode,
                  h: float = GradientNormRegularizer.h, penalty_warmup_epochs: int = 0,
                  step_settings: StepSettings = StepSettings()) -> None:
-        super().__init__(classifier, GradientNormRegularizer(eps=eps, norm=norm, lam=lam, mode=mode, h=h),
+        super().__init__(classifier, GradientNormRegularizer(threat, lam=lam, mode=mode, h=h),
                          penalty_warmup_epochs=penalty_warmup_epochs, step_settings=step_settings)
+        self.threat = threat
 
 
 class CURETrainer(RegularizedTrainer):
@@ -61,8 +59,7 @@ class CURETrainer(RegularizedTrainer):
     | Paper link: https://arxiv.org/abs/1811.09716
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model, used for the default ``h``.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model, used for the default ``h``.
     :param lam: Weight ``λ``.
     :param h: Final L2 length of the step, or ``None`` for the default above.
     :param warmup_epochs: Epochs over which ``h`` ramps up; 0 keeps it constant.
@@ -72,14 +69,15 @@ class CURETrainer(RegularizedTrainer):
 
     method = "cure"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel,
                  lam: float = CurvatureRegularizer.lam, h: float | None = None, warmup_epochs: int = 0,
                  penalty_warmup_epochs: int = 0, step_settings: StepSettings = StepSettings()) -> None:
-        geometry, eps = geometry_of(norm), check_positive(eps, "eps")
+        threat = check_threat(threat)
         if h is None:
-            h = geometry.step_length(eps, math.prod(classifier.input_shape))
+            h = threat.geometry.step_length(threat.eps, math.prod(classifier.input_shape))
         super().__init__(classifier, CurvatureRegularizer(h=h, lam=lam), penalty_warmup_epochs=penalty_warmup_epochs,
                          step_settings=step_settings)
+        self.threat = threat
         self.warmup_epochs = check_count(warmup_epochs, "warmup_epochs", minimum=0)
 
     def config(self) -> dict[str, Any]:
@@ -98,8 +96,7 @@ class LLRTrainer(RegularizedTrainer):
     | Paper link: https://arxiv.org/abs/1907.02610
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model's ball.
     :param lam: Weight of the linearity gap.
     :param mu: Weight of the gradient term.
     :param steps: PGD steps of the inner maximisation.
@@ -110,10 +107,11 @@ class LLRTrainer(RegularizedTrainer):
 
     method = "llr"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel,
                  lam: float = LocalLinearityRegularizer.lam, mu: float = LocalLinearityRegularizer.mu,
                  steps: int = LocalLinearityRegularizer.steps, step_size: float | None = None,
                  penalty_warmup_epochs: int = 0, step_settings: StepSettings = StepSettings()) -> None:
         super().__init__(classifier, penalty_warmup_epochs=penalty_warmup_epochs, step_settings=step_settings)
-        self._set_regularizer(LocalLinearityRegularizer(eps=eps, norm=norm, lam=lam, mu=mu, steps=steps,
+        self.threat = threat
+        self._set_regularizer(LocalLinearityRegularizer(threat, lam=lam, mu=mu, steps=steps,
                                                         step_size=step_size, box=self._view.box))

@@ -9,6 +9,7 @@ import torch
 
 from art_sor.core.checks import check_count
 from art_sor.core.penalty import Backward, Regularizer, backpropagate_penalty
+from art_sor.core.threat import ThreatModel
 from art_sor.trainers.steps import detached_stats
 from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
@@ -19,13 +20,17 @@ if TYPE_CHECKING:
 def regularizer_settings(regularizer: Regularizer | None) -> dict[str, Any]:
     """A regularizer's hyperparameters, so that a resumed run with a changed regularizer is refused.
 
-    They are the fields of a dataclass (the data box as whether there is one), else its ``repr``.
+    They are the fields of a dataclass (a threat model as its ``eps`` and ``norm``, the data box as whether there is
+    one), else its ``repr``.
     """
     if regularizer is None:
         return {}
     if not dataclasses.is_dataclass(regularizer):
         return {"regularizer": repr(regularizer)}
-    settings = {field.name: getattr(regularizer, field.name) for field in dataclasses.fields(regularizer)}
+    settings: dict[str, Any] = {}
+    for field in dataclasses.fields(regularizer):
+        value = getattr(regularizer, field.name)
+        settings.update(value.to_dict() if isinstance(value, ThreatModel) else {field.name: value})
     if "box" in settings:
         settings["box"] = settings["box"] is not None
     return settings

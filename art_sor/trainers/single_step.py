@@ -11,6 +11,7 @@ norm on the statistics of the batch each pass sees); the training pass on ``x + 
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from art_sor.core.linearity_error import AdaptiveWeight, linearity_error
 from art_sor.core.lmo import linear_maximizer
 from art_sor.core.penalty import Backward
 from art_sor.core.projection import random_start
-from art_sor.core.threat import ThreatModel
+from art_sor.core.threat import ThreatModel, check_threat
 from art_sor.trainers.steps import detached_stats
 from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
@@ -41,8 +42,7 @@ class GuardedFGSMTrainer(TorchStepTrainer):
     the data box and, as in N-FGSM, not projected back onto the ε-ball.
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the noise the step starts from; 0 starts at ``x``.
     :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
@@ -50,12 +50,14 @@ class GuardedFGSMTrainer(TorchStepTrainer):
 
     adversarial_statistics = True
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, step_size: float | None = None,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, step_size: float | None = None,
                  noise: float = 0.0, step_settings: StepSettings = StepSettings()) -> None:
         super().__init__(classifier, step_settings)
-        self.threat = ThreatModel(eps, norm)
+        self.threat = check_threat(threat)
         self.step_size = check_positive(step_size if step_size is not None else self.threat.eps, "step_size")
         self.noise = check_non_negative(noise, "noise")
+        # The noise is drawn from the threat model's ball at another radius (none at 0).
+        self._noise_ball = dataclasses.replace(self.threat, eps=self.noise) if self.noise > 0 else None
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run."""
@@ -64,9 +66,10 @@ class GuardedFGSMTrainer(TorchStepTrainer):
     def _attack(self, loss_fn: RecordingLoss, x: torch.Tensor) -> tuple[torch.Tensor, GradientAt]:
         """The FGSM perturbation (detached) and the gradient it stepped along."""
         box = self._view.box
-        start = random_start(x, self.noise, self.threat.norm, box) if self.noise > 0 else torch.zeros_like(x)
+        noise = self._noise_ball
+        start = random_start(x, noise, box) if noise is not None else torch.zeros_like(x)
         at = gradient_at(loss_fn, x + start)
-        step = linear_maximizer(at.grad, self.step_size, self.threat.norm, x=x + start, box=box)
+        step = linear_maximizer(at.grad, self.step_size, self.threat.geometry, x=x + start, box=box)
         return (start + step).detach(), at
 
     @abc.abstractmethod
@@ -102,8 +105,7 @@ class GradAlignTrainer(GuardedFGSMTrainer):
     | Paper link: https://arxiv.org/abs/2007.02617
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param lam: Weight ``λ`` of the penalty.
     :param step_size: The FGSM step, by default ``ε``.
     :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
@@ -111,9 +113,9 @@ class GradAlignTrainer(GuardedFGSMTrainer):
 
     method = "gradalign"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 0.2,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, lam: float = 0.2,
                  step_size: float | None = None, step_settings: StepSettings = StepSettings()) -> None:
-        super().__init__(classifier, eps, norm, step_size=step_size, step_settings=step_settings)
+        super().__init__(classifier, threat, step_size=step_size, step_settings=step_settings)
         self.lam = check_non_negative(lam, "lam")
 
     def config(self) -> dict[str, Any]:
@@ -123,8 +125,7 @@ class GradAlignTrainer(GuardedFGSMTrainer):
         return settings
 
     def _penalty(self, loss_fn: RecordingLoss, x: torch.Tensor, at: GradientAt) -> dict[str, torch.Tensor]:
-        misalignment = gradient_alignment_penalty(loss_fn, x, at.grad, self.threat.eps, self.threat.norm,
-                                                  self._view.box)
+        misalignment = gradient_alignment_penalty(loss_fn, x, at.grad, self.threat, self._view.box)
         return {"penalty": self.lam * misalignment, "gradient_misalignment": misalignment}
 
 
@@ -138,8 +139,7 @@ class ELLETrainer(GuardedFGSMTrainer):
     | Paper link: https://arxiv.org/abs/2401.11618
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param lam: Weight ``λ`` of the linearity error.
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the noise the FGSM step starts from; 0 (the paper's ELLE) starts at ``x``.
@@ -148,10 +148,10 @@ class ELLETrainer(GuardedFGSMTrainer):
 
     method = "elle"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 1000.0,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, lam: float = 1000.0,
                  step_size: float | None = None, noise: float = 0.0,
                  step_settings: StepSettings = StepSettings()) -> None:
-        super().__init__(classifier, eps, norm, step_size=step_size, noise=noise, step_settings=step_settings)
+        super().__init__(classifier, threat, step_size=step_size, noise=noise, step_settings=step_settings)
         self.lam = check_non_negative(lam, "lam")
 
     def config(self) -> dict[str, Any]:
@@ -165,7 +165,7 @@ class ELLETrainer(GuardedFGSMTrainer):
         weight = self._weight()
         # With a zero weight (ELLE-A between jumps) the error is only measured: no graph, no backward.
         with torch.set_grad_enabled(weight > 0 and torch.is_grad_enabled()):
-            error = linearity_error(loss_fn, x, self.threat.eps, self.threat.norm, self._view.box)
+            error = linearity_error(loss_fn, x, self.threat, self._view.box)
         return {"penalty": weight * error, "linearity_error": error,
                 "penalty_weight": torch.full((), weight, device=error.device)}
 
@@ -180,8 +180,7 @@ class ELLEATrainer(ELLETrainer):
     | Paper link: https://arxiv.org/abs/2401.11618
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param lam_max: The weight after a jump (the paper's 4000, at every ε).
     :param decay: The weight's factor at every step without a jump (the paper's 0.99).
     :param sensitivity: Standard deviations above the mean error that count as a jump (the paper's 2).
@@ -192,10 +191,10 @@ class ELLEATrainer(ELLETrainer):
 
     method = "elle-a"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam_max: float = 4000.0,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, lam_max: float = 4000.0,
                  decay: float = 0.99, sensitivity: float = 2.0, step_size: float | None = None, noise: float = 0.0,
                  step_settings: StepSettings = StepSettings()) -> None:
-        super().__init__(classifier, eps, norm, lam=lam_max, step_size=step_size, noise=noise,
+        super().__init__(classifier, threat, lam=lam_max, step_size=step_size, noise=noise,
                          step_settings=step_settings)
         self.adaptive = AdaptiveWeight(lam_max, decay, sensitivity)
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from art_sor.core.checks import check_count
 from art_sor.core.search import StepRule
 from art_sor.core.sor import Objective, SecondOrderRegularizer, SORHVPMode
+from art_sor.core.threat import ThreatModel
 from art_sor.trainers.regularized import RegularizedTrainer, ramp
 from art_sor.trainers.torch_step import StepSettings
 
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 class SORTrainer(RegularizedTrainer):
     """Train a ``PyTorchClassifier`` on ``ℓ(x) + λ·[gᵀδ + ½ δᵀHδ]``, SOR's quadratic model of the adversarial loss.
 
-    ``δ`` is the worst case of the quadratic model in the ε-ball of ``norm``, found in ``iterations`` steps in the
+    ``δ`` is the worst case of the quadratic model in the threat model's ε-ball, found in ``iterations`` steps in the
     classifier's raw input space (so ε means what it means in ART's attacks) and kept inside ``clip_values`` when
     the classifier has them. One iteration combines gradient and curvature regularization; more iterations move
     toward PGD adversarial training at a lower cost.
@@ -32,8 +31,7 @@ class SORTrainer(RegularizedTrainer):
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer; trained in place, on its device (CUDA when the
                        classifier is on CUDA).
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``, ``"inf"``, ``2`` or ``"l2"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``: the ball of the perturbation search.
     :param iterations: Steps of the perturbation search, at least 1.
     :param h: Finite-difference step of the Hessian-vector products, relative to ``δ``.
     :param lam: Weight ``λ`` of the regularizer.
@@ -56,8 +54,7 @@ class SORTrainer(RegularizedTrainer):
     def __init__(
         self,
         classifier: PyTorchClassifier,
-        eps: float,
-        norm: Any = np.inf,
+        threat: ThreatModel,
         iterations: int = SecondOrderRegularizer.iterations,
         h: float = SecondOrderRegularizer.h,
         lam: float = SecondOrderRegularizer.lam,
@@ -70,9 +67,10 @@ class SORTrainer(RegularizedTrainer):
         step_settings: StepSettings = StepSettings(),
     ) -> None:
         super().__init__(classifier, penalty_warmup_epochs=penalty_warmup_epochs, step_settings=step_settings)
-        self._set_regularizer(SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam,
-                                                     hvp=hvp, step=step, box=self._view.box,
-                                                     random_start=random_start, objective=objective))
+        self.threat = threat
+        self._set_regularizer(SecondOrderRegularizer(threat, iterations=iterations, h=h, lam=lam, hvp=hvp, step=step,
+                                                     box=self._view.box, random_start=random_start,
+                                                     objective=objective))
         self.eps_warmup_epochs = check_count(eps_warmup_epochs, "eps_warmup_epochs", minimum=0)
         if self.eps_warmup_epochs and self.regularizer.lam == 0:
             raise ValueError(f"eps_warmup_epochs={self.eps_warmup_epochs} has no effect: lam is 0, so ε enters no "
@@ -90,4 +88,5 @@ class SORTrainer(RegularizedTrainer):
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
         super()._begin_epoch(epoch, nb_epochs, nb_batches)
         final = self.regularizer
-        self._active = dataclasses.replace(final, eps=final.eps * ramp(epoch, self.eps_warmup_epochs))
+        radius = final.threat.eps * ramp(epoch, self.eps_warmup_epochs)
+        self._active = dataclasses.replace(final, threat=dataclasses.replace(final.threat, eps=radius))

@@ -21,6 +21,7 @@ from art_sor import SORTrainer, StandardTrainer
 from art_sor.classifiers.checkpoints import load_state_dict_classifier
 from art_sor.classifiers.inputs import GeneratorError, check_inputs, generator_batch
 from art_sor.cli import main
+from art_sor.core.threat import ThreatModel
 from art_sor.data.dataset import check_images
 from art_sor.data.user_data import load_image_folder
 from art_sor.explain.scores import check_judge
@@ -139,7 +140,7 @@ def test_the_cli_blames_a_model_without_parameters_on_the_architecture_not_the_o
 def test_an_optimizer_without_trainable_parameters_is_refused():
     model = digits_cnn().requires_grad_(False)
     with pytest.raises(ValueError, match="optimizer has no trainable parameters"):
-        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
+        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.1, "inf"))
 
 
 def test_nan_logits_and_float16_on_a_cpu_are_refused_with_their_cause(digits):
@@ -147,11 +148,12 @@ def test_nan_logits_and_float16_on_a_cpu_are_refused_with_their_cause(digits):
     model = digits_cnn()
     model[-1].bias.data[:] = float("nan")
     with pytest.raises(ValueError, match="returns NaN or inf logits"):
-        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1).fit(x, y, nb_epochs=1,
-                                                                                          verbose=False)
+        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.1, "inf")).fit(x, y,
+                                                                                                           nb_epochs=1,
+                                                                                                          verbose=False)
     half = make_classifier(digits_cnn().half(), (1, 8, 8), clip_values=(0.0, 1.0))
     with pytest.raises(TypeError, match="float16 parameters, which art-sor does not train or attack on a CPU"):
-        SORTrainer(half, eps=0.1).fit(x.astype(np.float16), y, nb_epochs=1, verbose=False)
+        SORTrainer(half, ThreatModel(0.1, "inf")).fit(x.astype(np.float16), y, nb_epochs=1, verbose=False)
 
 
 def test_complex_inputs_are_refused():
@@ -169,7 +171,7 @@ def test_zero_std_with_standardise_names_the_cause(digits):
 
 def test_batch_norm_1d_with_batches_of_one_is_refused(digits):
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10))
-    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
+    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.1, "inf"))
     with pytest.raises(ValueError, match="batch_size 1 leaves batches of one sample"):
         trainer.check_batches(100, 1)
     trainer.check_batches(100, 2)
@@ -343,8 +345,9 @@ def test_a_diverged_run_with_finite_losses_is_stopped_naming_the_learning_rate(d
     classifier = make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0))
     classifier._optimizer = torch.optim.SGD(model.parameters(), lr=1e8, momentum=0.9)
     with pytest.raises(FloatingPointError, match="training has diverged; lower the learning rate"):
-        SORTrainer(classifier, eps=0.1, lam=0.0).fit(digits.x_train[:100], digits.y_train[:100], batch_size=50,
-                                                     nb_epochs=1, verbose=False)
+        SORTrainer(classifier, ThreatModel(0.1, "inf"), lam=0.0).fit(digits.x_train[:100], digits.y_train[:100],
+                                                                     batch_size=50,
+                                                                     nb_epochs=1, verbose=False)
 
 
 def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_learnt(digits):
@@ -356,7 +359,7 @@ def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_le
     at_chance = {"epoch": 2, "loss": 2.30, "train_accuracy": 0.1}
     for classifier, collapsed in ((learnt, False), (make_classifier(digits_cnn(), (1, 8, 8),
                                                                     clip_values=(0.0, 1.0)), True)):
-        trainer = PGDTrainer(classifier, eps=0.3)
+        trainer = PGDTrainer(classifier, ThreatModel(0.3, "inf"))
         trainer.history = [{"epoch": 1, "loss": 2.31, "train_accuracy": 0.1}]
         trainer._last_batch = (x[:100], y[:100])
         warning = trainer.collapse_warning(at_chance)
@@ -372,17 +375,19 @@ def test_a_resume_with_another_learning_rate_or_without_the_scheduler_is_refused
 
     first = classifier(1e-3)
     scheduler = torch.optim.lr_scheduler.StepLR(first.optimizer, 1, 0.5)
-    SORTrainer(first, eps=0.1).fit(x, y, nb_epochs=1, batch_size=50, verbose=False, checkpoint_dir=tmp_path,
-                                   scheduler=scheduler)
+    SORTrainer(first, ThreatModel(0.1, "inf")).fit(x, y, nb_epochs=1, batch_size=50, verbose=False,
+                                                   checkpoint_dir=tmp_path,
+                                                   scheduler=scheduler)
     other = classifier(0.1)
     torch.optim.lr_scheduler.StepLR(other.optimizer, 1, 0.5)
     with pytest.raises(ValueError, match=r"holds a run with other settings \(saved → this trainer\): "
                                          r"config\.optimizer\.param_groups\[0\]\.initial_lr: 0\.001 → 0\.1; "
                                          r"config\.optimizer\.param_groups\[0\]\.lr: 0\.001 → 0\.1; "
                                          r"scheduler: StepLR per epoch → None$"):
-        SORTrainer(other, eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False, checkpoint_dir=tmp_path,
-                                       resume=True)
+        SORTrainer(other, ThreatModel(0.1, "inf")).fit(x, y, nb_epochs=2, batch_size=50, verbose=False,
+                                                       checkpoint_dir=tmp_path,
+                                                       resume=True)
     with pytest.raises(ValueError, match=r"initial_lr: 0.001 → None; scheduler: StepLR per epoch → None; "
                                          r"the run was saved with a learning-rate scheduler"):
-        SORTrainer(classifier(1e-3), eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False,
-                                                  checkpoint_dir=tmp_path, resume=True)
+        SORTrainer(classifier(1e-3), ThreatModel(0.1, "inf")).fit(x, y, nb_epochs=2, batch_size=50, verbose=False,
+                                                                  checkpoint_dir=tmp_path, resume=True)

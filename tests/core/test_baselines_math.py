@@ -13,6 +13,7 @@ from torch import nn
 from art_sor.core.curvature import CurvatureRegularizer
 from art_sor.core.gradient_norm import GradientNormRegularizer
 from art_sor.core.local_linearity import LocalLinearityRegularizer, linearity_gap, maximize_linearity_gap
+from art_sor.core.threat import ThreatModel
 
 
 def losses_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -24,14 +25,14 @@ def test_gr_is_the_dual_norm(tiny_problem, norm):
     model, x, y = tiny_problem
     g, _ = reference_grad_and_hessian(model, x, y)
     dual = g.abs().sum(1) if norm == "inf" else g.norm(dim=1)
-    penalty = GradientNormRegularizer(eps=0.3, norm=norm, lam=2.0)(per_sample_ce(model, y), x)
+    penalty = GradientNormRegularizer(ThreatModel(0.3, norm), lam=2.0)(per_sample_ce(model, y), x)
     assert_close(penalty.value, 2.0 * 0.3 * dual.mean())
     assert_close(penalty.clean_losses, losses_of(model, x, y))
 
 
 def test_gr_weight_gradient_matches_torch_func(tiny_problem):
     model, x, y = tiny_problem
-    penalty = GradientNormRegularizer(eps=0.3, norm="inf", lam=1.5)(per_sample_ce(model, y), x)
+    penalty = GradientNormRegularizer(ThreatModel(0.3, "inf"), lam=1.5)(per_sample_ce(model, y), x)
     model.zero_grad()
     penalty.value.backward()
 
@@ -50,12 +51,13 @@ def test_gr_finite_difference_follows_finlay_oberman(tiny_problem):
     model, x, y = tiny_problem
     g, _ = reference_grad_and_hessian(model, x, y)
     eps, h = 0.3, 0.05
-    penalty = GradientNormRegularizer(eps=eps, norm="inf", lam=1.0, mode="finite_difference", h=h)(
+    penalty = GradientNormRegularizer(ThreatModel(eps, "inf"), lam=1.0, mode="finite_difference", h=h)(
         per_sample_ce(model, y), x)
     expected = (losses_of(model, x + h * eps * g.sign(), y) - losses_of(model, x, y)) / h
     assert_close(penalty.value, expected.mean())
     # and it approaches the double-backprop value as h shrinks
-    fine = GradientNormRegularizer(eps=eps, norm="inf", mode="finite_difference", h=1e-5)(per_sample_ce(model, y), x)
+    fine = GradientNormRegularizer(ThreatModel(eps, "inf"), mode="finite_difference", h=1e-5)(per_sample_ce(model, y),
+                                                                                              x)
     assert math.isclose(fine.value.item(), eps * g.abs().sum(1).mean().item(), rel_tol=1e-4)
 
 
@@ -102,7 +104,7 @@ def test_llr_pgd_reaches_the_known_maximum_of_a_quadratic(norm):
     x = torch.randn(5, 3, dtype=torch.float64)
     losses, grad = loss_fn(x), x @ a
     eps = 0.4
-    found = maximize_linearity_gap(loss_fn, x, losses, grad, eps, norm, steps=100, step_size=eps / 10)
+    found = maximize_linearity_gap(loss_fn, x, losses, grad, ThreatModel(eps, norm), steps=100, step_size=eps / 10)
     achieved = linearity_gap(loss_fn, x, losses, grad, found)
     maximum = 0.5 * eps**2 * (diagonal.sum() if norm == "inf" else diagonal.max())
     assert_close(achieved, maximum.expand(5), rtol=1e-4, atol=1e-9)
@@ -112,7 +114,7 @@ def test_llr_penalty_combines_gap_and_gradient_term(tiny_problem):
     model, x, y = tiny_problem
     torch.manual_seed(0)
     box = (torch.tensor(-1.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
-    regularizer = LocalLinearityRegularizer(eps=0.2, norm="l2", lam=4.0, mu=3.0, steps=3, box=box)
+    regularizer = LocalLinearityRegularizer(ThreatModel(0.2, "l2"), lam=4.0, mu=3.0, steps=3, box=box)
     x_in = x.clamp(-1, 1)
     penalty = regularizer(per_sample_ce(model, y), x_in)
     gap, slope = penalty.parts["linearity_gap"], penalty.parts["gradient_term"]
@@ -121,12 +123,12 @@ def test_llr_penalty_combines_gap_and_gradient_term(tiny_problem):
 
 
 @pytest.mark.parametrize("factory,kwargs,name", [
-    (GradientNormRegularizer, {"eps": 0.0, "norm": "inf"}, "eps"),
-    (GradientNormRegularizer, {"eps": 0.1, "norm": "inf", "mode": "exact"}, "mode"),
+    (GradientNormRegularizer, {"threat": 0.1}, "threat"),
+    (GradientNormRegularizer, {"threat": ThreatModel(0.1, "inf"), "mode": "exact"}, "mode"),
     (CurvatureRegularizer, {"h": -1.0}, "h"),
     (CurvatureRegularizer, {"h": 1.0, "lam": -2.0}, "lam"),
-    (LocalLinearityRegularizer, {"eps": 0.1, "norm": "inf", "steps": 0}, "steps"),
-    (LocalLinearityRegularizer, {"eps": 0.1, "norm": "inf", "mu": -1.0}, "mu"),
+    (LocalLinearityRegularizer, {"threat": ThreatModel(0.1, "inf"), "steps": 0}, "steps"),
+    (LocalLinearityRegularizer, {"threat": ThreatModel(0.1, "inf"), "mu": -1.0}, "mu"),
 ])
 def test_baselines_reject_bad_hyperparameters(factory, kwargs, name):
     with pytest.raises(ValueError, match=name):

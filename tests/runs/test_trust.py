@@ -242,19 +242,20 @@ def test_kill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path, spec):
 
 def test_resume_with_another_learning_rate_is_refused(small_digits, tmp_path):
     x, y, _, _ = small_digits
-    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=0.01), eps=0.1).fit(x, y, nb_epochs=1, verbose=False,
-                                                                             checkpoint_dir=tmp_path)
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=0.01), ThreatModel(0.1, "inf")).fit(x, y, nb_epochs=1,
+                                                                                               verbose=False,
+                                                                                             checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="optimizer"):
-        SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=0.1), eps=0.1).fit(
+        SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=0.1), ThreatModel(0.1, "inf")).fit(
             x, y, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path, resume=True)
 
 
 def test_numpy_scalar_eps_is_stored_plainly_and_resumes(small_digits, tmp_path):
     x, y, _, _ = small_digits
-    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=np.float64(0.1))
-    assert type(trainer.regularizer.eps) is float
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(np.float64(0.1), "inf"))
+    assert type(trainer.regularizer.threat.eps) is float and type(trainer.config()["eps"]) is float
     trainer.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
-    again = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=np.float64(0.1))
+    again = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(np.float64(0.1), "inf"))
     assert len(again.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path, resume=True)) == 1
 
 
@@ -452,7 +453,7 @@ def test_black_box_only_evaluation_draws_its_curve_with_pgd():
 def test_data_outside_the_clip_values_is_refused(small_digits, digits_classifier):
     x, y, _, _ = small_digits
     with pytest.raises(ValueError, match="outside the classifier's clip_values"):
-        SORTrainer(digits_classifier, eps=0.1).fit(x * 255, y, nb_epochs=1, verbose=False)
+        SORTrainer(digits_classifier, ThreatModel(0.1, "inf")).fit(x * 255, y, nb_epochs=1, verbose=False)
 
 
 class Wide(nn.Module):
@@ -473,7 +474,7 @@ class Wide(nn.Module):
 ])
 def test_model_mistakes_fail_before_an_epoch(small_digits, model, error, message):
     x, y, _, _ = small_digits
-    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
+    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.1, "inf"))
     started = time.perf_counter()
     with pytest.raises(error, match=message):
         trainer.fit(x, y, nb_epochs=1, verbose=False)
@@ -483,13 +484,13 @@ def test_model_mistakes_fail_before_an_epoch(small_digits, model, error, message
 def test_float64_data_for_a_float32_model_is_refused(small_digits, digits_classifier):
     x, y, _, _ = small_digits
     with pytest.raises(TypeError, match="x is float64 but the model's parameters are float32"):
-        SORTrainer(digits_classifier, eps=0.1).fit(x.astype(np.float64), y, nb_epochs=1, verbose=False)
+        SORTrainer(digits_classifier, ThreatModel(0.1, "inf")).fit(x.astype(np.float64), y, nb_epochs=1, verbose=False)
 
 
 def test_batchnorm1d_batch_of_one_is_refused(small_digits):
     x, y, _, _ = small_digits
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
-    trainer = SORTrainer(make_classifier(model, (1, 8, 8)), eps=0.1)
+    trainer = SORTrainer(make_classifier(model, (1, 8, 8)), ThreatModel(0.1, "inf"))
     with pytest.raises(ValueError, match=r"batch of one sample.*BatchNorm1d"):
         trainer.fit(x[:101], y[:101], batch_size=50, nb_epochs=1, verbose=False)
 
