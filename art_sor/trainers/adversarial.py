@@ -23,7 +23,7 @@ from art_sor.core.lmo import linear_maximizer
 from art_sor.core.penalty import Backward
 from art_sor.core.projection import projected_gradient_ascent, random_start
 from art_sor.core.threat import ThreatModel, check_threat
-from art_sor.trainers.steps import detached_stats
+from art_sor.trainers.optimizer_step import detached_stats
 from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
 if TYPE_CHECKING:

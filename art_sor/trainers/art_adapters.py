@@ -31,7 +31,7 @@ from art_sor.core.checks import check_count, check_non_negative, check_positive
 from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel, check_threat
 from art_sor.trainers.base import EpochTrainer
-from art_sor.trainers.steps import OptimizerStep, detached_stats
+from art_sor.trainers.optimizer_step import OptimizerStep, detached_stats
 
 if TYPE_CHECKING:
     from art.defences.trainer import (

@@ -10,7 +10,7 @@ import torch
 from art_sor.core.checks import check_count
 from art_sor.core.penalty import Backward, Regularizer, backpropagate_penalty
 from art_sor.core.threat import ThreatModel
-from art_sor.trainers.steps import detached_stats
+from art_sor.trainers.optimizer_step import detached_stats
 from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from art_sor.core.checks import check_bool, check_choice, check_count
 from art_sor.core.errors import SettingError, SettingTypeError
 from art_sor.core.penalty import Backward
 from art_sor.trainers.base import EpochTrainer
-from art_sor.trainers.steps import OptimizerStep
+from art_sor.trainers.optimizer_step import OptimizerStep
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
