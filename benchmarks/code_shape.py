@@ -9,6 +9,7 @@ Two figures, measured the same way before and after a refactoring:
   ``*args`` and ``**kwargs`` counted as one each), read from the source with :mod:`ast`.
 
     OMP_NUM_THREADS=1 python benchmarks/code_shape.py [--top 10]
+    python benchmarks/code_shape.py --no-frames --source /tmp/before/art_sor   # another tree's signatures
 """
 
 from __future__ import annotations
@@ -60,11 +61,11 @@ def step_frames() -> list[str]:
     return recorded
 
 
-def widest(top: int) -> list[tuple[int, str]]:
-    """The ``top`` functions of ``art_sor`` with the most parameters, as ``(count, module:qualname)``."""
+def signatures(package: Path) -> list[tuple[int, str]]:
+    """Every function of ``package`` with its parameter count, as ``(count, module:qualname)``, widest first."""
     found: list[tuple[int, str]] = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        module = str(path.relative_to(PACKAGE.parent).with_suffix(""))
+    for path in sorted(package.rglob("*.py")):
+        module = str(path.relative_to(package.parent).with_suffix(""))
         tree = ast.parse(path.read_text())
 
         def visit(node: ast.AST, prefix: str, module: str = module) -> None:
@@ -80,20 +81,27 @@ def widest(top: int) -> list[tuple[int, str]]:
                     visit(child, f"{prefix}{child.name}.")
 
         visit(tree, "")
-    return sorted(found, key=lambda item: (-item[0], item[1]))[:top]
+    return sorted(found, key=lambda item: (-item[0], item[1]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=10, help="How many of the widest functions to list.")
+    parser.add_argument("--source", type=Path, default=PACKAGE, help="The art_sor folder whose signatures to read.")
+    parser.add_argument("--no-frames", action="store_true", help="Skip the tiny training run.")
     args = parser.parse_args()
-    frames = step_frames()
-    own = [frame for frame in frames if frame.startswith("art_sor/")]
-    print(f"Frames from cli/train.train to _micro_step: {len(frames)} in all, {len(own)} in art_sor")
-    for frame in own:
-        print(f"  {frame}")
+    if not args.no_frames:
+        frames = step_frames()
+        own = [frame for frame in frames if frame.startswith("art_sor/")]
+        print(f"Frames from cli/train.train to _micro_step: {len(frames)} in all, {len(own)} in art_sor")
+        for frame in own:
+            print(f"  {frame}")
+    found = signatures(args.source)
     print(f"\nThe {args.top} widest functions of art_sor (parameters, self not counted):")
-    for count, name in widest(args.top):
+    for count, name in found[:args.top]:
+        print(f"  {count:3d}  {name}")
+    print("\nThe widest trainer constructors (art_sor/trainers):")
+    for count, name in [item for item in found if "trainers/" in item[1] and item[1].endswith(".__init__")][:8]:
         print(f"  {count:3d}  {name}")
 
 
