@@ -14,9 +14,11 @@ __version__ = "0.3.0"
 
 # Public names and the modules that implement them.
 _LAZY = {"EpochTrainer": "art_sor.trainers", "RegularizedTrainer": "art_sor.trainers",
-         "SORTrainer": "art_sor.trainers", "StandardTrainer": "art_sor.trainers", "ThreatModel": "art_sor.core.threat"}
+         "SORTrainer": "art_sor.trainers", "StandardTrainer": "art_sor.trainers", "StepSettings": "art_sor.trainers",
+         "ThreatModel": "art_sor.core.threat"}
 
-__all__ = ["EpochTrainer", "RegularizedTrainer", "SORTrainer", "StandardTrainer", "ThreatModel", "__version__"]
+__all__ = ["EpochTrainer", "RegularizedTrainer", "SORTrainer", "StandardTrainer", "StepSettings", "ThreatModel",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:

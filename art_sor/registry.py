@@ -11,7 +11,7 @@ group                         factory
 ``art_sor.datasets``          ``build(root, download, **options) -> art_sor.data.Dataset``
 ``art_sor.architectures``     ``build(input_shape, nb_classes, **options) -> torch.nn.Module``
 ``art_sor.attacks``           ``build(classifier, threat, batch_size, **options) -> PreparedAttack``
-``art_sor.defences``          ``build(classifier, threat, **options) -> trainer with fit(...)``
+``art_sor.defences``          ``build(classifier, threat, step_settings, **options) -> trainer with fit(...)``
 ============================  ==============================================================================
 """
 
@@ -38,7 +38,7 @@ class RegistrySettingError(RegistryError, SettingError):
     An architecture that cannot be built or trained, or a setting supplied beside a spec that its entry does not
     take, or that its spec sets too.
 
-    :ivar setting: The setting's Python name (``architecture``, ``amp``, ``micro_batch_size``).
+    :ivar setting: The setting's Python name (``architecture``, ``root``, ``amp``).
     """
 
 
@@ -163,5 +163,5 @@ DATASETS = Registry("dataset", "art_sor.datasets", ("root", "download"))
 one that does not is refused."""
 ARCHITECTURES = Registry("architecture", "art_sor.architectures", ("input_shape", "nb_classes"))
 ATTACKS = Registry("attack", "art_sor.attacks", ("classifier", "threat", "batch_size"))
-DEFENCES = Registry("defence", "art_sor.defences", ("classifier", "threat"))
+DEFENCES = Registry("defence", "art_sor.defences", ("classifier", "threat", "step_settings"))
 REGISTRIES = {"datasets": DATASETS, "architectures": ARCHITECTURES, "attacks": ATTACKS, "defences": DEFENCES}

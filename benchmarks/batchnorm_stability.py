@@ -40,6 +40,7 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data.bundled import load_digits
 from art_sor.evaluation import evaluate_attacks
 from art_sor.registry import DEFENCES
+from art_sor.trainers import StepSettings
 
 THREAT = ThreatModel(0.2, "inf")
 
@@ -118,8 +119,7 @@ def run(spec: str, batch_norm: str, seed: int, epochs: int) -> dict[str, Any]:
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     # "batch" is the default; "frozen" patches the default's passes below.
     plain = batch_norm in ("batch", "frozen") or spec == "standard"
-    full_spec = spec if plain else f"{spec}{',' if ':' in spec else ':'}batch_norm=eval"
-    trainer = DEFENCES.build(full_spec, classifier, THREAT)
+    trainer = DEFENCES.build(spec, classifier, THREAT, StepSettings(batch_norm="batch" if plain else "eval"))
     if batch_norm == "frozen":
         trainer._view.perturbation_mode = lambda mode, order=2: frozen_statistics(trainer._view)
     probe = Probe(model, torch.tensor(data.x_train[:256]))

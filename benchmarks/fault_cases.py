@@ -37,7 +37,7 @@ from art.data_generators import DataGenerator
 from click.testing import CliRunner
 from torch import nn
 
-from art_sor import SORTrainer
+from art_sor import SORTrainer, StepSettings
 from art_sor.classifiers.checkpoints import load_classifier, read_torch_dict, save_classifier
 from art_sor.classifiers.inputs import GeneratorError
 from art_sor.classifiers.opening import open_model
@@ -153,6 +153,7 @@ DELIBERATE = (ValueError, TypeError, FileNotFoundError, FloatingPointError, Regi
               FolderError, CorruptFileError, RecipeError, ImportError, GeneratorError, DiskFullError)
 BURIED = 600
 """Command-line output longer than this buries the cause, whatever it names."""
+THREAT = ThreatModel(0.1, "inf")
 QUICK = ["--epochs", "1", "--train-samples", "100", "--eval-samples", "20", "--quiet", "--device", "cpu"]
 
 
@@ -179,7 +180,7 @@ class Workspace:
         self.other_classes = self._checkpoint("classes.pt", (1, 8, 8), 3, {})
         self.other_shape = self._checkpoint("shape.pt", (1, 28, 28), 10, {})
         self.bad_norm = self._checkpoint("norm.pt", (1, 8, 8), 10,
-                                         {"run": {"threat": {"eps": 0.1, "norm": "l7"}, "defence": {"spec": "x"}}})
+                                         {"run": {"threat": {"norm": "l7"}, "defence": {"spec": "x"}}})
         self.bad_npz = str(root / "bad.npz")
         np.savez(self.bad_npz, x_train=np.zeros((4, 8, 8)), y_train=np.zeros(4), x_test=np.zeros((2, 8, 8)))
         self.float_npz = str(root / "float.npz")
@@ -363,7 +364,7 @@ def cli_cases(w: Workspace) -> list[tuple[str, list[str], str]]:
         (["--defence", "sor:colour=1"], "--defence"), (["--defence", "sor:lam=1_5"], "lam"),
         (["--defence", "sor:lam=-1"], "lam"), (["--defence", "sor:iterations=0"], "iterations"),
         (["--defence", "sor:iterations=1.5"], "iterations"), (["--defence", "sor:hvp=fast"], "hvp"),
-        (["--defence", "sor:amp=no"], "amp"), (["--defence", "sor:batch_norm=train"], "batch_norm"),
+        (["--defence", "sor:amp=no"], "amp"), (["--batch-norm", "train"], "--batch-norm"),
         (["--defence", ".."], "--defence"), (["--defence", "a/b"], "--defence"),
         (["--defence", "sor", "--defence", "sor"], "--defence"), (["--defence", "madry-pgd:steps=0"], "steps"),
         (["--defence", "fbf", "--norm", "l2", "--eps", "0.5"], "L∞"), (["--defence", "trades:beta=-1"], "beta"),
@@ -491,14 +492,14 @@ def silent_result_cli_cases(w: Workspace) -> list[tuple[str, list[str], str, dic
         (["--defence", "sor:objective=perturbed,hvp=exact"], "hvp='exact' has no effect"),
         (["--defence", "sor:objective=perturbed,h=0.5"], "h=0.5 has no effect"),
         (["--defence", "gr:h=0.5"], "h=0.5 has no effect"),
-        (["--defence", "sor:batch_norm=eval"], "batch_norm='eval' has no effect"),
-        (["--defence", "pgd-at:batch_norm=eval"], "batch_norm='eval' has no effect"),
+        (["--batch-norm", "eval"], "batch_norm='eval' has no effect"),
+        (["--defence", "pgd-at", "--batch-norm", "eval"], "batch_norm='eval' has no effect"),
         (["--defence", "sor:lam=0,penalty_warmup_epochs=2"], "penalty_warmup_epochs=2 has no effect"),
         (["--defence", "sor:lam=0,eps_warmup_epochs=2"], "eps_warmup_epochs=2 has no effect"),
         (["--defence", "gr:lam=0,penalty_warmup_epochs=1"], "penalty_warmup_epochs=1 has no effect"),
         (["--defence", "sor", "--micro-batch-size", "64"], "--micro-batch-size"),
         (["--defence", "sor", "--micro-batch-size", "500"], "--micro-batch-size"),
-        (["--defence", "sor:micro_batch_size=64"], "micro_batch_size 64 is not below"),
+        (["--defence", "sor:micro_batch_size=16"], "takes no option 'micro_batch_size'"),
         (["--eps", "8"], "8/255"), (["--norm", "l2", "--eps", "4"], "--eps"),
         (["--norm", "l1", "--eps", "40"], "--eps"),
         (["--dataset", "npz"], "npz:PATH"), (["--dataset", "npz:"], "npz:PATH"),
@@ -541,7 +542,7 @@ def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
 
     def fit(**kwargs: Any) -> Callable[[], Any]:
         arguments = {"x": x, "y": y, "nb_epochs": 1, "verbose": False, **kwargs}
-        return lambda: SORTrainer(classifier(), eps=0.1).fit(**arguments)
+        return lambda: SORTrainer(classifier(), THREAT).fit(**arguments)
 
     class Output(nn.Module):
         def __init__(self, kind: str, width: int = 10) -> None:
@@ -557,20 +558,23 @@ def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
     nan_x[0, 0, 0, 0] = np.nan
     bn1d = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10))
     other = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    cases = [(f"SORTrainer({label})", (lambda kw=kw: SORTrainer(classifier(), **kw)), name) for label, kw, name in [
-        ("eps=0", {"eps": 0.0}, "eps"), ("eps=-1", {"eps": -1.0}, "eps"), ("eps=nan", {"eps": float("nan")}, "eps"),
-        ("eps='a'", {"eps": "a"}, "eps"), ("norm=3", {"eps": 0.1, "norm": 3}, "norm"),
-        ("norm='l3'", {"eps": 0.1, "norm": "l3"}, "norm"), ("iterations=0", {"eps": 0.1, "iterations": 0},
-                                                            "iterations"),
-        ("iterations=True", {"eps": 0.1, "iterations": True}, "iterations"), ("h=0", {"eps": 0.1, "h": 0.0}, "h"),
-        ("lam=-1", {"eps": 0.1, "lam": -1.0}, "lam"), ("hvp='fast'", {"eps": 0.1, "hvp": "fast"}, "hvp"),
-        ("step='momentum'", {"eps": 0.1, "step": "momentum"}, "step"), ("amp='no'", {"eps": 0.1, "amp": "no"},
-                                                                        "amp"),
-        ("batch_norm='train'", {"eps": 0.1, "batch_norm": "train"}, "batch_norm"),
-        ("random_start='yes'", {"eps": 0.1, "random_start": "yes"}, "random_start"),
-        ("objective='cubic'", {"eps": 0.1, "objective": "cubic"}, "objective"),
-        ("eps_warmup_epochs=-1", {"eps": 0.1, "eps_warmup_epochs": -1}, "eps_warmup_epochs"),
+    cases = [(f"ThreatModel({label})", (lambda args=args: ThreatModel(*args)), name) for label, args, name in [
+        ("eps=0", (0.0, "inf"), "eps"), ("eps=-1", (-1.0, "inf"), "eps"), ("eps=nan", (float("nan"), "inf"), "eps"),
+        ("eps='a'", ("a", "inf"), "eps"), ("norm=3", (0.1, 3), "norm"), ("norm='l3'", (0.1, "l3"), "norm"),
     ]]
+    cases += [("SORTrainer(eps=0.1)", lambda: SORTrainer(classifier(), 0.1), "threat")]
+    cases += [(f"SORTrainer({label})", (lambda kw=kw: SORTrainer(classifier(), THREAT, **kw)), name)
+              for label, kw, name in [
+        ("iterations=0", {"iterations": 0}, "iterations"),
+        ("iterations=True", {"iterations": True}, "iterations"), ("h=0", {"h": 0.0}, "h"),
+        ("lam=-1", {"lam": -1.0}, "lam"), ("hvp='fast'", {"hvp": "fast"}, "hvp"),
+        ("step='momentum'", {"step": "momentum"}, "step"),
+        ("random_start='yes'", {"random_start": "yes"}, "random_start"),
+        ("objective='cubic'", {"objective": "cubic"}, "objective"),
+        ("eps_warmup_epochs=-1", {"eps_warmup_epochs": -1}, "eps_warmup_epochs"),
+    ]]
+    cases += [("StepSettings(amp='no')", lambda: StepSettings(amp="no"), "amp"),
+              ("StepSettings(batch_norm='train')", lambda: StepSettings(batch_norm="train"), "batch_norm")]
     cases += [(f"fit({label})", call, name) for label, call, name in [
         ("x as a list", fit(x=list(x)), "x"), ("x with NaN", fit(x=nan_x), "NaN"),
         ("x in 0..255", fit(x=outside), "clip_values"), ("x float64", fit(x=x.astype(np.float64)), "float64"),
@@ -585,18 +589,18 @@ def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
         ("validation_data of 3", fit(validation_data=(x, y, y)), "validation_data"),
         ("validation labels short", fit(validation_data=(x, y[:-1])), "validation_data"),
     ]]
-    cases += [(f"model {label}", (lambda m=m: SORTrainer(classifier(m), eps=0.1).fit(x, y, nb_epochs=1,
+    cases += [(f"model {label}", (lambda m=m: SORTrainer(classifier(m), THREAT).fit(x, y, nb_epochs=1,
                                                                                     verbose=False)), name)
               for label, m, name in [("with 12 outputs", Output("tensor", 12), "nb_classes"),
                                      ("returning a tuple", Output("tuple"), "tuple"),
                                      ("returning a dict", Output("dict"), "dict"),
                                      ("float64 with float32 data", Output("tensor").double(), "float64")]]
     cases += [("BatchNorm1d batch of one",
-               lambda: SORTrainer(classifier(bn1d), eps=0.1).fit(x[:101], y[:101], batch_size=50, nb_epochs=1,
+               lambda: SORTrainer(classifier(bn1d), THREAT).fit(x[:101], y[:101], batch_size=50, nb_epochs=1,
                                                                  verbose=False), "BatchNorm1d"),
-              ("not an ART PyTorchClassifier", lambda: SORTrainer(object(), eps=0.1), "classifier"),
+              ("not an ART PyTorchClassifier", lambda: SORTrainer(object(), THREAT), "classifier"),
               ("classifier without optimizer",
-               lambda: SORTrainer(wrap_model(build_model("small-cnn", (1, 8, 8), 10), (1, 8, 8), 10), eps=0.1),
+               lambda: SORTrainer(wrap_model(build_model("small-cnn", (1, 8, 8), 10), (1, 8, 8), 10), THREAT),
                "optimizer"),
               ("evaluate_attacks with an unknown attack",
                lambda: evaluate_attacks(classifier(), x, y, ThreatModel(0.1, "inf"), ["bim"]), "bim"),
@@ -606,18 +610,18 @@ def api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], str]]:
     nan_model = Output("tensor")
     nan_model.fc.bias.data[:] = float("nan")
     cases += [("fit(x complex)", fit(x=x.astype(np.complex64)), "complex"),
-              ("model float16 on a CPU", lambda: SORTrainer(classifier(Output("tensor").half()), eps=0.1).fit(
+              ("model float16 on a CPU", lambda: SORTrainer(classifier(Output("tensor").half()), THREAT).fit(
                   x.astype(np.float16), y, nb_epochs=1, verbose=False), "float16"),
-              ("model returning NaN", lambda: SORTrainer(classifier(nan_model), eps=0.1).fit(
+              ("model returning NaN", lambda: SORTrainer(classifier(nan_model), THREAT).fit(
                   x, y, nb_epochs=1, verbose=False), "NaN"),
-              ("model with all parameters frozen", lambda: SORTrainer(classifier(frozen), eps=0.1), "trainable"),
-              ("fit_generator whose get_batch raises", lambda: SORTrainer(classifier(), eps=0.1).fit_generator(
+              ("model with all parameters frozen", lambda: SORTrainer(classifier(frozen), THREAT), "trainable"),
+              ("fit_generator whose get_batch raises", lambda: SORTrainer(classifier(), THREAT).fit_generator(
                   _Generator(x, y, "raise"), nb_epochs=1, verbose=False), "get_batch"),
               ("fit_generator whose get_batch returns three items",
-               lambda: SORTrainer(classifier(), eps=0.1).fit_generator(_Generator(x, y, "three"), nb_epochs=1,
+               lambda: SORTrainer(classifier(), THREAT).fit_generator(_Generator(x, y, "three"), nb_epochs=1,
                                                                        verbose=False), "get_batch"),
               ("fit_generator whose get_batch returns an array",
-               lambda: SORTrainer(classifier(), eps=0.1).fit_generator(_Generator(x, y, "array"), nb_epochs=1,
+               lambda: SORTrainer(classifier(), THREAT).fit_generator(_Generator(x, y, "array"), nb_epochs=1,
                                                                        verbose=False), "get_batch"),
               ("resume with an optimizer of another lr", lambda: _resume_other_lr(w, x, y, classifier),
                "lr: 0.001 → 0.1"),
@@ -647,11 +651,11 @@ def silent_result_api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], 
         return model
 
     def trainer(**kwargs: Any) -> Callable[[], Any]:
-        return lambda: SORTrainer(classifier(), **{"eps": 0.1, **kwargs})
+        return lambda: SORTrainer(classifier(), THREAT, **kwargs)
 
     def fit(trainer_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Callable[[], Any]:
         arguments = {"x": x, "y": y, "nb_epochs": 1, "verbose": False, **kwargs}
-        return lambda: SORTrainer(classifier(), **{"eps": 0.1, **(trainer_kwargs or {})}).fit(**arguments)
+        return lambda: SORTrainer(classifier(), **{"threat": THREAT, **(trainer_kwargs or {})}).fit(**arguments)
 
     def generator(fault: str) -> Callable[[], Any]:
         from art.data_generators import NumpyDataGenerator, PyTorchDataGenerator
@@ -664,7 +668,7 @@ def silent_result_api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], 
                                                           50),
                 "drop_remainder": lambda: NumpyDataGenerator(x, y, batch_size=50),
                 "yielding 30 declared 60": lambda: _Generator(x, y, "size", 60)}[fault]
-        return lambda: SORTrainer(classifier(), eps=0.1).fit_generator(made(), nb_epochs=1, verbose=False)
+        return lambda: SORTrainer(classifier(), THREAT).fit_generator(made(), nb_epochs=1, verbose=False)
 
     cases: list[tuple[str, Callable[[], Any], str]] = []
     cases += [(f"open_model of a MadryLab checkpoint with {label}",
@@ -699,23 +703,24 @@ def silent_result_api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], 
         ("hvp='exact', h=0.5", {"hvp": "exact", "h": 0.5}, "h=0.5 has no effect"),
         ("step='frank_wolfe'", {"step": "frank_wolfe"}, "step='frank_wolfe' has no effect"),
         ("objective='perturbed', hvp='exact'", {"objective": "perturbed", "hvp": "exact"}, "hvp='exact'"),
-        ("batch_norm='eval' without batch norm", {"batch_norm": "eval"}, "batch_norm='eval' has no effect"),
+        ("batch_norm='eval' without batch norm", {"step_settings": StepSettings(batch_norm="eval")},
+         "batch_norm='eval' has no effect"),
         ("lam=0, penalty_warmup_epochs=2", {"lam": 0.0, "penalty_warmup_epochs": 2}, "penalty_warmup_epochs"),
         ("lam=0, eps_warmup_epochs=2", {"lam": 0.0, "eps_warmup_epochs": 2}, "eps_warmup_epochs"),
     ]]
     cases += [("GradientNormRegularizer(h=0.5) with double_backprop",
-               lambda: GradientNormRegularizer(eps=0.1, norm="inf", h=0.5), "h=0.5 has no effect"),
+               lambda: GradientNormRegularizer(THREAT, h=0.5), "h=0.5 has no effect"),
               ("OptimizerSettings('adam', momentum=0.5)", lambda: OptimizerSettings("adam", 0.1, momentum=0.5),
                "momentum"),
               ("ScheduleSettings('cosine', gamma=0.5)", lambda: ScheduleSettings("cosine", gamma=0.5), "gamma"),
               ("ScheduleSettings('constant', milestones=(3,))", lambda: ScheduleSettings("constant", (3,)),
                "milestones")]
     cases += [(f"fit({label})", call, name) for label, call, name in [
-        ("micro_batch_size=128 over batches of 64", fit({"micro_batch_size": 128}, batch_size=64),
-         "micro_batch_size 128"),
-        ("eps=8 on [0, 1]", fit({"eps": 8}), "8/255"),
+        ("micro_batch_size=128 over batches of 64",
+         fit({"step_settings": StepSettings(micro_batch_size=128)}, batch_size=64), "micro_batch_size 128"),
+        ("eps=8 on [0, 1]", fit({"threat": ThreatModel(8, "inf")}), "8/255"),
         ("a model expecting another input size",
-         lambda: SORTrainer(classifier(nn.Sequential(nn.Flatten(), nn.Linear(32, 10))), eps=0.1).fit(
+         lambda: SORTrainer(classifier(nn.Sequential(nn.Flatten(), nn.Linear(32, 10))), THREAT).fit(
              x, y, nb_epochs=1, verbose=False), "input_shape"),
         ("checkpoint_dir that is a file", fit(checkpoint_dir=w.file), "checkpoint_dir"),
     ]]
@@ -764,7 +769,7 @@ def result_cases(w: Workspace) -> list[tuple[str, Callable[[], str | None]]]:
         model = build_model("small-cnn", (1, 8, 8), 10)
         classifier = wrap_model(model, (1, 8, 8), 10, optimizer=torch.optim.Adam(model.parameters(), 1e-3),
                                 device="cpu")
-        history = SORTrainer(classifier, eps=0.1).fit(x, y, nb_epochs=1, verbose=False)
+        history = SORTrainer(classifier, THREAT).fit(x, y, nb_epochs=1, verbose=False)
         return None if len(history) == 1 and x.strides[0] < 0 else "negative-stride arrays did not train"
 
     def ledger_lost() -> str | None:
@@ -813,11 +818,11 @@ def _other_resume(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callab
         return torch.optim.lr_scheduler.OneCycleLR(trained.optimizer, max_lr=1e-3, epochs=2, steps_per_epoch=2)
 
     first = classifier()
-    SORTrainer(first, eps=0.1).fit(x, y, nb_epochs=1, batch_size=64, verbose=False, checkpoint_dir=folder,
+    SORTrainer(first, THREAT).fit(x, y, nb_epochs=1, batch_size=64, verbose=False, checkpoint_dir=folder,
                                    scheduler=one_cycle(first), scheduler_interval="batch")
     other = classifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 10))) if fault == "with another model" \
         else classifier()
-    resumed = SORTrainer(other, eps=0.1)  # built before its scheduler, as the first run's was
+    resumed = SORTrainer(other, THREAT)  # built before its scheduler, as the first run's was
     arguments = {"x": x[:100] if fault.startswith("on a subset") else x, "y": y[:100] if fault.startswith(
         "on a subset") else y, "nb_epochs": 2, "batch_size": 64, "verbose": False, "checkpoint_dir": folder,
                  "resume": not fault.startswith("fresh")}
@@ -828,9 +833,9 @@ def _other_resume(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callab
 
 def _changed_after(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callable[..., Any]) -> None:
     folder = w.root / "changed-after"
-    SORTrainer(classifier(), eps=0.1).fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=folder)
+    SORTrainer(classifier(), THREAT).fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=folder)
     fresh = classifier()
-    trainer = SORTrainer(fresh, eps=0.1)
+    trainer = SORTrainer(fresh, THREAT)
     for group in fresh.optimizer.param_groups:
         group["lr"] = 0.1
     trainer.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=folder, resume=True)
@@ -866,11 +871,11 @@ def _file_size_limit(w: Workspace, write: Callable[[], Any]) -> None:
 
 def _resume_other_lr(w: Workspace, x: np.ndarray, y: np.ndarray, classifier: Callable[..., Any]) -> None:
     folder = w.root / "resume-lr"
-    SORTrainer(classifier(), eps=0.1).fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=folder)
+    SORTrainer(classifier(), THREAT).fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=folder)
     fresh = classifier()
     for group in fresh.optimizer.param_groups:
         group["lr"] = 0.1
-    SORTrainer(fresh, eps=0.1).fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=folder, resume=True)
+    SORTrainer(fresh, THREAT).fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=folder, resume=True)
 
 
 def _full_disk(w: Workspace, data: Any) -> None:

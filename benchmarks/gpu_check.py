@@ -27,6 +27,7 @@ from art_sor.registry import DEFENCES
 from art_sor.runs.run_classifier import build_run_classifier, seed_everything
 from art_sor.runs.setup import OptimizerSettings, TrainingSetup
 from art_sor.storage import write_json
+from art_sor.trainers import StepSettings
 
 DEFENCES_TIMED = ("standard", "sor", "sor:iterations=3", "pgd-at")
 
@@ -42,9 +43,8 @@ def cifar_shaped(samples: int) -> Dataset:
 def time_steps(spec: str, data: Dataset, setup: TrainingSetup, steps: int, warmup: int, amp: bool) -> dict:
     """Milliseconds per training step and peak memory of one defence."""
     seed_everything(0)
-    separator = "," if ":" in spec else ":"
-    trainer = DEFENCES.build(f"{spec}{separator}amp={amp}", build_run_classifier(data, setup), ThreatModel(8 / 255,
-                                                                                                          "inf"))
+    trainer = DEFENCES.build(spec, build_run_classifier(data, setup), ThreatModel(8 / 255, "inf"),
+                             StepSettings(amp=amp))
     device = trainer.get_classifier().device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -24,6 +24,7 @@ from art_sor.core.batch import batch_dot
 from art_sor.core.gradients import gradient_at
 from art_sor.core.hvp import hessian_vector_product
 from art_sor.core.lmo import linear_maximizer
+from art_sor.core.norms import GEOMETRIES
 from art_sor.data import load_dataset
 
 
@@ -50,7 +51,7 @@ def main() -> None:
             delta, iterates = torch.zeros_like(x), []
             for k in range(args.iterations):
                 v = grad if k == 0 else grad + hessian_vector_product(loss_fn, at, delta, h=1.0).detach()
-                extreme = linear_maximizer(v, args.eps, "inf", x=x, box=box)
+                extreme = linear_maximizer(v, args.eps, GEOMETRIES["inf"], x=x, box=box)
                 delta = extreme if rule == "replace" else delta + (2.0 / (k + 2)) * (extreme - delta)
                 iterates.append(delta)
             quadratic = [(batch_dot(grad, d) + 0.5 * batch_dot(d, hessian_vector_product(loss_fn, at, d, mode="exact")

@@ -15,7 +15,10 @@ CPU timings short; the table says which was used).
     python benchmarks/step_cost.py --architecture preact-resnet18 --measure flops
     python benchmarks/step_cost.py --architecture preact-resnet18 --measure time --threads 1 --batch-size 32
     python benchmarks/step_cost.py --architecture preact-resnet18 --measure memory --batch-size 64 \\
-        --defence standard --defence pgd-at --defence sor --defence sor:micro_batch_size=16
+        --defence standard --defence pgd-at --defence sor --defence "sor;micro_batch_size=16"
+
+A defence may carry step settings after a semicolon (``sor;micro_batch_size=16``, ``pgd-at;amp=true``): they are
+the run's :class:`~art_sor.trainers.StepSettings`, not options of the defence.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from art_sor.models.wide_resnet import WideResNet
 from art_sor.registry import DEFENCES
 from art_sor.specs import Spec
 from art_sor.storage import write_json
+from art_sor.trainers import StepSettings
 
 SHAPE, CLASSES = (3, 32, 32), 10
 THREAT = ThreatModel(8 / 255, "inf")
@@ -112,13 +116,20 @@ def build_architecture(name: str) -> torch.nn.Module:
     return build_model(name, SHAPE, CLASSES)
 
 
-def build_trainer(architecture: str, spec: str, device: str) -> Any:
+def split_label(label: str) -> tuple[str, StepSettings]:
+    """The defence spec of a row label and the step settings after its semicolon (the defaults without one)."""
+    spec, _, settings = label.partition(";")
+    return spec, StepSettings(**dict(Spec.parse(f"step:{settings}").options)) if settings else StepSettings()
+
+
+def build_trainer(architecture: str, label: str, device: str) -> Any:
     torch.manual_seed(0)
     model = build_architecture(architecture)
     # A small rate: the steps are timed on random labels, where larger ones let CURE diverge within a few rounds.
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
     classifier = wrap_model(model, SHAPE, CLASSES, optimizer=optimizer, device=device)
-    return DEFENCES.build(spec, classifier, THREAT)
+    spec, step_settings = split_label(label)
+    return DEFENCES.build(spec, classifier, THREAT, step_settings)
 
 
 def prepare(trainer: Any, x: Any) -> None:
@@ -255,7 +266,7 @@ def main() -> None:
     rows = []
     for architecture in architectures:
         arch_rows = {spec: {"architecture": architecture, "defence": spec, "batch_size": args.batch_size,
-                            "limit": pass_limit(Spec.parse(spec))} for spec in specs}
+                            "limit": pass_limit(Spec.parse(split_label(spec)[0]))} for spec in specs}
         if "flops" in measures:
             for spec in specs:
                 arch_rows[spec]["gflops"] = step_flops(architecture, spec, args.batch_size, args.device) / 1e9

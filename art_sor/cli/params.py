@@ -17,6 +17,7 @@ import click
 from click.core import ParameterSource
 
 from art_sor.classifiers.published import ROBUSTBENCH_PREFIX, RobustBenchModel
+from art_sor.classifiers.view import BATCH_NORM_MODES
 from art_sor.classifiers.wrapping import DEVICES, resolve_device
 from art_sor.core.errors import SettingError
 from art_sor.core.norms import GEOMETRIES
@@ -28,6 +29,7 @@ from art_sor.runs.recipes import Recipe, RecipeError, load_recipe, recipe_for
 from art_sor.runs.setup import OPTIMIZERS, SCHEDULES, SELECTIONS, OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.tracking import EXPERIMENT, Tracking
 from art_sor.specs import Spec
+from art_sor.trainers.torch_step import StepSettings
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -327,6 +329,9 @@ def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Split each batch into micro-batches of this size whose gradients accumulate before one "
                           "optimizer step (less memory; batch norm then normalises each micro-batch) [default: "
                           "whole batches]."),
+        click.option("--batch-norm", type=click.Choice(BATCH_NORM_MODES), default="batch", show_default=True,
+                     help="Statistics batch norm uses in a defence's extra passes (regularizer or attack): the "
+                          "batch's, or the running ones (eval); refused on a model without batch norm."),
         click.option("--channels-last/--no-channels-last", default=False, show_default=True,
                      help="channels_last memory format (faster convolutions on recent GPUs)."),
         click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
@@ -516,8 +521,9 @@ def setup_from(values: dict[str, Any], default_augmentation: str) -> TrainingSet
                              schedule=schedule, seed=values["seed"], architecture=values["architecture"],
                              train_samples=values["train_samples"], augmentation=augmentation,
                              standardise=values["standardise"], select=values["select"],
-                             validation_samples=values["validation_samples"], amp=values["amp"],
-                             micro_batch_size=values["micro_batch_size"],
+                             validation_samples=values["validation_samples"],
+                             step_settings=StepSettings(amp=values["amp"], batch_norm=values["batch_norm"],
+                                                        micro_batch_size=values["micro_batch_size"]),
                              channels_last=values["channels_last"], sync_batch_norm=values["sync_batch_norm"],
                              device=values["device"], workers=values["workers"])
     except (ValueError, TypeError) as error:

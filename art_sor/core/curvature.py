@@ -15,6 +15,7 @@ import torch
 from art_sor.core.checks import check_non_negative, check_positive
 from art_sor.core.gradients import LossFn, gradient_at
 from art_sor.core.lmo import linear_maximizer
+from art_sor.core.norms import GEOMETRIES
 from art_sor.core.penalty import Penalty
 
 
@@ -39,7 +40,7 @@ class CurvatureRegularizer:
         """Return ``λ·mean ‖∇ℓ(x + h·z) − ∇ℓ(x)‖²`` for the batch ``x``."""
         at = gradient_at(loss_fn, x, create_graph=True)
         # z = sign(g)/‖sign(g)‖₂ is the L2 maximiser of zᵀ·sign(g); it is 0 where g is 0.
-        z = linear_maximizer(torch.sign(at.grad.detach()), 1.0, "l2")
+        z = linear_maximizer(torch.sign(at.grad.detach()), 1.0, GEOMETRIES["l2"])
         shifted = gradient_at(loss_fn, at.x.detach() + self.h * z, create_graph=True)
         curvature = (shifted.grad - at.grad).flatten(1).pow(2).sum(1).mean()
         return Penalty(value=self.lam * curvature, clean_losses=at.losses,

@@ -13,6 +13,7 @@ import torch
 from art_sor.core.gradients import LossFn, gradient_at
 from art_sor.core.lmo import Box
 from art_sor.core.projection import random_start
+from art_sor.core.threat import ThreatModel
 
 
 def gradient_misalignment(clean_grad: torch.Tensor, other_grad: torch.Tensor) -> torch.Tensor:
@@ -33,7 +34,7 @@ def gradient_misalignment(clean_grad: torch.Tensor, other_grad: torch.Tensor) ->
     return 1.0 - cosine.mean()
 
 
-def gradient_alignment_penalty(loss_fn: LossFn, x: torch.Tensor, clean_grad: torch.Tensor, eps: float, norm: object,
+def gradient_alignment_penalty(loss_fn: LossFn, x: torch.Tensor, clean_grad: torch.Tensor, threat: ThreatModel,
                                box: Box | None = None) -> torch.Tensor:
     """GradAlign's ``1 − mean cos(∇ℓ(x), ∇ℓ(x + η))``, differentiable in the weights through ``∇ℓ(x + η)``.
 
@@ -45,11 +46,10 @@ def gradient_alignment_penalty(loss_fn: LossFn, x: torch.Tensor, clean_grad: tor
     :param loss_fn: Per-sample loss.
     :param x: Batch of inputs.
     :param clean_grad: ``∇ℓ(x)``, per sample.
-    :param eps: Radius of the ball.
-    :param norm: A norm's name or geometry.
+    :param threat: The ball ``η`` is drawn from.
     :param box: Data bounds for ``x + η``, or ``None``.
     :return: The scalar penalty (before its weight λ).
     """
     x = x.detach()
-    at = gradient_at(loss_fn, x + random_start(x, eps, norm, box), create_graph=True)
+    at = gradient_at(loss_fn, x + random_start(x, threat, box), create_graph=True)
     return gradient_misalignment(clean_grad.detach(), at.grad)

@@ -18,8 +18,8 @@ import torch
 from art_sor.core.checks import check_choice, check_non_negative, check_positive
 from art_sor.core.gradients import LossFn, gradient_at
 from art_sor.core.lmo import linear_maximizer
-from art_sor.core.norms import Norm, geometry_of, parse_norm
 from art_sor.core.penalty import Penalty
+from art_sor.core.threat import ThreatModel, check_threat
 
 GRMode = Literal["double_backprop", "finite_difference"]
 GR_MODES: tuple[GRMode, ...] = ("double_backprop", "finite_difference")
@@ -31,22 +31,19 @@ class GradientNormRegularizer:
 
     | Paper link: https://arxiv.org/abs/1905.11468
 
-    :param eps: Radius of the threat model; scales the dual norm.
-    :param norm: Threat-model norm; the penalty uses its dual (L1 for L∞, L2 for L2).
+    :param threat: The threat model: its radius scales the dual norm of its norm (L1 for L∞, L2 for L2).
     :param lam: Weight ``λ``.
     :param mode: ``"double_backprop"`` or ``"finite_difference"``.
     :param h: Finite-difference step, relative to ``δ*`` (``mode="finite_difference"`` only).
     """
 
-    eps: float
-    norm: Norm
+    threat: ThreatModel
     lam: float = 1.0
     mode: GRMode = "double_backprop"
     h: float = 0.1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "norm", parse_norm(self.norm))
-        object.__setattr__(self, "eps", check_positive(self.eps, "eps"))
+        check_threat(self.threat)
         object.__setattr__(self, "lam", check_non_negative(self.lam, "lam"))
         object.__setattr__(self, "h", check_positive(self.h, "h"))
         check_choice(self.mode, GR_MODES, "mode")
@@ -59,10 +56,10 @@ class GradientNormRegularizer:
         if self.mode == "double_backprop":
             at = gradient_at(loss_fn, x, create_graph=True)
             flat = at.grad.flatten(1)
-            increase = self.eps * geometry_of(self.norm).dual(flat)
+            increase = self.threat.eps * self.threat.geometry.dual(flat)
         else:
             at = gradient_at(loss_fn, x)
-            direction = linear_maximizer(at.grad, self.eps, self.norm)
+            direction = linear_maximizer(at.grad, self.threat.eps, self.threat.geometry)
             increase = (loss_fn(x + self.h * direction) - at.losses) / self.h
         mean_increase = increase.mean()
         return Penalty(value=self.lam * mean_increase, clean_losses=at.losses,

@@ -17,9 +17,10 @@ from art_sor.core.checks import check_non_negative, check_positive
 from art_sor.core.gradients import LossFn
 from art_sor.core.lmo import Box
 from art_sor.core.projection import random_start
+from art_sor.core.threat import ThreatModel
 
 
-def linearity_error(loss_fn: LossFn, x: torch.Tensor, eps: float, norm: object, box: Box | None = None,
+def linearity_error(loss_fn: LossFn, x: torch.Tensor, threat: ThreatModel, box: Box | None = None,
                     alpha: torch.Tensor | None = None) -> torch.Tensor:
     """ELLE's ``mean over the batch of (ℓ(x_c) − (1−α)ℓ(x_a) − αℓ(x_b))²``, with the graph to the weights.
 
@@ -30,15 +31,14 @@ def linearity_error(loss_fn: LossFn, x: torch.Tensor, eps: float, norm: object, 
 
     :param loss_fn: Per-sample loss.
     :param x: Batch of inputs.
-    :param eps: Radius of the ball.
-    :param norm: A norm's name or geometry.
+    :param threat: The ball ``x_a`` and ``x_b`` are drawn from.
     :param box: Data bounds for ``x_a`` and ``x_b`` (``x_c`` lies between them), or ``None``.
     :param alpha: Per-sample ``α`` of shape ``(B,)``, drawn uniformly when ``None``.
     :return: The scalar error (before its weight λ).
     """
     x = x.detach()
     size = len(x)
-    point_a, point_b = x + random_start(x, eps, norm, box), x + random_start(x, eps, norm, box)
+    point_a, point_b = x + random_start(x, threat, box), x + random_start(x, threat, box)
     if alpha is None:
         alpha = torch.rand(size, device=x.device, dtype=x.dtype)
     weight = alpha.reshape(size, *([1] * (x.dim() - 1)))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from art_sor.core.norms import geometry_of
+from art_sor.core.errors import SettingTypeError
+from art_sor.core.norms import NormGeometry
 
 Box = tuple[torch.Tensor, torch.Tensor]
 """Lower and upper bounds of the data, broadcastable to the input batch."""
 
 
 def linear_maximizer(
-    v: torch.Tensor, eps: float, norm: object, x: torch.Tensor | None = None, box: Box | None = None
+    v: torch.Tensor, eps: float, geometry: NormGeometry, x: torch.Tensor | None = None, box: Box | None = None
 ) -> torch.Tensor:
     """Per-sample maximiser of ``vᵀδ`` over ``‖δ‖ ≤ ε``: the norm's :meth:`~art_sor.core.norms.NormGeometry.steepest`.
 
@@ -21,13 +22,16 @@ def linear_maximizer(
     L1 it is a feasible point of that intersection, which is what ART's attacks use too.
 
     :param v: Batch of directions, shape ``(B, ...)``.
-    :param eps: Radius of the ball.
-    :param norm: A norm's name or :class:`~art_sor.core.norms.NormGeometry`.
+    :param eps: Radius of the ball (a threat model's, or a step's).
+    :param geometry: The ball's norm, e.g. a :class:`~art_sor.core.threat.ThreatModel`'s ``geometry``.
     :param x: Batch the perturbation is added to; needed only with ``box``.
     :param box: ``(lower, upper)`` bounds of the data, or ``None`` for no bounds.
     :return: ``δ``, same shape as ``v``.
     """
-    return clip_to_box(geometry_of(norm).steepest(v, eps), x, box)
+    if not isinstance(geometry, NormGeometry):
+        raise SettingTypeError(f"geometry must be a NormGeometry (a ThreatModel's geometry), got {geometry!r}",
+                               "geometry")
+    return clip_to_box(geometry.steepest(v, eps), x, box)
 
 
 def clip_to_box(delta: torch.Tensor, x: torch.Tensor | None, box: Box | None) -> torch.Tensor:

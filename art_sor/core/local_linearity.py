@@ -16,9 +16,9 @@ from art_sor.core.batch import batch_dot
 from art_sor.core.checks import check_count, check_non_negative, check_positive
 from art_sor.core.gradients import LossFn, gradient_at
 from art_sor.core.lmo import Box
-from art_sor.core.norms import Norm, parse_norm
 from art_sor.core.penalty import Penalty
 from art_sor.core.projection import projected_gradient_ascent
+from art_sor.core.threat import ThreatModel, check_threat
 
 
 def linearity_gap(loss_fn: LossFn, x: torch.Tensor, losses: torch.Tensor, grad: torch.Tensor, delta: torch.Tensor
@@ -27,15 +27,15 @@ def linearity_gap(loss_fn: LossFn, x: torch.Tensor, losses: torch.Tensor, grad: 
     return (loss_fn(x + delta) - losses - batch_dot(delta, grad)).abs()
 
 
-def maximize_linearity_gap(loss_fn: LossFn, x: torch.Tensor, losses: torch.Tensor, grad: torch.Tensor, eps: float,
-                           norm: Norm, steps: int, step_size: float, box: Box | None = None) -> torch.Tensor:
+def maximize_linearity_gap(loss_fn: LossFn, x: torch.Tensor, losses: torch.Tensor, grad: torch.Tensor,
+                           threat: ThreatModel, steps: int, step_size: float, box: Box | None = None) -> torch.Tensor:
     """PGD from a random start on the linearity gap; ``losses`` and ``grad`` are taken as constants.
 
     :return: ``δ_LLR``, detached.
     """
     x, losses, grad = x.detach(), losses.detach(), grad.detach()
-    return projected_gradient_ascent(lambda delta: linearity_gap(loss_fn, x, losses, grad, delta), x, eps, norm,
-                                     steps, step_size, box)
+    return projected_gradient_ascent(lambda delta: linearity_gap(loss_fn, x, losses, grad, delta), x, threat, steps,
+                                     step_size, box)
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,7 @@ class LocalLinearityRegularizer:
 
     | Paper link: https://arxiv.org/abs/1907.02610
 
-    :param eps: Radius of the threat model.
-    :param norm: ``"inf"`` or ``"l2"``.
+    :param threat: The threat model's ball.
     :param lam: Weight ``λ`` of the linearity gap (the paper's 4.0).
     :param mu: Weight ``μ`` of the gradient term (the paper's 3.0).
     :param steps: PGD steps of the inner maximisation.
@@ -53,8 +52,7 @@ class LocalLinearityRegularizer:
     :param box: Data bounds for ``x + δ``.
     """
 
-    eps: float
-    norm: Norm
+    threat: ThreatModel
     lam: float = 4.0
     mu: float = 3.0
     steps: int = 3
@@ -62,19 +60,18 @@ class LocalLinearityRegularizer:
     box: Box | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "norm", parse_norm(self.norm))
-        object.__setattr__(self, "eps", check_positive(self.eps, "eps"))
+        check_threat(self.threat)
         object.__setattr__(self, "lam", check_non_negative(self.lam, "lam"))
         object.__setattr__(self, "mu", check_non_negative(self.mu, "mu"))
         object.__setattr__(self, "steps", check_count(self.steps, "steps"))
-        step_size = 2.5 * self.eps / self.steps if self.step_size is None else self.step_size
+        step_size = 2.5 * self.threat.eps / self.steps if self.step_size is None else self.step_size
         object.__setattr__(self, "step_size", check_positive(step_size, "step_size"))
 
     def __call__(self, loss_fn: LossFn, x: torch.Tensor) -> Penalty:
         """Return ``λ·mean γ + μ·mean |δᵀg|`` at the PGD maximiser ``δ`` of the linearity gap."""
         at = gradient_at(loss_fn, x, create_graph=True)
-        delta = maximize_linearity_gap(loss_fn, x, at.losses, at.grad, self.eps, self.norm, self.steps,
-                                       self.step_size, self.box)
+        delta = maximize_linearity_gap(loss_fn, x, at.losses, at.grad, self.threat, self.steps, self.step_size,
+                                       self.box)
         gap = linearity_gap(loss_fn, at.x, at.losses, at.grad, delta).mean()
         slope = batch_dot(delta, at.grad).abs().mean()
         return Penalty(value=self.lam * gap + self.mu * slope, clean_losses=at.losses,

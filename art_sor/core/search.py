@@ -10,7 +10,7 @@ from art_sor.core.errors import SettingError
 from art_sor.core.gradients import GradientAt, LossFn
 from art_sor.core.hvp import HVPMode, hessian_vector_product
 from art_sor.core.lmo import Box, linear_maximizer
-from art_sor.core.norms import Norm
+from art_sor.core.threat import ThreatModel
 
 StepRule = Literal["replace", "frank_wolfe"]
 STEP_RULES: tuple[StepRule, ...] = ("replace", "frank_wolfe")
@@ -19,8 +19,7 @@ STEP_RULES: tuple[StepRule, ...] = ("replace", "frank_wolfe")
 def worst_case_perturbation(
     loss_fn: LossFn,
     at: GradientAt,
-    eps: float,
-    norm: Norm,
+    threat: ThreatModel,
     iterations: int = 1,
     step: StepRule = "replace",
     hvp: HVPMode = "finite_difference",
@@ -40,8 +39,7 @@ def worst_case_perturbation(
     :param loss_fn: Per-sample loss.
     :param at: Loss and gradient at ``x``; built with ``create_graph=True`` when ``hvp="exact"`` and
                ``iterations > 1``.
-    :param eps: Radius of the ball.
-    :param norm: ``"inf"`` or ``"l2"``.
+    :param threat: The ball (radius and norm).
     :param iterations: Number of steps, at least 1.
     :param step: ``"replace"`` or ``"frank_wolfe"``.
     :param hvp: How ``Hδ`` is computed: ``"exact"`` or ``"finite_difference"``.
@@ -56,9 +54,10 @@ def worst_case_perturbation(
         raise SettingError(f"step must be one of {STEP_RULES}, got {step!r}", "step")
     x = at.x.detach()
     grad = at.grad.detach()
+    geometry = threat.geometry
     delta = torch.zeros_like(x) if start is None else start.detach()
     for k in range(iterations):
         v = grad if k == 0 and start is None else grad + hessian_vector_product(loss_fn, at, delta, mode=hvp, h=h)
-        extreme = linear_maximizer(v, eps, norm, x=x, box=box)
+        extreme = linear_maximizer(v, threat.eps, geometry, x=x, box=box)
         delta = extreme if step == "replace" else delta + (2.0 / (k + 2)) * (extreme - delta)
     return delta.detach()

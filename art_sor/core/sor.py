@@ -15,10 +15,10 @@ from art_sor.core.checks import check_bool, check_choice, check_count, check_non
 from art_sor.core.gradients import GradientAt, LossFn, gradient_at
 from art_sor.core.hvp import HVP_MODES, hessian_vector_product
 from art_sor.core.lmo import Box
-from art_sor.core.norms import Norm, parse_norm
 from art_sor.core.penalty import Backward, Penalty
 from art_sor.core.projection import random_start
 from art_sor.core.search import STEP_RULES, StepRule, worst_case_perturbation
+from art_sor.core.threat import ThreatModel, check_threat
 
 Objective = Literal["quadratic", "perturbed"]
 OBJECTIVES: tuple[Objective, ...] = ("quadratic", "perturbed")
@@ -67,8 +67,7 @@ class SecondOrderRegularizer:
 
     | Paper link: https://arxiv.org/abs/2009.04923
 
-    :param eps: Radius of the threat model's ball.
-    :param norm: ``"inf"`` or ``"l2"`` (or ``np.inf``, ``2``).
+    :param threat: The threat model's ball (radius and norm).
     :param iterations: Steps of the perturbation search.
     :param h: Finite-difference step of the Hessian-vector products (or of the loss differences), relative to
               ``δ``. With ``h = 1`` (the default, chosen by the h/λ sweep in the results), ``g + Hδ`` is the true
@@ -83,8 +82,7 @@ class SecondOrderRegularizer:
                       SOR's δ).
     """
 
-    eps: float
-    norm: Norm
+    threat: ThreatModel
     iterations: int = 1
     h: float = 1.0
     lam: float = 1.0
@@ -96,8 +94,7 @@ class SecondOrderRegularizer:
 
     def __post_init__(self) -> None:
         # Plain Python numbers, so that configurations compare and checkpoints load without pickled NumPy types.
-        object.__setattr__(self, "norm", parse_norm(self.norm))
-        object.__setattr__(self, "eps", check_positive(self.eps, "eps"))
+        check_threat(self.threat)
         object.__setattr__(self, "iterations", check_count(self.iterations, "iterations"))
         object.__setattr__(self, "h", check_positive(self.h, "h"))
         object.__setattr__(self, "lam", check_non_negative(self.lam, "lam"))
@@ -134,9 +131,9 @@ class SecondOrderRegularizer:
 
     def _search(self, loss_fn: LossFn, at: GradientAt) -> torch.Tensor:
         """The worst case ``δ`` of the quadratic model around ``at``, from a random start if configured."""
-        start = random_start(at.x.detach(), self.eps, self.norm, self.box) if self.random_start else None
+        start = random_start(at.x.detach(), self.threat, self.box) if self.random_start else None
         hvp = "finite_difference" if self.hvp == "loss_difference" else self.hvp
-        return worst_case_perturbation(loss_fn, at, self.eps, self.norm, iterations=self.iterations, step=self.step,
+        return worst_case_perturbation(loss_fn, at, self.threat, iterations=self.iterations, step=self.step,
                                        hvp=hvp, h=self.h, box=self.box, start=start)
 
     def terms(self, loss_fn: LossFn, x: torch.Tensor) -> SORTerms:
@@ -257,8 +254,7 @@ class SORLoss(SORTerms):
 def sor_loss(
     loss_fn: LossFn,
     x: torch.Tensor,
-    eps: float,
-    norm: Norm | object = "inf",
+    threat: ThreatModel,
     iterations: int = 1,
     h: float = SecondOrderRegularizer.h,
     lam: float = SecondOrderRegularizer.lam,
@@ -274,8 +270,7 @@ def sor_loss(
     :param x: Batch of inputs.
     :return: The loss and its parts. The other parameters are those of :class:`SecondOrderRegularizer`.
     """
-    regularizer = SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam, hvp=hvp, step=step,
-                                         box=box)
+    regularizer = SecondOrderRegularizer(threat, iterations=iterations, h=h, lam=lam, hvp=hvp, step=step, box=box)
     terms = regularizer.terms(loss_fn, x)
     loss = (terms.clean + regularizer.lam * (terms.first_order + terms.second_order)).mean()
     return SORLoss(clean=terms.clean, first_order=terms.first_order, second_order=terms.second_order,

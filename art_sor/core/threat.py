@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from art_sor.core.checks import check_positive
+from art_sor.core.errors import SettingTypeError
 from art_sor.core.norms import GEOMETRIES, Norm, NormGeometry, parse_norm
 
 # Radii in 8-bit pixel steps (8/255) are written as such; others as short decimals.
@@ -37,7 +39,9 @@ def format_radius(eps: float) -> str:
 class ThreatModel:
     """An ε-ball in the L∞, L2 or L1 norm, in the classifier's raw input space.
 
-    The ball's geometry (steepest step, projection, random start, dual norm, distance) is :attr:`geometry`'s.
+    The radius and the norm are checked here, once; trainers, regularizers and attacks take the whole threat model.
+    The ball's geometry (steepest step, projection, random start, dual norm, distance) is :attr:`geometry`'s,
+    resolved once. ``dataclasses.replace(threat, eps=...)`` gives the same norm at another radius.
 
     :param eps: Radius, a finite number > 0 (stored as a plain ``float``).
     :param norm: ``np.inf``, ``"inf"``, ``2``, ``"l2"``, ``1`` or ``"l1"`` (stored as ``"inf"``, ``"l2"`` or ``"l1"``).
@@ -50,9 +54,9 @@ class ThreatModel:
         object.__setattr__(self, "eps", check_positive(self.eps, "eps"))
         object.__setattr__(self, "norm", parse_norm(self.norm))
 
-    @property
+    @cached_property
     def geometry(self) -> NormGeometry:
-        """The norm's geometry."""
+        """The norm's geometry, looked up once per threat model."""
         return GEOMETRIES[self.norm]
 
     @property
@@ -97,6 +101,14 @@ class ThreatModel:
         :param norm: ``"inf"``, ``"l2"`` or ``"l1"`` (or ``np.inf``, ``2``, ``1``).
         """
         return cls(standard_radius(dataset, norm).eps, norm)
+
+
+def check_threat(threat: object, name: str = "threat") -> ThreatModel:
+    """Return ``threat`` if it is a :class:`ThreatModel`, else raise :class:`SettingTypeError` naming ``name``."""
+    if not isinstance(threat, ThreatModel):
+        raise SettingTypeError(f"{name} must be a ThreatModel, e.g. ThreatModel(0.1, 'inf'), got "
+                               f"{type(threat).__name__} {threat!r}", name)
+    return threat
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,6 @@ def geometry_metrics(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
     :param seed: Seed of the random starts.
     """
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
-    norm, eps = threat.norm, threat.eps
     power_iterations, linearity_steps = check_count(power_iterations, "power_iterations"), check_count(
         linearity_steps, "linearity_steps")
     view = ClassifierView(classifier)
@@ -80,8 +79,8 @@ def geometry_metrics(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray
             flat = at.grad.detach().flatten(1)
             dual = threat.geometry.dual(flat)
             eigenvalues = _top_eigenvalues(loss_fn, at, power_iterations, generator)
-            delta = maximize_linearity_gap(loss_fn, xb, at.losses, at.grad, eps, norm, linearity_steps,
-                                           2.5 * eps / linearity_steps, view.box)
+            delta = maximize_linearity_gap(loss_fn, xb, at.losses, at.grad, threat, linearity_steps,
+                                           2.5 * threat.eps / linearity_steps, view.box)
             gaps = linearity_gap(loss_fn, xb, at.losses.detach(), at.grad.detach(), delta).detach()
             sums += [float(flat.norm(dim=1).sum()), float(dual.sum()), float(eigenvalues.sum()), float(gaps.sum())]
     means = sums / len(x)

@@ -12,6 +12,7 @@ import torch
 
 from art_sor.core.checks import check_bool, check_choice, check_count, check_non_negative, check_positive
 from art_sor.core.errors import SettingError
+from art_sor.trainers.torch_step import StepSettings
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "multistep", "onecycle")
@@ -129,9 +130,8 @@ class TrainingSetup:
     :param select: ``"last"`` epoch, or ``"best-robust"``: the epoch with the best PGD-10 accuracy on a held-out
                    validation split of the training set.
     :param validation_samples: Size of that split (taken from the end of the training set), for ``best-robust``.
-    :param amp: Mixed precision (``torch.amp``); a defence whose trainer cannot train in it refuses it.
-    :param micro_batch_size: Samples per micro-batch whose gradients accumulate before each optimizer step
-                             (``None``: whole batches); a defence whose trainer has no micro-batches refuses it.
+    :param step_settings: Mixed precision, batch norm in the extra passes and micro-batches, supplied to every
+                          defence like the threat model; a defence that cannot honour one refuses it.
     :param channels_last: Run convolutions in the ``channels_last`` memory format (faster on recent GPUs).
     :param sync_batch_norm: Under ``torch.distributed``, normalise with the statistics of the whole global batch
                             (``torch.nn.SyncBatchNorm``, CUDA only) rather than each process's shard.
@@ -150,8 +150,7 @@ class TrainingSetup:
     standardise: bool = False
     select: str = "last"
     validation_samples: int = 1000
-    amp: bool = False
-    micro_batch_size: int | None = None
+    step_settings: StepSettings = field(default_factory=StepSettings)
     channels_last: bool = False
     sync_batch_norm: bool = False
     device: str = "auto"
@@ -166,11 +165,9 @@ class TrainingSetup:
             check_count(self.train_samples, "train_samples")
         check_choice(self.select, SELECTIONS, "select")
         check_count(self.validation_samples, "validation_samples")
-        for name in ("standardise", "amp", "channels_last", "sync_batch_norm"):
+        for name in ("standardise", "channels_last", "sync_batch_norm"):
             check_bool(getattr(self, name), name)
         check_count(self.workers, "workers", minimum=0)
-        if self.micro_batch_size is not None:
-            check_count(self.micro_batch_size, "micro_batch_size")
         schedule = self.schedule
         if schedule.name == "multistep":
             # torch steps in float32: a rate beyond its range stops training with an overflow deep in the optimizer.
@@ -182,23 +179,13 @@ class TrainingSetup:
                                    f"float32's range in {decays} steps, where the optimizer cannot step; gamma "
                                    "decays the rate when below 1", "gamma")
 
-    def trainer_settings(self) -> dict[str, Any]:
-        """The settings the defence's trainer itself must honour, passed to every defence's factory.
-
-        Only settings that differ from the trainers' defaults are passed, so a defence that does not support one
-        is refused only when it is asked for.
-        """
-        settings: dict[str, Any] = {}
-        if self.amp:
-            settings["amp"] = True
-        if self.micro_batch_size is not None:
-            settings["micro_batch_size"] = self.micro_batch_size
-        return settings
-
     def identity(self) -> dict[str, Any]:
-        """The settings that change the trained weights (all but ``epochs``, ``device`` and ``workers``)."""
+        """The settings that change the trained weights (all but ``epochs``, ``device`` and ``workers``).
+
+        The step settings are left to the trainer's configuration, which a run key records beside this.
+        """
         settings = asdict(self)
-        for key in ("epochs", "device", "workers"):
+        for key in ("epochs", "device", "workers", "step_settings"):
             settings.pop(key)
         settings["schedule"]["milestones"] = list(self.schedule.milestones)
         return settings

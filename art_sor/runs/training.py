@@ -53,7 +53,7 @@ def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: T
     split = split_training_data(data, setup)
     seed_everything(setup.seed)
     classifier = build_run_classifier(data, setup)
-    trainer = DEFENCES.build(spec, classifier, threat, **setup.trainer_settings())
+    trainer = DEFENCES.build(spec, classifier, threat, step_settings=setup.step_settings)
     protocol = {"budget": budget.to_dict() if budget else None, "monitor": monitor.to_dict() if monitor else None}
     key = RunKey.create(data, threat, spec, trainer.config(), setup, protocol)
     trainer.tags = {"run": key.to_dict()}

@@ -7,7 +7,7 @@ value fails in seconds rather than after hours of training.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import fields
 
 import torch
 from art.estimators.classification import PyTorchClassifier
@@ -21,6 +21,7 @@ from art_sor.runs.data_split import split_training_data
 from art_sor.runs.run_classifier import build_run_classifier
 from art_sor.runs.setup import TrainingSetup
 from art_sor.specs import Spec
+from art_sor.trainers.torch_step import StepSettings
 
 
 class JobError(SettingError):
@@ -51,20 +52,18 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
     state = torch.random.get_rng_state()
     try:
         classifier = build_run_classifier(data, setup)
-        settings = setup.trainer_settings()
         for spec in defences:
             try:
                 DEFENCES.check(spec)
             except (ValueError, TypeError) as error:
                 raise JobError(f"{spec.label}: {error}", "defences") from error
             try:
-                DEFENCES.check_settings(spec, settings)
-                trainer = DEFENCES.build(spec, classifier, threat, **settings)
+                trainer = DEFENCES.build(spec, classifier, threat, step_settings=setup.step_settings)
                 check_batches = getattr(trainer, "check_batches", None)  # a plugin's trainer may not have it
                 if check_batches is not None:
                     check_batches(len(split.x_train), setup.batch_size)
             except (ValueError, TypeError) as error:
-                raise JobError(f"{spec.label}: {error}", _setup_setting(error, settings)) from error
+                raise JobError(f"{spec.label}: {error}", _setup_setting(error)) from error
             streamed_by = "augmentation" if setup.augmentation != "none" else "workers" if setup.workers else None
             if getattr(trainer, "needs_sample_indices", False) and streamed_by is not None:
                 # The run would stream its batches through fit_generator, whose batches carry no sample indices.
@@ -75,13 +74,11 @@ def validate_job(data: Dataset, threat: ThreatModel, setup: TrainingSetup, defen
         torch.random.set_rng_state(state)
 
 
-def _setup_setting(error: Exception, settings: dict[str, Any]) -> str:
-    """The setup's setting a defence refused (one the setup passed it, or the batches it trains on), else ``defences``.
-
-    A setting the defence's own spec gave (``sor:micro_batch_size=1``) is the spec's, so ``defences``.
-    """
+def _setup_setting(error: Exception) -> str:
+    """The setup's setting a defence refused (a step setting, or the batches it trains on), else ``defences``."""
     setting = getattr(error, "setting", None)
-    return setting if setting in settings or setting in ("batch_size", "train_samples") else "defences"
+    steps = {field.name for field in fields(StepSettings)}
+    return setting if setting in steps or setting in ("batch_size", "train_samples") else "defences"
 
 
 def validate_attacks(classifier: PyTorchClassifier, threat: ThreatModel, attacks: Sequence[str | Spec]) -> None:

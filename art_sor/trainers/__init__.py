@@ -4,5 +4,6 @@ from art_sor.trainers.base import EpochTrainer
 from art_sor.trainers.regularized import RegularizedTrainer
 from art_sor.trainers.sor import SORTrainer
 from art_sor.trainers.standard import StandardTrainer
+from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
-__all__ = ["EpochTrainer", "RegularizedTrainer", "SORTrainer", "StandardTrainer"]
+__all__ = ["EpochTrainer", "RegularizedTrainer", "SORTrainer", "StandardTrainer", "StepSettings", "TorchStepTrainer"]

@@ -13,19 +13,18 @@ Beside ART's adapters, these show what adversarial training costs without ART's 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
-from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count, check_positive
 from art_sor.core.lmo import linear_maximizer
 from art_sor.core.penalty import Backward
 from art_sor.core.projection import projected_gradient_ascent, random_start
-from art_sor.core.threat import ThreatModel
-from art_sor.trainers.steps import detached_stats
-from art_sor.trainers.torch_step import TorchStepTrainer
+from art_sor.core.threat import ThreatModel, check_threat
+from art_sor.trainers.optimizer_step import detached_stats
+from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -37,23 +36,19 @@ class PGDTrainer(TorchStepTrainer):
     No attack pass is at the training point ``x + δ``, so none can serve as the training pass.
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param steps: PGD steps.
     :param step_size: PGD step, by default ``2.5·ε/steps`` (Madry et al.).
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "pgd-at"
     adversarial_statistics = True
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, steps: int = 7,
-                 step_size: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, micro_batch_size=micro_batch_size)
-        self.threat = ThreatModel(eps, norm)
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, steps: int = 7,
+                 step_size: float | None = None, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, step_settings)
+        self.threat = check_threat(threat)
         self.steps = check_count(steps, "steps")
         self.step_size = check_positive(step_size if step_size is not None else self._default_step_size(),
                                         "step_size")
@@ -67,13 +62,13 @@ class PGDTrainer(TorchStepTrainer):
 
     def perturbation(self, loss_fn: Any, x: torch.Tensor) -> torch.Tensor:
         """The training perturbation of ``x`` (detached), from the attack's passes."""
-        return projected_gradient_ascent(lambda d: loss_fn(x + d), x, self.threat.eps, self.threat.norm,
-                                         self.steps, self.step_size, self._view.box)
+        return projected_gradient_ascent(lambda d: loss_fn(x + d), x, self.threat, self.steps, self.step_size,
+                                         self._view.box)
 
     def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view = self._view
         with self._step.autocast():
-            with view.perturbation_mode(self.batch_norm):
+            with view.perturbation_mode(self.step_settings.batch_norm):
                 delta = self.perturbation(view.loss_fn(y), x)
             view.model.train()
             logits = view.logits(x + delta)
@@ -88,20 +83,16 @@ class FGSMRSTrainer(PGDTrainer):
     | Paper link: https://arxiv.org/abs/2001.03994
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param step_size: The step, by default ``1.25·ε``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's pass, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "fgsm-rs"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, step_size: float | None = None,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch", micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, steps=1, step_size=step_size, amp=amp, batch_norm=batch_norm,
-                         micro_batch_size=micro_batch_size)
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, step_size: float | None = None,
+                 step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, threat, steps=1, step_size=step_size, step_settings=step_settings)
 
     def _default_step_size(self) -> float:
         return 1.25 * self.threat.eps
@@ -118,23 +109,20 @@ class NFGSMTrainer(PGDTrainer):
     | Paper link: https://arxiv.org/abs/2202.01181
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the uniform noise, by default ``2ε``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's pass, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "n-fgsm"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, step_size: float | None = None,
-                 noise: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, steps=1, step_size=step_size, amp=amp, batch_norm=batch_norm,
-                         micro_batch_size=micro_batch_size)
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, step_size: float | None = None,
+                 noise: float | None = None, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, threat, steps=1, step_size=step_size, step_settings=step_settings)
         self.noise = check_positive(noise if noise is not None else 2 * self.threat.eps, "noise")
+        # The noise is drawn from the threat model's ball at another radius.
+        self._noise_ball = dataclasses.replace(self.threat, eps=self.noise)
 
     def _default_step_size(self) -> float:
         return self.threat.eps
@@ -146,7 +134,7 @@ class NFGSMTrainer(PGDTrainer):
     def perturbation(self, loss_fn: Any, x: torch.Tensor) -> torch.Tensor:
         """The training perturbation of ``x`` (detached), from N-FGSM's noise and one signed step."""
         box = self._view.box
-        start = random_start(x, self.noise, self.threat.norm, box).requires_grad_(True)
+        start = random_start(x, self._noise_ball, box).requires_grad_(True)
         (grad,) = torch.autograd.grad(loss_fn(x + start).sum(), start)
-        return (start.detach() + linear_maximizer(grad, self.step_size, self.threat.norm, x=x + start.detach(),
+        return (start.detach() + linear_maximizer(grad, self.step_size, self.threat.geometry, x=x + start.detach(),
                                                   box=box)).detach()

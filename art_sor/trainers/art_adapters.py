@@ -29,10 +29,9 @@ from torch import nn
 
 from art_sor.core.checks import check_count, check_non_negative, check_positive
 from art_sor.core.errors import SettingError
-from art_sor.core.norms import art_norm
-from art_sor.core.threat import ThreatModel
+from art_sor.core.threat import ThreatModel, check_threat
 from art_sor.trainers.base import EpochTrainer
-from art_sor.trainers.steps import OptimizerStep, detached_stats
+from art_sor.trainers.optimizer_step import OptimizerStep, detached_stats
 
 if TYPE_CHECKING:
     from art.defences.trainer import (
@@ -71,7 +70,7 @@ def art_pgd(classifier: PyTorchClassifier, threat: ThreatModel, steps: int, step
     """ART's PGD with a random start and ``steps`` steps of ``step_size`` (default ``2.5ε/steps``)."""
     steps = check_count(steps, "steps")
     step = check_positive(step_size, "step_size") if step_size is not None else 2.5 * threat.eps / steps
-    return ProjectedGradientDescent(classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=step,
+    return ProjectedGradientDescent(classifier, norm=threat.geometry.order, eps=threat.eps, eps_step=step,
                                     max_iter=steps, num_random_init=1, verbose=False)
 
 
@@ -102,18 +101,17 @@ class MadryPGDAdapter(EpochTrainer):
     | Paper link: https://arxiv.org/abs/1706.06083
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param steps: PGD steps.
     :param step_size: PGD step, by default ``2.5·ε/steps``.
     """
 
     method = "madry-pgd"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, steps: int = 7,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, steps: int = 7,
                  step_size: float | None = None) -> None:
         super().__init__(classifier)
-        self.threat = ThreatModel(eps, norm)
+        self.threat = check_threat(threat)
         self._attack = art_pgd(classifier, self.threat, steps, step_size)
         self.steps = self._attack.max_iter
         self._step = OptimizerStep(self._view, classifier.optimizer, False, self.method, self._parallel)
@@ -148,8 +146,7 @@ class TRADESAdapter(EpochTrainer):
     | Paper link: https://proceedings.mlr.press/v97/zhang19p.html
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param beta: Weight of the KL term.
     :param steps: PGD steps of the inner maximisation.
     :param step_size: PGD step, by default ``2.5·ε/steps``.
@@ -157,12 +154,12 @@ class TRADESAdapter(EpochTrainer):
 
     method = "trades"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, beta: float = 6.0,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, beta: float = 6.0,
                  steps: int = 10, step_size: float | None = None) -> None:
         from art.defences.trainer import AdversarialTrainerTRADESPyTorch
 
         super().__init__(classifier)
-        self.threat, self.beta, self.steps = ThreatModel(eps, norm), check_non_negative(beta, "beta"), steps
+        self.threat, self.beta, self.steps = check_threat(threat), check_non_negative(beta, "beta"), steps
         single = single_output_classifier(classifier)
         attack = art_pgd(single, self.threat, steps, step_size)
         self.step_size = attack.eps_step
@@ -189,17 +186,16 @@ class FBFAdapter(EpochTrainer):
     | Paper link: https://openreview.net/forum?id=BJx040EFvH
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: Must be L∞.
+    :param threat: The threat model; it must be L∞.
     """
 
     method = "fbf"
     owns_learning_rate = True
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf) -> None:
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel) -> None:
         from art.defences.trainer import AdversarialTrainerFBFPyTorch
 
-        threat = ThreatModel(eps, norm)
+        threat = check_threat(threat)
         if threat.norm != "inf":
             raise SettingError("fbf: ART's FBF supports only the L∞ threat model (norm='inf'); use fgsm-rs for L2",
                                "norm")
@@ -238,8 +234,7 @@ class AWPAdapter(EpochTrainer):
     | Paper link: https://proceedings.neurips.cc/paper/2020/hash/1ef91c212e30e14bf125e9374262401f-Abstract.html
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param gamma: Size of the weight perturbation.
     :param beta: Weight of the TRADES KL term.
     :param warmup: Epochs before the weight perturbation starts.
@@ -249,12 +244,12 @@ class AWPAdapter(EpochTrainer):
 
     method = "awp"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, gamma: float = 0.005,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, gamma: float = 0.005,
                  beta: float = 6.0, warmup: int = 0, steps: int = 10, proxy_lr: float = 0.01) -> None:
         from art.defences.trainer import AdversarialTrainerAWPPyTorch
 
         super().__init__(classifier)
-        self.threat = ThreatModel(eps, norm)
+        self.threat = check_threat(threat)
         self.gamma, self.beta = check_positive(gamma, "gamma"), check_non_negative(beta, "beta")
         self.warmup, self.steps = check_count(warmup, "warmup", minimum=0), check_count(steps, "steps")
         self.proxy_lr = check_positive(proxy_lr, "proxy_lr")

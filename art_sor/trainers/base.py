@@ -151,6 +151,9 @@ class EpochTrainer(Trainer):
     adversarial_statistics = False
     """True for trainers whose recorded loss and accuracy are those of adversarial examples, which sit at chance early
     in a healthy run; the collapse check then looks at clean inputs too."""
+    threat: ThreatModel | None = None
+    """The threat model the trainer trains for (``None`` for standard training); a radius that reaches the centre
+    of the data box is refused before the first epoch."""
     needs_sample_indices = False
     """True for trainers that keep state per training sample: they train with :meth:`fit`, whose steps get the
     samples' indices, and refuse :meth:`fit_generator`."""
@@ -360,13 +363,52 @@ class EpochTrainer(Trainer):
                validation_data: tuple[np.ndarray, np.ndarray] | None, scheduler: Any | None, verbose: bool,
                checkpoint_dir: str | os.PathLike[str] | None, resume: bool, scheduler_interval: str,
                epoch_callback: EpochCallback | None, overwrite: bool = False) -> list[dict[str, Any]]:
+        """The epochs up to ``nb_epochs``, each a loop over its batches and then its record (see :meth:`fit`)."""
         nb_epochs = check_count(nb_epochs, "nb_epochs")
-        config = self.config()
-        if "eps" in config and "norm" in config:
-            classifier = self._classifier
-            ThreatModel(config["eps"], config["norm"]).check_box(classifier.clip_values, classifier.input_shape)
-        self._check_scheduler(scheduler, scheduler_interval)
+        validation = self._prepare_run(nb_epochs, validation_data, scheduler, verbose, checkpoint_dir, resume,
+                                       scheduler_interval, overwrite)
         per_batch = scheduler if scheduler_interval == "batch" else None
+        self._parallel.broadcast_module(self._classifier.model)
+        for epoch in range(len(self.history), nb_epochs):
+            self._parallel.sync_random_state()
+            self._begin_epoch(epoch, nb_epochs, nb_batches)
+            # Sums weighted by batch size, kept on the device (float64) until they are read.
+            totals: dict[str, torch.Tensor] = {}
+            seen = 0
+            learning_rate = float(self._classifier.optimizer.param_groups[0]["lr"])
+            start, cpu_start = time.perf_counter(), time.process_time()
+            progress = tqdm(batches(), total=nb_batches, desc=f"{self.method} {epoch + 1}/{nb_epochs}",
+                            disable=not verbose, leave=False)
+            for step, (x_batch, y_batch, indices) in enumerate(progress, 1):
+                stats = self.training_step(x_batch, y_batch, indices)
+                self._last_batch = (x_batch, y_batch)
+                if per_batch is not None:
+                    per_batch.step()
+                seen += len(x_batch)
+                for key, value in stats.items():
+                    weighted = torch.as_tensor(value).double() * len(x_batch)
+                    totals[key] = totals[key] + weighted if key in totals else weighted
+                if step % _STEPS_PER_READ == 0:
+                    self.check_losses()
+                    if verbose:
+                        progress.set_postfix({short: f"{float(totals[key]) / seen:.4f}"
+                                              for key, short in _SHORT_NAMES.items() if key in totals})
+            progress.close()
+            record = self._epoch_record(epoch, totals, seen, start, cpu_start, learning_rate)
+            if scheduler is not None and per_batch is None:
+                scheduler.step()
+            if self._end_epoch(record, validation, epoch_callback, checkpoint_dir, scheduler):
+                break
+        self._classifier.model.eval()
+        return self.history
+
+    def _prepare_run(self, nb_epochs: int, validation_data: tuple[np.ndarray, np.ndarray] | None,
+                     scheduler: Any | None, verbose: bool, checkpoint_dir: str | os.PathLike[str] | None,
+                     resume: bool, scheduler_interval: str, overwrite: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """Check the run's settings and resume its saved state; return the checked validation data."""
+        if self.threat is not None:
+            self.threat.check_box(self._classifier.clip_values, self._classifier.input_shape)
+        self._check_scheduler(scheduler, scheduler_interval)
         if resume and checkpoint_dir is None:
             raise SettingError("resume=True needs checkpoint_dir", "resume")
         self._schedule = None if scheduler is None else f"{type(scheduler).__name__} per {scheduler_interval}"
@@ -385,38 +427,50 @@ class EpochTrainer(Trainer):
                 tqdm.write(f"{self.method}: resuming after epoch {len(self.history)} from {checkpoint_dir}",
                            file=sys.stderr)
         elif len(self.history) >= nb_epochs:
+            # Blamed on the caller of fit: _prepare_run, _train, fit, caller.
             warnings.warn(f"nb_epochs={nb_epochs}: this trainer has already trained {len(self.history)} epochs and "
                           f"nb_epochs counts all of them, so nothing was trained; pass nb_epochs="
-                          f"{len(self.history) + nb_epochs} for {nb_epochs} more", UserWarning, stacklevel=3)
+                          f"{len(self.history) + nb_epochs} for {nb_epochs} more", UserWarning, stacklevel=4)
+        return validation
 
-        self._parallel.broadcast_module(self._classifier.model)
-        for epoch in range(len(self.history), nb_epochs):
-            self._parallel.sync_random_state()
-            self._begin_epoch(epoch, nb_epochs, nb_batches)
-            record = self._train_epoch(batches(), nb_batches, f"{self.method} {epoch + 1}/{nb_epochs}", verbose,
-                                       per_batch)
-            if scheduler is not None and per_batch is None:
-                scheduler.step()
-            self._parallel.average_buffers(self._classifier.model)
-            record = {"epoch": epoch + 1, **record}
-            if validation is not None:
-                predictions = self._classifier.predict(validation[0]).argmax(axis=1)
-                record["validation_accuracy"] = float(np.mean(predictions == validation[1]))
-            self._check_divergence(record)
-            warning = self.collapse_warning(record)
-            if warning is not None:
-                record["warnings"] = [warning]
-                logger.warning("%s epoch %d: %s", self.method, epoch + 1, warning)
-            stop = self._parallel.any(bool(epoch_callback(self, record)) if epoch_callback is not None else False)
-            self.history.append(record)
-            logger.info("%s epoch %d: %s", self.method, epoch + 1,
-                        ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, (int, float))))
-            if checkpoint_dir is not None and self._parallel.leader:
-                self._save(checkpoint_dir, scheduler)
-            if stop:
-                break
-        self._classifier.model.eval()
-        return self.history
+    def _epoch_record(self, epoch: int, totals: dict[str, torch.Tensor], seen: int, start: float, cpu_start: float,
+                      learning_rate: float) -> dict[str, Any]:
+        """An epoch's record: its means over the global batch, its time (until the means are read) and learning rate."""
+        self.check_losses()
+        sums = [float(value) for value in totals.values()]
+        # Means over the global batch: every process's sums, weighted by its samples.
+        seen, *sums = self._parallel.sum([seen, *sums])
+        record = {"epoch": epoch + 1, **{key: value / seen for key, value in zip(totals, sums, strict=True)}}
+        record["seconds"] = time.perf_counter() - start
+        # CPU time of all the process's threads: a second opinion when other processes share the machine.
+        record["cpu_seconds"] = time.process_time() - cpu_start
+        record["learning_rate"] = learning_rate
+        return record
+
+    def _end_epoch(self, record: dict[str, Any], validation: tuple[np.ndarray, np.ndarray] | None,
+                   epoch_callback: EpochCallback | None, checkpoint_dir: str | os.PathLike[str] | None,
+                   scheduler: Any | None) -> bool:
+        """Complete an epoch's record (validation, divergence, collapse, callback), keep and save it.
+
+        :return: Whether the callback asked to stop after this epoch.
+        """
+        epoch = record["epoch"]
+        self._parallel.average_buffers(self._classifier.model)
+        if validation is not None:
+            predictions = self._classifier.predict(validation[0]).argmax(axis=1)
+            record["validation_accuracy"] = float(np.mean(predictions == validation[1]))
+        self._check_divergence(record)
+        warning = self.collapse_warning(record)
+        if warning is not None:
+            record["warnings"] = [warning]
+            logger.warning("%s epoch %d: %s", self.method, epoch, warning)
+        stop = self._parallel.any(bool(epoch_callback(self, record)) if epoch_callback is not None else False)
+        self.history.append(record)
+        logger.info("%s epoch %d: %s", self.method, epoch,
+                    ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, (int, float))))
+        if checkpoint_dir is not None and self._parallel.leader:
+            self._save(checkpoint_dir, scheduler)
+        return stop
 
     def _check_checkpoint_dir(self, folder: Path, resume: bool, overwrite: bool) -> None:
         """Refuse a ``checkpoint_dir`` that is a file, or one holding another run's state when not resuming."""
@@ -475,40 +529,6 @@ class EpochTrainer(Trainer):
     def _collapse_advice(self) -> str:
         """The likely cause of a collapse and the option that helps, for the warning."""
         return "The learning rate is probably too high for this model; lower it or warm it up."
-
-    def _train_epoch(self, batches: Iterable[Batch], nb_batches: int, desc: str, verbose: bool,
-                     per_batch_scheduler: Any | None) -> dict[str, float]:
-        # Sums weighted by batch size, kept on the device (float64) until they are read.
-        totals: dict[str, torch.Tensor] = {}
-        seen = 0
-        learning_rate = float(self._classifier.optimizer.param_groups[0]["lr"])
-        start, cpu_start = time.perf_counter(), time.process_time()
-        progress = tqdm(batches, total=nb_batches, desc=desc, disable=not verbose, leave=False)
-        for step, (x_batch, y_batch, indices) in enumerate(progress, 1):
-            stats = self.training_step(x_batch, y_batch, indices)
-            self._last_batch = (x_batch, y_batch)
-            if per_batch_scheduler is not None:
-                per_batch_scheduler.step()
-            seen += len(x_batch)
-            for key, value in stats.items():
-                weighted = torch.as_tensor(value).double() * len(x_batch)
-                totals[key] = totals[key] + weighted if key in totals else weighted
-            if step % _STEPS_PER_READ == 0:
-                self.check_losses()
-                if verbose:
-                    progress.set_postfix({short: f"{float(totals[key]) / seen:.4f}"
-                                          for key, short in _SHORT_NAMES.items() if key in totals})
-        progress.close()
-        self.check_losses()
-        sums = [float(value) for value in totals.values()]
-        # Means over the global batch: every process's sums, weighted by its samples.
-        seen, *sums = self._parallel.sum([seen, *sums])
-        record = {key: value / seen for key, value in zip(totals, sums, strict=True)}
-        record["seconds"] = time.perf_counter() - start
-        # CPU time of all the process's threads: a second opinion when other processes share the machine.
-        record["cpu_seconds"] = time.process_time() - cpu_start
-        record["learning_rate"] = learning_rate
-        return record
 
     def check_losses(self) -> None:
         """Raise ``FloatingPointError`` if a training loss since the last call was not finite.

@@ -11,15 +11,13 @@ import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from art_sor.classifiers.view import BatchNormMode
-from art_sor.core.checks import check_count, check_positive
+from art_sor.core.checks import check_count
 from art_sor.core.curvature import CurvatureRegularizer
 from art_sor.core.gradient_norm import GradientNormRegularizer, GRMode
 from art_sor.core.local_linearity import LocalLinearityRegularizer
-from art_sor.core.norms import geometry_of
+from art_sor.core.threat import ThreatModel, check_threat
 from art_sor.trainers.regularized import RegularizedTrainer, ramp
+from art_sor.trainers.torch_step import StepSettings
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -31,27 +29,24 @@ class GRTrainer(RegularizedTrainer):
     | Paper link: https://arxiv.org/abs/1905.11468
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` (penalty ``ε‖g‖₁``) or ``2``/``"l2"`` (``ε‖g‖₂``).
+    :param threat: The threat model: L∞ (penalty ``ε‖g‖₁``) or L2 (``ε‖g‖₂``).
     :param lam: Weight ``λ``.
     :param mode: ``"double_backprop"`` or ``"finite_difference"`` (Finlay & Oberman).
     :param h: Finite-difference step relative to ``δ*`` (finite-difference mode only).
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"`` (see
-                       :class:`~art_sor.trainers.regularized.RegularizedTrainer`).
-    :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up (see there).
-    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
+    :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up (see
+                                  :class:`~art_sor.trainers.regularized.RegularizedTrainer`).
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "gr"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel,
                  lam: float = GradientNormRegularizer.lam, mode: GRMode = GradientNormRegularizer.mode,
-                 h: float = GradientNormRegularizer.h, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 penalty_warmup_epochs: int = 0, micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, GradientNormRegularizer(eps=eps, norm=norm, lam=lam, mode=mode, h=h), amp=amp,
-                         batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs,
-                         micro_batch_size=micro_batch_size)
+                 h: float = GradientNormRegularizer.h, penalty_warmup_epochs: int = 0,
+                 step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, GradientNormRegularizer(threat, lam=lam, mode=mode, h=h),
+                         penalty_warmup_epochs=penalty_warmup_epochs, step_settings=step_settings)
+        self.threat = threat
 
 
 class CURETrainer(RegularizedTrainer):
@@ -64,28 +59,25 @@ class CURETrainer(RegularizedTrainer):
     | Paper link: https://arxiv.org/abs/1811.09716
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model, used for the default ``h``.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model, used for the default ``h``.
     :param lam: Weight ``λ``.
     :param h: Final L2 length of the step, or ``None`` for the default above.
     :param warmup_epochs: Epochs over which ``h`` ramps up; 0 keeps it constant.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"``.
     :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up.
-    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "cure"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel,
                  lam: float = CurvatureRegularizer.lam, h: float | None = None, warmup_epochs: int = 0,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0,
-                 micro_batch_size: int | None = None) -> None:
-        geometry, eps = geometry_of(norm), check_positive(eps, "eps")
+                 penalty_warmup_epochs: int = 0, step_settings: StepSettings = StepSettings()) -> None:
+        threat = check_threat(threat)
         if h is None:
-            h = geometry.step_length(eps, math.prod(classifier.input_shape))
-        super().__init__(classifier, CurvatureRegularizer(h=h, lam=lam), amp=amp, batch_norm=batch_norm,
-                         penalty_warmup_epochs=penalty_warmup_epochs, micro_batch_size=micro_batch_size)
+            h = threat.geometry.step_length(threat.eps, math.prod(classifier.input_shape))
+        super().__init__(classifier, CurvatureRegularizer(h=h, lam=lam), penalty_warmup_epochs=penalty_warmup_epochs,
+                         step_settings=step_settings)
+        self.threat = threat
         self.warmup_epochs = check_count(warmup_epochs, "warmup_epochs", minimum=0)
 
     def config(self) -> dict[str, Any]:
@@ -104,26 +96,22 @@ class LLRTrainer(RegularizedTrainer):
     | Paper link: https://arxiv.org/abs/1907.02610
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"`` or ``2``/``"l2"``.
+    :param threat: The threat model's ball.
     :param lam: Weight of the linearity gap.
     :param mu: Weight of the gradient term.
     :param steps: PGD steps of the inner maximisation.
     :param step_size: PGD step, by default ``2.5·ε/steps``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the regularizer's passes, ``"batch"`` or ``"eval"``.
     :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up.
-    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "llr"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel,
                  lam: float = LocalLinearityRegularizer.lam, mu: float = LocalLinearityRegularizer.mu,
-                 steps: int = LocalLinearityRegularizer.steps, step_size: float | None = None, amp: bool = False,
-                 batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0,
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs,
-                         micro_batch_size=micro_batch_size)
-        self._set_regularizer(LocalLinearityRegularizer(eps=eps, norm=norm, lam=lam, mu=mu, steps=steps,
+                 steps: int = LocalLinearityRegularizer.steps, step_size: float | None = None,
+                 penalty_warmup_epochs: int = 0, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, penalty_warmup_epochs=penalty_warmup_epochs, step_settings=step_settings)
+        self.threat = threat
+        self._set_regularizer(LocalLinearityRegularizer(threat, lam=lam, mu=mu, steps=steps,
                                                         step_size=step_size, box=self._view.box))

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count
 from art_sor.core.penalty import Backward, Regularizer, backpropagate_penalty
-from art_sor.trainers.steps import detached_stats
-from art_sor.trainers.torch_step import TorchStepTrainer
+from art_sor.core.threat import ThreatModel
+from art_sor.trainers.optimizer_step import detached_stats
+from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -20,13 +20,17 @@ if TYPE_CHECKING:
 def regularizer_settings(regularizer: Regularizer | None) -> dict[str, Any]:
     """A regularizer's hyperparameters, so that a resumed run with a changed regularizer is refused.
 
-    They are the fields of a dataclass (the data box as whether there is one), else its ``repr``.
+    They are the fields of a dataclass (a threat model as its ``eps`` and ``norm``, the data box as whether there is
+    one), else its ``repr``.
     """
     if regularizer is None:
         return {}
     if not dataclasses.is_dataclass(regularizer):
         return {"regularizer": repr(regularizer)}
-    settings = {field.name: getattr(regularizer, field.name) for field in dataclasses.fields(regularizer)}
+    settings: dict[str, Any] = {}
+    for field in dataclasses.fields(regularizer):
+        value = getattr(regularizer, field.name)
+        settings.update(value.to_dict() if isinstance(value, ThreatModel) else {field.name: value})
     if "box" in settings:
         settings["box"] = settings["box"] is not None
     return settings
@@ -41,7 +45,8 @@ class RegularizedTrainer(TorchStepTrainer):
     """Train an ART ``PyTorchClassifier`` on ``mean ℓ(x) + penalty``, where a regularizer supplies the penalty.
 
     The regularizer's extra passes run with dropout off, so that no new mask is drawn between ``x`` and ``x + hδ``
-    (which would make finite differences meaningless). By default (``batch_norm="batch"``) batch norm normalises
+    (which would make finite differences meaningless). By default (``batch_norm="batch"`` in the
+    :class:`~art_sor.trainers.torch_step.StepSettings`) batch norm normalises
     them with the statistics of the batch they see, like the clean training pass, so the penalty is computed on
     the network the clean loss trains. ``"eval"`` normalises with the running statistics instead, which keeps
     samples independent but, early in training, describes another network than the one being trained: under SGD
@@ -57,19 +62,16 @@ class RegularizedTrainer(TorchStepTrainer):
 
     :param classifier: ART classifier with an optimizer; it is trained in place.
     :param regularizer: The penalty, or ``None`` for standard training.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the regularizer's passes: ``"batch"`` or ``"eval"``.
     :param penalty_warmup_epochs: Epochs over which the penalty's weight ramps up: in epoch ``k`` (from 0) the
                                   penalty is multiplied by ``min(1, (k+1)/(penalty_warmup_epochs+1))``; 0 keeps it.
-    :param micro_batch_size: Samples per micro-batch (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`).
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "regularized"
 
     def __init__(self, classifier: PyTorchClassifier, regularizer: Regularizer | None = None,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch", penalty_warmup_epochs: int = 0,
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, micro_batch_size=micro_batch_size)
+                 penalty_warmup_epochs: int = 0, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, step_settings)
         self.penalty_warmup_epochs = check_count(penalty_warmup_epochs, "penalty_warmup_epochs", minimum=0)
         self._penalty_weight = 1.0
         self._set_regularizer(regularizer)
@@ -105,7 +107,7 @@ class RegularizedTrainer(TorchStepTrainer):
     def reuses_clean_pass(self) -> bool:
         """Whether the regularizer's pass at ``x`` serves as the clean training pass (see the class docstring)."""
         view = self._view
-        return not view.has_dropout and (self.batch_norm == "batch" or not view.batch_norms)
+        return not view.has_dropout and (self.step_settings.batch_norm == "batch" or not view.batch_norms)
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run, the regularizer's fields included."""
@@ -124,7 +126,7 @@ class RegularizedTrainer(TorchStepTrainer):
             reuse = self._active is not None and self.reuses_clean_pass
             if self._active is not None:
                 order = getattr(self._active, "differentiation_order", 2)
-                with view.perturbation_mode(self.batch_norm, order, update_running_stats=reuse):
+                with view.perturbation_mode(self.step_settings.batch_norm, order, update_running_stats=reuse):
                     clean_fn = view.loss_fn(y)
                     penalty = backpropagate_penalty(self._active, clean_fn, x, backward, self._penalty_weight,
                                                     clean=reuse)
@@ -145,7 +147,7 @@ class RegularizedTrainer(TorchStepTrainer):
     def _collapse_advice(self) -> str:
         if self._regularizer is None:
             return super()._collapse_advice()
-        if self.batch_norm == "eval" and self._view.batch_norms:
+        if self.step_settings.batch_norm == "eval" and self._view.batch_norms:
             return ("The regularizer's passes use batch norm's running statistics (batch_norm='eval'), which lag "
                     "the weights early in training; use batch_norm='batch'.")
         return ("The penalty may outweigh the clean loss before the network has learnt anything; warm it up "

@@ -11,12 +11,12 @@ norm on the statistics of the batch each pass sees); the training pass on ``x + 
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_non_negative, check_positive
 from art_sor.core.gradient_alignment import gradient_alignment_penalty
 from art_sor.core.gradients import gradient_at
@@ -24,9 +24,9 @@ from art_sor.core.linearity_error import AdaptiveWeight, linearity_error
 from art_sor.core.lmo import linear_maximizer
 from art_sor.core.penalty import Backward
 from art_sor.core.projection import random_start
-from art_sor.core.threat import ThreatModel
-from art_sor.trainers.steps import detached_stats
-from art_sor.trainers.torch_step import TorchStepTrainer
+from art_sor.core.threat import ThreatModel, check_threat
+from art_sor.trainers.optimizer_step import detached_stats
+from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -42,24 +42,22 @@ class GuardedFGSMTrainer(TorchStepTrainer):
     the data box and, as in N-FGSM, not projected back onto the ε-ball.
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the noise the step starts from; 0 starts at ``x``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's and the penalty's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     adversarial_statistics = True
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, step_size: float | None = None,
-                 noise: float = 0.0, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, micro_batch_size=micro_batch_size)
-        self.threat = ThreatModel(eps, norm)
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, step_size: float | None = None,
+                 noise: float = 0.0, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, step_settings)
+        self.threat = check_threat(threat)
         self.step_size = check_positive(step_size if step_size is not None else self.threat.eps, "step_size")
         self.noise = check_non_negative(noise, "noise")
+        # The noise is drawn from the threat model's ball at another radius (none at 0).
+        self._noise_ball = dataclasses.replace(self.threat, eps=self.noise) if self.noise > 0 else None
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run."""
@@ -68,9 +66,10 @@ class GuardedFGSMTrainer(TorchStepTrainer):
     def _attack(self, loss_fn: RecordingLoss, x: torch.Tensor) -> tuple[torch.Tensor, GradientAt]:
         """The FGSM perturbation (detached) and the gradient it stepped along."""
         box = self._view.box
-        start = random_start(x, self.noise, self.threat.norm, box) if self.noise > 0 else torch.zeros_like(x)
+        noise = self._noise_ball
+        start = random_start(x, noise, box) if noise is not None else torch.zeros_like(x)
         at = gradient_at(loss_fn, x + start)
-        step = linear_maximizer(at.grad, self.step_size, self.threat.norm, x=x + start, box=box)
+        step = linear_maximizer(at.grad, self.step_size, self.threat.geometry, x=x + start, box=box)
         return (start + step).detach(), at
 
     @abc.abstractmethod
@@ -80,7 +79,7 @@ class GuardedFGSMTrainer(TorchStepTrainer):
     def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view = self._view
         with self._step.autocast():
-            with view.perturbation_mode(self.batch_norm):
+            with view.perturbation_mode(self.step_settings.batch_norm):
                 delta, at = self._attack(view.loss_fn(y), x)
                 parts = self._penalty(view.loss_fn(y), x, at)
                 penalty = parts["penalty"]
@@ -106,22 +105,17 @@ class GradAlignTrainer(GuardedFGSMTrainer):
     | Paper link: https://arxiv.org/abs/2007.02617
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param lam: Weight ``λ`` of the penalty.
     :param step_size: The FGSM step, by default ``ε``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's and the penalty's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "gradalign"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 0.2,
-                 step_size: float | None = None, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, step_size=step_size, amp=amp, batch_norm=batch_norm,
-                         micro_batch_size=micro_batch_size)
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, lam: float = 0.2,
+                 step_size: float | None = None, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, threat, step_size=step_size, step_settings=step_settings)
         self.lam = check_non_negative(lam, "lam")
 
     def config(self) -> dict[str, Any]:
@@ -131,8 +125,7 @@ class GradAlignTrainer(GuardedFGSMTrainer):
         return settings
 
     def _penalty(self, loss_fn: RecordingLoss, x: torch.Tensor, at: GradientAt) -> dict[str, torch.Tensor]:
-        misalignment = gradient_alignment_penalty(loss_fn, x, at.grad, self.threat.eps, self.threat.norm,
-                                                  self._view.box)
+        misalignment = gradient_alignment_penalty(loss_fn, x, at.grad, self.threat, self._view.box)
         return {"penalty": self.lam * misalignment, "gradient_misalignment": misalignment}
 
 
@@ -146,23 +139,19 @@ class ELLETrainer(GuardedFGSMTrainer):
     | Paper link: https://arxiv.org/abs/2401.11618
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param lam: Weight ``λ`` of the linearity error.
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the noise the FGSM step starts from; 0 (the paper's ELLE) starts at ``x``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's and the penalty's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "elle"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam: float = 1000.0,
-                 step_size: float | None = None, noise: float = 0.0, amp: bool = False,
-                 batch_norm: BatchNormMode = "batch", micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, step_size=step_size, noise=noise, amp=amp, batch_norm=batch_norm,
-                         micro_batch_size=micro_batch_size)
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, lam: float = 1000.0,
+                 step_size: float | None = None, noise: float = 0.0,
+                 step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, threat, step_size=step_size, noise=noise, step_settings=step_settings)
         self.lam = check_non_negative(lam, "lam")
 
     def config(self) -> dict[str, Any]:
@@ -176,7 +165,7 @@ class ELLETrainer(GuardedFGSMTrainer):
         weight = self._weight()
         # With a zero weight (ELLE-A between jumps) the error is only measured: no graph, no backward.
         with torch.set_grad_enabled(weight > 0 and torch.is_grad_enabled()):
-            error = linearity_error(loss_fn, x, self.threat.eps, self.threat.norm, self._view.box)
+            error = linearity_error(loss_fn, x, self.threat, self._view.box)
         return {"penalty": weight * error, "linearity_error": error,
                 "penalty_weight": torch.full((), weight, device=error.device)}
 
@@ -191,25 +180,22 @@ class ELLEATrainer(ELLETrainer):
     | Paper link: https://arxiv.org/abs/2401.11618
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param lam_max: The weight after a jump (the paper's 4000, at every ε).
     :param decay: The weight's factor at every step without a jump (the paper's 0.99).
     :param sensitivity: Standard deviations above the mean error that count as a jump (the paper's 2).
     :param step_size: The FGSM step, by default ``ε``.
     :param noise: Radius of the noise the FGSM step starts from; 0 (the paper's ELLE-A) starts at ``x``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the attack's and the penalty's passes, ``"batch"`` or ``"eval"``.
-    :param micro_batch_size: Samples per micro-batch.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "elle-a"
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, lam_max: float = 4000.0,
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, lam_max: float = 4000.0,
                  decay: float = 0.99, sensitivity: float = 2.0, step_size: float | None = None, noise: float = 0.0,
-                 amp: bool = False, batch_norm: BatchNormMode = "batch", micro_batch_size: int | None = None) -> None:
-        super().__init__(classifier, eps, norm, lam=lam_max, step_size=step_size, noise=noise, amp=amp,
-                         batch_norm=batch_norm, micro_batch_size=micro_batch_size)
+                 step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, threat, lam=lam_max, step_size=step_size, noise=noise,
+                         step_settings=step_settings)
         self.adaptive = AdaptiveWeight(lam_max, decay, sensitivity)
 
     def config(self) -> dict[str, Any]:

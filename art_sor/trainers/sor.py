@@ -8,13 +8,12 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count
 from art_sor.core.search import StepRule
 from art_sor.core.sor import Objective, SecondOrderRegularizer, SORHVPMode
+from art_sor.core.threat import ThreatModel
 from art_sor.trainers.regularized import RegularizedTrainer, ramp
+from art_sor.trainers.torch_step import StepSettings
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 class SORTrainer(RegularizedTrainer):
     """Train a ``PyTorchClassifier`` on ``ℓ(x) + λ·[gᵀδ + ½ δᵀHδ]``, SOR's quadratic model of the adversarial loss.
 
-    ``δ`` is the worst case of the quadratic model in the ε-ball of ``norm``, found in ``iterations`` steps in the
+    ``δ`` is the worst case of the quadratic model in the threat model's ε-ball, found in ``iterations`` steps in the
     classifier's raw input space (so ε means what it means in ART's attacks) and kept inside ``clip_values`` when
     the classifier has them. One iteration combines gradient and curvature regularization; more iterations move
     toward PGD adversarial training at a lower cost.
@@ -32,8 +31,7 @@ class SORTrainer(RegularizedTrainer):
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer; trained in place, on its device (CUDA when the
                        classifier is on CUDA).
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``, ``"inf"``, ``2`` or ``"l2"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``: the ball of the perturbation search.
     :param iterations: Steps of the perturbation search, at least 1.
     :param h: Finite-difference step of the Hessian-vector products, relative to ``δ``.
     :param lam: Weight ``λ`` of the regularizer.
@@ -41,10 +39,6 @@ class SORTrainer(RegularizedTrainer):
                 model from losses at ``x`` and ``x ± hδ``: first-order gradients only, about three standard
                 passes; see :class:`~art_sor.core.sor.SecondOrderRegularizer`).
     :param step: ``"replace"`` or ``"frank_wolfe"``.
-    :param amp: Train in mixed precision with ``torch.autocast``.
-    :param batch_norm: Statistics batch norm uses in the regularizer's passes: ``"batch"`` (those of the batch,
-                       as in the clean training pass; running statistics untouched) or ``"eval"`` (the running
-                       statistics). See :class:`~art_sor.trainers.regularized.RegularizedTrainer`.
     :param random_start: Start the search at a random point of the ball (costs one more gradient).
     :param objective: ``"quadratic"`` (the paper's quadratic model) or ``"perturbed"`` (the loss rise at the δ
                       found, i.e. adversarial training on SOR's δ); see
@@ -52,9 +46,7 @@ class SORTrainer(RegularizedTrainer):
     :param penalty_warmup_epochs: Epochs over which the penalty's weight λ ramps up: in epoch ``k`` (from 0) it
                                   is ``λ·min(1, (k+1)/(penalty_warmup_epochs+1))``; 0 keeps it constant.
     :param eps_warmup_epochs: The same ramp for ε.
-    :param micro_batch_size: Samples per micro-batch whose gradients accumulate before each optimizer step
-                             (see :class:`~art_sor.trainers.torch_step.TorchStepTrainer`); ``None`` for whole
-                             batches.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`.
     """
 
     method = "sor"
@@ -62,26 +54,23 @@ class SORTrainer(RegularizedTrainer):
     def __init__(
         self,
         classifier: PyTorchClassifier,
-        eps: float,
-        norm: Any = np.inf,
+        threat: ThreatModel,
         iterations: int = SecondOrderRegularizer.iterations,
         h: float = SecondOrderRegularizer.h,
         lam: float = SecondOrderRegularizer.lam,
         hvp: SORHVPMode = SecondOrderRegularizer.hvp,
         step: StepRule = SecondOrderRegularizer.step,
-        amp: bool = False,
-        batch_norm: BatchNormMode = "batch",
         random_start: bool = SecondOrderRegularizer.random_start,
         objective: Objective = SecondOrderRegularizer.objective,
         penalty_warmup_epochs: int = 0,
         eps_warmup_epochs: int = 0,
-        micro_batch_size: int | None = None,
+        step_settings: StepSettings = StepSettings(),
     ) -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm, penalty_warmup_epochs=penalty_warmup_epochs,
-                         micro_batch_size=micro_batch_size)
-        self._set_regularizer(SecondOrderRegularizer(eps=eps, norm=norm, iterations=iterations, h=h, lam=lam,
-                                                     hvp=hvp, step=step, box=self._view.box,
-                                                     random_start=random_start, objective=objective))
+        super().__init__(classifier, penalty_warmup_epochs=penalty_warmup_epochs, step_settings=step_settings)
+        self.threat = threat
+        self._set_regularizer(SecondOrderRegularizer(threat, iterations=iterations, h=h, lam=lam, hvp=hvp, step=step,
+                                                     box=self._view.box, random_start=random_start,
+                                                     objective=objective))
         self.eps_warmup_epochs = check_count(eps_warmup_epochs, "eps_warmup_epochs", minimum=0)
         if self.eps_warmup_epochs and self.regularizer.lam == 0:
             raise ValueError(f"eps_warmup_epochs={self.eps_warmup_epochs} has no effect: lam is 0, so ε enters no "
@@ -99,4 +88,5 @@ class SORTrainer(RegularizedTrainer):
     def _begin_epoch(self, epoch: int, nb_epochs: int, nb_batches: int) -> None:
         super()._begin_epoch(epoch, nb_epochs, nb_batches)
         final = self.regularizer
-        self._active = dataclasses.replace(final, eps=final.eps * ramp(epoch, self.eps_warmup_epochs))
+        radius = final.threat.eps * ramp(epoch, self.eps_warmup_epochs)
+        self._active = dataclasses.replace(final, threat=dataclasses.replace(final.threat, eps=radius))

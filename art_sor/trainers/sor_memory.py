@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from art_sor.classifiers.view import BatchNormMode
 from art_sor.core.checks import check_count, check_positive
 from art_sor.core.errors import SettingError
 from art_sor.core.gradients import gradient_at
@@ -26,9 +25,9 @@ from art_sor.core.hvp import hessian_vector_product
 from art_sor.core.lmo import linear_maximizer
 from art_sor.core.penalty import Backward
 from art_sor.core.projection import project
-from art_sor.core.threat import ThreatModel
-from art_sor.trainers.steps import detached_stats
-from art_sor.trainers.torch_step import TorchStepTrainer
+from art_sor.core.threat import ThreatModel, check_threat
+from art_sor.trainers.optimizer_step import detached_stats
+from art_sor.trainers.torch_step import StepSettings, TorchStepTrainer
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
@@ -49,24 +48,26 @@ class SORMemoryTrainer(TorchStepTrainer):
     | Paper link: https://arxiv.org/abs/2009.04923
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer.
-    :param eps: Radius of the threat model.
-    :param norm: ``np.inf``/``"inf"``, ``2``/``"l2"`` or ``1``/``"l1"``.
+    :param threat: The threat model, e.g. ``ThreatModel(0.1, "inf")``.
     :param memory: ``m`` in [0, 1): the weight the remembered ``δ`` keeps in each step.
     :param iterations: Search steps per sample and epoch.
     :param h: Finite-difference step of the Hessian-vector product, relative to ``δ``; 1 takes the gradient at
               ``x + δ`` (no clean pass), below 1 adds the clean gradient and evaluates at ``x + hδ``.
-    :param amp: Train in mixed precision.
-    :param batch_norm: Statistics batch norm uses in the search's passes, ``"batch"`` or ``"eval"``.
+    :param step_settings: See :class:`~art_sor.trainers.torch_step.TorchStepTrainer`; no ``micro_batch_size``
+                          (the bank is indexed by whole batches).
     """
 
     method = "sor-memory"
     adversarial_statistics = True
     needs_sample_indices = True
 
-    def __init__(self, classifier: PyTorchClassifier, eps: float, norm: Any = np.inf, memory: float = 0.5,
-                 iterations: int = 1, h: float = 1.0, amp: bool = False, batch_norm: BatchNormMode = "batch") -> None:
-        super().__init__(classifier, amp=amp, batch_norm=batch_norm)
-        self.threat = ThreatModel(eps, norm)
+    def __init__(self, classifier: PyTorchClassifier, threat: ThreatModel, memory: float = 0.5,
+                 iterations: int = 1, h: float = 1.0, step_settings: StepSettings = StepSettings()) -> None:
+        super().__init__(classifier, step_settings)
+        if step_settings.micro_batch_size is not None:
+            raise SettingError("sor-memory does not support micro_batch_size: it keeps one δ per sample and steps on "
+                               "whole batches; drop micro_batch_size", "micro_batch_size")
+        self.threat = check_threat(threat)
         if isinstance(memory, bool) or not isinstance(memory, (int, float)) or not 0 <= memory < 1:
             raise SettingError(f"memory must be a number in [0, 1) (1 would never move δ), got {memory!r}", "memory")
         self.memory = float(memory)
@@ -95,8 +96,8 @@ class SORMemoryTrainer(TorchStepTrainer):
 
     def _search(self, loss_fn: RecordingLoss, x: torch.Tensor, start: torch.Tensor, fresh: torch.Tensor
                 ) -> torch.Tensor:
-        box, eps, norm = self._view.box, self.threat.eps, self.threat.norm
-        delta = project(start, eps, norm, x, box)
+        box, threat = self._view.box, self.threat
+        delta = project(start, threat, x, box)
         # SOR's model gradient g + Hδ by finite differences of step h; at h = 1 it is the gradient at x + δ, and
         # otherwise the clean gradient it needs is the same for every step.
         clean = None if self.h == 1.0 else gradient_at(loss_fn, x)
@@ -105,7 +106,7 @@ class SORMemoryTrainer(TorchStepTrainer):
         for _ in range(self.iterations):
             direction = (gradient_at(loss_fn, x + delta).grad if clean is None else
                          clean.grad + hessian_vector_product(loss_fn, clean, delta, mode="finite_difference", h=self.h))
-            delta = keep * delta + (1 - keep) * linear_maximizer(direction, eps, norm, x=x, box=box)
+            delta = keep * delta + (1 - keep) * linear_maximizer(direction, threat.eps, threat.geometry, x=x, box=box)
             keep = torch.full_like(keep, self.memory)
         return delta.detach()
 
@@ -127,7 +128,7 @@ class SORMemoryTrainer(TorchStepTrainer):
     def _micro_step(self, x: torch.Tensor, y: torch.Tensor, backward: Backward) -> dict[str, torch.Tensor]:
         view, index = self._view, self._index
         with self._step.autocast():
-            with view.perturbation_mode(self.batch_norm):
+            with view.perturbation_mode(self.step_settings.batch_norm):
                 delta = self._search(view.loss_fn(y), x, self._bank[index], ~self._visited[index])
             view.model.train()
             logits = view.logits(x + delta)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -10,19 +11,56 @@ import torch
 
 from art_sor.classifiers.view import BATCH_NORM_MODES, BatchNormMode
 from art_sor.core.checks import check_bool, check_choice, check_count
-from art_sor.core.errors import SettingError
+from art_sor.core.errors import SettingError, SettingTypeError
 from art_sor.core.penalty import Backward
 from art_sor.trainers.base import EpochTrainer
-from art_sor.trainers.steps import OptimizerStep
+from art_sor.trainers.optimizer_step import OptimizerStep
 
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
 
 
+@dataclass(frozen=True)
+class StepSettings:
+    """How a torch-step trainer runs its step: precision, batch norm in the extra passes, micro-batches.
+
+    Every value is checked here, once; a trainer takes the whole object (see :class:`TorchStepTrainer`), and the
+    defence registry supplies it to every defence like the threat model.
+
+    :param amp: Train in mixed precision (``torch.autocast``: float16 with a gradient scaler on CUDA, bfloat16 on
+                CPU).
+    :param batch_norm: Statistics batch norm uses in the extra passes (regularizer or attack): ``"batch"`` (those of
+                       the batch each pass sees, as in the clean training pass; running statistics untouched) or
+                       ``"eval"`` (the running statistics); see
+                       :class:`~art_sor.trainers.regularized.RegularizedTrainer`.
+    :param micro_batch_size: Samples per micro-batch whose gradients accumulate before each optimizer step, or
+                             ``None`` for whole batches.
+    """
+
+    amp: bool = False
+    batch_norm: BatchNormMode = "batch"
+    micro_batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        check_bool(self.amp, "amp")
+        check_choice(self.batch_norm, BATCH_NORM_MODES, "batch_norm")
+        if self.micro_batch_size is not None:
+            object.__setattr__(self, "micro_batch_size", check_count(self.micro_batch_size, "micro_batch_size"))
+
+    def changed(self) -> list[str]:
+        """The names of the settings that differ from their defaults."""
+        default = StepSettings()
+        return [name for name, value in asdict(self).items() if value != getattr(default, name)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form, as trainers report it in their configuration."""
+        return asdict(self)
+
+
 class TorchStepTrainer(EpochTrainer):
     """An :class:`~art_sor.trainers.base.EpochTrainer` that owns the settings and state of its own torch step.
 
-    It owns mixed precision (``amp``), the batch-norm mode of the extra passes (``batch_norm``), micro-batches,
+    It owns the :class:`StepSettings` (mixed precision, the batch-norm mode of the extra passes, micro-batches),
     the optimizer step with its gradient scaler, and their checkpointed state; a subclass says what one
     micro-batch contributes (:meth:`_micro_step`).
 
@@ -32,26 +70,24 @@ class TorchStepTrainer(EpochTrainer):
     so on a model with batch norm the result is that of training at the micro-batch size with the batch's step.
 
     :param classifier: ART ``PyTorchClassifier`` with an optimizer; it is trained in place.
-    :param amp: Train in mixed precision (``torch.autocast``: float16 with a gradient scaler on CUDA, bfloat16 on
-                CPU).
-    :param batch_norm: Statistics batch norm uses in the extra passes (regularizer or attack): ``"batch"`` or
-                       ``"eval"`` (see :class:`~art_sor.trainers.regularized.RegularizedTrainer`).
-    :param micro_batch_size: Samples per micro-batch, or ``None`` for whole batches.
+    :param step_settings: Mixed precision, batch norm in the extra passes and micro-batches (see
+                          :class:`StepSettings`); the defaults train in full precision, on whole batches, with
+                          batch statistics.
     """
 
     supports_distributed = True
 
-    def __init__(self, classifier: PyTorchClassifier, amp: bool = False, batch_norm: BatchNormMode = "batch",
-                 micro_batch_size: int | None = None) -> None:
+    def __init__(self, classifier: PyTorchClassifier, step_settings: StepSettings = StepSettings()) -> None:
         super().__init__(classifier)
-        self.amp = check_bool(amp, "amp")
-        self.batch_norm = check_choice(batch_norm, BATCH_NORM_MODES, "batch_norm")
-        self.micro_batch_size = None if micro_batch_size is None else check_count(micro_batch_size,
-                                                                                  "micro_batch_size")
-        if self.batch_norm != "batch" and not self._view.batch_norms:
-            raise ValueError(f"batch_norm={self.batch_norm!r} has no effect: classifier.model has no batch-norm "
-                             "layer (dropout is off in the extra passes either way); drop batch_norm")
-        self._step = OptimizerStep(self._view, classifier.optimizer, self.amp, self.method, self._parallel)
+        if not isinstance(step_settings, StepSettings):
+            raise SettingTypeError(f"step_settings must be a StepSettings, got {type(step_settings).__name__} "
+                                   f"{step_settings!r}", "step_settings")
+        self.step_settings = step_settings
+        if step_settings.batch_norm != "batch" and not self._view.batch_norms:
+            raise SettingError(f"batch_norm={step_settings.batch_norm!r} has no effect: classifier.model has no "
+                               "batch-norm layer (dropout is off in the extra passes either way); drop batch_norm",
+                               "batch_norm")
+        self._step = OptimizerStep(self._view, classifier.optimizer, step_settings.amp, self.method, self._parallel)
 
     @property
     def scales_gradients(self) -> bool:
@@ -60,8 +96,7 @@ class TorchStepTrainer(EpochTrainer):
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run, the step's settings included."""
-        return {**super().config(), "amp": self.amp, "batch_norm": self.batch_norm,
-                "micro_batch_size": self.micro_batch_size}
+        return {**super().config(), **self.step_settings.to_dict()}
 
     def check_batches(self, n: int, batch_size: int) -> None:
         """As :meth:`EpochTrainer.check_batches`, and refuse a ``micro_batch_size`` that splits nothing or leaves one.
@@ -70,7 +105,7 @@ class TorchStepTrainer(EpochTrainer):
         is refused under batch norm.
         """
         super().check_batches(n, batch_size)
-        size, layer = self.micro_batch_size, self._batch_norm_layer()
+        size, layer = self.step_settings.micro_batch_size, self._batch_norm_layer()
         if size is not None and size >= batch_size:
             raise SettingError(f"micro_batch_size {size} is not below batch_size {batch_size}, so no batch is split "
                                "and it has no effect; choose a smaller micro_batch_size or drop it",
@@ -89,7 +124,7 @@ class TorchStepTrainer(EpochTrainer):
                       indices: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """As :meth:`EpochTrainer.training_step`."""
         x, y = self._view.inputs(x), self._view.labels(y)
-        size = self.micro_batch_size or len(x)
+        size = self.step_settings.micro_batch_size or len(x)
         self._step.zero_grad()
         totals: dict[str, torch.Tensor] = {}
         for start in range(0, len(x), size):

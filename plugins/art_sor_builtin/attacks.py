@@ -17,7 +17,6 @@ from art.attacks.evasion import (
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.core.checks import check_count, check_non_negative, check_positive
-from art_sor.core.norms import art_norm
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.attacks import CANONICAL_AUTOATTACK_LABEL, PreparedAttack
 from art_sor.evaluation.canonical_autoattack import CanonicalAPGD, CanonicalAutoAttack
@@ -30,7 +29,7 @@ def fgsm(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int) ->
 
     | Paper link: https://arxiv.org/abs/1412.6572
     """
-    attack = FastGradientMethod(classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=threat.eps,
+    attack = FastGradientMethod(classifier, norm=threat.geometry.order, eps=threat.eps, eps_step=threat.eps,
                                 batch_size=batch_size)
     return PreparedAttack("FGSM" if threat.norm == "inf" else "FGM", attack, iterative=False, strength=1)
 
@@ -47,7 +46,7 @@ def pgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, ste
     """
     steps, restarts = check_count(steps, "steps"), check_count(restarts, "restarts")
     step = check_positive(step_size, "step_size") if step_size is not None else threat.eps / 8
-    attack = ProjectedGradientDescent(classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=step,
+    attack = ProjectedGradientDescent(classifier, norm=threat.geometry.order, eps=threat.eps, eps_step=step,
                                       max_iter=steps, num_random_init=restarts, batch_size=batch_size, verbose=False)
     label = f"PGD-{steps}" + (f"×{restarts}" if restarts > 1 else "")
     return PreparedAttack(label, attack, iterative=steps > 1, strength=steps * restarts)
@@ -61,7 +60,7 @@ def _apgd(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int, s
                              loss="ce" if loss_type == "cross_entropy" else "dlr")
     # ART starts APGD at step 2·eps_step; eps_step=ε gives the paper's initial step 2ε.
     return AutoProjectedGradientDescent(
-        classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=threat.eps,
+        classifier, norm=threat.geometry.order, eps=threat.eps, eps_step=threat.eps,
         max_iter=check_count(steps, "steps"), nb_random_init=check_count(restarts, "restarts"),
         batch_size=batch_size, loss_type=loss_type, verbose=False)
 
@@ -70,7 +69,7 @@ def _square(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: int,
     # ART accepts norm=1 but then runs its L2 search: refuse rather than report an L2 attack as L1.
     if threat.norm not in SQUARE_NORMS:
         raise ValueError(f"square: ART's SquareAttack has no {threat.geometry.label} version (it has L∞ and L2)")
-    return SquareAttack(classifier, norm=art_norm(threat.norm), eps=threat.eps,
+    return SquareAttack(classifier, norm=threat.geometry.order, eps=threat.eps,
                         max_iter=check_count(queries, "queries"), nb_restarts=1, batch_size=batch_size,
                         verbose=False)
 
@@ -113,7 +112,7 @@ def autoattack(classifier: PyTorchClassifier, threat: ThreatModel, batch_size: i
     members = [_apgd(classifier, threat, batch_size, steps, 1, "cross_entropy"),
                _apgd(classifier, threat, batch_size, steps, 1, "difference_logits_ratio"),
                _square(classifier, threat, batch_size, queries)]
-    attack = AutoAttack(classifier, norm=art_norm(threat.norm), eps=threat.eps, eps_step=threat.eps,
+    attack = AutoAttack(classifier, norm=threat.geometry.order, eps=threat.eps, eps_step=threat.eps,
                         attacks=members, batch_size=batch_size)
     return PreparedAttack("AutoAttack (ART ensemble)", attack, ensemble=True, strength=2 * steps)
 
@@ -127,7 +126,7 @@ def autoattack_standard(classifier: PyTorchClassifier, threat: ThreatModel, batc
     :param version: standard, plus (more restarts, APGD-DLR and untargeted FAB) or rand (EOT, for randomised models).
     :param seed: AutoAttack's seed.
     """
-    attack = CanonicalAutoAttack(classifier, norm=art_norm(threat.norm), eps=threat.eps, version=version,
+    attack = CanonicalAutoAttack(classifier, norm=threat.geometry.order, eps=threat.eps, version=version,
                                  batch_size=batch_size, seed=seed)
     label = CANONICAL_AUTOATTACK_LABEL if version == "standard" else f"AutoAttack ({version}, Croce–Hein)"
     return PreparedAttack(label, attack, ensemble=True, strength=100 * 10)

@@ -115,9 +115,9 @@ def test_compare_recipes_may_set_compare_keys():
     (["--gamma", "0.5", "--schedule", "cosine"], "--gamma"),
     (["--validation-samples", "10"], "--validation-samples"),
     (["--micro-batch-size", "64"], "--micro-batch-size"),
-    (["--defence", "sor:micro_batch_size=100"], "--defence"),
+    (["--micro-batch-size", "100"], "--micro-batch-size"),
     (["--defence", "sor:hvp=exact,h=0.5"], "--defence"),
-    (["--defence", "sor:batch_norm=eval"], "--defence"),
+    (["--batch-norm", "eval"], "--batch-norm"),
     (["--defence", "gr:h=0.5"], "--defence"),
 ])
 def test_settings_without_effect_are_refused(tmp_path, args, option):
@@ -142,7 +142,6 @@ def test_more_training_samples_than_the_dataset_has_are_refused(tmp_path):
 
 @pytest.mark.parametrize(("args", "option"), [
     (["--micro-batch-size", "1"], "--micro-batch-size"),  # was not refused; torch failed in the first epoch
-    (["--defence", "sor:micro_batch_size=1"], "--defence"),  # the spec's own setting is the spec's
     (["--batch-size", "63"], "--batch-size"),  # 64 samples: a last batch of one
 ])
 def test_batches_of_one_under_batch_norm_name_their_option_before_training(tmp_path, args, option):

@@ -266,6 +266,7 @@ TRAINING_CHANGES: dict[str, Change] = {
     "--micro-batch-size": ([], ["--micro-batch-size", "16"], (TRAINING,)),
     "--channels-last": ([], ["--channels-last"], (TRAINING,)),
     "--workers": ([], ["--workers", "1"], (TRAINING,)),
+    "--batch-norm": ([], ["--batch-norm", "eval"], "refused"),  # the tiny model has no batch norm
     "--sync-batch-norm": ([], ["--sync-batch-norm"], "refused"),
     "--device": ([], ["--device", "cuda"], CUDA),
 }

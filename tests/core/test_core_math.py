@@ -14,8 +14,9 @@ from torch.autograd.functional import hessian
 
 from art_sor.core import gradient_at, hessian_vector_product, linear_maximizer, sor_loss, worst_case_perturbation
 from art_sor.core.gradient_norm import GradientNormRegularizer
-from art_sor.core.norms import norm_label, parse_norm
+from art_sor.core.norms import GEOMETRIES, norm_label, parse_norm
 from art_sor.core.sor import SecondOrderRegularizer
+from art_sor.core.threat import ThreatModel
 
 
 def test_gradient_is_per_sample(tiny_problem):
@@ -66,15 +67,15 @@ def test_finite_difference_rejects_bad_h(tiny_problem, bad):
 
 def test_lmo_linf_and_l2_closed_forms():
     v = torch.tensor([[3.0, -4.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
-    assert_close(linear_maximizer(v, 0.5, "inf"), torch.tensor([[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]],
+    assert_close(linear_maximizer(v, 0.5, GEOMETRIES["inf"]), torch.tensor([[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]],
                                                                   dtype=torch.float64))
-    assert_close(linear_maximizer(v, 0.5, "l2"), torch.tensor([[0.3, -0.4, 0.0], [0.0, 0.0, 0.0]],
+    assert_close(linear_maximizer(v, 0.5, GEOMETRIES["l2"]), torch.tensor([[0.3, -0.4, 0.0], [0.0, 0.0, 0.0]],
                                                                  dtype=torch.float64))
 
 
 def test_lmo_zero_gradient_gives_zero_not_nan():
     for norm in ("inf", "l2"):
-        delta = linear_maximizer(torch.zeros(2, 1, 3, 3), 0.3, norm)
+        delta = linear_maximizer(torch.zeros(2, 1, 3, 3), 0.3, GEOMETRIES[norm])
         assert torch.equal(delta, torch.zeros(2, 1, 3, 3))
 
 
@@ -82,16 +83,16 @@ def test_lmo_box_keeps_step_in_data_range():
     x = torch.tensor([[0.0, 0.95, 0.5, 0.02]])
     v = torch.tensor([[-1.0, 1.0, 1.0, -1.0]])
     box = (torch.tensor(0.0), torch.tensor(1.0))
-    delta = linear_maximizer(v, 0.1, "inf", x=x, box=box)
+    delta = linear_maximizer(v, 0.1, GEOMETRIES["inf"], x=x, box=box)
     assert_close(delta, torch.tensor([[0.0, 0.05, 0.1, -0.02]]), rtol=0, atol=1e-7)
     # Without clip values there is no box.
-    assert_close(linear_maximizer(v, 0.1, "inf", x=x), 0.1 * v)
+    assert_close(linear_maximizer(v, 0.1, GEOMETRIES["inf"], x=x), 0.1 * v)
 
 
 def test_lmo_per_feature_box():
     x = torch.zeros(1, 2)
     box = (torch.tensor([-1.0, -0.05]), torch.tensor([0.02, 1.0]))
-    delta = linear_maximizer(torch.tensor([[1.0, -1.0]]), 0.1, "inf", x=x, box=box)
+    delta = linear_maximizer(torch.tensor([[1.0, -1.0]]), 0.1, GEOMETRIES["inf"], x=x, box=box)
     assert_close(delta, torch.tensor([[0.02, -0.05]]))
 
 
@@ -99,7 +100,7 @@ def test_lmo_per_feature_box():
 def test_sor_one_iteration_closed_form(tiny_problem, norm):
     model, x, y = tiny_problem
     eps, lam = 0.3, 0.7
-    result = sor_loss(per_sample_ce(model, y), x, eps=eps, norm=norm, iterations=1, lam=lam, hvp="exact")
+    result = sor_loss(per_sample_ce(model, y), x, ThreatModel(eps, norm), iterations=1, lam=lam, hvp="exact")
     g, hess = reference_grad_and_hessian(model, x, y)
     if norm == "inf":
         delta = eps * g.sign()
@@ -119,7 +120,7 @@ def test_sor_weight_gradient_matches_torch_func_reference(tiny_problem):
     """The weights' gradient through g and Hδ, against torch.func's jacrev/hessian (separate machinery)."""
     model, x, y = tiny_problem
     eps, lam = 0.2, 1.3
-    result = sor_loss(per_sample_ce(model, y), x, eps=eps, norm="inf", lam=lam, hvp="exact")
+    result = sor_loss(per_sample_ce(model, y), x, ThreatModel(eps, "inf"), lam=lam, hvp="exact")
     model.zero_grad()
     result.loss.backward()
     ours = [p.grad.clone() for p in model.parameters()]
@@ -147,7 +148,7 @@ def test_sor_finite_difference_matches_its_definition(tiny_problem):
     model, x, y = tiny_problem
     loss_fn = per_sample_ce(model, y)
     h, eps = 0.5, 0.25
-    result = sor_loss(loss_fn, x, eps=eps, norm="l2", h=h, hvp="finite_difference")
+    result = sor_loss(loss_fn, x, ThreatModel(eps, "l2"), h=h, hvp="finite_difference")
     g, _ = reference_grad_and_hessian(model, x, y)
     g_shift, _ = reference_grad_and_hessian(model, x + h * result.delta, y)
     assert_close(result.second_order, 0.5 * (result.delta * (g_shift - g)).sum(1) / h)
@@ -181,7 +182,8 @@ def test_l2_iterations_approach_trust_region_maximum(tiny_problem):
     optimum = np.array([trust_region_maximum(g[i].numpy(), hess[i].numpy(), eps) for i in range(len(x))])
 
     def gaps(iterations: int, step: str) -> np.ndarray:
-        delta = worst_case_perturbation(loss_fn, at, eps, "l2", iterations=iterations, step=step, hvp="exact")
+        delta = worst_case_perturbation(loss_fn, at, ThreatModel(eps, "l2"), iterations=iterations, step=step,
+                                        hvp="exact")
         value = (g * delta).sum(1) + 0.5 * torch.einsum("bi,bij,bj->b", delta, hess, delta)
         assert np.all(delta.norm(dim=1).numpy() <= eps + 1e-9)
         return optimum - value.numpy()
@@ -198,10 +200,10 @@ def test_frank_wolfe_averages_with_two_over_k_plus_two(tiny_problem):
     at = gradient_at(loss_fn, x, create_graph=True)
     eps = 0.4
     g = at.grad.detach()
-    s0 = linear_maximizer(g, eps, "inf")
-    s1 = linear_maximizer(g + hessian_vector_product(loss_fn, at, s0, mode="exact"), eps, "inf")
+    s0 = linear_maximizer(g, eps, GEOMETRIES["inf"])
+    s1 = linear_maximizer(g + hessian_vector_product(loss_fn, at, s0, mode="exact"), eps, GEOMETRIES["inf"])
     expected = s0 + (2.0 / 3.0) * (s1 - s0)
-    delta = worst_case_perturbation(loss_fn, at, eps, "inf", iterations=2, step="frank_wolfe", hvp="exact")
+    delta = worst_case_perturbation(loss_fn, at, ThreatModel(eps, "inf"), iterations=2, step="frank_wolfe", hvp="exact")
     assert_close(delta, expected)
     assert not delta.requires_grad
 
@@ -213,17 +215,17 @@ def test_search_respects_box_for_every_iterate(tiny_problem):
     box = (torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
     at = gradient_at(loss_fn, x01)
     for step in ("replace", "frank_wolfe"):
-        delta = worst_case_perturbation(loss_fn, at, 0.9, "inf", iterations=4, step=step, box=box)
+        delta = worst_case_perturbation(loss_fn, at, ThreatModel(0.9, "inf"), iterations=4, step=step, box=box)
         assert torch.all(x01 + delta <= 1.0) and torch.all(x01 + delta >= 0.0)
         assert delta.abs().max() <= 0.9 + 1e-12
 
 
 def test_float32_matches_float64(tiny_problem):
     model, x, y = tiny_problem
-    r64 = sor_loss(per_sample_ce(model, y), x, eps=0.1, norm="l2", iterations=2)
+    r64 = sor_loss(per_sample_ce(model, y), x, ThreatModel(0.1, "l2"), iterations=2)
     model32 = TinyMLP()
     model32.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
-    r32 = sor_loss(per_sample_ce(model32, y), x.float(), eps=0.1, norm="l2", iterations=2)
+    r32 = sor_loss(per_sample_ce(model32, y), x.float(), ThreatModel(0.1, "l2"), iterations=2)
     assert r32.loss.dtype == torch.float32
     assert math.isclose(r32.loss.item(), r64.loss.item(), rel_tol=1e-4)
 
@@ -231,12 +233,16 @@ def test_float32_matches_float64(tiny_problem):
 def test_sor_loss_rejects_bad_hyperparameters(tiny_problem):
     model, x, y = tiny_problem
     loss_fn = per_sample_ce(model, y)
-    for kwargs, name in [({"eps": 0.0}, "eps"), ({"eps": 0.1, "iterations": 0}, "iterations"),
-                         ({"eps": 0.1, "h": -1.0}, "h"), ({"eps": 0.1, "lam": -0.5}, "lam"),
-                         ({"eps": 0.1, "hvp": "magic"}, "hvp"), ({"eps": 0.1, "step": "jump"}, "step"),
-                         ({"eps": 0.1, "norm": 3}, "norm")]:
+    threat = ThreatModel(0.1, "inf")
+    for kwargs, name in [({"threat": 0.1}, "threat"), ({"threat": threat, "iterations": 0}, "iterations"),
+                         ({"threat": threat, "h": -1.0}, "h"), ({"threat": threat, "lam": -0.5}, "lam"),
+                         ({"threat": threat, "hvp": "magic"}, "hvp"), ({"threat": threat, "step": "jump"}, "step")]:
         with pytest.raises(ValueError, match=name):
             sor_loss(loss_fn, x, **kwargs)
+    # The radius and the norm are checked once, by the threat model.
+    for args, name in [((0.0, "inf"), "eps"), ((0.1, 3), "norm")]:
+        with pytest.raises(ValueError, match=name):
+            ThreatModel(*args)
 
 
 @pytest.mark.parametrize("spelling,expected", [(np.inf, "inf"), ("inf", "inf"), ("Linf", "inf"), (2, "l2"),
@@ -263,7 +269,7 @@ def test_random_start_search_uses_the_start_and_stays_in_the_ball(tiny_problem):
     loss_fn = per_sample_ce(model, y)
     at = gradient_at(loss_fn, x, create_graph=True)
     start = torch.full_like(x, 0.05)
-    with_start = worst_case_perturbation(loss_fn, at, 0.1, "inf", iterations=1, hvp="exact", start=start)
+    with_start = worst_case_perturbation(loss_fn, at, ThreatModel(0.1, "inf"), iterations=1, hvp="exact", start=start)
     _, hessian = reference_grad_and_hessian(model, x, y)
     expected = 0.1 * torch.sign(at.grad + torch.einsum("bij,bj->bi", hessian, start))
     assert_close(with_start, expected)
@@ -274,7 +280,7 @@ def test_perturbed_objective_is_the_loss_rise_at_the_found_delta(tiny_problem):
 
     model, x, y = tiny_problem
     loss_fn = per_sample_ce(model, y)
-    penalty = SecondOrderRegularizer(eps=0.1, norm="inf", lam=0.5, objective="perturbed")(loss_fn, x)
+    penalty = SecondOrderRegularizer(ThreatModel(0.1, "inf"), lam=0.5, objective="perturbed")(loss_fn, x)
     at = gradient_at(loss_fn, x)
     delta = 0.1 * torch.sign(at.grad)
     expected = 0.5 * (loss_fn(x + delta) - loss_fn(x)).mean()
@@ -290,14 +296,14 @@ def test_loss_difference_estimate_converges_quadratically_to_the_exact_model(tin
     model, x, y = tiny_problem
     loss_fn = per_sample_ce(model, y)
     at = gradient_at(loss_fn, x)
-    delta = linear_maximizer(at.grad, 0.5, "inf")
+    delta = linear_maximizer(at.grad, 0.5, GEOMETRIES["inf"])
     exact_first = (at.grad * delta).sum(1)
     exact_second = torch.stack([
         0.5 * delta[i] @ hessian(lambda z, i=i: loss_fn(torch.cat([x[:i], z[None], x[i + 1:]]))[i], x[i]) @ delta[i]
         for i in range(len(x))])
     errors = []
     for h in (0.2, 0.1, 0.05):
-        terms = SecondOrderRegularizer(eps=0.5, norm="inf", hvp="loss_difference", h=h).terms(loss_fn, x)
+        terms = SecondOrderRegularizer(ThreatModel(0.5, "inf"), hvp="loss_difference", h=h).terms(loss_fn, x)
         torch.testing.assert_close(terms.delta, delta)
         errors.append(((terms.first_order - exact_first).abs().max().item(),
                        (terms.second_order - exact_second).abs().max().item()))
@@ -316,7 +322,7 @@ def test_loss_difference_estimate_converges_quadratically_to_the_exact_model(tin
 ])
 def test_sor_settings_that_cannot_change_what_runs_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        SecondOrderRegularizer(eps=0.1, norm="inf", **kwargs)
+        SecondOrderRegularizer(ThreatModel(0.1, "inf"), **kwargs)
 
 
 @pytest.mark.parametrize("kwargs", [{"hvp": "exact"}, {"hvp": "finite_difference", "h": 0.5},
@@ -324,10 +330,10 @@ def test_sor_settings_that_cannot_change_what_runs_are_refused(kwargs, message):
                                     {"objective": "perturbed", "hvp": "exact", "iterations": 2},
                                     {"objective": "perturbed", "h": 0.5, "random_start": True}])
 def test_sor_settings_that_change_what_runs_are_accepted(kwargs):
-    SecondOrderRegularizer(eps=0.1, norm="inf", **kwargs)
+    SecondOrderRegularizer(ThreatModel(0.1, "inf"), **kwargs)
 
 
 def test_gradient_norm_step_is_refused_where_it_is_not_used():
     with pytest.raises(ValueError, match=r"h=0\.5 has no effect: mode='double_backprop'"):
-        GradientNormRegularizer(eps=0.1, norm="inf", h=0.5)
-    assert GradientNormRegularizer(eps=0.1, norm="inf", mode="finite_difference", h=0.5).h == 0.5
+        GradientNormRegularizer(ThreatModel(0.1, "inf"), h=0.5)
+    assert GradientNormRegularizer(ThreatModel(0.1, "inf"), mode="finite_difference", h=0.5).h == 0.5

@@ -10,6 +10,7 @@ from conftest import assert_close, losses_of, per_sample_ce, reference_grad_and_
 from torch import nn
 
 from art_sor.core.gradient_norm import GradientNormRegularizer
+from art_sor.core.threat import ThreatModel
 
 
 @pytest.mark.parametrize("norm", ["inf", "l2"])
@@ -17,14 +18,14 @@ def test_gr_is_the_dual_norm(tiny_problem, norm):
     model, x, y = tiny_problem
     g, _ = reference_grad_and_hessian(model, x, y)
     dual = g.abs().sum(1) if norm == "inf" else g.norm(dim=1)
-    penalty = GradientNormRegularizer(eps=0.3, norm=norm, lam=2.0)(per_sample_ce(model, y), x)
+    penalty = GradientNormRegularizer(ThreatModel(0.3, norm), lam=2.0)(per_sample_ce(model, y), x)
     assert_close(penalty.value, 2.0 * 0.3 * dual.mean())
     assert_close(penalty.clean_losses, losses_of(model, x, y))
 
 
 def test_gr_weight_gradient_matches_torch_func(tiny_problem):
     model, x, y = tiny_problem
-    penalty = GradientNormRegularizer(eps=0.3, norm="inf", lam=1.5)(per_sample_ce(model, y), x)
+    penalty = GradientNormRegularizer(ThreatModel(0.3, "inf"), lam=1.5)(per_sample_ce(model, y), x)
     model.zero_grad()
     penalty.value.backward()
 
@@ -43,12 +44,13 @@ def test_gr_finite_difference_follows_finlay_oberman(tiny_problem):
     model, x, y = tiny_problem
     g, _ = reference_grad_and_hessian(model, x, y)
     eps, h = 0.3, 0.05
-    penalty = GradientNormRegularizer(eps=eps, norm="inf", lam=1.0, mode="finite_difference", h=h)(
+    penalty = GradientNormRegularizer(ThreatModel(eps, "inf"), lam=1.0, mode="finite_difference", h=h)(
         per_sample_ce(model, y), x)
     expected = (losses_of(model, x + h * eps * g.sign(), y) - losses_of(model, x, y)) / h
     assert_close(penalty.value, expected.mean())
     # and it approaches the double-backprop value as h shrinks
-    fine = GradientNormRegularizer(eps=eps, norm="inf", mode="finite_difference", h=1e-5)(per_sample_ce(model, y), x)
+    fine = GradientNormRegularizer(ThreatModel(eps, "inf"), mode="finite_difference", h=1e-5)(
+        per_sample_ce(model, y), x)
     assert math.isclose(fine.value.item(), eps * g.abs().sum(1).mean().item(), rel_tol=1e-4)
 
 

@@ -7,6 +7,7 @@ import torch
 from conftest import assert_close, losses_of, per_sample_ce, reference_grad_and_hessian
 
 from art_sor.core.local_linearity import LocalLinearityRegularizer, linearity_gap, maximize_linearity_gap
+from art_sor.core.threat import ThreatModel
 
 
 def test_linearity_gap_by_hand(tiny_problem):
@@ -32,7 +33,7 @@ def test_llr_pgd_reaches_the_known_maximum_of_a_quadratic(norm):
     x = torch.randn(5, 3, dtype=torch.float64)
     losses, grad = loss_fn(x), x @ a
     eps = 0.4
-    found = maximize_linearity_gap(loss_fn, x, losses, grad, eps, norm, steps=100, step_size=eps / 10)
+    found = maximize_linearity_gap(loss_fn, x, losses, grad, ThreatModel(eps, norm), steps=100, step_size=eps / 10)
     achieved = linearity_gap(loss_fn, x, losses, grad, found)
     maximum = 0.5 * eps**2 * (diagonal.sum() if norm == "inf" else diagonal.max())
     assert_close(achieved, maximum.expand(5), rtol=1e-4, atol=1e-9)
@@ -42,7 +43,7 @@ def test_llr_penalty_combines_gap_and_gradient_term(tiny_problem):
     model, x, y = tiny_problem
     torch.manual_seed(0)
     box = (torch.tensor(-1.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
-    regularizer = LocalLinearityRegularizer(eps=0.2, norm="l2", lam=4.0, mu=3.0, steps=3, box=box)
+    regularizer = LocalLinearityRegularizer(ThreatModel(0.2, "l2"), lam=4.0, mu=3.0, steps=3, box=box)
     x_in = x.clamp(-1, 1)
     penalty = regularizer(per_sample_ce(model, y), x_in)
     gap, slope = penalty.parts["linearity_gap"], penalty.parts["gradient_term"]

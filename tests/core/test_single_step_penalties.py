@@ -9,6 +9,7 @@ from torch import nn
 from art_sor.core.gradient_alignment import gradient_alignment_penalty, gradient_misalignment
 from art_sor.core.linearity_error import AdaptiveWeight, linearity_error
 from art_sor.core.projection import random_start
+from art_sor.core.threat import ThreatModel
 
 
 def analytic_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -39,12 +40,12 @@ def test_gradalign_penalty_and_its_weight_gradient_match_the_chain_rule(tiny_pro
     eps = 0.3
     clean = analytic_input_gradients(model, x, y)
     torch.manual_seed(7)
-    penalty = gradient_alignment_penalty(per_sample_ce(model, y), x, clean, eps, "inf")
+    penalty = gradient_alignment_penalty(per_sample_ce(model, y), x, clean, ThreatModel(eps, "inf"))
     weights = list(model.parameters())
     ours = torch.autograd.grad(penalty, weights)
 
     torch.manual_seed(7)
-    eta = random_start(x, eps, "inf")
+    eta = random_start(x, ThreatModel(eps, "inf"))
     assert eta.abs().max() <= eps
     shifted = analytic_input_gradients(model, x + eta, y)
     cosine = nn.functional.cosine_similarity(clean.detach(), shifted, dim=1)
@@ -59,13 +60,14 @@ def test_linearity_error_vanishes_on_a_linear_loss_and_matches_the_quadratic_ide
     x = torch.rand(8, 6, dtype=torch.float64)
     w = torch.randn(6, dtype=torch.float64)
     alpha = torch.rand(8, dtype=torch.float64)
-    assert linearity_error(lambda z: z @ w, x, 0.2, "inf", alpha=alpha).item() == pytest.approx(0.0, abs=1e-24)
+    error = linearity_error(lambda z: z @ w, x, ThreatModel(0.2, "inf"), alpha=alpha)
+    assert error.item() == pytest.approx(0.0, abs=1e-24)
 
     # For ℓ(z) = ‖z‖², ℓ((1−α)a + αb) − (1−α)ℓ(a) − αℓ(b) = −α(1−α)‖a − b‖².
     torch.manual_seed(3)
-    error = linearity_error(lambda z: z.square().sum(dim=1), x, 0.2, "l2", alpha=alpha)
+    error = linearity_error(lambda z: z.square().sum(dim=1), x, ThreatModel(0.2, "l2"), alpha=alpha)
     torch.manual_seed(3)
-    point_a, point_b = x + random_start(x, 0.2, "l2"), x + random_start(x, 0.2, "l2")
+    point_a, point_b = x + random_start(x, ThreatModel(0.2, "l2")), x + random_start(x, ThreatModel(0.2, "l2"))
     expected = (alpha * (1 - alpha) * (point_a - point_b).square().sum(dim=1)).square().mean()
     assert error.item() == pytest.approx(expected.item(), rel=1e-12)
 
@@ -79,7 +81,7 @@ def test_linearity_error_points_stay_in_the_ball_and_the_box():
         return z.sum(dim=1)
 
     box = (torch.zeros(()), torch.ones(()))
-    linearity_error(loss, x, 0.1, "inf", box=box)
+    linearity_error(loss, x, ThreatModel(0.1, "inf"), box=box)
     for points in seen:
         assert (points - x).abs().max() <= 0.1 + 1e-12 and points.max() <= 1.0 and points.min() >= 0.0
 

@@ -43,11 +43,11 @@ def _throwaway_plugin(root: pathlib.Path) -> pathlib.Path:
     site = root / "site"
     (site / "throwaway_defence").mkdir(parents=True)
     (site / "throwaway_defence" / "__init__.py").write_text(textwrap.dedent('''
-        from art_sor.trainers import RegularizedTrainer
+        from art_sor.trainers import RegularizedTrainer, StepSettings
 
-        def build(classifier, threat, lam=0.0):
+        def build(classifier, threat, step_settings=StepSettings(), lam=0.0):
             """Throwaway: standard training under another name."""
-            trainer = RegularizedTrainer(classifier)
+            trainer = RegularizedTrainer(classifier, step_settings=step_settings)
             trainer.method = "throwaway"
             return trainer
     '''))
@@ -98,7 +98,7 @@ def test_unknown_defence_and_option_are_named():
 def test_cure_h_follows_its_warmup_schedule(small_digits):
     x, y, _, _ = small_digits
     classifier = make_classifier(digits_cnn(), (1, 8, 8))
-    trainer = CURETrainer(classifier, eps=0.1, norm="inf", warmup_epochs=2)
+    trainer = CURETrainer(classifier, ThreatModel(0.1, "inf"), warmup_epochs=2)
     assert trainer.regularizer.h == pytest.approx(0.1 * 8)  # ε·√d with d = 64: h·z = ε·sign(g)
     seen = []
     trainer.fit(x, y, nb_epochs=4, verbose=False,

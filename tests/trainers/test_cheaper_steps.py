@@ -16,8 +16,9 @@ from art_sor.core.gradient_norm import GradientNormRegularizer
 from art_sor.core.local_linearity import LocalLinearityRegularizer
 from art_sor.core.penalty import ParameterBackward
 from art_sor.core.sor import SecondOrderRegularizer
+from art_sor.core.threat import ThreatModel
 from art_sor.registry import DEFENCES, RegistryError
-from art_sor.trainers import SORTrainer, StandardTrainer
+from art_sor.trainers import SORTrainer, StandardTrainer, StepSettings
 from art_sor.trainers.adversarial import NFGSMTrainer
 from art_sor.trainers.regularized import RegularizedTrainer
 
@@ -50,15 +51,15 @@ def two_pass_update(classifier, regularizer, x, y) -> None:
 
 
 REGULARIZERS = {
-    "sor": lambda box: SecondOrderRegularizer(eps=0.1, norm="inf", box=box),
-    "sor-n3": lambda box: SecondOrderRegularizer(eps=0.1, norm="inf", iterations=3, step="frank_wolfe", box=box),
-    "sor-exact": lambda box: SecondOrderRegularizer(eps=0.1, norm="l2", hvp="exact", box=box),
-    "sor-loss-difference": lambda box: SecondOrderRegularizer(eps=0.1, norm="inf", hvp="loss_difference", h=0.5,
+    "sor": lambda box: SecondOrderRegularizer(ThreatModel(0.1, "inf"), box=box),
+    "sor-n3": lambda box: SecondOrderRegularizer(ThreatModel(0.1, "inf"), iterations=3, step="frank_wolfe", box=box),
+    "sor-exact": lambda box: SecondOrderRegularizer(ThreatModel(0.1, "l2"), hvp="exact", box=box),
+    "sor-loss-difference": lambda box: SecondOrderRegularizer(ThreatModel(0.1, "inf"), hvp="loss_difference", h=0.5,
                                                               box=box),
-    "sor-perturbed": lambda box: SecondOrderRegularizer(eps=0.1, norm="inf", objective="perturbed", box=box),
-    "gr": lambda box: GradientNormRegularizer(eps=0.1, norm="inf"),
+    "sor-perturbed": lambda box: SecondOrderRegularizer(ThreatModel(0.1, "inf"), objective="perturbed", box=box),
+    "gr": lambda box: GradientNormRegularizer(ThreatModel(0.1, "inf")),
     "cure": lambda box: CurvatureRegularizer(h=0.5),
-    "llr": lambda box: LocalLinearityRegularizer(eps=0.1, norm="inf", box=box),
+    "llr": lambda box: LocalLinearityRegularizer(ThreatModel(0.1, "inf"), box=box),
 }
 
 
@@ -85,7 +86,7 @@ def test_running_statistics_after_one_step_equal_standard_trainings(small_digits
     x, y = x[:32].astype(np.float64), y[:32]
     standard, sor = bn_classifier(), bn_classifier()
     StandardTrainer(standard).training_step(x, y)
-    SORTrainer(sor, eps=0.1, iterations=3).training_step(x, y)
+    SORTrainer(sor, ThreatModel(0.1, "inf"), iterations=3).training_step(x, y)
     bn_standard, bn_sor = standard.model[1], sor.model[1]
     torch.testing.assert_close(bn_sor.running_mean, bn_standard.running_mean)
     torch.testing.assert_close(bn_sor.running_var, bn_standard.running_var)
@@ -98,15 +99,16 @@ def test_composite_batch_norm_updates_running_statistics_like_torch(small_digits
     x, y = x[:32].astype(np.float64), y[:32]
     standard, exact = bn_classifier(), bn_classifier()
     StandardTrainer(standard).training_step(x, y)
-    SORTrainer(exact, eps=0.1, hvp="exact").training_step(x, y)
+    SORTrainer(exact, ThreatModel(0.1, "inf"), hvp="exact").training_step(x, y)
     torch.testing.assert_close(exact.model[1].running_var, standard.model[1].running_var)
     torch.testing.assert_close(exact.model[1].running_mean, standard.model[1].running_mean)
 
 
 def test_dropout_and_eval_mode_keep_a_separate_clean_pass():
-    assert not SORTrainer(bn_classifier(dropout=0.5), eps=0.1).reuses_clean_pass
-    assert not SORTrainer(bn_classifier(), eps=0.1, batch_norm="eval").reuses_clean_pass
-    assert SORTrainer(bn_classifier(dropout=0.0), eps=0.1).reuses_clean_pass
+    assert not SORTrainer(bn_classifier(dropout=0.5), ThreatModel(0.1, "inf")).reuses_clean_pass
+    assert not SORTrainer(bn_classifier(), ThreatModel(0.1, "inf"),
+                          step_settings=StepSettings(batch_norm="eval")).reuses_clean_pass
+    assert SORTrainer(bn_classifier(dropout=0.0), ThreatModel(0.1, "inf")).reuses_clean_pass
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"hvp": "loss_difference", "h": 0.5}, {"hvp": "loss_difference"},
@@ -117,7 +119,7 @@ def test_staged_backward_equals_the_penalty_graphs_gradient(tiny_problem, kwargs
     model, x, y = tiny_problem
     loss_fn = per_sample_ce(model, y)
     parameters = list(model.parameters())
-    regularizer = SecondOrderRegularizer(eps=0.3, norm="inf", **kwargs)
+    regularizer = SecondOrderRegularizer(ThreatModel(0.3, "inf"), **kwargs)
     torch.manual_seed(0)
     penalty = regularizer(loss_fn, x)
     expected = torch.autograd.grad((penalty.clean_losses.mean() if clean else 0) + weight * penalty.value,
@@ -133,8 +135,9 @@ def test_micro_batches_without_batch_norm_equal_the_whole_batch(small_digits):
     x, y, _, _ = small_digits
     x, y = x[:30], y[:30]
     whole, split = (make_classifier(digits_cnn(0).double(), (1, 8, 8), clip_values=(0.0, 1.0)) for _ in range(2))
-    SORTrainer(whole, eps=0.1).training_step(x.astype(np.float64), y)
-    SORTrainer(split, eps=0.1, micro_batch_size=8).training_step(x.astype(np.float64), y)
+    SORTrainer(whole, ThreatModel(0.1, "inf")).training_step(x.astype(np.float64), y)
+    SORTrainer(split, ThreatModel(0.1, "inf"),
+               step_settings=StepSettings(micro_batch_size=8)).training_step(x.astype(np.float64), y)
     for expected, actual in zip(whole.model.parameters(), split.model.parameters(), strict=True):
         torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-11)
 
@@ -142,11 +145,11 @@ def test_micro_batches_without_batch_norm_equal_the_whole_batch(small_digits):
 def test_micro_batches_normalise_over_themselves(small_digits):
     x, y, _, _ = small_digits
     classifier = bn_classifier()
-    trainer = SORTrainer(classifier, eps=0.1, micro_batch_size=8)
+    trainer = SORTrainer(classifier, ThreatModel(0.1, "inf"), step_settings=StepSettings(micro_batch_size=8))
     trainer.training_step(x[:32].astype(np.float64), y[:32])
     assert classifier.model[1].num_batches_tracked.item() == 4
     assert trainer.config()["micro_batch_size"] == 8
-    assert SORTrainer(bn_classifier(), eps=0.1).config()["micro_batch_size"] is None
+    assert SORTrainer(bn_classifier(), ThreatModel(0.1, "inf")).config()["micro_batch_size"] is None
 
 
 @pytest.mark.parametrize("layer", ["BatchNorm1d", "BatchNorm2d"])
@@ -158,13 +161,15 @@ def test_a_micro_batch_of_one_under_batch_norm_is_refused_before_training(small_
         nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)), (1, 8, 8)))
     before = [p.detach().clone() for p in classifier.model.parameters()]
     for micro_batch_size, batch_size in ((1, 32), (5, 31), (3, 30)):  # of one: all, one per batch, the last
-        trainer = SORTrainer(classifier, eps=0.1, micro_batch_size=micro_batch_size)
+        trainer = SORTrainer(classifier, ThreatModel(0.1, "inf"),
+                             step_settings=StepSettings(micro_batch_size=micro_batch_size))
         with pytest.raises(SettingError, match=f"micro_batch_size {micro_batch_size} leaves micro-batches of one "
                                                f"sample .*{layer}") as caught:
             trainer.fit(x[:64], y[:64], batch_size=batch_size, nb_epochs=1, verbose=False)
         assert caught.value.setting == "micro_batch_size" and trainer.history == []
     assert all(torch.equal(a, b) for a, b in zip(before, classifier.model.parameters(), strict=True))
-    SORTrainer(classifier, eps=0.1, micro_batch_size=2).check_batches(64, 32)
+    SORTrainer(classifier, ThreatModel(0.1, "inf"), step_settings=StepSettings(micro_batch_size=2)).check_batches(64,
+                                                                                                                  32)
 
 
 def test_loss_difference_at_h_one_is_the_perturbed_objective(tiny_problem):
@@ -172,8 +177,8 @@ def test_loss_difference_at_h_one_is_the_perturbed_objective(tiny_problem):
     loss_fn = per_sample_ce(model, y)
     parameters = list(model.parameters())
     gradients = []
-    for regularizer in (SecondOrderRegularizer(eps=0.3, norm="l2", hvp="loss_difference"),
-                        SecondOrderRegularizer(eps=0.3, norm="l2", objective="perturbed")):
+    for regularizer in (SecondOrderRegularizer(ThreatModel(0.3, "l2"), hvp="loss_difference"),
+                        SecondOrderRegularizer(ThreatModel(0.3, "l2"), objective="perturbed")):
         gradients.append(torch.autograd.grad(regularizer(loss_fn, x).value, parameters))
     for a, b in zip(*gradients, strict=True):
         torch.testing.assert_close(a, b)
@@ -182,7 +187,7 @@ def test_loss_difference_at_h_one_is_the_perturbed_objective(tiny_problem):
 def test_n_fgsm_steps_from_wide_noise_without_projection(small_digits):
     x, y, _, _ = small_digits
     classifier = make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0))
-    trainer = NFGSMTrainer(classifier, eps=0.1)
+    trainer = NFGSMTrainer(classifier, ThreatModel(0.1, "inf"))
     assert trainer.noise == pytest.approx(0.2) and trainer.step_size == pytest.approx(0.1)
     view = ClassifierView(classifier)
     batch, labels = torch.tensor(x[:64]), torch.tensor(y[:64])
@@ -200,12 +205,43 @@ def test_run_settings_reach_the_trainer_or_are_refused(digits_classifier):
     from art_sor.core.threat import ThreatModel
 
     threat = ThreatModel(0.1, "inf")
-    trainer = DEFENCES.build("sor", digits_classifier, threat, amp=True, micro_batch_size=16)
-    assert trainer.amp and trainer.micro_batch_size == 16
+    settings = StepSettings(amp=True, micro_batch_size=16)
+    trainer = DEFENCES.build("sor", digits_classifier, threat, settings)
+    assert trainer.step_settings is settings and trainer.config()["micro_batch_size"] == 16
     with pytest.raises(RegistryError, match="does not support 'amp'"):
-        DEFENCES.build("madry-pgd", digits_classifier, threat, amp=True)
-    with pytest.raises(RegistryError, match="set it once"):
-        DEFENCES.build("sor:amp=false", digits_classifier, threat, amp=True)
+        DEFENCES.build("madry-pgd", digits_classifier, threat, settings)
+    # A step setting is the run's, never a defence option: a second door would train the same model under another key.
+    for spec in ("sor:amp=false", "sor:micro_batch_size=16", "pgd-at:batch_norm=eval"):
+        with pytest.raises(RegistryError, match="takes no option"):
+            DEFENCES.build(spec, digits_classifier, threat)
+
+
+def test_step_settings_are_checked_once_and_stored_once(digits_classifier):
+    from art_sor.runs.setup import TrainingSetup
+    from art_sor.trainers.sor_memory import SORMemoryTrainer
+
+    for field, value in (("amp", "no"), ("batch_norm", "train"), ("micro_batch_size", 0)):
+        with pytest.raises(SettingError) as caught:
+            StepSettings(**{field: value})
+        assert caught.value.setting == field
+    with pytest.raises(TypeError, match="step_settings must be a StepSettings"):
+        StandardTrainer(digits_classifier, step_settings={"amp": True})
+    # A setting a trainer cannot honour is refused by it, naming the setting; one with nothing to act on (batch norm
+    # in extra passes that standard training does not make) is recorded as the default, so its key stays the same.
+    for build, field in ((lambda: SORMemoryTrainer(digits_classifier, ThreatModel(0.1, "inf"),
+                                                   step_settings=StepSettings(micro_batch_size=8)), "micro_batch_size"),
+                         (lambda: SORTrainer(digits_classifier, ThreatModel(0.1, "inf"),
+                                             step_settings=StepSettings(batch_norm="eval")), "batch_norm")):
+        with pytest.raises(SettingError) as caught:
+            build()
+        assert caught.value.setting == field
+    standard = StandardTrainer(digits_classifier, StepSettings(amp=True, batch_norm="eval"))
+    assert standard.step_settings == StepSettings(amp=True)
+    # The run key keeps them in the trainer's configuration alone, not a second time in the setup.
+    settings = StepSettings(amp=True, micro_batch_size=16)
+    identity = TrainingSetup(step_settings=settings).identity()
+    assert not {"step_settings", "amp", "batch_norm", "micro_batch_size"} & set(identity)
+    assert StandardTrainer(digits_classifier, settings).config()["amp"] is True
 
 
 PROBE_MODULE = """

@@ -13,6 +13,7 @@ from art_sor.registry import DEFENCES
 from art_sor.trainers.single_step import ELLEATrainer, ELLETrainer, GradAlignTrainer
 
 EPS = 0.1
+THREAT = ThreatModel(EPS, "inf")
 BOX = (torch.zeros(()), torch.ones(()))
 
 
@@ -59,12 +60,12 @@ def reference_gradients(loss_of, seed: int) -> list[torch.Tensor]:
 
 def test_gradalign_step_is_the_fgsm_loss_plus_the_alignment_penalty():
     classifier = tiny_classifier()
-    update = one_step_update(GradAlignTrainer(classifier, eps=EPS, lam=0.7), classifier, seed=3)
+    update = one_step_update(GradAlignTrainer(classifier, THREAT, lam=0.7), classifier, seed=3)
 
     def loss_of(model, x, y):
         adversarial = nn.functional.cross_entropy(model(fgsm_point(model, x, y)), y)
         clean_grad = input_gradient(model, x, y)
-        shifted = input_gradient(model, x + random_start(x, EPS, "inf", BOX), y, create_graph=True)
+        shifted = input_gradient(model, x + random_start(x, THREAT, BOX), y, create_graph=True)
         return adversarial + 0.7 * (1 - nn.functional.cosine_similarity(clean_grad, shifted, dim=1).mean())
 
     for actual, expected in zip(update, reference_gradients(loss_of, seed=3), strict=True):
@@ -74,7 +75,7 @@ def test_gradalign_step_is_the_fgsm_loss_plus_the_alignment_penalty():
 def elle_loss(lam: float):
     def loss_of(model, x, y):
         adversarial = nn.functional.cross_entropy(model(fgsm_point(model, x, y)), y)
-        point_a, point_b = x + random_start(x, EPS, "inf", BOX), x + random_start(x, EPS, "inf", BOX)
+        point_a, point_b = x + random_start(x, THREAT, BOX), x + random_start(x, THREAT, BOX)
         alpha = torch.rand(len(x), dtype=x.dtype)
         point_c = (1 - alpha[:, None]) * point_a + alpha[:, None] * point_b
         losses = [nn.functional.cross_entropy(model(p), y, reduction="none") for p in (point_a, point_b, point_c)]
@@ -86,26 +87,28 @@ def elle_loss(lam: float):
 
 def test_elle_step_is_the_fgsm_loss_plus_the_linearity_error():
     classifier = tiny_classifier()
-    update = one_step_update(ELLETrainer(classifier, eps=EPS, lam=50.0), classifier, seed=4)
+    update = one_step_update(ELLETrainer(classifier, THREAT, lam=50.0), classifier, seed=4)
     for actual, expected in zip(update, reference_gradients(elle_loss(50.0), seed=4), strict=True):
         assert_close(actual, expected)
 
 
 def test_elle_a_starts_at_zero_weight_and_checkpoints_its_statistics(tmp_path, small_digits):
     classifier = tiny_classifier()
-    update = one_step_update(ELLEATrainer(classifier, eps=EPS), classifier, seed=5)
+    update = one_step_update(ELLEATrainer(classifier, THREAT), classifier, seed=5)
     # At weight 0 the step is plain FGSM training.
     for actual, expected in zip(update, reference_gradients(elle_loss(0.0), seed=5), strict=True):
         assert_close(actual, expected)
 
     x, y, _, _ = small_digits
-    trainer = ELLEATrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.2, lam_max=10.0,
+    trainer = ELLEATrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.2, "inf"),
+                           lam_max=10.0,
                            sensitivity=0.5)
     history = trainer.fit(x, y, batch_size=32, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path)
     assert {"linearity_error", "penalty_weight", "adversarial_loss"} <= set(history[-1])
     assert 0 < max(r["penalty_weight"] for r in history) <= 10.0
     state = trainer.adaptive.state_dict()
-    resumed = ELLEATrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.2, lam_max=10.0,
+    resumed = ELLEATrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.2, "inf"),
+                           lam_max=10.0,
                            sensitivity=0.5)
     resumed.fit(x, y, batch_size=32, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path, resume=True)
     assert resumed.adaptive.state_dict() == state
@@ -123,4 +126,4 @@ def test_registered_with_the_papers_defaults(digits_classifier):
     assert (config["lam_max"], config["decay"], config["sensitivity"]) == (4000.0, 0.99, 2.0)
     assert "lam" not in config
     with pytest.raises(ValueError, match="lam"):
-        GradAlignTrainer(digits_classifier, eps=0.1, lam=-1)
+        GradAlignTrainer(digits_classifier, ThreatModel(0.1, "inf"), lam=-1)

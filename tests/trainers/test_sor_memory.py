@@ -13,6 +13,7 @@ from art_sor.registry import DEFENCES
 from art_sor.trainers.sor_memory import SORMemoryTrainer
 
 EPS = 0.1
+THREAT = ThreatModel(EPS, "inf")
 
 
 def classifier(lr: float = 1e-300) -> PyTorchClassifier:
@@ -42,7 +43,7 @@ def vertex(gradient: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def test_the_bank_accumulates_each_samples_steps_across_epochs(h):
     wrapped = classifier()
     x, y = data()
-    trainer = SORMemoryTrainer(wrapped, eps=EPS, memory=0.6, h=h)
+    trainer = SORMemoryTrainer(wrapped, THREAT, memory=0.6, h=h)
     model, xt, yt = wrapped.model, torch.tensor(x), torch.tensor(y)
     trainer.fit(x, y, batch_size=4, nb_epochs=1, verbose=False)
     first = vertex(input_gradient(model, xt, yt), xt)  # a full first step from 0
@@ -56,15 +57,15 @@ def test_the_bank_accumulates_each_samples_steps_across_epochs(h):
 
 def test_resume_restores_the_bank_bit_identically(tmp_path):
     x, y = data()
-    straight = SORMemoryTrainer(classifier(lr=0.01), eps=EPS)
+    straight = SORMemoryTrainer(classifier(lr=0.01), THREAT)
     torch.manual_seed(3)
     straight.fit(x, y, batch_size=4, nb_epochs=3, verbose=False)
 
-    first = SORMemoryTrainer(classifier(lr=0.01), eps=EPS)
+    first = SORMemoryTrainer(classifier(lr=0.01), THREAT)
     torch.manual_seed(3)
     first.fit(x, y, batch_size=4, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path)
     resumed_classifier = classifier(lr=0.01)
-    resumed = SORMemoryTrainer(resumed_classifier, eps=EPS)
+    resumed = SORMemoryTrainer(resumed_classifier, THREAT)
     resumed.fit(x, y, batch_size=4, nb_epochs=3, verbose=False, checkpoint_dir=tmp_path, resume=True)
     assert torch.equal(resumed.remembered, straight.remembered)
     for a, b in zip(resumed_classifier.model.parameters(), straight.get_classifier().model.parameters(),
@@ -74,13 +75,13 @@ def test_resume_restores_the_bank_bit_identically(tmp_path):
 
 def test_settings_that_cannot_run_are_refused():
     with pytest.raises(ValueError, match="memory"):
-        SORMemoryTrainer(classifier(), eps=EPS, memory=1.0)
+        SORMemoryTrainer(classifier(), THREAT, memory=1.0)
     with pytest.raises(ValueError, match="iterations"):
-        SORMemoryTrainer(classifier(), eps=EPS, iterations=0)
+        SORMemoryTrainer(classifier(), THREAT, iterations=0)
     x, y = data()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y)),
                                          batch_size=4)
-    trainer = SORMemoryTrainer(classifier(), eps=EPS)
+    trainer = SORMemoryTrainer(classifier(), THREAT)
     with pytest.raises(ValueError, match="fit_generator"):
         trainer.fit_generator(PyTorchDataGenerator(loader, size=12, batch_size=4), nb_epochs=1, verbose=False)
 
@@ -94,7 +95,7 @@ def test_registered_with_its_defaults(digits_classifier):
 def test_more_iterations_continue_the_same_frank_wolfe_recursion():
     wrapped = classifier()
     x, y = data()
-    trainer = SORMemoryTrainer(wrapped, eps=EPS, memory=0.25, iterations=2)
+    trainer = SORMemoryTrainer(wrapped, THREAT, memory=0.25, iterations=2)
     model, xt, yt = wrapped.model, torch.tensor(x), torch.tensor(y)
     trainer.fit(x, y, batch_size=4, nb_epochs=1, verbose=False)
     first = vertex(input_gradient(model, xt, yt), xt)  # the full first step from 0

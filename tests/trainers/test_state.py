@@ -7,6 +7,7 @@ import torch
 from conftest import digits_cnn, make_classifier
 
 from art_sor import SORTrainer
+from art_sor.core.threat import ThreatModel
 from art_sor.trainers.state import differing_settings
 
 
@@ -24,17 +25,17 @@ def test_a_resume_with_another_learning_rate_or_without_the_scheduler_is_refused
 
     first = classifier(1e-3)
     scheduler = torch.optim.lr_scheduler.StepLR(first.optimizer, 1, 0.5)
-    SORTrainer(first, eps=0.1).fit(x, y, nb_epochs=1, batch_size=50, verbose=False, checkpoint_dir=tmp_path,
-                                   scheduler=scheduler)
+    SORTrainer(first, ThreatModel(0.1, "inf")).fit(x, y, nb_epochs=1, batch_size=50, verbose=False,
+                                                   checkpoint_dir=tmp_path, scheduler=scheduler)
     other = classifier(0.1)
     torch.optim.lr_scheduler.StepLR(other.optimizer, 1, 0.5)
     with pytest.raises(ValueError, match=r"holds a run with other settings \(saved → this trainer\): "
                                          r"config\.optimizer\.param_groups\[0\]\.initial_lr: 0\.001 → 0\.1; "
                                          r"config\.optimizer\.param_groups\[0\]\.lr: 0\.001 → 0\.1; "
                                          r"scheduler: StepLR per epoch → None$"):
-        SORTrainer(other, eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False, checkpoint_dir=tmp_path,
-                                       resume=True)
+        SORTrainer(other, ThreatModel(0.1, "inf")).fit(x, y, nb_epochs=2, batch_size=50, verbose=False,
+                                                       checkpoint_dir=tmp_path, resume=True)
     with pytest.raises(ValueError, match=r"initial_lr: 0.001 → None; scheduler: StepLR per epoch → None; "
                                          r"the run was saved with a learning-rate scheduler"):
-        SORTrainer(classifier(1e-3), eps=0.1).fit(x, y, nb_epochs=2, batch_size=50, verbose=False,
-                                                  checkpoint_dir=tmp_path, resume=True)
+        SORTrainer(classifier(1e-3), ThreatModel(0.1, "inf")).fit(x, y, nb_epochs=2, batch_size=50, verbose=False,
+                                                                  checkpoint_dir=tmp_path, resume=True)

@@ -12,10 +12,11 @@ from art.defences.trainer import Trainer
 from conftest import digits_cnn, make_classifier
 from torch import nn
 
-from art_sor import SORTrainer, StandardTrainer
+from art_sor import SORTrainer, StandardTrainer, StepSettings
 from art_sor.classifiers.view import ClassifierView
 from art_sor.classifiers.wrapping import wrap_model
 from art_sor.core import sor_loss
+from art_sor.core.threat import ThreatModel
 from art_sor.trainers.adversarial import PGDTrainer
 
 
@@ -32,7 +33,7 @@ class PlainCNN(nn.Module):
 
 
 def test_is_an_art_trainer(digits_classifier):
-    trainer = SORTrainer(digits_classifier, eps=0.1)
+    trainer = SORTrainer(digits_classifier, ThreatModel(0.1, "inf"))
     assert isinstance(trainer, Trainer)
     assert trainer.get_classifier() is digits_classifier
 
@@ -44,7 +45,7 @@ def test_fit_learns_with_either_label_format_and_model_kind(small_digits, model_
     torch.manual_seed(0)
     classifier = make_classifier(model_factory(), (1, 8, 8), clip_values=(0.0, 1.0))
     labels = np.eye(10, dtype=np.float32)[y] if one_hot else y
-    trainer = SORTrainer(classifier, eps=0.05)
+    trainer = SORTrainer(classifier, ThreatModel(0.05, "inf"))
     history = trainer.fit(x, labels, nb_epochs=4, batch_size=32, verbose=False)
     assert len(history) == 4
     assert history[-1]["loss"] < history[0]["loss"]
@@ -58,14 +59,14 @@ def test_one_hot_and_index_labels_train_identically(small_digits):
     for labels in (y, np.eye(10)[y]):
         torch.manual_seed(1)
         classifier = make_classifier(digits_cnn(), (1, 8, 8))
-        SORTrainer(classifier, eps=0.05).fit(x, labels, nb_epochs=1, batch_size=64, verbose=False)
+        SORTrainer(classifier, ThreatModel(0.05, "inf")).fit(x, labels, nb_epochs=1, batch_size=64, verbose=False)
         weights.append(torch.cat([p.detach().flatten() for p in classifier.model.parameters()]))
     torch.testing.assert_close(weights[0], weights[1])
 
 
 def test_history_records_parts_accuracy_and_time(small_digits):
     x, y, x_val, y_val = small_digits
-    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.05, "inf"))
     history = trainer.fit(x, y, validation_data=(x_val, y_val), nb_epochs=2, batch_size=50, verbose=False)
     record = history[-1]
     for key in ("epoch", "loss", "clean_loss", "first_order", "second_order", "penalty", "train_accuracy",
@@ -81,8 +82,8 @@ def test_validation_accuracy_uses_one_preprocessing_pass(small_digits):
     """ART's trainers standardise validation data twice; ours must report the classifier's own accuracy."""
     x, y, x_val, y_val = small_digits
     classifier = make_classifier(digits_cnn(), (1, 8, 8), preprocessing=(0.3, 0.4))
-    history = SORTrainer(classifier, eps=0.05).fit(x, y, validation_data=(x_val, y_val), nb_epochs=2,
-                                                   verbose=False)
+    history = SORTrainer(classifier, ThreatModel(0.05, "inf")).fit(x, y, validation_data=(x_val, y_val), nb_epochs=2,
+                                                                   verbose=False)
     expected = np.mean(classifier.predict(x_val).argmax(1) == y_val)
     assert history[-1]["validation_accuracy"] == pytest.approx(expected)
 
@@ -91,7 +92,8 @@ def test_step_lr_scheduler_steps_once_per_epoch(small_digits):
     x, y, _, _ = small_digits
     classifier = make_classifier(digits_cnn(), (1, 8, 8), lr=0.01)
     scheduler = torch.optim.lr_scheduler.StepLR(classifier.optimizer, step_size=1, gamma=0.5)
-    history = SORTrainer(classifier, eps=0.05).fit(x, y, nb_epochs=3, scheduler=scheduler, verbose=False)
+    history = SORTrainer(classifier, ThreatModel(0.05, "inf")).fit(x, y, nb_epochs=3, scheduler=scheduler,
+                                                                   verbose=False)
     assert [r["learning_rate"] for r in history] == pytest.approx([0.01, 0.005, 0.0025])
     assert classifier.optimizer.param_groups[0]["lr"] == pytest.approx(0.00125)
 
@@ -106,8 +108,9 @@ def test_any_object_with_step_is_a_scheduler(small_digits):
             self.steps += 1
 
     counter = Counter()
-    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=2, scheduler=counter,
-                                                                       verbose=False)
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.05, "inf")).fit(x, y, nb_epochs=2,
+                                                                                       scheduler=counter,
+                                                                                       verbose=False)
     assert counter.steps == 2
 
 
@@ -117,8 +120,8 @@ def test_caller_arrays_are_never_modified(small_digits):
     copies = [a.copy() for a in arrays]
     flags = [a.flags.writeable for a in arrays]
     classifier = make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0), preprocessing=(0.5, 0.5))
-    SORTrainer(classifier, eps=0.1, iterations=2).fit(x, y, validation_data=(x_val, y_val), nb_epochs=1,
-                                                       verbose=False)
+    SORTrainer(classifier, ThreatModel(0.1, "inf"), iterations=2).fit(x, y, validation_data=(x_val, y_val), nb_epochs=1,
+                                                                       verbose=False)
     for array, copy, flag in zip(arrays, copies, flags, strict=True):
         np.testing.assert_array_equal(array, copy)
         assert array.flags.writeable == flag
@@ -129,7 +132,7 @@ def test_fit_generator_over_art_data_generator(small_digits):
     torch.manual_seed(0)
     classifier = make_classifier(digits_cnn(), (1, 8, 8))
     generator = NumpyDataGenerator(x, y, batch_size=32, drop_remainder=False, shuffle=True)
-    history = SORTrainer(classifier, eps=0.05).fit_generator(generator, nb_epochs=4, verbose=False)
+    history = SORTrainer(classifier, ThreatModel(0.05, "inf")).fit_generator(generator, nb_epochs=4, verbose=False)
     assert len(history) == 4 and history[-1]["loss"] < history[0]["loss"]
     assert np.mean(classifier.predict(x_test).argmax(1) == y_test) > 0.6
 
@@ -166,7 +169,7 @@ def test_fit_generator_refuses_a_generator_that_does_not_yield_what_it_declares(
     x, y, _, _ = small_digits
     x, y = x[:160], y[:160]
     dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
-    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.05, "inf"))
     faults = [(PyTorchDataGenerator(DataLoader(dataset, batch_size=32), size=160, batch_size=64),
                "generator.batch_size is 64 but its DataLoader yields batches of 32"),
               (PyTorchDataGenerator(DataLoader(dataset, batch_size=64), size=200, batch_size=64),
@@ -198,7 +201,8 @@ def test_regularizer_passes_leave_batchnorm_statistics_alone(small_digits):
     with torch.no_grad():
         batch = torch.tensor(x[:64])
         expected = 0.9 * expected + 0.1 * model[0](batch).mean(dim=(0, 2, 3))
-    SORTrainer(classifier, eps=0.3, iterations=3).fit(x[:64], y[:64], nb_epochs=1, batch_size=64, verbose=False)
+    SORTrainer(classifier, ThreatModel(0.3, "inf"), iterations=3).fit(x[:64], y[:64], nb_epochs=1, batch_size=64,
+                                                                      verbose=False)
     torch.testing.assert_close(bn.running_mean, expected)
     assert bn.num_batches_tracked.item() == 1
 
@@ -211,9 +215,9 @@ def test_loss_flows_through_standardisation(digits):
     view = ClassifierView(classifier)
     x = torch.tensor(digits.x_train[:16], dtype=torch.float64)
     y = torch.tensor(digits.y_train[:16])
-    ours = sor_loss(view.loss_fn(y), x, eps=0.1, norm="inf", box=view.box)
+    ours = sor_loss(view.loss_fn(y), x, ThreatModel(0.1, "inf"), box=view.box)
     explicit = sor_loss(lambda z: nn.functional.cross_entropy(model((z - 0.2) / 0.5), y, reduction="none"), x,
-                        eps=0.1, norm="inf", box=(torch.tensor(0.0), torch.tensor(1.0)))
+                        ThreatModel(0.1, "inf"), box=(torch.tensor(0.0), torch.tensor(1.0)))
     torch.testing.assert_close(ours.loss, explicit.loss)
     torch.testing.assert_close(ours.delta, explicit.delta)
     assert ours.loss.dtype == torch.float64
@@ -225,7 +229,7 @@ def test_checkpoint_saves_every_epoch_and_resumes(small_digits, tmp_path):
     def run(nb_epochs: int, resume: bool) -> tuple[SORTrainer, list]:
         torch.manual_seed(0)
         classifier = make_classifier(digits_cnn(), (1, 8, 8))
-        trainer = SORTrainer(classifier, eps=0.05)
+        trainer = SORTrainer(classifier, ThreatModel(0.05, "inf"))
         return trainer, trainer.fit(x, y, nb_epochs=nb_epochs, batch_size=64, verbose=False,
                                     checkpoint_dir=tmp_path / "run", resume=resume)
 
@@ -236,25 +240,25 @@ def test_checkpoint_saves_every_epoch_and_resumes(small_digits, tmp_path):
 
     torch.manual_seed(0)
     straight = make_classifier(digits_cnn(), (1, 8, 8))
-    SORTrainer(straight, eps=0.05).fit(x, y, nb_epochs=3, batch_size=64, verbose=False)
+    SORTrainer(straight, ThreatModel(0.05, "inf")).fit(x, y, nb_epochs=3, batch_size=64, verbose=False)
     for a, b in zip(resumed.get_classifier().model.parameters(), straight.model.parameters(), strict=True):
         torch.testing.assert_close(a, b)
 
 
 def test_resume_refuses_another_configuration(small_digits, tmp_path):
     x, y, _, _ = small_digits
-    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=1, verbose=False,
-                                                                       checkpoint_dir=tmp_path)
+    first = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.05, "inf"))
+    first.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
+    other = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.1, "inf"))
     with pytest.raises(ValueError, match=r"other settings.*config.eps: 0.05 → 0.1"):
-        SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(x, y, nb_epochs=2, verbose=False,
-                                                                          checkpoint_dir=tmp_path, resume=True)
+        other.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path, resume=True)
 
 
 def test_resume_refuses_other_data_or_another_scheduler(small_digits, tmp_path):
     x, y, _, _ = small_digits
 
     def trainer() -> SORTrainer:
-        return SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+        return SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.05, "inf"))
 
     def one_cycle(fitted: SORTrainer) -> torch.optim.lr_scheduler.OneCycleLR:
         return torch.optim.lr_scheduler.OneCycleLR(fitted.get_classifier().optimizer, max_lr=0.01, epochs=3,
@@ -277,11 +281,11 @@ def test_resume_refuses_other_data_or_another_scheduler(small_digits, tmp_path):
 
 def test_a_fresh_fit_does_not_replace_another_runs_training_state(small_digits, tmp_path):
     x, y, _, _ = small_digits
-    first = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    first = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.05, "inf"))
     first.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
     first.fit(x, y, nb_epochs=2, verbose=False, checkpoint_dir=tmp_path)  # its own state: it goes on
     saved = (tmp_path / "training_state.pt").read_bytes()
-    other = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05)
+    other = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.05, "inf"))
     with pytest.raises(ValueError, match=r"holds the training state of another run.*overwrite=True"):
         other.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
     assert (tmp_path / "training_state.pt").read_bytes() == saved
@@ -290,15 +294,15 @@ def test_a_fresh_fit_does_not_replace_another_runs_training_state(small_digits, 
         other.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path / "training_state.pt")
     wider = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     with pytest.raises(ValueError, match="training state of another model"):
-        SORTrainer(make_classifier(wider, (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=3, verbose=False,
-                                                                    checkpoint_dir=tmp_path, resume=True)
+        SORTrainer(make_classifier(wider, (1, 8, 8)), ThreatModel(0.05, "inf")).fit(
+            x, y, nb_epochs=3, verbose=False, checkpoint_dir=tmp_path, resume=True)
 
 
 def test_amp_trains_in_bfloat16_on_cpu(small_digits):
     x, y, x_test, y_test = small_digits
     torch.manual_seed(0)
     classifier = make_classifier(digits_cnn(), (1, 8, 8))
-    trainer = SORTrainer(classifier, eps=0.05, amp=True)
+    trainer = SORTrainer(classifier, ThreatModel(0.05, "inf"), step_settings=StepSettings(amp=True))
     history = trainer.fit(x, y, nb_epochs=4, batch_size=32, verbose=False)
     assert not trainer.scales_gradients  # bfloat16 keeps float32's range: no loss scaling on CPUs
     assert history[-1]["loss"] < history[0]["loss"]
@@ -310,7 +314,7 @@ def test_trains_on_cuda_when_the_classifier_is_on_cuda(small_digits):
     x, y, _, _ = small_digits
     classifier = make_classifier(digits_cnn(), (1, 8, 8), device_type="gpu", clip_values=(0.0, 1.0))
     assert classifier.device.type == "cuda"
-    trainer = SORTrainer(classifier, eps=0.05, amp=True)
+    trainer = SORTrainer(classifier, ThreatModel(0.05, "inf"), step_settings=StepSettings(amp=True))
     trainer.fit(x, y, nb_epochs=1, verbose=False)
     assert trainer.regularizer.box[0].device.type == "cuda"
     assert next(classifier.model.parameters()).device.type == "cuda"
@@ -319,10 +323,11 @@ def test_trains_on_cuda_when_the_classifier_is_on_cuda(small_digits):
 def test_progress_bar_and_logging(small_digits, capsys, caplog):
     x, y, _, _ = small_digits
     with caplog.at_level("INFO", logger="art_sor"):
-        SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=1, verbose=True)
+        SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.05, "inf")).fit(x, y, nb_epochs=1,
+                                                                                           verbose=True)
     assert "sor 1/1" in capsys.readouterr().err
     assert any("sor epoch 1" in message for message in caplog.messages)
-    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.05).fit(x, y, nb_epochs=1, verbose=False)
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.05, "inf")).fit(x, y, nb_epochs=1, verbose=False)
     assert capsys.readouterr().err == ""
 
 
@@ -333,7 +338,7 @@ def test_rejects_non_pytorch_estimator():
     from sklearn.linear_model import LogisticRegression
 
     with pytest.raises(TypeError, match="classifier"):
-        SORTrainer(SklearnClassifier(LogisticRegression()), eps=0.1)
+        SORTrainer(SklearnClassifier(LogisticRegression()), ThreatModel(0.1, "inf"))
 
 
 def test_rejects_classifier_without_optimizer():
@@ -341,28 +346,35 @@ def test_rejects_classifier_without_optimizer():
 
     classifier = PyTorchClassifier(digits_cnn(), nn.CrossEntropyLoss(), (1, 8, 8), 10)
     with pytest.raises(ValueError, match="optimizer"):
-        SORTrainer(classifier, eps=0.1)
+        SORTrainer(classifier, ThreatModel(0.1, "inf"))
 
 
 @pytest.mark.parametrize("kwargs,name", [
-    ({"eps": 0.0}, "eps"), ({"eps": -0.1}, "eps"), ({"eps": float("nan")}, "eps"),
-    ({"eps": 0.1, "iterations": 0}, "iterations"), ({"eps": 0.1, "iterations": 1.5}, "iterations"),
-    ({"eps": 0.1, "h": 0.0}, "h"), ({"eps": 0.1, "norm": 3}, "norm"), ({"eps": 0.1, "norm": "l3"}, "norm"),
-    ({"eps": 0.1, "hvp": "approx"}, "hvp"), ({"eps": 0.1, "step": "momentum"}, "step"),
+    ({"threat": 0.1}, "threat"), ({"iterations": 0}, "iterations"), ({"iterations": 1.5}, "iterations"),
+    ({"h": 0.0}, "h"), ({"hvp": "approx"}, "hvp"), ({"step": "momentum"}, "step"),
 ])
 def test_rejects_bad_hyperparameters(digits_classifier, kwargs, name):
     with pytest.raises(ValueError, match=name):
-        SORTrainer(digits_classifier, **kwargs)
+        SORTrainer(digits_classifier, **{"threat": ThreatModel(0.1, "inf"), **kwargs})
+
+
+@pytest.mark.parametrize("args,name", [
+    ((0.0, "inf"), "eps"), ((-0.1, "inf"), "eps"), ((float("nan"), "inf"), "eps"), ((0.1, 3), "norm"),
+    ((0.1, "l3"), "norm"),
+])
+def test_the_threat_model_checks_radius_and_norm_once(args, name):
+    with pytest.raises(ValueError, match=name):
+        ThreatModel(*args)
 
 
 @pytest.mark.parametrize("norm", [np.inf, "inf", 2, "l2"])
 def test_accepts_norm_spellings(digits_classifier, norm):
-    assert SORTrainer(digits_classifier, eps=0.1, norm=norm).regularizer.norm in ("inf", "l2")
+    assert SORTrainer(digits_classifier, ThreatModel(0.1, norm)).regularizer.threat.norm in ("inf", "l2")
 
 
 def test_rejects_bad_data(small_digits, digits_classifier):
     x, y, _, _ = small_digits
-    trainer = SORTrainer(digits_classifier, eps=0.1)
+    trainer = SORTrainer(digits_classifier, ThreatModel(0.1, "inf"))
     nan_x = x.copy()
     nan_x[3, 0, 2, 2] = np.nan
     inf_x = x.copy()
@@ -385,7 +397,7 @@ def test_rejects_bad_data(small_digits, digits_classifier):
 
 def test_rejects_bad_fit_arguments(small_digits, digits_classifier):
     x, y, x_val, y_val = small_digits
-    trainer = SORTrainer(digits_classifier, eps=0.1)
+    trainer = SORTrainer(digits_classifier, ThreatModel(0.1, "inf"))
     with pytest.raises(ValueError, match="batch_size"):
         trainer.fit(x, y, batch_size=0)
     with pytest.raises(ValueError, match="nb_epochs"):
@@ -405,7 +417,7 @@ def test_rejects_loss_over_probabilities():
     classifier = PyTorchClassifier(model, nn.MSELoss(), (1, 8, 8), 10,
                                    optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(TypeError, match=r"classifier\.loss"):
-        SORTrainer(classifier, eps=0.1)
+        SORTrainer(classifier, ThreatModel(0.1, "inf"))
 
 
 def test_diverging_loss_stops_with_a_clear_error(small_digits):
@@ -461,8 +473,8 @@ def test_batch_mode_penalty_sees_the_trained_network_and_leaves_statistics_alone
 def test_exact_hvps_train_a_batch_norm_model(small_digits):
     x, y, _, _ = small_digits
     classifier = make_classifier(digits_cnn(batch_norm=True), (1, 8, 8), clip_values=(0.0, 1.0))
-    history = SORTrainer(classifier, eps=0.1, hvp="exact", iterations=2).fit(x[:64], y[:64], nb_epochs=2,
-                                                                            batch_size=32, verbose=False)
+    trainer = SORTrainer(classifier, ThreatModel(0.1, "inf"), hvp="exact", iterations=2)
+    history = trainer.fit(x[:64], y[:64], nb_epochs=2, batch_size=32, verbose=False)
     assert all(np.isfinite(r["loss"]) for r in history)
 
 
@@ -473,7 +485,7 @@ def test_collapse_is_warned_and_recorded(small_digits, caplog):
     nn.init.zeros_(model[1].bias)
     classifier = make_classifier(model, (1, 8, 8), lr=1e-12)  # all but frozen at a constant prediction: chance
     with caplog.at_level("WARNING", logger="art_sor"):
-        history = SORTrainer(classifier, eps=0.1).fit(x, y, nb_epochs=3, verbose=False)
+        history = SORTrainer(classifier, ThreatModel(0.1, "inf")).fit(x, y, nb_epochs=3, verbose=False)
     assert "warnings" not in history[0]  # the first epoch is spared
     for record in history[1:]:
         assert "training has collapsed" in record["warnings"][0] and "penalty_warmup_epochs" in record["warnings"][0]
@@ -482,7 +494,7 @@ def test_collapse_is_warned_and_recorded(small_digits, caplog):
 
 def test_collapse_advice_names_the_batch_norm_option(small_digits):
     classifier = make_classifier(digits_cnn(batch_norm=True), (1, 8, 8))
-    trainer = SORTrainer(classifier, eps=0.1, batch_norm="eval")
+    trainer = SORTrainer(classifier, ThreatModel(0.1, "inf"), step_settings=StepSettings(batch_norm="eval"))
     warning = trainer.collapse_warning({"epoch": 2, "train_accuracy": 0.1, "clean_loss": 2.3})
     assert "batch_norm='batch'" in warning
     assert trainer.collapse_warning({"epoch": 2, "train_accuracy": 0.5, "clean_loss": 1.0}) is None
@@ -492,8 +504,9 @@ def test_per_batch_scheduler_steps_after_every_batch(small_digits):
     x, y, _, _ = small_digits
     classifier = make_classifier(digits_cnn(), (1, 8, 8), lr=0.01)
     scheduler = torch.optim.lr_scheduler.StepLR(classifier.optimizer, step_size=1, gamma=0.9)
-    history = SORTrainer(classifier, eps=0.05).fit(x, y, batch_size=100, nb_epochs=2, scheduler=scheduler,
-                                                   scheduler_interval="batch", verbose=False)
+    history = SORTrainer(classifier, ThreatModel(0.05, "inf")).fit(x, y, batch_size=100, nb_epochs=2,
+                                                                   scheduler=scheduler,
+                                                                   scheduler_interval="batch", verbose=False)
     assert scheduler.last_epoch == 6  # 3 batches per epoch
     assert [r["learning_rate"] for r in history] == pytest.approx([0.01, 0.01 * 0.9 ** 3])
 
@@ -501,23 +514,23 @@ def test_per_batch_scheduler_steps_after_every_batch(small_digits):
 def test_scheduler_of_another_optimizer_and_bad_interval_are_refused(small_digits, digits_classifier):
     x, y, _, _ = small_digits
     other = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    trainer = SORTrainer(digits_classifier, eps=0.1)
+    trainer = SORTrainer(digits_classifier, ThreatModel(0.1, "inf"))
     with pytest.raises(ValueError, match="another optimizer"):
         trainer.fit(x, y, scheduler=torch.optim.lr_scheduler.StepLR(other, 1))
     with pytest.raises(ValueError, match="scheduler_interval"):
         trainer.fit(x, y, scheduler_interval="step")
     with pytest.raises(ValueError, match="batch_norm"):
-        SORTrainer(digits_classifier, eps=0.1, batch_norm="train")
+        SORTrainer(digits_classifier, ThreatModel(0.1, "inf"), step_settings=StepSettings(batch_norm="train"))
 
 
 def test_sor_warmups_ramp_lam_and_eps(small_digits):
     x, y, _, _ = small_digits
-    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.2, lam=1.0, penalty_warmup_epochs=1,
-                         eps_warmup_epochs=3)
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.2, "inf"), lam=1.0,
+                         penalty_warmup_epochs=1, eps_warmup_epochs=3)
     seen = []
     history = trainer.fit(x, y, nb_epochs=4, verbose=False,
                           epoch_callback=lambda current, record: seen.append((current.penalty_weight,
-                                                                              current.epoch_regularizer.eps)))
+                                                                              current.epoch_regularizer.threat.eps)))
     assert [weight for weight, _ in seen] == pytest.approx([0.5, 1.0, 1.0, 1.0])
     assert [eps for _, eps in seen] == pytest.approx([0.05, 0.1, 0.15, 0.2])
     assert trainer.config()["penalty_warmup_epochs"] == 1 and trainer.regularizer.lam == 1.0
@@ -533,7 +546,7 @@ def test_losses_and_optimizers_that_would_train_silently_wrong_are_refused(small
     summed = PyTorchClassifier(model, nn.CrossEntropyLoss(reduction="sum"), (1, 8, 8), 10,
                                optimizer=torch.optim.Adam(model.parameters()))
     with pytest.raises(ValueError, match="reduction='sum'"):
-        SORTrainer(summed, eps=0.1)
+        SORTrainer(summed, ThreatModel(0.1, "inf"))
     frozen = make_classifier(digits_cnn(), (1, 8, 8), lr=0.0)
     with pytest.raises(ValueError, match="learning rate 0"):
         StandardTrainer(frozen)
@@ -548,9 +561,9 @@ def test_losses_and_optimizers_that_would_train_silently_wrong_are_refused(small
 
 def test_resume_with_another_batch_size_is_refused(small_digits, tmp_path):
     x, y, _, _ = small_digits
-    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(x, y, nb_epochs=1, batch_size=64,
-                                                                       checkpoint_dir=tmp_path, verbose=False)
-    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1)
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.1, "inf")).fit(
+        x, y, nb_epochs=1, batch_size=64, checkpoint_dir=tmp_path, verbose=False)
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.1, "inf"))
     with pytest.raises(ValueError, match="batch_size: 64 → 32"):
         trainer.fit(x, y, nb_epochs=2, batch_size=32, checkpoint_dir=tmp_path, resume=True, verbose=False)
 
@@ -559,14 +572,15 @@ def test_trainer_settings_that_cannot_change_what_runs_are_refused(small_digits)
     x, y, _, _ = small_digits
     plain = make_classifier(digits_cnn(), (1, 8, 8))
     with pytest.raises(ValueError, match=r"batch_norm='eval' has no effect: classifier\.model has no batch-norm"):
-        SORTrainer(plain, eps=0.1, batch_norm="eval")
-    SORTrainer(make_classifier(digits_cnn(batch_norm=True), (1, 8, 8)), eps=0.1, batch_norm="eval")
+        SORTrainer(plain, ThreatModel(0.1, "inf"), step_settings=StepSettings(batch_norm="eval"))
+    SORTrainer(make_classifier(digits_cnn(batch_norm=True), (1, 8, 8)), ThreatModel(0.1, "inf"),
+               step_settings=StepSettings(batch_norm="eval"))
     with pytest.raises(ValueError, match="penalty_warmup_epochs=2 has no effect: lam is 0"):
-        SORTrainer(plain, eps=0.1, lam=0.0, penalty_warmup_epochs=2)
+        SORTrainer(plain, ThreatModel(0.1, "inf"), lam=0.0, penalty_warmup_epochs=2)
     with pytest.raises(ValueError, match="eps_warmup_epochs=2 has no effect: lam is 0"):
-        SORTrainer(plain, eps=0.1, lam=0.0, eps_warmup_epochs=2)
+        SORTrainer(plain, ThreatModel(0.1, "inf"), lam=0.0, eps_warmup_epochs=2)
     for micro in (50, 64):
-        trainer = SORTrainer(plain, eps=0.1, micro_batch_size=micro)
+        trainer = SORTrainer(plain, ThreatModel(0.1, "inf"), step_settings=StepSettings(micro_batch_size=micro))
         with pytest.raises(ValueError, match=f"micro_batch_size {micro} is not below batch_size 50"):
             trainer.fit(x, y, batch_size=50, nb_epochs=1, verbose=False)
         assert trainer.history == []
@@ -574,8 +588,9 @@ def test_trainer_settings_that_cannot_change_what_runs_are_refused(small_digits)
 
 def test_training_refuses_a_radius_that_covers_the_data_box(small_digits):
     x, y, _, _ = small_digits
-    for trainer in (SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), eps=8),
-                    PGDTrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), eps=8)):
+    for trainer in (SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(8, "inf")),
+                    PGDTrainer(make_classifier(digits_cnn(), (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(8,
+                                                                                                             "inf"))):
         with pytest.raises(ValueError, match="eps=8/255"):
             trainer.fit(x, y, nb_epochs=1, verbose=False)
         assert trainer.history == []
@@ -585,21 +600,22 @@ def test_models_and_arrays_that_torch_would_fail_on_are_refused_in_words(small_d
     x, y, _, _ = small_digits
     narrow = make_classifier(nn.Sequential(nn.Flatten(), nn.Linear(32, 10)), (1, 8, 8))
     with pytest.raises(ValueError, match=r"fails on x of the classifier's input_shape \(1, 8, 8\)"):
-        SORTrainer(narrow, eps=0.1).fit(x, y, nb_epochs=1, verbose=False)
+        SORTrainer(narrow, ThreatModel(0.1, "inf")).fit(x, y, nb_epochs=1, verbose=False)
     with pytest.raises(ValueError, match="meta device"):
         wrap_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).to("meta"), (1, 8, 8), 10, device="cpu")
     reversed_x, reversed_y = x[::-1], y[::-1]
-    history = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=0.1).fit(reversed_x, reversed_y,
-                                                                                  nb_epochs=1, verbose=False)
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(0.1, "inf"))
+    history = trainer.fit(reversed_x, reversed_y, nb_epochs=1, verbose=False)
     assert len(history) == 1 and reversed_x.strides[0] < 0  # trained on a copy; the caller's view is unchanged
 
 
 def test_a_resume_does_not_silently_undo_a_learning_rate_set_after_the_trainer_was_built(small_digits, tmp_path):
     x, y, _, _ = small_digits
-    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=1e-3), eps=0.05).fit(x, y, nb_epochs=1, verbose=False,
-                                                                               checkpoint_dir=tmp_path)
+    SORTrainer(make_classifier(digits_cnn(), (1, 8, 8), lr=1e-3), ThreatModel(0.05, "inf")).fit(x, y, nb_epochs=1,
+                                                                                                verbose=False,
+                                                                                               checkpoint_dir=tmp_path)
     classifier = make_classifier(digits_cnn(), (1, 8, 8), lr=1e-3)
-    trainer = SORTrainer(classifier, eps=0.05)
+    trainer = SORTrainer(classifier, ThreatModel(0.05, "inf"))
     for group in classifier.optimizer.param_groups:
         group["lr"] = 0.1
     with pytest.raises(ValueError, match=r"changed after this trainer was built "
@@ -611,7 +627,7 @@ def test_a_resume_does_not_silently_undo_a_learning_rate_set_after_the_trainer_w
 def test_an_optimizer_without_trainable_parameters_is_refused():
     model = digits_cnn().requires_grad_(False)
     with pytest.raises(ValueError, match="optimizer has no trainable parameters"):
-        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
+        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.1, "inf"))
 
 
 def test_nan_logits_and_float16_on_a_cpu_are_refused_with_their_cause(digits):
@@ -619,16 +635,16 @@ def test_nan_logits_and_float16_on_a_cpu_are_refused_with_their_cause(digits):
     model = digits_cnn()
     model[-1].bias.data[:] = float("nan")
     with pytest.raises(ValueError, match="returns NaN or inf logits"):
-        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1).fit(x, y, nb_epochs=1,
-                                                                                          verbose=False)
+        SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.1, "inf")).fit(
+            x, y, nb_epochs=1, verbose=False)
     half = make_classifier(digits_cnn().half(), (1, 8, 8), clip_values=(0.0, 1.0))
     with pytest.raises(TypeError, match="float16 parameters, which art-sor does not train or attack on a CPU"):
-        SORTrainer(half, eps=0.1).fit(x.astype(np.float16), y, nb_epochs=1, verbose=False)
+        SORTrainer(half, ThreatModel(0.1, "inf")).fit(x.astype(np.float16), y, nb_epochs=1, verbose=False)
 
 
 def test_batch_norm_1d_with_batches_of_one_is_refused(digits):
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10))
-    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
+    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.1, "inf"))
     with pytest.raises(ValueError, match="batch_size 1 leaves batches of one sample"):
         trainer.check_batches(100, 1)
     trainer.check_batches(100, 2)
@@ -639,8 +655,8 @@ def test_a_diverged_run_with_finite_losses_is_stopped_naming_the_learning_rate(d
     classifier = make_classifier(model, (1, 8, 8), optimizer=torch.optim.SGD(model.parameters(), lr=1e8, momentum=0.9),
                                  clip_values=(0.0, 1.0))
     with pytest.raises(FloatingPointError, match="training has diverged; lower the learning rate"):
-        SORTrainer(classifier, eps=0.1, lam=0.0).fit(digits.x_train[:100], digits.y_train[:100], batch_size=50,
-                                                     nb_epochs=1, verbose=False)
+        SORTrainer(classifier, ThreatModel(0.1, "inf"), lam=0.0).fit(digits.x_train[:100], digits.y_train[:100],
+                                                                     batch_size=50, nb_epochs=1, verbose=False)
 
 
 def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_learnt(digits):
@@ -652,7 +668,7 @@ def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_le
     at_chance = {"epoch": 2, "loss": 2.30, "train_accuracy": 0.1}
     for classifier, collapsed in ((learnt, False), (make_classifier(digits_cnn(), (1, 8, 8),
                                                                     clip_values=(0.0, 1.0)), True)):
-        trainer = PGDTrainer(classifier, eps=0.3)
+        trainer = PGDTrainer(classifier, ThreatModel(0.3, "inf"))
         trainer.history = [{"epoch": 1, "loss": 2.31, "train_accuracy": 0.1}]
         trainer._last_batch = (x[:100], y[:100])
         warning = trainer.collapse_warning(at_chance)
@@ -662,10 +678,10 @@ def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_le
 
 def test_numpy_scalar_eps_is_stored_plainly_and_resumes(small_digits, tmp_path):
     x, y, _, _ = small_digits
-    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=np.float64(0.1))
-    assert type(trainer.regularizer.eps) is float
+    trainer = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(np.float64(0.1), "inf"))
+    assert type(trainer.regularizer.threat.eps) is float
     trainer.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path)
-    again = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), eps=np.float64(0.1))
+    again = SORTrainer(make_classifier(digits_cnn(), (1, 8, 8)), ThreatModel(np.float64(0.1), "inf"))
     assert len(again.fit(x, y, nb_epochs=1, verbose=False, checkpoint_dir=tmp_path, resume=True)) == 1
 
 
@@ -680,13 +696,13 @@ def test_second_fit_with_the_same_total_warns(small_digits):
 
 def test_amp_must_be_a_bool(digits_classifier):
     with pytest.raises(TypeError, match="amp"):
-        SORTrainer(digits_classifier, eps=0.1, amp="no")
+        SORTrainer(digits_classifier, ThreatModel(0.1, "inf"), step_settings=StepSettings(amp="no"))
 
 
 def test_data_outside_the_clip_values_is_refused(small_digits, digits_classifier):
     x, y, _, _ = small_digits
     with pytest.raises(ValueError, match="outside the classifier's clip_values"):
-        SORTrainer(digits_classifier, eps=0.1).fit(x * 255, y, nb_epochs=1, verbose=False)
+        SORTrainer(digits_classifier, ThreatModel(0.1, "inf")).fit(x * 255, y, nb_epochs=1, verbose=False)
 
 
 class Wide(nn.Module):
@@ -707,7 +723,7 @@ class Wide(nn.Module):
 ])
 def test_model_mistakes_fail_before_an_epoch(small_digits, model, error, message):
     x, y, _, _ = small_digits
-    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), eps=0.1)
+    trainer = SORTrainer(make_classifier(model, (1, 8, 8), clip_values=(0.0, 1.0)), ThreatModel(0.1, "inf"))
     started = time.perf_counter()
     with pytest.raises(error, match=message):
         trainer.fit(x, y, nb_epochs=1, verbose=False)
@@ -717,12 +733,12 @@ def test_model_mistakes_fail_before_an_epoch(small_digits, model, error, message
 def test_float64_data_for_a_float32_model_is_refused(small_digits, digits_classifier):
     x, y, _, _ = small_digits
     with pytest.raises(TypeError, match="x is float64 but the model's parameters are float32"):
-        SORTrainer(digits_classifier, eps=0.1).fit(x.astype(np.float64), y, nb_epochs=1, verbose=False)
+        SORTrainer(digits_classifier, ThreatModel(0.1, "inf")).fit(x.astype(np.float64), y, nb_epochs=1, verbose=False)
 
 
 def test_batchnorm1d_batch_of_one_is_refused(small_digits):
     x, y, _, _ = small_digits
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
-    trainer = SORTrainer(make_classifier(model, (1, 8, 8)), eps=0.1)
+    trainer = SORTrainer(make_classifier(model, (1, 8, 8)), ThreatModel(0.1, "inf"))
     with pytest.raises(ValueError, match=r"batch of one sample.*BatchNorm1d"):
         trainer.fit(x[:101], y[:101], batch_size=50, nb_epochs=1, verbose=False)
