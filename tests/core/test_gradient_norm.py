@@ -54,8 +54,8 @@ def test_gr_finite_difference_follows_finlay_oberman(tiny_problem):
     assert math.isclose(fine.value.item(), eps * g.abs().sum(1).mean().item(), rel_tol=1e-4)
 
 
-@pytest.mark.parametrize("kwargs,name", [({"eps": 0.0, "norm": "inf"}, "eps"),
-                                         ({"eps": 0.1, "norm": "inf", "mode": "exact"}, "mode")])
+@pytest.mark.parametrize("kwargs,name", [({"threat": 0.1}, "threat"),
+                                         ({"threat": ThreatModel(0.1, "inf"), "mode": "exact"}, "mode")])
 def test_gr_rejects_bad_hyperparameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
         GradientNormRegularizer(**kwargs)

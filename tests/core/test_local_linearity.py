@@ -51,8 +51,8 @@ def test_llr_penalty_combines_gap_and_gradient_term(tiny_problem):
     assert regularizer.step_size == pytest.approx(2.5 * 0.2 / 3)
 
 
-@pytest.mark.parametrize("kwargs,name", [({"eps": 0.1, "norm": "inf", "steps": 0}, "steps"),
-                                         ({"eps": 0.1, "norm": "inf", "mu": -1.0}, "mu")])
+@pytest.mark.parametrize("kwargs,name", [({"threat": ThreatModel(0.1, "inf"), "steps": 0}, "steps"),
+                                         ({"threat": ThreatModel(0.1, "inf"), "mu": -1.0}, "mu")])
 def test_llr_rejects_bad_hyperparameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
         LocalLinearityRegularizer(**kwargs)
