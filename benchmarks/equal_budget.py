@@ -35,7 +35,7 @@ from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
 from art_sor.runs.reports import write_report
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 
 DEFENCES = ("standard", "gr", "cure", "llr", "sor", "sor:iterations=3,step=frank_wolfe",

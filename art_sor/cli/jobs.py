@@ -25,8 +25,8 @@ from art_sor.data import Dataset, dataset_spec, load_dataset
 from art_sor.explain.scores import check_judge
 from art_sor.runs.folders import FolderError, check_writable
 from art_sor.runs.recipes import Recipe
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.tracking import Tracking
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.runs.validation import validate_job
 from art_sor.specs import Spec, safe_folder
 

@@ -25,8 +25,15 @@ from art_sor.data import dataset_spec
 from art_sor.models import resolve_architecture
 from art_sor.registry import ARCHITECTURES, ATTACKS, DATASETS, DEFENCES, Registry, RegistryError
 from art_sor.runs.recipes import Recipe, RecipeError, load_recipe, recipe_for
-from art_sor.runs.setup import OPTIMIZERS, SCHEDULES, SELECTIONS, OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.tracking import EXPERIMENT, Tracking
+from art_sor.runs.training_setup import (
+    OPTIMIZERS,
+    SCHEDULES,
+    SELECTIONS,
+    OptimizerSettings,
+    ScheduleSettings,
+    TrainingSetup,
+)
 from art_sor.specs import Spec
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]

@@ -22,13 +22,13 @@ from art_sor.registry import DEFENCES
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
 from art_sor.runs.evaluating import EVALUATION_FILE, cached_evaluation, evaluate_model
 from art_sor.runs.folders import exclusive
-from art_sor.runs.identity import plain
 from art_sor.runs.plans import ComparisonPlan, ExtraMetrics
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.run_key import plain
 from art_sor.runs.summaries import ComparisonResult, ComparisonRow, ReferenceRow
 from art_sor.runs.tracking import Tracking
 from art_sor.runs.trained_model import MODEL_FILE, TrainedModel
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.distributed import DataParallel

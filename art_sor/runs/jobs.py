@@ -1,7 +1,7 @@
 """The jobs of the command line as library calls: each takes what the command parsed and writes its report.
 
 A job holds its output folder while it runs (:func:`~art_sor.runs.folders.exclusive`), replaces it only with
-``overwrite``, claims it for its own identity (:func:`~art_sor.runs.identity.claim_folder`), and returns the report
+``overwrite``, claims it for its own identity (:func:`~art_sor.runs.run_key.claim_folder`), and returns the report
 with the paths it wrote. The commands in :mod:`art_sor.cli` parse options, open data and models, and call one.
 """
 
@@ -24,11 +24,11 @@ from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.evaluating import EVALUATION_FILE, evaluate_model
 from art_sor.runs.evaluation_report import evaluation_report
-from art_sor.runs.explaining import explanation_report
+from art_sor.runs.explanation_report import explanation_report
 from art_sor.runs.folders import clear, exclusive
-from art_sor.runs.identity import claim_folder, dataset_identity, default_folder
 from art_sor.runs.plans import ComparisonPlan, EvaluationPlan, ExtraMetrics
 from art_sor.runs.reports import Report, write_report
+from art_sor.runs.run_key import claim_folder, dataset_identity, default_folder
 from art_sor.runs.tracking import Tracking
 from art_sor.runs.training_job import train_defences, train_report
 from art_sor.specs import Spec, parse_value
@@ -73,7 +73,7 @@ def evaluation_job(model: OpenedModel, data: Dataset, plan: EvaluationPlan, out:
                    announce: Callable[[str], None] = print) -> Written:
     """``art-sor evaluate``: the model's evaluation under ``plan``, cached in its folder, and its report.
 
-    :param out: The folder, by default one per model (:func:`~art_sor.runs.identity.default_folder`).
+    :param out: The folder, by default one per model (:func:`~art_sor.runs.run_key.default_folder`).
     :param context: What the report records about where the model came from (checkpoint, command line).
     :param save_adversarial: Also write each attacked sample's worst-case adversarial example.
     """
@@ -148,7 +148,7 @@ def comparison_job(specs: Sequence[Spec], data: Dataset, plan: ComparisonPlan, o
 
 
 def _claim(out: Path, command: str, specs: Sequence[Spec], overwrite: bool, folders: Sequence[str] = ()) -> None:
-    """Claim ``out`` for ``command`` over ``specs`` before any work (see :func:`~.identity.claim_folder`)."""
+    """Claim ``out`` for ``command`` over ``specs`` before any work (see :func:`~.run_key.claim_folder`)."""
     specs = [DEFENCES.check(spec) for spec in specs]
     with exclusive(out) as folder:
         claim_folder(folder, {"command": command, "defences": [spec.label for spec in specs]}, overwrite,

@@ -15,8 +15,8 @@ from art_sor.evaluation.attacks import quick_attack
 from art_sor.evaluation.full_evaluation import default_attacks
 from art_sor.evaluation.randomness import ATTACK_SEED
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
-from art_sor.runs.identity import plain
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.run_key import plain
+from art_sor.runs.training_setup import TrainingSetup
 
 
 @dataclass(frozen=True)

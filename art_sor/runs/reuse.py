@@ -11,10 +11,10 @@ import numpy as np
 
 from art_sor.classifiers.checkpoints import load_checkpoint, load_classifier
 from art_sor.runs.epoch_hooks import Budget
-from art_sor.runs.identity import RunKey, RunMismatchError, plain
 from art_sor.runs.plans import EvaluationPlan
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.run_key import RunKey, RunMismatchError, plain
 from art_sor.runs.trained_model import MODEL_FILE, TrainedModel
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
-from art_sor.runs.identity import RunKey
+from art_sor.runs.run_key import RunKey
 from art_sor.specs import Spec
 from art_sor.tables import Table
 

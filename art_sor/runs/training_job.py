@@ -19,9 +19,9 @@ from art_sor.runs.evaluating import TestSetEvaluation, evaluate_model
 from art_sor.runs.folders import exclusive
 from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.reports import Report, Table, percent
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.tracking import Tracking, logs_line
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.trainers.distributed import DataParallel
 

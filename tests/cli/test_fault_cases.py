@@ -26,8 +26,8 @@ from art_sor.data.user_data import load_image_folder
 from art_sor.explain.scores import check_judge
 from art_sor.models import build_model, trainable_parameters
 from art_sor.registry import RegistryError
-from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.training import build_run_classifier
+from art_sor.runs.training_setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.storage import DiskFullError, save_checked, write_text
 from art_sor.trainers.state import differing_settings
 

@@ -87,8 +87,8 @@ def test_canonical_l1_apgd_is_far_stronger_than_arts(digits):
     from art.attacks.evasion import AutoProjectedGradientDescent
 
     from art_sor.evaluation.robustness import evaluate_attacks
-    from art_sor.runs.setup import TrainingSetup
     from art_sor.runs.training import train_defence
+    from art_sor.runs.training_setup import TrainingSetup
 
     setup = TrainingSetup(epochs=10, batch_size=64, device="cpu")
     classifier = train_defence("standard", digits, ThreatModel(0.2, "inf"), setup, verbose=False).classifier
@@ -122,7 +122,7 @@ def test_the_monitor_and_best_robust_selection_use_l1_apgd_in_l1(digits, monkeyp
 
     from art_sor.runs import epoch_hooks
     from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
-    from art_sor.runs.setup import TrainingSetup
+    from art_sor.runs.training_setup import TrainingSetup
 
     l1, linf = ThreatModel(3.0, "l1"), ThreatModel(0.2, "inf")
     x, y = digits.x_test[:4], digits.y_test[:4]

@@ -21,8 +21,8 @@ from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.evaluating import TestSetEvaluation
 from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
 from art_sor.runs.reports import write_report
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.summaries import ComparisonRow, summarise
+from art_sor.runs.training_setup import TrainingSetup
 
 THREAT = ThreatModel(0.2, "inf")
 PLAN = ComparisonPlan(setup=TrainingSetup(epochs=8, batch_size=64, device="cpu"),

@@ -16,8 +16,8 @@ from art_sor.core.threat import ThreatModel
 from art_sor.models import build_model
 from art_sor.registry import ARCHITECTURES, RegistryError
 from art_sor.runs.recipes import RecipeError, builtin_recipes, load_recipe
-from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 
 
 @pytest.mark.parametrize("architecture", ["small-cnn", "resnet18", "preact-resnet18", "wide-resnet-28-10"])

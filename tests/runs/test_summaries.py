@@ -7,10 +7,10 @@ import pytest
 from art_sor.core.threat import ThreatModel
 from art_sor.evaluation import evaluate_classifier
 from art_sor.runs.evaluating import TestSetEvaluation
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.summaries import ComparisonResult, ComparisonRow
 from art_sor.runs.training import train_defence
 from art_sor.runs.training_job import TrainingJobResult, TrainingJobRow
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.tables import percent
 
 THREAT = ThreatModel(0.2, "inf")

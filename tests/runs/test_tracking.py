@@ -13,11 +13,11 @@ from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
 from art_sor.runs.comparison import run_comparison
 from art_sor.runs.epoch_hooks import RobustnessMonitor
-from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.run_key import RunMismatchError
 from art_sor.runs.tracking import Tracking, epoch_metrics, flat_params, metric_name
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 mlflow_tracking = pytest.importorskip("mlflow.tracking")

@@ -30,11 +30,11 @@ from art_sor.evaluation.full_evaluation import curve_attack
 from art_sor.evaluation.robustness import AttackResult, RobustnessResult
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.folders import FolderError, exclusive
-from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.run_key import RunMismatchError
 from art_sor.runs.training import train_defence
 from art_sor.runs.training_job import QUICK_FILE
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.storage import CorruptFileError, load_checked, read_checked_json, save_checked
 from art_sor.trainers.state import STATE_FILE
 
@@ -210,7 +210,7 @@ KILLABLE = textwrap.dedent("""
     torch.set_num_threads(1)
     from art_sor.core.threat import ThreatModel
     from art_sor.data.bundled import load_digits
-    from art_sor.runs.setup import TrainingSetup
+    from art_sor.runs.training_setup import TrainingSetup
     from art_sor.runs.training import train_defence
     setup = TrainingSetup(epochs=3, batch_size=50, train_samples=400, device="cpu")
     train_defence(sys.argv[1], load_digits(), ThreatModel(0.2, "inf"), setup, sys.argv[2], verbose=False)

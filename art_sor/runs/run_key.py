@@ -18,7 +18,7 @@ from typing import Any
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.runs.folders import clear
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.distributed import DataParallel
