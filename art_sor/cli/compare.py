@@ -30,8 +30,8 @@ from art_sor.cli.params import (
 from art_sor.evaluation.attacks import quick_attack
 from art_sor.registry import ATTACKS, DEFENCES
 from art_sor.runs.alignment import ComparisonAlignment
+from art_sor.runs.comparison_job import comparison_job
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
-from art_sor.runs.jobs import comparison_job
 from art_sor.runs.plans import COMPARE_ATTACKS, DEFAULT_DEFENCES, ComparisonPlan, EvaluationPlan
 from art_sor.runs.validation import JobError, validate_job
 from art_sor.specs import Spec

@@ -18,7 +18,7 @@ from art_sor.cli.params import (
     output_options,
     standardisation_of,
 )
-from art_sor.runs.jobs import ADVERSARIAL_FILE, evaluation_job, evaluation_threat
+from art_sor.runs.evaluation_job import ADVERSARIAL_FILE, evaluation_job, evaluation_threat
 from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.validation import validate_attacks
 from art_sor.specs import Spec

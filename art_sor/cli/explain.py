@@ -19,7 +19,7 @@ from art_sor.cli.params import (
     standardisation_of,
 )
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
-from art_sor.runs.jobs import explanation_job
+from art_sor.runs.explanation_job import explanation_job
 from art_sor.specs import Spec
 
 

@@ -19,7 +19,7 @@ from art_sor.cli.params import (
     training_options,
 )
 from art_sor.evaluation.attacks import quick_attack
-from art_sor.runs.jobs import training_job
+from art_sor.runs.training_job import training_job
 
 
 @click.command()

@@ -1,4 +1,4 @@
-"""Comparison rows and their summaries per defence: mean ± std over seeds, the Pareto front, the comparison table."""
+"""Rows of the ``train`` and ``compare`` jobs and their summaries: mean ± std over seeds, Pareto front, tables."""
 
 from __future__ import annotations
 
@@ -12,7 +12,41 @@ import numpy as np
 
 from art_sor.evaluation.diagnostics import ENSEMBLE_CHECK, ensemble_check
 from art_sor.runs.evaluating import TestSetEvaluation
-from art_sor.runs.reports import Table
+from art_sor.runs.reports import Table, percent
+
+
+@dataclass
+class TrainingJobRow:
+    """One row of the ``train`` job: how a defence was trained and how it fared."""
+
+    training: dict[str, Any]
+    result: TestSetEvaluation
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"training": self.training, **self.result.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingJobRow:
+        """Inverse of :meth:`to_dict`."""
+        return cls(training=data["training"], result=TestSetEvaluation.from_dict(data))
+
+    def to_markdown(self) -> str:
+        """A short summary: this row of the job's table."""
+        return "\n".join(train_table([self]).markdown())
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+def train_table(rows: Sequence[TrainingJobRow]) -> Table:
+    """Epochs, seconds per epoch, clean accuracy (whole test set) and the attack's accuracy, per defence."""
+    attack_label = rows[0].result.evaluation.robustness.attacks[0].label
+    return Table(["defence", "epochs", "s/epoch", "clean (%)", f"{attack_label} (%)"],
+                 [[row.training["defence"], str(row.training["epochs"]),
+                   f"{row.training['training_seconds'] / max(1, row.training['epochs']):.2f}",
+                   percent(row.result.clean_accuracy), percent(row.result.evaluation.robustness.attacks[0].accuracy)]
+                  for row in rows])
 
 
 @dataclass
