@@ -131,11 +131,6 @@ def compare(ctx: click.Context, **values: Any) -> None:
     judge = load_judge(values["judge"], job.data, values["device"])[0] if values["judge"] is not None else None
     extra = (ComparisonAlignment(job.data.input_shape, judge, str(values["judge"].resolve()) if judge else "")
              if values["alignment"] else None)
-    verbose = not values["quiet"]
-
-    def announce(message: str) -> None:
-        click.echo(message, err=True)
-
     budget = Budget(values["budget"], values["clock"]) if values["budget"] is not None else None
     evaluation = EvaluationPlan(job.threat, attacks=tuple(spec.label for spec in values["attacks"]),
                                 samples=values["eval_samples"], curve=values["diagnostics"],
@@ -144,10 +139,9 @@ def compare(ctx: click.Context, **values: Any) -> None:
                           monitor_attack=values["monitor_attack"].label if values["monitor_attack"] else "",
                           monitor_samples=values["monitor_samples"],
                           extras=extra.key() if extra else "", clock=values["clock"])
-    written = comparison_job(job.defences, job.data, plan, job.out, command_line(), references,
+    written = comparison_job(job.defences, job.data, plan, job.out, command_line(), job.context, references,
                              [str(source) for source in values["references"]], budget_from=values["budget_of"],
-                             extra_metrics=extra, overwrite=values["overwrite"], verbose=verbose, announce=announce,
-                             tracking=job.tracking if job.tracking.active else None)
+                             extra_metrics=extra)
     if written is None:  # a data-parallel rank other than 0: rank 0 reports
         return
     report, paths = written

@@ -8,7 +8,7 @@ import click
 
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, model_dataset, open_checkpoint, open_dataset
+from art_sor.cli.jobs import command_line, job_context, model_dataset, open_checkpoint, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -69,7 +69,6 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
     validate_attacks(model.classifier, threat, plan.attack_specs)
     report, paths = evaluation_job(model, data, plan, out, {"checkpoint": str(checkpoint), "command": command_line()},
-                                   overwrite=overwrite, verbose=not quiet, save_adversarial=save_adversarial,
-                                   announce=lambda message: click.echo(message, err=True))
+                                   job_context(quiet, overwrite), save_adversarial=save_adversarial)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

@@ -9,7 +9,7 @@ import numpy as np
 
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, load_judge, model_dataset, open_checkpoint, open_dataset
+from art_sor.cli.jobs import command_line, job_context, load_judge, model_dataset, open_checkpoint, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -64,11 +64,11 @@ def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, datas
                                  f"{len(data.x_test) - 1})", param_hint="--image")
     model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
     judge_classifier, judge_state = load_judge(judge, data, device) if judge is not None else (None, None)
-    context = {"checkpoint": str(checkpoint), "judge": str(judge) if judge else None, "command": command_line()}
-    report, paths = explanation_job(model, data, index, out, context, judge=judge_classifier,
+    provenance = {"checkpoint": str(checkpoint), "judge": str(judge) if judge else None, "command": command_line()}
+    report, paths = explanation_job(model, data, index, out, provenance, job_context(quiet, overwrite),
+                                    judge=judge_classifier,
                                     judge_checksum=judge_state["checksum"] if judge_state else None, eps=eps,
                                     norm=norm, steps=steps, score_samples=score_samples,
-                                    counterfactual_samples=counterfactual_samples, name=name, overwrite=overwrite,
-                                    verbose=not quiet)
+                                    counterfactual_samples=counterfactual_samples, name=name)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

@@ -24,6 +24,7 @@ from art_sor.core.threat import ThreatModel, standard_radius
 from art_sor.data import Dataset, dataset_spec, load_dataset
 from art_sor.explain.scores import check_judge
 from art_sor.runs.folders import FolderError, check_writable
+from art_sor.runs.job_context import JobContext
 from art_sor.runs.recipes import Recipe
 from art_sor.runs.tracking import Tracking
 from art_sor.runs.training_setup import TrainingSetup
@@ -43,7 +44,7 @@ class Job:
     setup: TrainingSetup
     defences: list[Spec]
     out: Path
-    tracking: Tracking
+    context: JobContext
 
 
 def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
@@ -76,7 +77,18 @@ def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
                if key in recipe.values and not given(ctx, key)}
     if radius_source is not None:
         sources["eps"] = f"{threat.label}: {radius_source}"
-    return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out), tracking)
+    return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out),
+               job_context(values["quiet"], values["overwrite"], tracking))
+
+
+def job_context(quiet: bool, overwrite: bool, tracking: Tracking | None = None) -> JobContext:
+    """The context of a command's job: ``--quiet``, ``--overwrite``, messages on stderr, and tracking that logs."""
+    return JobContext(verbose=not quiet, overwrite=overwrite, announce=_to_stderr,
+                      tracking=tracking if tracking is not None and tracking.active else None)
+
+
+def _to_stderr(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def default_radius(ctx: click.Context, values: dict[str, Any], recipe: Recipe, data: Dataset) -> str | None:

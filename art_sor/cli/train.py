@@ -51,9 +51,7 @@ def train(ctx: click.Context, **values: Any) -> None:
                            attack=quick_attack(job.threat.norm, job.values["attack_steps"]),
                            eval_samples=job.values["eval_samples"],
                            command=command_line(), recipe=job.recipe, recipe_sources=job.recipe_sources,
-                           overwrite=job.values["overwrite"], verbose=not job.values["quiet"],
-                           announce=lambda message: click.echo(message, err=True),
-                           tracking=job.tracking if job.tracking.active else None)
+                           context=job.context)
     if written is None:  # a data-parallel rank other than 0: rank 0 reports
         return
     report, paths = written
