@@ -25,7 +25,7 @@ from art_sor.runs.folders import exclusive
 from art_sor.runs.job_context import JobContext
 from art_sor.runs.plans import ComparisonPlan, ExtraMetrics
 from art_sor.runs.run_key import plain
-from art_sor.runs.summaries import ComparisonResult, ComparisonRow, ReferenceRow
+from art_sor.runs.summaries import ComparisonResult, ComparisonRow, ReferenceRow, TrainingSummary
 from art_sor.runs.trained_model import MODEL_FILE, TrainedModel
 from art_sor.runs.training import train_defence
 from art_sor.runs.training_setup import TrainingSetup
@@ -107,17 +107,15 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
                 training = _training(trained, plan.timing_clock)
                 if tracker is not None:
                     tracker.log_final(result.metrics() | extra, trained.epochs)
-                    training["logs"] = tracker.where()
+                    training = replace(training, logs=tracker.where())
                 rows.append(ComparisonRow(spec.label, seed, training, result, _curve(trained, plan.timing_clock),
                                           extra))
     return rows
 
 
-def _training(trained: TrainedModel, clock: str) -> dict[str, Any]:
-    summary = trained.summary()
-    summary["training_seconds_by_clock"] = sum(record[CLOCKS[clock]] for record in trained.history)
-    summary["clock"] = clock
-    return summary
+def _training(trained: TrainedModel, clock: str) -> TrainingSummary:
+    return replace(TrainingSummary.of(trained), clock=clock,
+                   training_seconds_by_clock=sum(record[CLOCKS[clock]] for record in trained.history))
 
 
 def _curve(trained: TrainedModel, clock: str) -> list[dict[str, float]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
-from art_sor.runs.training_setup import TrainingSetup
+from art_sor.runs.training_setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.specs import Spec
 from art_sor.trainers.state import differing_settings
 
@@ -78,6 +78,22 @@ class RunKey:
     def from_dict(cls, data: dict[str, Any]) -> RunKey:
         """Inverse of :meth:`to_dict`."""
         return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+    @property
+    def dataset_spec(self) -> str:
+        """The dataset's spec, e.g. ``digits`` or ``npz:PATH``."""
+        return self.dataset["spec"]
+
+    def training_setup(self, epochs: int) -> TrainingSetup:
+        """The training setup the key records, with ``epochs``, which the key leaves out.
+
+        The device and the data-loader processes, which the key leaves out too, take their defaults.
+        """
+        settings = dict(self.setup)
+        schedule = settings.pop("schedule")
+        return TrainingSetup(epochs=epochs, optimizer=OptimizerSettings(**settings.pop("optimizer")),
+                             schedule=ScheduleSettings(**{**schedule, "milestones": tuple(schedule["milestones"])}),
+                             **settings)
 
     def differences(self, stored: RunKey) -> list[str]:
         """The settings in which ``stored`` differs from this key, e.g. ``setup.optimizer.lr: 0.1 → 0.01``."""

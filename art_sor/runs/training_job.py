@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
@@ -16,7 +16,7 @@ from art_sor.runs.job_context import JobContext
 from art_sor.runs.plans import EvaluationPlan
 from art_sor.runs.recipes import Recipe
 from art_sor.runs.reports import Written, write_report
-from art_sor.runs.summaries import TrainingJobRow
+from art_sor.runs.summaries import TrainingJobRow, TrainingSummary
 from art_sor.runs.training import train_defence
 from art_sor.runs.training_report import train_report
 from art_sor.runs.training_setup import TrainingSetup
@@ -58,10 +58,10 @@ def training_job(specs: Sequence[Spec | str], data: Dataset, threat: ThreatModel
                 identity = trained.key.to_dict() | {"epochs": trained.epochs}
                 result = evaluate_model(trained.classifier, data, plan, identity, folder / spec.folder / QUICK_FILE,
                                         verbose=context.verbose)
-                training: dict[str, Any] = trained.summary()
+                training = TrainingSummary.of(trained)
                 if tracker is not None:
                     tracker.log_final(result.metrics(), trained.epochs)
-                    training["logs"] = tracker.where()
+                    training = replace(training, logs=tracker.where())
                 rows.append(TrainingJobRow(training, result))
     if not rows:
         return None

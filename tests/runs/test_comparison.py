@@ -22,7 +22,8 @@ from art_sor.runs.evaluating import TestSetEvaluation
 from art_sor.runs.job_context import JobContext
 from art_sor.runs.plans import ComparisonPlan, EvaluationPlan
 from art_sor.runs.reports import write_report
-from art_sor.runs.summaries import ComparisonRow, summarise
+from art_sor.runs.run_key import RunKey
+from art_sor.runs.summaries import ComparisonRow, TrainingSummary, summarise
 from art_sor.runs.training_setup import TrainingSetup
 
 THREAT = ThreatModel(0.2, "inf")
@@ -88,12 +89,12 @@ def test_budget_stops_each_defence_at_its_time(digits, tmp_path):
     plan = replace(PLAN, setup=replace(PLAN.setup, epochs=10_000), budget=Budget(3.0, "cpu"))
     rows = run_comparison(["standard", "sor"], digits, plan, tmp_path, QUIET)
     for row in rows:
-        assert row.training["epochs"] < 10_000
-        spent = row.training["training_seconds_by_clock"]
+        assert row.training.epochs < 10_000
+        spent = row.seconds_by_clock
         last_epoch = row.curve[-1]["seconds"] - (row.curve[-2]["seconds"] if len(row.curve) > 1 else 0.0)
         assert spent >= 3.0 and spent - last_epoch < 3.0  # whole epochs until the budget is reached
     standard, sor = rows
-    assert standard.training["epochs"] > sor.training["epochs"]  # SOR's epochs cost more
+    assert standard.training.epochs > sor.training.epochs  # SOR's epochs cost more
 
 
 def _row(defence: str, seconds: float, robust: float, pgd: float = 0.6, ensemble: float | None = None,
@@ -109,7 +110,9 @@ def _row(defence: str, seconds: float, robust: float, pgd: float = 0.6, ensemble
         attacks.append(attack("AutoAttack (ART ensemble)", ensemble, ensemble=True))
     checks = [Check("gradients are finite and non-zero", not failed, "")]
     result = TestSetEvaluation(0.9, FullEvaluation(RobustnessResult(THREAT, clean, attacks), checks=checks), 1000)
-    return ComparisonRow(defence, 0, {"epochs": 1, "training_seconds_by_clock": seconds}, result)
+    training = TrainingSummary(defence, RunKey({}, {}, {}, {}, {}, {}), 1, 1, seconds, seconds, 1, None, [], "wall",
+                               seconds)
+    return ComparisonRow(defence, 0, training, result)
 
 
 def test_flags_ensemble_gap_and_failed_checks():

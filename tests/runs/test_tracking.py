@@ -138,7 +138,7 @@ def test_every_comparison_row_is_its_own_run_with_monitor_and_extra_metrics(digi
                           extra_metrics=lambda *_: {"score": 0.25})
     for row in rows:
         run_dir = tmp_path / "tb" / "standard" / f"seed-{row.seed}"
-        assert row.training["logs"] == {"tensorboard": str(run_dir.resolve())}
+        assert row.training.logs == {"tensorboard": str(run_dir.resolve())}
         assert scalars(run_dir, "train/monitor_robust_accuracy") == [
             (point["epoch"], pytest.approx(point["accuracy"])) for point in row.curve]
         assert scalars(run_dir, "eval/score") == [(2, 0.25)]
