@@ -62,7 +62,7 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     """
     standardisation = standardisation_of(mean, std)
     dataset = model_dataset(checkpoint, dataset)
-    data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
+    data = open_dataset(dataset, data_root, download)
     model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
     threat = evaluation_threat(model, eps, norm, data.name)
     plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=eval_samples,

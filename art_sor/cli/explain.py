@@ -57,7 +57,7 @@ def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, datas
     """
     standardisation = standardisation_of(mean, std)
     dataset = model_dataset(checkpoint, dataset)
-    data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
+    data = open_dataset(dataset, data_root, download)
     index = np.array(images or range(min(8, len(data.x_test))))
     if index.max() >= len(data.x_test):
         raise click.BadParameter(f"{data.name} has {len(data.x_test)} test images (indices 0 to "
