@@ -19,7 +19,7 @@ from art_sor.cli.params import (
     standardisation_of,
 )
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
-from art_sor.runs.explanation_job import explanation_job
+from art_sor.runs.explanation_job import ExplanationSettings, explanation_job
 from art_sor.specs import Spec
 
 
@@ -65,10 +65,9 @@ def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, datas
     model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
     judge_classifier, judge_state = load_judge(judge, data, device) if judge is not None else (None, None)
     provenance = {"checkpoint": str(checkpoint), "judge": str(judge) if judge else None, "command": command_line()}
-    report, paths = explanation_job(model, data, index, out, provenance, job_context(quiet, overwrite),
-                                    judge=judge_classifier,
-                                    judge_checksum=judge_state["checksum"] if judge_state else None, eps=eps,
-                                    norm=norm, steps=steps, score_samples=score_samples,
-                                    counterfactual_samples=counterfactual_samples, name=name)
+    settings = ExplanationSettings(tuple(int(i) for i in index), eps, norm, steps, score_samples,
+                                   counterfactual_samples, name)
+    report, paths = explanation_job(model, data, settings, out, provenance, job_context(quiet, overwrite),
+                                    judge_classifier, judge_state["checksum"] if judge_state else None)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")
