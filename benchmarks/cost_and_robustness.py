@@ -31,8 +31,8 @@ from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.registry import DEFENCES
 from art_sor.runs.evaluating import evaluate_model
 from art_sor.runs.run_classifier import build_run_classifier, seed_everything
-from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.specs import Spec
 from art_sor.storage import write_json
 

@@ -23,7 +23,7 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
 from art_sor.registry import DEFENCES
 from art_sor.runs.run_classifier import build_run_classifier, seed_everything
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.trainers.distributed import init_from_environment
 
 

@@ -34,9 +34,10 @@ from art_sor.runs.alignment import ComparisonAlignment
 from art_sor.runs.comparison import budget_of, run_comparison
 from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import Budget
+from art_sor.runs.job_context import JobContext
 from art_sor.runs.plans import ComparisonPlan
 from art_sor.runs.reports import write_report
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 
 DEFENCES = ("standard", "gr", "cure", "llr", "sor", "sor:iterations=3,step=frank_wolfe",
@@ -71,7 +72,7 @@ def main() -> None:
                                                                                       "robust_vs_compute.png",
                                                                                       "geometry.csv"))
     budget = (Budget(args.budget, "cpu") if args.budget else
-              budget_of(Spec.parse("pgd-at"), 5, data, threat, setup, "cpu", out, verbose=False))
+              budget_of(Spec.parse("pgd-at"), 5, data, threat, setup, "cpu", out, JobContext(verbose=False)))
     judge = load_classifier(args.judge, device="cpu")[0] if args.judge else None
     alignment = ComparisonAlignment(data.input_shape, judge, str(Path(args.judge).resolve()) if judge else "")
     plan = ComparisonPlan(setup=setup, evaluation=EvaluationPlan(threat, attacks=tuple(args.attack or ATTACKS),
@@ -82,8 +83,8 @@ def main() -> None:
 
     def rows_of(specs: list[str], seeds: tuple[int, ...]) -> list:
         seeded = ComparisonPlan(**{**vars(plan), "seeds": seeds})
-        return run_comparison(specs, data, seeded, out, extra_metrics=alignment if judge else None, verbose=False,
-                             announce=print)
+        return run_comparison(specs, data, seeded, out, JobContext(verbose=False),
+                              extra_metrics=alignment if judge else None)
 
     if args.phase == "all":
         rows_of(specs, (0,))

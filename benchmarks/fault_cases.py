@@ -53,11 +53,11 @@ from art_sor.explain.scores import alignment_scores
 from art_sor.models import build_model
 from art_sor.registry import RegistryError
 from art_sor.runs.folders import FolderError
-from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.recipes import RecipeError
-from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
+from art_sor.runs.run_key import RunMismatchError
 from art_sor.runs.tracking import Tracking
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.storage import CorruptFileError, DiskFullError, save_checked, write_text
 
 USER_MODELS = """

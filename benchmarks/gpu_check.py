@@ -25,7 +25,7 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.registry import DEFENCES
 from art_sor.runs.run_classifier import build_run_classifier, seed_everything
-from art_sor.runs.setup import OptimizerSettings, TrainingSetup
+from art_sor.runs.training_setup import OptimizerSettings, TrainingSetup
 from art_sor.storage import write_json
 from art_sor.trainers import StepSettings
 

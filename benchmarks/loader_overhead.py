@@ -20,7 +20,7 @@ from art_sor.data import Dataset
 from art_sor.data.streaming import training_generator
 from art_sor.registry import DEFENCES
 from art_sor.runs.run_classifier import build_run_classifier, seed_everything
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.storage import write_json
 
 

@@ -24,8 +24,8 @@ import torch
 from art_sor.core.threat import ThreatModel
 from art_sor.data.bundled import load_digits
 from art_sor.registry import DEFENCES
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.storage import write_json
 from art_sor.trainers.state import STATE_FILE
 
@@ -36,7 +36,7 @@ CHILD = textwrap.dedent("""
     torch.set_num_threads(1)
     from art_sor.core.threat import ThreatModel
     from art_sor.data.bundled import load_digits
-    from art_sor.runs.setup import TrainingSetup
+    from art_sor.runs.training_setup import TrainingSetup
     from art_sor.runs.training import train_defence
     setup = TrainingSetup(epochs=3, batch_size=50, train_samples=400, device="cpu")
     train_defence(sys.argv[1], load_digits(), ThreatModel(0.2, "inf"), setup, sys.argv[2], verbose=False)

@@ -19,8 +19,8 @@ import tempfile
 from art_sor.core.threat import ThreatModel
 from art_sor.data import load_dataset
 from art_sor.evaluation.robustness import evaluate_attacks
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.storage import write_json
 
 GRIDS = {

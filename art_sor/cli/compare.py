@@ -11,6 +11,7 @@ from art_sor.classifiers.opening import ModelMismatchError, open_model
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, load_judge, prepare_job
+from art_sor.cli.options import CompareOptions
 from art_sor.cli.params import (
     IntegerList,
     ModelSource,
@@ -31,8 +32,8 @@ from art_sor.evaluation.attacks import quick_attack
 from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.registry import ATTACKS, DEFENCES
 from art_sor.runs.alignment import ComparisonAlignment
+from art_sor.runs.comparison_job import comparison_job
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
-from art_sor.runs.jobs import comparison_job
 from art_sor.runs.plans import COMPARE_ATTACKS, DEFAULT_DEFENCES, ComparisonPlan
 from art_sor.runs.validation import JobError, validate_job
 from art_sor.specs import Spec
@@ -100,55 +101,49 @@ def compare(ctx: click.Context, **values: Any) -> None:
     published models evaluated under the same plan in references.csv. Every model, training state and evaluation
     carries the full key of its settings, so a rerun resumes what was interrupted and reuses only what matches.
     """
-    job = prepare_job(ctx, values, default_out="compare-{dataset}-{norm}",
-                      attacks=lambda merged: [*merged["attacks"], merged["monitor_attack"]
-                                              or quick_attack(merged["norm"], 10)])
-    values = job.values
-    if values["budget"] is not None and values["budget_of"] is not None:
+    job = prepare_job(ctx, values, CompareOptions, default_out="compare-{dataset}-{norm}",
+                      attacks=lambda options: [*options.attacks, options.monitor_attack
+                                               or quick_attack(options.norm, 10)])
+    options = job.options
+    if options.budget is not None and options.budget_of is not None:
         raise click.BadParameter("give --budget or --budget-of, not both", param_hint="--budget-of")
-    budgeted = values["budget"] is not None or values["budget_of"] is not None
-    if values["budget_of"] is not None:  # the reference defence trains first: built before any work like the others
+    budgeted = options.budget is not None or options.budget_of is not None
+    if options.budget_of is not None:  # the reference defence trains first: built before any work like the others
         try:
-            validate_job(job.data, job.threat, job.setup, [values["budget_of"][0]], [])
+            validate_job(job.data, job.threat, job.setup, [options.budget_of[0]], [])
         except JobError as error:
             raise click.BadParameter(str(error), param_hint="--budget-of") from error
     if budgeted and job.setup.schedule.needs_length:
         raise click.BadParameter(f"the {job.setup.schedule.name} schedule depends on the number of epochs, which a "
                                  "budget leaves open; use constant or multistep", param_hint="--schedule")
-    zoo = [source for source in values["references"] if isinstance(source, RobustBenchModel)]
-    if values["model_dir"] is not None and not zoo:
+    zoo = [source for source in options.references if isinstance(source, RobustBenchModel)]
+    if options.model_dir is not None and not zoo:
         raise click.BadParameter("it is where RobustBench keeps its models, and no --reference is robustbench:NAME",
                                  param_hint="--model-dir")
     references = []
-    for source in values["references"]:  # opened before any training, so that a bad one stops the job at once
+    for source in options.references:  # opened before any training, so that a bad one stops the job at once
         try:
-            references.append(open_model(source, job.data, device=values["device"], download=values["download"],
-                                         model_dir=values["model_dir"] if source in zoo else None))
+            references.append(open_model(source, job.data, device=options.device, download=options.download,
+                                         model_dir=options.model_dir if source in zoo else None))
         except ModelMismatchError as error:
             raise click.BadParameter(f"{source}: {error}", param_hint="--reference") from error
         except CorruptFileError as error:  # --architecture here is the defences', so no bare state_dict
             raise click.BadParameter(f"{error} (--reference takes art-sor and MadryLab checkpoints and "
                                      "robustbench:NAME, not bare state_dicts)", param_hint="--reference") from error
-    judge = load_judge(values["judge"], job.data, values["device"])[0] if values["judge"] is not None else None
-    extra = (ComparisonAlignment(job.data.input_shape, judge, str(values["judge"].resolve()) if judge else "")
-             if values["alignment"] else None)
-    verbose = not values["quiet"]
-
-    def announce(message: str) -> None:
-        click.echo(message, err=True)
-
-    budget = Budget(values["budget"], values["clock"]) if values["budget"] is not None else None
-    evaluation = EvaluationPlan(job.threat, attacks=tuple(spec.label for spec in values["attacks"]),
-                                samples=values["eval_samples"], curve=values["diagnostics"],
-                                geometry=values["diagnostics"])
-    plan = ComparisonPlan(setup=job.setup, evaluation=evaluation, budget=budget, seeds=values["seeds"],
-                          monitor_attack=values["monitor_attack"].label if values["monitor_attack"] else "",
-                          monitor_samples=values["monitor_samples"],
-                          extras=extra.key() if extra else "", clock=values["clock"])
-    written = comparison_job(job.defences, job.data, plan, job.out, command_line(), references,
-                             [str(source) for source in values["references"]], budget_from=values["budget_of"],
-                             extra_metrics=extra, overwrite=values["overwrite"], verbose=verbose, announce=announce,
-                             tracking=job.tracking if job.tracking.active else None)
+    judge = load_judge(options.judge, job.data, options.device)[0] if options.judge is not None else None
+    extra = (ComparisonAlignment(job.data.input_shape, judge, str(options.judge.resolve()) if judge else "")
+             if options.alignment else None)
+    budget = Budget(options.budget, options.clock) if options.budget is not None else None
+    evaluation = EvaluationPlan(job.threat, attacks=tuple(spec.label for spec in options.attacks),
+                                samples=options.eval_samples, curve=options.diagnostics,
+                                geometry=options.diagnostics)
+    plan = ComparisonPlan(setup=job.setup, evaluation=evaluation, budget=budget, seeds=options.seeds,
+                          monitor_attack=options.monitor_attack.label if options.monitor_attack else "",
+                          monitor_samples=options.monitor_samples,
+                          extras=extra.key() if extra else "", clock=options.clock)
+    written = comparison_job(job.defences, job.data, plan, job.out, command_line(), job.context, references,
+                             [str(source) for source in options.references], budget_from=options.budget_of,
+                             extra_metrics=extra)
     if written is None:  # a data-parallel rank other than 0: rank 0 reports
         return
     report, paths = written

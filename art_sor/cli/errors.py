@@ -13,8 +13,8 @@ from art_sor.cli.params import option_error, option_of
 from art_sor.core.errors import SettingError
 from art_sor.registry import RegistryError
 from art_sor.runs.folders import FolderError
-from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.recipes import RecipeError
+from art_sor.runs.run_key import RunMismatchError
 from art_sor.storage import CorruptFileError, DiskFullError
 
 USER_ERRORS = (RegistryError, RunMismatchError, FolderError, CorruptFileError, RecipeError, FileNotFoundError,

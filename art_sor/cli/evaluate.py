@@ -8,7 +8,7 @@ import click
 
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, model_dataset, open_checkpoint, open_dataset
+from art_sor.cli.jobs import command_line, job_context, model_dataset, open_checkpoint, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -19,7 +19,7 @@ from art_sor.cli.params import (
     standardisation_of,
 )
 from art_sor.evaluation.plan import EvaluationPlan
-from art_sor.runs.jobs import ADVERSARIAL_FILE, evaluation_job, evaluation_threat
+from art_sor.runs.evaluation_job import ADVERSARIAL_FILE, evaluation_job, evaluation_threat
 from art_sor.runs.validation import validate_attacks
 from art_sor.specs import Spec
 
@@ -62,14 +62,13 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     """
     standardisation = standardisation_of(mean, std)
     dataset = model_dataset(checkpoint, dataset)
-    data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
+    data = open_dataset(dataset, data_root, download)
     model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
     threat = evaluation_threat(model, eps, norm, data.name)
     plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=eval_samples,
                           curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
     validate_attacks(model.classifier, threat, plan.attack_specs)
     report, paths = evaluation_job(model, data, plan, out, {"checkpoint": str(checkpoint), "command": command_line()},
-                                   overwrite=overwrite, verbose=not quiet, save_adversarial=save_adversarial,
-                                   announce=lambda message: click.echo(message, err=True))
+                                   job_context(quiet, overwrite), save_adversarial=save_adversarial)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

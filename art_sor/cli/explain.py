@@ -9,7 +9,7 @@ import numpy as np
 
 from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
-from art_sor.cli.jobs import command_line, load_judge, model_dataset, open_checkpoint, open_dataset
+from art_sor.cli.jobs import command_line, job_context, load_judge, model_dataset, open_checkpoint, open_dataset
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -19,7 +19,7 @@ from art_sor.cli.params import (
     standardisation_of,
 )
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
-from art_sor.runs.jobs import explanation_job
+from art_sor.runs.explanation_job import ExplanationSettings, explanation_job
 from art_sor.specs import Spec
 
 
@@ -57,18 +57,17 @@ def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, datas
     """
     standardisation = standardisation_of(mean, std)
     dataset = model_dataset(checkpoint, dataset)
-    data = open_dataset({"dataset": dataset, "data_root": data_root, "download": download})
+    data = open_dataset(dataset, data_root, download)
     index = np.array(images or range(min(8, len(data.x_test))))
     if index.max() >= len(data.x_test):
         raise click.BadParameter(f"{data.name} has {len(data.x_test)} test images (indices 0 to "
                                  f"{len(data.x_test) - 1})", param_hint="--image")
     model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
     judge_classifier, judge_state = load_judge(judge, data, device) if judge is not None else (None, None)
-    context = {"checkpoint": str(checkpoint), "judge": str(judge) if judge else None, "command": command_line()}
-    report, paths = explanation_job(model, data, index, out, context, judge=judge_classifier,
-                                    judge_checksum=judge_state["checksum"] if judge_state else None, eps=eps,
-                                    norm=norm, steps=steps, score_samples=score_samples,
-                                    counterfactual_samples=counterfactual_samples, name=name, overwrite=overwrite,
-                                    verbose=not quiet)
+    provenance = {"checkpoint": str(checkpoint), "judge": str(judge) if judge else None, "command": command_line()}
+    settings = ExplanationSettings(tuple(int(i) for i in index), eps, norm, steps, score_samples,
+                                   counterfactual_samples, name)
+    report, paths = explanation_job(model, data, settings, out, provenance, job_context(quiet, overwrite),
+                                    judge_classifier, judge_state["checksum"] if judge_state else None)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic
 
 import click
 from art.estimators.classification import PyTorchClassifier
@@ -17,25 +17,27 @@ from art.estimators.classification import PyTorchClassifier
 from art_sor.classifiers.checkpoints import load_classifier
 from art_sor.classifiers.opening import OpenedModel, Standardisation, open_model, recorded_dataset
 from art_sor.classifiers.published import RobustBenchModel
+from art_sor.cli.options import CompareOptions, Options, TrainingOptions
 from art_sor.cli.params import DEFAULT_DATASET, apply_recipe, given, option_error, option_of, setup_from, tracking_from
 from art_sor.core.errors import SettingError
 from art_sor.core.norms import parse_norm
-from art_sor.core.threat import ThreatModel, standard_radius
+from art_sor.core.threat import Radius, ThreatModel, standard_radius
 from art_sor.data import Dataset, dataset_spec, load_dataset
 from art_sor.explain.scores import check_judge
 from art_sor.runs.folders import FolderError, check_writable
+from art_sor.runs.job_context import JobContext
 from art_sor.runs.recipes import Recipe
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.tracking import Tracking
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.runs.validation import validate_job
 from art_sor.specs import Spec, safe_folder
 
 
 @dataclass
-class Job:
+class Job(Generic[Options]):
     """A checked job: everything a command needs, built from its options and recipe."""
 
-    values: dict[str, Any]
+    options: Options
     recipe: Recipe
     recipe_sources: dict[str, str]
     data: Dataset
@@ -43,82 +45,95 @@ class Job:
     setup: TrainingSetup
     defences: list[Spec]
     out: Path
-    tracking: Tracking
+    context: JobContext
 
 
-def prepare_job(ctx: click.Context, values: dict[str, Any], default_out: str,
-                attacks: Callable[[dict[str, Any]], Sequence[str | Spec]]) -> Job:
-    """Merge the recipe, load the data and check every setting, spec and the output folder.
+def prepare_job(ctx: click.Context, values: dict[str, Any], kind: type[Options], default_out: str,
+                attacks: Callable[[Options], Sequence[str | Spec]]) -> Job[Options]:
+    """Merge the recipe into the command's typed options, load the data, check every setting, spec and the folder.
 
-    :param attacks: The job's attacks, from the merged option values.
+    :param values: The command's click values.
+    :param kind: The command's options.
+    :param attacks: The job's attacks, from its options.
 
     :raises click.ClickException: Naming the option at fault, before any training or attack.
     """
-    values, recipe = apply_recipe(ctx, values)
-    data = open_dataset(values)
+    merged, recipe = apply_recipe(ctx, values)
+    options = kind.of(merged)
+    data = open_dataset(options.dataset, options.data_root, options.download)
     if len(data.x_train) == 0:
         raise click.BadParameter(f"{data.name} has no training split (it holds test images for evaluation only); "
                                  "train on another dataset, e.g. cifar10", param_hint="--dataset")
-    radius_source = default_radius(ctx, values, recipe, data)
-    threat = ThreatModel(values["eps"], values["norm"])
-    refuse_settings_without_effect(values, {key for key in values if given(ctx, key)} | set(recipe.values))
-    setup = setup_from(values, data.augmentation)
-    tracking = tracking_from(ctx, values)
-    out = values["out"] or Path("art-sor-runs") / default_out.format(dataset=folder_name(data.name),
-                                                                    norm=threat.norm)
+    radius = default_radius(ctx, options, recipe, data)
+    threat = ThreatModel(options.eps if radius is None else radius.eps, options.norm)
+    refuse_settings_without_effect(options, {key for key in values if given(ctx, key)} | set(recipe.values))
+    setup = setup_from(options, data.augmentation)
+    tracking = tracking_from(ctx, options)
+    out = options.out or Path("art-sor-runs") / default_out.format(dataset=folder_name(data.name), norm=threat.norm)
     try:
         check_writable(out)
     except FolderError as error:
         raise click.BadParameter(str(error), param_hint=option_of(error.setting)) from error
-    validate_job(data, threat, setup, list(values["defences"]), list(attacks(values)))  # SettingError: its option
+    validate_job(data, threat, setup, list(options.defences), list(attacks(options)))  # SettingError: its option
     # Where the values the recipe set come from; a flag the user gave is the user's own.
     sources = {key: source for key, source in recipe.sources.items()
                if key in recipe.values and not given(ctx, key)}
-    if radius_source is not None:
-        sources["eps"] = f"{threat.label}: {radius_source}"
-    return Job(values, recipe, sources, data, threat, setup, list(values["defences"]), Path(out), tracking)
+    if radius is not None:
+        sources["eps"] = f"{threat.label}: {radius.source}"
+    return Job(options, recipe, sources, data, threat, setup, list(options.defences), Path(out),
+               job_context(options.quiet, options.overwrite, tracking))
 
 
-def default_radius(ctx: click.Context, values: dict[str, Any], recipe: Recipe, data: Dataset) -> str | None:
-    """Set ``values["eps"]`` to the dataset's standard radius in the norm unless ``--eps`` or the recipe sets it.
+def job_context(quiet: bool, overwrite: bool, tracking: Tracking | None = None) -> JobContext:
+    """The context of a command's job: ``--quiet``, ``--overwrite``, messages on stderr, and tracking that logs."""
+    return JobContext(verbose=not quiet, overwrite=overwrite, announce=_to_stderr,
+                      tracking=tracking if tracking is not None and tracking.active else None)
+
+
+def _to_stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def default_radius(ctx: click.Context, options: TrainingOptions, recipe: Recipe,
+                   data: Dataset) -> Radius | None:
+    """The dataset's standard radius in the norm, unless ``--eps`` or the recipe sets the radius.
 
     A recipe's ``eps`` belongs to the recipe's ``norm`` (L∞ when it names none): with another ``--norm`` the
     dataset's radius in that norm applies instead (:func:`~art_sor.core.threat.standard_radius`).
 
-    :return: Where the radius comes from when it is the dataset's, else ``None``.
+    :return: The radius and where it comes from when it is the dataset's, else ``None`` (``options.eps`` holds it).
     """
     if given(ctx, "eps"):
         return None
     recipe_norm = parse_norm(recipe.values.get("norm", "inf"))
-    if "eps" in recipe.values and parse_norm(values["norm"]) == recipe_norm:
+    if "eps" in recipe.values and parse_norm(options.norm) == recipe_norm:
         return None
-    radius = standard_radius(data.name, values["norm"])
-    values["eps"] = radius.eps
-    return radius.source
+    return standard_radius(data.name, options.norm)
 
 
-def refuse_settings_without_effect(values: dict[str, Any], chosen: set[str]) -> None:
+def refuse_settings_without_effect(options: TrainingOptions, chosen: set[str]) -> None:
     """Refuse an option that was chosen (given, or set by the recipe) but that the other settings would ignore.
 
     A setting without effect would still be recorded in the run's key and report, beside results it did not
     produce.
 
-    :param values: The merged option values.
+    :param options: The command's options, the recipe merged.
     :param chosen: The options the user gave or the recipe set.
     :raises click.BadParameter: Naming the option and the setting it depends on.
     """
     rules = [
-        ("momentum", values["optimizer"] != "sgd", f"--momentum applies to SGD, not to {values['optimizer']}"),
-        ("milestones", values["schedule"] != "multistep",
-         f"--milestones apply to the multistep schedule, not to {values['schedule']}"),
-        ("gamma", values["schedule"] != "multistep",
-         f"--gamma applies to the multistep schedule, not to {values['schedule']}"),
-        ("validation_samples", values["select"] != "best-robust",
+        ("momentum", options.optimizer != "sgd", f"--momentum applies to SGD, not to {options.optimizer}"),
+        ("milestones", options.schedule != "multistep",
+         f"--milestones apply to the multistep schedule, not to {options.schedule}"),
+        ("gamma", options.schedule != "multistep",
+         f"--gamma applies to the multistep schedule, not to {options.schedule}"),
+        ("validation_samples", options.select != "best-robust",
          "--validation-samples sizes the split of --select best-robust; without it no images are held out"),
-        ("seed", "seeds" in values, "compare trains one run per seed of --seeds; pass --seeds 5 instead"),
+        ("seed", isinstance(options, CompareOptions),
+         "compare trains one run per seed of --seeds; pass --seeds 5 instead"),
     ]
     for name, ignored, reason in rules:
-        if name in values and ignored and name in chosen:
+        if ignored and name in chosen:
             raise click.BadParameter(f"{reason}, so it would have no effect", param_hint="--" + name.replace("_", "-"))
 
 
@@ -193,14 +208,14 @@ def model_dataset(checkpoint: Path | RobustBenchModel, dataset: Spec | None) -> 
                                  "pass the --dataset to evaluate it on", param_hint="--dataset") from error
 
 
-def open_dataset(values: dict[str, Any]) -> Dataset:
+def open_dataset(dataset: Spec, data_root: Path | None, download: bool) -> Dataset:
     """The dataset of ``--dataset``, ``--data-root`` and ``--download``; malformed user data blames ``--dataset``.
 
     A missing copy raises ``FileNotFoundError``, whose message says how to get it; ``--data-root`` or
     ``--download`` for a dataset that reads neither is refused.
     """
     try:
-        return load_dataset(values["dataset"], values["data_root"], values["download"])
+        return load_dataset(dataset, data_root, download)
     except FileNotFoundError as error:  # the message speaks of download=True and root: say which options they are
         raise click.ClickException(f"{error} (options --download, --data-root)") from error
     except SettingError as error:

@@ -19,6 +19,7 @@ from click.core import ParameterSource
 from art_sor.classifiers.published import ROBUSTBENCH_PREFIX, RobustBenchModel
 from art_sor.classifiers.view import BATCH_NORM_MODES
 from art_sor.classifiers.wrapping import DEVICES, resolve_device
+from art_sor.cli.options import TrainingOptions
 from art_sor.core.errors import SettingError
 from art_sor.core.norms import GEOMETRIES
 from art_sor.core.threat import format_radius, standard_radius
@@ -26,8 +27,15 @@ from art_sor.data import dataset_spec
 from art_sor.models import resolve_architecture
 from art_sor.registry import ARCHITECTURES, ATTACKS, DATASETS, DEFENCES, Registry, RegistryError
 from art_sor.runs.recipes import Recipe, RecipeError, load_recipe, recipe_for
-from art_sor.runs.setup import OPTIMIZERS, SCHEDULES, SELECTIONS, OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.tracking import EXPERIMENT, Tracking
+from art_sor.runs.training_setup import (
+    OPTIMIZERS,
+    SCHEDULES,
+    SELECTIONS,
+    OptimizerSettings,
+    ScheduleSettings,
+    TrainingSetup,
+)
 from art_sor.specs import Spec
 from art_sor.trainers.torch_step import StepSettings
 
@@ -395,18 +403,18 @@ def tracking_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def tracking_from(ctx: click.Context, values: dict[str, Any]) -> Tracking:
+def tracking_from(ctx: click.Context, options: TrainingOptions) -> Tracking:
     """The tracking options as a checked :class:`~art_sor.runs.tracking.Tracking`, its libraries imported.
 
     :raises click.BadParameter: For an experiment without MLflow.
     :raises SettingError: Naming ``mlflow_uri``, for a store MLflow refuses.
     :raises ImportError: Naming the extra to install.
     """
-    mlflow = values["mlflow"] or values["mlflow_uri"] is not None
+    mlflow = options.mlflow or options.mlflow_uri is not None
     if given(ctx, "mlflow_experiment") and not mlflow:
         raise click.BadParameter("--mlflow-experiment names an MLflow experiment; pass --mlflow too, or it would "
                                  "have no effect", param_hint="--mlflow-experiment")
-    tracking = Tracking(values["log_dir"], mlflow, values["mlflow_uri"], values["mlflow_experiment"])
+    tracking = Tracking(options.log_dir, mlflow, options.mlflow_uri, options.mlflow_experiment)
     tracking.check()  # a store MLflow refuses is a SettingError naming mlflow_uri
     return tracking
 
@@ -506,26 +514,26 @@ def _recipe_type_problem(param: click.Parameter, value: Any) -> str | None:
     return None if isinstance(value, str) else f"expected a string, got {value!r}"
 
 
-def setup_from(values: dict[str, Any], default_augmentation: str) -> TrainingSetup:
-    """The training setup of the merged option values.
+def setup_from(options: TrainingOptions, default_augmentation: str) -> TrainingSetup:
+    """The training setup of the command's options.
 
     :raises click.BadParameter: Naming the option whose value is out of range.
     """
     try:
-        optimizer = OptimizerSettings(values["optimizer"], values["lr"], values["momentum"], values["weight_decay"],
-                                      values["nesterov"])
-        schedule = ScheduleSettings(values["schedule"], tuple(values["milestones"]), values["gamma"])
-        augment = values["augment"]
+        optimizer = OptimizerSettings(options.optimizer, options.lr, options.momentum, options.weight_decay,
+                                      options.nesterov)
+        schedule = ScheduleSettings(options.schedule, tuple(options.milestones), options.gamma)
+        augment = options.augment
         augmentation = default_augmentation if augment is None else ("crop-flip" if augment else "none")
-        return TrainingSetup(epochs=values["epochs"], batch_size=values["batch_size"], optimizer=optimizer,
-                             schedule=schedule, seed=values["seed"], architecture=values["architecture"],
-                             train_samples=values["train_samples"], augmentation=augmentation,
-                             standardise=values["standardise"], select=values["select"],
-                             validation_samples=values["validation_samples"],
-                             step_settings=StepSettings(amp=values["amp"], batch_norm=values["batch_norm"],
-                                                        micro_batch_size=values["micro_batch_size"]),
-                             channels_last=values["channels_last"], sync_batch_norm=values["sync_batch_norm"],
-                             device=values["device"], workers=values["workers"])
+        return TrainingSetup(epochs=options.epochs, batch_size=options.batch_size, optimizer=optimizer,
+                             schedule=schedule, seed=options.seed, architecture=options.architecture,
+                             train_samples=options.train_samples, augmentation=augmentation,
+                             standardise=options.standardise, select=options.select,
+                             validation_samples=options.validation_samples,
+                             step_settings=StepSettings(amp=options.amp, batch_norm=options.batch_norm,
+                                                        micro_batch_size=options.micro_batch_size),
+                             channels_last=options.channels_last, sync_batch_norm=options.sync_batch_norm,
+                             device=options.device, workers=options.workers)
     except (ValueError, TypeError) as error:
         raise option_error(error) from error
 

@@ -8,6 +8,7 @@ import click
 
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, prepare_job
+from art_sor.cli.options import TrainOptions
 from art_sor.cli.params import (
     dataset_options,
     defence_option,
@@ -19,7 +20,7 @@ from art_sor.cli.params import (
     training_options,
 )
 from art_sor.evaluation.attacks import quick_attack
-from art_sor.runs.jobs import training_job
+from art_sor.runs.training_job import training_job
 
 
 @click.command()
@@ -45,15 +46,13 @@ def train(ctx: click.Context, **values: Any) -> None:
     OUT/report.md and report.json hold the accuracies, the history and the settings read back from each model;
     OUT/<defence>/history.csv the per-epoch records. --log-dir and --mlflow log the same to TensorBoard and MLflow.
     """
-    job = prepare_job(ctx, values, default_out="train-{dataset}",
-                      attacks=lambda merged: [quick_attack(merged["norm"], merged["attack_steps"])])
+    job = prepare_job(ctx, values, TrainOptions, default_out="train-{dataset}",
+                      attacks=lambda options: [quick_attack(options.norm, options.attack_steps)])
     written = training_job(job.defences, job.data, job.threat, job.setup, job.out,
-                           attack=quick_attack(job.threat.norm, job.values["attack_steps"]),
-                           eval_samples=job.values["eval_samples"],
+                           attack=quick_attack(job.threat.norm, job.options.attack_steps),
+                           eval_samples=job.options.eval_samples,
                            command=command_line(), recipe=job.recipe, recipe_sources=job.recipe_sources,
-                           overwrite=job.values["overwrite"], verbose=not job.values["quiet"],
-                           announce=lambda message: click.echo(message, err=True),
-                           tracking=job.tracking if job.tracking.active else None)
+                           context=job.context)
     if written is None:  # a data-parallel rank other than 0: rank 0 reports
         return
     report, paths = written

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,13 @@ from art_sor.registry import DEFENCES
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
 from art_sor.runs.evaluating import EVALUATION_FILE, cached_evaluation, evaluate_model
 from art_sor.runs.folders import exclusive
-from art_sor.runs.identity import plain
+from art_sor.runs.job_context import JobContext
 from art_sor.runs.plans import ComparisonPlan, ExtraMetrics
-from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.summaries import ComparisonResult, ComparisonRow, ReferenceRow
-from art_sor.runs.tracking import Tracking
+from art_sor.runs.run_key import plain
+from art_sor.runs.summaries import ComparisonResult, ComparisonRow, ReferenceRow, TrainingSummary
 from art_sor.runs.trained_model import MODEL_FILE, TrainedModel
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.distributed import DataParallel
@@ -37,8 +37,7 @@ EXTRA_FILE = "extra_metrics.json"
 
 
 def evaluate_references(references: Sequence[OpenedModel], sources: Sequence[str], data: Dataset,
-                        plan: ComparisonPlan, out: str | Path, verbose: bool = True,
-                        announce: Callable[[str], None] = print) -> list[ReferenceRow]:
+                        plan: ComparisonPlan, out: str | Path, context: JobContext) -> list[ReferenceRow]:
     """Evaluate fixed reference models with the comparison's plan, each cached in ``out/references/<model>``.
 
     :param sources: How each model was given, for the report.
@@ -47,36 +46,36 @@ def evaluate_references(references: Sequence[OpenedModel], sources: Sequence[str
     with exclusive(out) as folder:
         for position, (model, source) in enumerate(zip(references, sources, strict=True), 1):
             prefix = f"[reference {position}/{len(references)}] {model.name}: "
-            announce(prefix + "evaluating")
+            context.announce(prefix + "evaluating")
             result = evaluate_model(model.classifier, data, plan.evaluation, model.identity,
-                                    folder / "references" / model.folder / EVALUATION_FILE, verbose=verbose,
-                                    announce=lambda message, prefix=prefix: announce(prefix + message))
+                                    folder / "references" / model.folder / EVALUATION_FILE, verbose=context.verbose,
+                                    announce=lambda message, prefix=prefix: context.announce(prefix + message))
             rows.append(ReferenceRow(model.name, source, model.identity, result))
     return rows
 
 
 def budget_of(spec: Spec, epochs: int, data: Dataset, threat: ThreatModel, setup: TrainingSetup, clock: str,
-              out: Path, verbose: bool = True, overwrite: bool = False) -> Budget:
+              out: Path, context: JobContext) -> Budget:
     """The budget that ``spec`` needs for ``epochs`` epochs with ``setup``, by ``clock``.
 
     The reference run is saved in ``out/budget-reference`` and reused like any other run.
     """
     trained = train_defence(spec, data, threat, replace(setup, epochs=epochs), out / "budget-reference" / spec.folder,
-                            verbose=verbose, overwrite=overwrite)
+                            verbose=context.verbose, overwrite=context.overwrite)
     return Budget(sum(record[CLOCKS[clock]] for record in trained.history), clock)
 
 
 def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonPlan, out: str | Path,
-                   extra_metrics: ExtraMetrics | None = None, verbose: bool = True, overwrite: bool = False,
-                   announce: Callable[[str], None] = print, tracking: Tracking | None = None) -> ComparisonResult:
+                   context: JobContext, extra_metrics: ExtraMetrics | None = None) -> ComparisonResult:
     """Train (or resume) and evaluate every defence with every seed; one row per defence and seed, in order.
 
-    :param tracking: Log every row as its own run, named ``<defence folder>/seed-<seed>``, with its settings,
-                     epochs (robustness monitor included) and final evaluation (extra metrics included).
+    :param context: Its tracking logs every row as its own run, named ``<defence folder>/seed-<seed>``, with its
+                    settings, epochs (robustness monitor included) and final evaluation (extra metrics included).
     """
     specs = [DEFENCES.check(spec) for spec in specs]
     rows = ComparisonResult()
     leader = DataParallel.current().leader
+    announce, tracking = context.announce, context.tracking
     monitor_x, monitor_y = data.x_test[:plan.monitor_samples], data.y_test[:plan.monitor_samples]
     monitor = RobustnessMonitor(monitor_x, monitor_y, plan.threat, plan.monitor_attack)
     with exclusive(out) as folder:
@@ -84,12 +83,13 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
         for position, (spec, seed) in enumerate(runs, 1):
             where = folder / spec.folder / f"seed-{seed}"
             prefix = f"[{position}/{len(runs)}] {spec.label} (seed {seed})"
-            finished = (where / MODEL_FILE).exists() and not overwrite
+            finished = (where / MODEL_FILE).exists() and not context.overwrite
             announce(f"{prefix}: {'checking the saved model' if finished else 'training'}")
             tracker = tracking.open(f"{spec.folder}/seed-{seed}", where) if tracking and leader else None
             with tracker or contextlib.nullcontext():
                 trained = train_defence(spec, data, plan.threat, replace(plan.setup, seed=seed), where,
-                                        verbose=verbose, overwrite=overwrite, budget=plan.budget, monitor=monitor,
+                                        verbose=context.verbose, overwrite=context.overwrite, budget=plan.budget,
+                                        monitor=monitor,
                                         tracker=tracker)
                 if trained.reused:
                     announce(f"{prefix}: reused the finished model in {where}")
@@ -102,22 +102,20 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
                 else:
                     announce(f"{prefix}: evaluating")
                     result = evaluate_model(trained.classifier, data, plan.evaluation, identity,
-                                            where / EVALUATION_FILE, verbose=verbose)
-                extra = _extra(trained, data, plan, identity, where, extra_metrics, announce, prefix)
+                                            where / EVALUATION_FILE, verbose=context.verbose)
+                extra = _extra(trained, data, plan, identity, where, extra_metrics, context, prefix)
                 training = _training(trained, plan.timing_clock)
                 if tracker is not None:
                     tracker.log_final(result.metrics() | extra, trained.epochs)
-                    training["logs"] = tracker.where()
+                    training = replace(training, logs=tracker.where())
                 rows.append(ComparisonRow(spec.label, seed, training, result, _curve(trained, plan.timing_clock),
                                           extra))
     return rows
 
 
-def _training(trained: TrainedModel, clock: str) -> dict[str, Any]:
-    summary = trained.summary()
-    summary["training_seconds_by_clock"] = sum(record[CLOCKS[clock]] for record in trained.history)
-    summary["clock"] = clock
-    return summary
+def _training(trained: TrainedModel, clock: str) -> TrainingSummary:
+    return replace(TrainingSummary.of(trained), clock=clock,
+                   training_seconds_by_clock=sum(record[CLOCKS[clock]] for record in trained.history))
 
 
 def _curve(trained: TrainedModel, clock: str) -> list[dict[str, float]]:
@@ -130,7 +128,7 @@ def _curve(trained: TrainedModel, clock: str) -> list[dict[str, float]]:
 
 
 def _extra(trained: TrainedModel, data: Dataset, plan: ComparisonPlan, identity: dict[str, Any], where: Path,
-           extra_metrics: ExtraMetrics | None, announce: Callable[[str], None], prefix: str) -> dict[str, float]:
+           extra_metrics: ExtraMetrics | None, context: JobContext, prefix: str) -> dict[str, float]:
     if extra_metrics is None:
         return {}
     key = {"model": plain(identity), "extras": plan.extras}
@@ -139,7 +137,7 @@ def _extra(trained: TrainedModel, data: Dataset, plan: ComparisonPlan, identity:
         stored = read_checked_json(path)
         if stored["key"] == key:
             return stored["value"]
-    announce(f"{prefix}: extra metrics ({plan.extras})")
+    context.announce(f"{prefix}: extra metrics ({plan.extras})")
     value = extra_metrics(trained.classifier, data, plan.threat)
     write_checked_json(path, {"key": key, "value": value})
     return value

@@ -46,7 +46,7 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
     summaries = summarise(rows)
     table = comparison_table(summaries)
     first = rows[0]
-    run = first.training["run"]
+    setup = first.training.run.training_setup(first.training.epochs)
     evaluation = first.result.evaluation
     clock_text = {"wall": "wall-clock seconds", "cpu": "CPU seconds of the training process (all its threads)"}
     protocol = (f"each defence trained whole epochs until its training time reached {plan.budget.seconds:.0f} "
@@ -54,7 +54,7 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
                 if plan.budget else f"equal epochs ({plan.setup.epochs})")
     attacked = len(evaluation.robustness.clean)
     blocks: list[str | Table] = [
-        f"{data.name}, {run['setup']['architecture']}, {plan.threat.label}; {protocol}. Seeds: "
+        f"{data.name}, {setup.architecture}, {plan.threat.label}; {protocol}. Seeds: "
         f"{', '.join(map(str, sorted({row.seed for row in rows})))} (the seeds column counts each row's). Clean "
         f"accuracy on all {first.result.test_images} test images, attacks "
         f"on the first {len(evaluation.robustness.clean)}; with several seeds, cells are mean ± standard deviation.",
@@ -83,7 +83,7 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
         blocks += [f"Loss geometry on the first {geometry_rows[0].result.evaluation.geometry.samples} test images "
                    "(means): input-gradient norms, top eigenvalue of the input Hessian (power iteration on exact "
                    "Hessian-vector products) and the local-linearity gap γ(ε) (PGD, 10 steps).", geometry]
-    logs = logs_line({f"{row.defence} (seed {row.seed})": row.training.get("logs", {}) for row in rows})
+    logs = logs_line({f"{row.defence} (seed {row.seed})": row.training.logs or {} for row in rows})
     blocks += [logs] if logs else []
     blocks.append(f"Regenerate with: `{command}`")
     data_json = {"dataset": data.name, "threat": plan.threat.to_dict(), "evaluation": plan.evaluation.key(),

@@ -8,7 +8,7 @@ import numpy as np
 
 from art_sor.core.errors import SettingError
 from art_sor.data import Dataset
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import TrainingSetup
 
 
 @dataclass

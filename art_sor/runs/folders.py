@@ -1,17 +1,22 @@
-"""Output folders that runs can trust: writable before any work starts, and held by one process at a time."""
+"""Output folders that runs can trust: writable before any work starts, held by one process, claimed by one job."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
+from art_sor.runs.run_key import RunMismatchError, plain
+from art_sor.specs import Spec
+from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.distributed import DataParallel
+from art_sor.trainers.state import differing_settings
 
 LOCK_FILE = ".art-sor.lock"
 
@@ -85,3 +90,71 @@ def clear(folder: str | os.PathLike[str]) -> None:
             else:
                 entry.unlink()
     parallel.barrier()
+
+
+JOB_FILE = "job.json"
+"""The key of what an ``evaluate`` or ``explain`` folder holds, beside its results."""
+
+
+def claim_folder(folder: Path, job: dict[str, Any], overwrite: bool = False,
+                 own_folders: Collection[str] | None = None) -> None:
+    """Record ``job`` as what ``folder`` holds, or refuse a folder that holds another job's results.
+
+    A folder holds one job: another command, or the same command for other defences, would replace its report.
+    A folder without a job file (new, or written before job files existed and holding nothing else) is claimed.
+    Every process of a data-parallel job decides before rank 0 writes, so that all decide alike.
+
+    :param overwrite: Clear a folder of another job (every process must pass the same) instead of refusing it.
+    :param own_folders: Subfolders the job writes (its defences' folders): a folder without a job file that holds
+                        only these, and files, was written by this kind of job before job files existed.
+    :raises RunMismatchError: Naming the differing settings, when the folder holds results of another job.
+    """
+    path = folder / JOB_FILE
+    job = plain(job)
+    problem = None
+    if path.exists():
+        stored = read_checked_json(path)
+        if stored.get("command") != job.get("command"):
+            # Another command's settings share no key with this one's: name the command, not every setting.
+            defences = f" (defences {', '.join(stored['defences'])})" if stored.get("defences") else ""
+            problem = (f"{folder} holds the results of the command {stored.get('command')}{defences}, not of "
+                       f"{job.get('command')}")
+        else:
+            differing = differing_settings(stored, job)
+            if differing:
+                problem = f"{folder} holds the results of another job: {'; '.join(differing)}"
+    elif folder.exists():
+        entries = [entry for entry in folder.iterdir() if not entry.name.startswith(".")]
+        # With own_folders, files are this kind of job's reports from before job files; other folders are not.
+        others = [entry.name for entry in entries
+                  if own_folders is None or (entry.is_dir() and entry.name not in own_folders)]
+        if others:
+            problem = f"{folder} holds results ({', '.join(sorted(others)[:3])}) of a job it does not name"
+    parallel = DataParallel.current()
+    parallel.barrier()  # every process has read the folder before rank 0 changes it
+    if problem is not None:
+        if not overwrite:
+            raise RunMismatchError(f"{problem}. Overwrite them, or choose another folder")
+        clear(folder)
+    if parallel.leader and (problem is not None or not path.exists()):
+        write_checked_json(path, job)
+
+
+def default_folder(kind: str, model_folder: str) -> Path:
+    """``art-sor-runs/<kind>-<model_folder>``: one folder per command and model.
+
+    :param model_folder: The model's part of the name (for a file,
+                         :func:`~art_sor.classifiers.opening.checkpoint_folder`).
+    """
+    return Path("art-sor-runs") / f"{kind}-{model_folder}"
+
+
+def claim_for_defences(out: Path, command: str, specs: Sequence[Spec], overwrite: bool,
+                       folders: Sequence[str] = ()) -> None:
+    """Claim ``out`` for ``command`` over the checked ``specs`` before any work (see :func:`claim_folder`).
+
+    :param folders: Subfolders the job writes besides its defences' own.
+    """
+    with exclusive(out) as folder:
+        claim_folder(folder, {"command": command, "defences": [spec.label for spec in specs]}, overwrite,
+                     own_folders={*folders, *(spec.folder for spec in specs)})

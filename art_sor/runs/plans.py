@@ -13,7 +13,7 @@ from art_sor.data import Dataset
 from art_sor.evaluation.attacks import quick_attack
 from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import TrainingSetup
 
 COMPARE_ATTACKS = ("fgsm", "pgd", "pgd:steps=50,restarts=3", "apgd-ce", "apgd-dlr", "square")
 

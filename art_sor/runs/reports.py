@@ -15,7 +15,7 @@ from typing import Any
 from art_sor.storage import write_json, write_text
 from art_sor.tables import Table, percent
 
-__all__ = ["Report", "Table", "percent", "write_report"]
+__all__ = ["Report", "Table", "Written", "percent", "write_report"]
 
 
 @dataclass
@@ -41,6 +41,10 @@ class Report:
         for block in self.blocks:
             lines += [*(block.markdown() if isinstance(block, Table) else [block]), ""]
         return "\n".join(lines)
+
+
+Written = tuple[Report, dict[str, Path]]
+"""A job's report and the files it wrote, by kind."""
 
 
 def write_report(report: Report, folder: str | os.PathLike[str], stem: str = "report") -> dict[str, Path]:

@@ -12,9 +12,9 @@ import numpy as np
 from art_sor.classifiers.checkpoints import load_checkpoint, load_classifier
 from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.runs.epoch_hooks import Budget
-from art_sor.runs.identity import RunKey, RunMismatchError, plain
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.run_key import RunKey, RunMismatchError, plain, versions
 from art_sor.runs.trained_model import MODEL_FILE, TrainedModel
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.storage import read_checked_json
 
@@ -49,8 +49,12 @@ def finished_run(folder: Path, key: RunKey, setup: TrainingSetup, budget: Budget
 
 
 def evaluation_cache_key(plan: EvaluationPlan, model: dict[str, Any]) -> dict[str, Any]:
-    """What an evaluation's numbers depend on: the model's identity and the plan's key."""
-    return {"model": plain(model), "plan": plan.key()}
+    """What an evaluation's numbers depend on: the model's identity, the plan's key and art-sor's version.
+
+    The version counts for every model, also one identified by its checkpoint's checksum alone, whose identity
+    carries none: another art-sor may attack or check differently, so its evaluations are run again.
+    """
+    return {"model": plain(model), "plan": plan.key(), "art-sor": versions()["art-sor"]}
 
 
 def stored_evaluation(cache: Path | None, key: dict[str, Any]) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from art_sor.classifiers.wrapping import resolve_device, wrap_model
 from art_sor.core.errors import SettingError
 from art_sor.data import Dataset
 from art_sor.models import build_model, trainable_parameters
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.trainers.distributed import DataParallel
 
 

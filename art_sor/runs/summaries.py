@@ -1,4 +1,4 @@
-"""Comparison rows and their summaries per defence: mean ± std over seeds, the Pareto front, the comparison table."""
+"""Rows of the ``train`` and ``compare`` jobs and their summaries: mean ± std over seeds, Pareto front, tables."""
 
 from __future__ import annotations
 
@@ -12,7 +12,101 @@ import numpy as np
 
 from art_sor.evaluation.diagnostics import ENSEMBLE_CHECK, ensemble_check
 from art_sor.runs.evaluating import TestSetEvaluation
-from art_sor.runs.reports import Table
+from art_sor.runs.reports import Table, percent
+from art_sor.runs.run_key import RunKey
+from art_sor.runs.trained_model import TrainedModel
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What a row states about a model's training: its run key, epochs, selection, cost and per-epoch history.
+
+    :ivar defence: The defence's spec.
+    :ivar run: The run's key, from which reports read the settings back.
+    :ivar epochs: Epochs trained.
+    :ivar selected_epoch: The epoch whose weights the model holds.
+    :ivar training_seconds: Wall-clock seconds spent training.
+    :ivar training_cpu_seconds: CPU seconds of the training process's threads.
+    :ivar world_size: Processes that trained it.
+    :ivar path: Where the model was saved, if it was.
+    :ivar history: One record per epoch.
+    :ivar clock: The clock a comparison's budget and times are measured by (``None`` outside a comparison).
+    :ivar training_seconds_by_clock: The training time by that clock.
+    :ivar logs: Where its run was logged (TensorBoard, MLflow), if it was.
+    """
+
+    defence: str
+    run: RunKey
+    epochs: int
+    selected_epoch: int
+    training_seconds: float
+    training_cpu_seconds: float
+    world_size: int
+    path: str | None
+    history: list[dict[str, Any]]
+    clock: str | None = None
+    training_seconds_by_clock: float | None = None
+    logs: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, trained: TrainedModel) -> TrainingSummary:
+        """The summary of ``trained``."""
+        return cls(trained.spec.label, trained.key, trained.epochs, trained.selected_epoch, trained.training_seconds,
+                   trained.training_cpu_seconds, trained.world_size, str(trained.path) if trained.path else None,
+                   trained.history)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form: the clock's entries only in a comparison, the logs only where the run was logged."""
+        data = {"defence": self.defence, "run": self.run.to_dict(), "epochs": self.epochs,
+                "selected_epoch": self.selected_epoch, "training_seconds": self.training_seconds,
+                "training_cpu_seconds": self.training_cpu_seconds, "world_size": self.world_size,
+                "path": self.path, "history": self.history}
+        if self.clock is not None:
+            data |= {"training_seconds_by_clock": self.training_seconds_by_clock, "clock": self.clock}
+        if self.logs is not None:
+            data["logs"] = self.logs
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingSummary:
+        """Inverse of :meth:`to_dict`."""
+        return cls(data["defence"], RunKey.from_dict(data["run"]), data["epochs"], data["selected_epoch"],
+                   data["training_seconds"], data["training_cpu_seconds"], data["world_size"], data["path"],
+                   data["history"], data.get("clock"), data.get("training_seconds_by_clock"), data.get("logs"))
+
+
+@dataclass
+class TrainingJobRow:
+    """One row of the ``train`` job: how a defence was trained and how it fared."""
+
+    training: TrainingSummary
+    result: TestSetEvaluation
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {"training": self.training.to_dict(), **self.result.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingJobRow:
+        """Inverse of :meth:`to_dict`."""
+        return cls(training=TrainingSummary.from_dict(data["training"]), result=TestSetEvaluation.from_dict(data))
+
+    def to_markdown(self) -> str:
+        """A short summary: this row of the job's table."""
+        return "\n".join(train_table([self]).markdown())
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+def train_table(rows: Sequence[TrainingJobRow]) -> Table:
+    """Epochs, seconds per epoch, clean accuracy (whole test set) and the attack's accuracy, per defence."""
+    attack_label = rows[0].result.evaluation.robustness.attacks[0].label
+    return Table(["defence", "epochs", "s/epoch", "clean (%)", f"{attack_label} (%)"],
+                 [[row.training.defence, str(row.training.epochs),
+                   f"{row.training.training_seconds / max(1, row.training.epochs):.2f}",
+                   percent(row.result.clean_accuracy), percent(row.result.evaluation.robustness.attacks[0].accuracy)]
+                  for row in rows])
 
 
 @dataclass
@@ -21,7 +115,7 @@ class ComparisonRow:
 
     defence: str
     seed: int
-    training: dict[str, Any]
+    training: TrainingSummary
     result: TestSetEvaluation
     curve: list[dict[str, float]] = field(default_factory=list)
     extra: dict[str, float] = field(default_factory=dict)
@@ -32,20 +126,28 @@ class ComparisonRow:
         return self.result.evaluation.robustness.worst_case_accuracy()
 
     @property
+    def seconds_by_clock(self) -> float:
+        """Training seconds by the comparison's clock, which every comparison row records."""
+        seconds = self.training.training_seconds_by_clock
+        if seconds is None:
+            raise ValueError(f"the row of {self.defence} (seed {self.seed}) records no training time by a clock")
+        return seconds
+
+    @property
     def flags(self) -> list[str]:
         """Reasons to suspect gradient obfuscation."""
         return obfuscation_flags(self.result)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
-        return {"defence": self.defence, "seed": self.seed, "training": self.training, "curve": self.curve,
+        return {"defence": self.defence, "seed": self.seed, "training": self.training.to_dict(), "curve": self.curve,
                 "extra": self.extra, "worst_case_accuracy": self.worst_case_accuracy, "flags": self.flags,
                 **self.result.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ComparisonRow:
         """Inverse of :meth:`to_dict`."""
-        return cls(defence=data["defence"], seed=data["seed"], training=data["training"],
+        return cls(defence=data["defence"], seed=data["seed"], training=TrainingSummary.from_dict(data["training"]),
                    result=TestSetEvaluation.from_dict(data), curve=data["curve"], extra=data["extra"])
 
     def to_markdown(self) -> str:
@@ -122,7 +224,7 @@ class DefenceSummary:
     @property
     def seconds(self) -> Spread:
         """Training seconds."""
-        return self.spread(lambda row: row.training["training_seconds_by_clock"])
+        return self.spread(lambda row: row.seconds_by_clock)
 
     @property
     def worst_case(self) -> Spread:
@@ -176,7 +278,7 @@ def comparison_table(summaries: Sequence[DefenceSummary]) -> Table:
                       for row in summary.rows]
             return "" if None in values else Spread.of(values).text()
 
-        epochs = sorted({row.training["epochs"] for row in summary.rows})
+        epochs = sorted({row.training.epochs for row in summary.rows})
         flags = sorted({flag for row in summary.rows for flag in row.flags})
         cells.append([summary.defence, str(len(summary.rows)), "–".join(map(str, (epochs[0], epochs[-1])))
                       if len(epochs) > 1 else str(epochs[0]), summary.seconds.text(1.0, 0),

@@ -28,7 +28,7 @@ from urllib.request import url2pathname
 
 from art_sor.core.errors import SettingError
 from art_sor.runs.folders import FolderError, check_writable
-from art_sor.runs.identity import RunKey, RunMismatchError, plain
+from art_sor.runs.run_key import RunKey, RunMismatchError, plain
 from art_sor.storage import read_checked_json, write_checked_json
 from art_sor.trainers.state import differing_settings
 

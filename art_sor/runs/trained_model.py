@@ -9,7 +9,7 @@ from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
-from art_sor.runs.identity import RunKey
+from art_sor.runs.run_key import RunKey
 from art_sor.specs import Spec
 from art_sor.tables import Table
 
@@ -63,18 +63,11 @@ class TrainedModel:
         """Mean training seconds per epoch."""
         return self.training_seconds / max(1, self.epochs)
 
-    def summary(self) -> dict[str, Any]:
-        """What reports state about the training: the key, epochs, selection, cost and the per-epoch history."""
-        return {"defence": self.spec.label, "run": self.key.to_dict(), "epochs": self.epochs,
-                "selected_epoch": self.selected_epoch, "training_seconds": self.training_seconds,
-                "training_cpu_seconds": self.training_cpu_seconds, "world_size": self.world_size,
-                "path": str(self.path) if self.path else None, "history": self.history}
-
     def to_markdown(self, last: int = 5) -> str:
         """A short summary: defence, epochs, cost, and the history of the ``last`` epochs as a table."""
         shown = self.history[-last:]
         window = f"last {len(shown)} of {self.epochs} epochs" if len(shown) < self.epochs else "every epoch"
-        lines = [f"{self.spec.label} on {self.key.dataset['spec']}: {self.epochs} epochs in "
+        lines = [f"{self.spec.label} on {self.key.dataset_spec}: {self.epochs} epochs in "
                  f"{self.training_seconds:.1f} s, selected epoch {self.selected_epoch}"
                  + (f", saved to {self.path}" if self.path else "") + f"; history ({window}):", "",
                  *history_table(shown, digits=4).markdown()]

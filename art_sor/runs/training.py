@@ -15,12 +15,12 @@ from art_sor.registry import DEFENCES
 from art_sor.runs.data_split import SplitData, split_training_data
 from art_sor.runs.epoch_hooks import BEST_FILE, BestRobustSelection, Budget, RobustnessMonitor
 from art_sor.runs.folders import clear, exclusive
-from art_sor.runs.identity import RunKey, RunMismatchError
 from art_sor.runs.reuse import finished_run
 from art_sor.runs.run_classifier import build_run_classifier, seed_everything
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.run_key import RunKey, RunMismatchError
 from art_sor.runs.tracking import RunTracker
 from art_sor.runs.trained_model import HISTORY_FILE, MODEL_FILE, TrainedModel, history_table
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.storage import write_text
 from art_sor.trainers.base import EpochCallback, EpochTrainer
@@ -37,7 +37,7 @@ def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: T
     every epoch with the run's key, and the finished model goes to ``out_dir/model.pt`` with the key, history and
     selected epoch, and its history to ``out_dir/history.csv``. A rerun reuses a finished model only when its key
     is equal; a larger ``setup.epochs`` with everything else equal extends it (unless the schedule depends on the
-    run's length); any other difference raises :class:`~art_sor.runs.identity.RunMismatchError` naming the
+    run's length); any other difference raises :class:`~art_sor.runs.run_key.RunMismatchError` naming the
     differing settings, unless ``overwrite`` clears the folder first.
 
     :param budget: Train whole epochs until the training time reaches it (``setup.epochs`` is then a cap); a

@@ -19,7 +19,7 @@ from art_sor.evaluation.attacks import prepare_attack
 from art_sor.registry import DEFENCES
 from art_sor.runs.data_split import split_training_data
 from art_sor.runs.run_classifier import build_run_classifier
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 from art_sor.trainers.torch_step import StepSettings
 

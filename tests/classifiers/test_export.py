@@ -16,8 +16,8 @@ from art_sor.classifiers.wrapping import standardisation_arrays, wrap_model
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
 from art_sor.models import build_model
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 
 EVALUATE = ["--attack", "fgsm", "--attack", "pgd:steps=5", "--eval-samples", "60", "--no-curve", "--no-geometry",
             "--quiet", "--device", "cpu"]

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from art_sor.cli import main
 from art_sor.core.threat import ThreatModel
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,8 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data.bundled import load_digits
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.recipes import recipe_for
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.trainers.base import EpochTrainer
 
 pytestmark = pytest.mark.slow

@@ -21,8 +21,8 @@ from art_sor.cli.params import option_error, option_of
 from art_sor.cli.train import train
 from art_sor.core.errors import SettingError, SettingTypeError
 from art_sor.core.threat import ThreatModel
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 
 PACKAGE = pathlib.Path(art_sor.__file__).parent
 QUICK = ["--eval-samples", "20", "--attack-steps", "2", "--quiet", "--device", "cpu", "--train-samples", "200"]

@@ -97,8 +97,8 @@ def test_canonical_l1_apgd_is_far_stronger_than_arts(digits):
     from art.attacks.evasion import AutoProjectedGradientDescent
 
     from art_sor.evaluation.robustness import evaluate_attacks
-    from art_sor.runs.setup import TrainingSetup
     from art_sor.runs.training import train_defence
+    from art_sor.runs.training_setup import TrainingSetup
 
     setup = TrainingSetup(epochs=10, batch_size=64, device="cpu")
     classifier = train_defence("standard", digits, ThreatModel(0.2, "inf"), setup, verbose=False).classifier

@@ -27,8 +27,8 @@ from art_sor.evaluation import (
 from art_sor.evaluation.diagnostics import ENSEMBLE_CHECK
 from art_sor.evaluation.randomness import seeded
 from art_sor.evaluation.robustness import perturbation_norms
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 
 LINF = ThreatModel(0.2, "inf")
 

@@ -12,8 +12,8 @@ from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.evaluation.robustness import perturbation_norms
 from art_sor.evaluation.worst_case import UNPERTURBED
 from art_sor.runs.evaluating import evaluate_model
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 
 ATTACKS = ("fgsm", "pgd:steps=5", "deepfool:steps=10,subset=60", "cw-l2:steps=3,search_steps=1,subset=20")
 

@@ -20,10 +20,12 @@ from art_sor.runs.comparison import run_comparison
 from art_sor.runs.comparison_report import comparison_report
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.evaluating import TestSetEvaluation
+from art_sor.runs.job_context import JobContext
 from art_sor.runs.plans import ComparisonPlan
 from art_sor.runs.reports import write_report
-from art_sor.runs.setup import TrainingSetup
-from art_sor.runs.summaries import ComparisonRow, summarise
+from art_sor.runs.run_key import RunKey
+from art_sor.runs.summaries import ComparisonRow, TrainingSummary, summarise
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.specs import Spec
 
 THREAT = ThreatModel(0.2, "inf")
@@ -33,8 +35,7 @@ PLAN = ComparisonPlan(setup=TrainingSetup(epochs=8, batch_size=64, device="cpu")
                       monitor_samples=50, extras="count v1")
 
 
-def quiet(message: str) -> None:
-    pass
+QUIET = JobContext(verbose=False, announce=lambda message: None)
 
 
 @pytest.mark.slow
@@ -45,15 +46,14 @@ def test_comparison_resumes_without_retraining_or_reevaluating(digits, tmp_path)
         calls.append(1)
         return {"score": 0.5}
 
-    rows = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, extra_metrics=extra, verbose=False,
-                          announce=quiet)
+    rows = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, QUIET, extra_metrics=extra)
     assert [r.defence for r in rows] == ["standard", "sor"] and len(calls) == 2
     models = {d: tmp_path / d / "seed-0" / "model.pt" for d in ("standard", "sor")}
     stamps = {d: path.stat().st_mtime_ns for d, path in models.items()}
     evaluations = {d: (path.parent / "evaluation.json").stat().st_mtime_ns for d, path in models.items()}
     said = []
-    again = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, extra_metrics=extra, verbose=False,
-                           announce=said.append)
+    again = run_comparison(["standard", "sor"], digits, PLAN, tmp_path,
+                           JobContext(verbose=False, announce=said.append), extra_metrics=extra)
     assert len(calls) == 2, "cached extra metrics must be reused"
     assert not [m for m in said if m.endswith((": training", ": evaluating"))], said
     assert sum("reused the finished model" in m for m in said) == 2
@@ -61,14 +61,13 @@ def test_comparison_resumes_without_retraining_or_reevaluating(digits, tmp_path)
     assert {d: path.stat().st_mtime_ns for d, path in models.items()} == stamps
     assert {d: (path.parent / "evaluation.json").stat().st_mtime_ns for d, path in models.items()} == evaluations
     assert [r.to_dict() for r in again] == [r.to_dict() for r in rows]
-    run_comparison(["sor"], digits, replace(PLAN, extras="count v2"), tmp_path, extra_metrics=extra, verbose=False,
-                   announce=quiet)
+    run_comparison(["sor"], digits, replace(PLAN, extras="count v2"), tmp_path, QUIET, extra_metrics=extra)
     assert len(calls) == 3, "new extra-metric settings recompute only the extras"
 
 
 @pytest.mark.slow
 def test_sor_beats_standard_in_the_table(digits, tmp_path):
-    rows = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, verbose=False, announce=quiet)
+    rows = run_comparison(["standard", "sor"], digits, PLAN, tmp_path, QUIET)
     standard, sor = (row.result.evaluation.robustness.attacks[1].accuracy for row in rows)
     assert sor > standard + 0.2
     assert all(row.worst_case_accuracy <= min(a.accuracy for a in row.result.evaluation.robustness.attacks)
@@ -90,14 +89,14 @@ def test_budget_stops_each_defence_at_its_time(digits, tmp_path):
     # A cap far above what 3 CPU seconds buy, so that the budget stops training (on a fast idle machine 50 epochs of
     # standard training took under 3 s).
     plan = replace(PLAN, setup=replace(PLAN.setup, epochs=10_000), budget=Budget(3.0, "cpu"))
-    rows = run_comparison(["standard", "sor"], digits, plan, tmp_path, verbose=False, announce=quiet)
+    rows = run_comparison(["standard", "sor"], digits, plan, tmp_path, QUIET)
     for row in rows:
-        assert row.training["epochs"] < 10_000
-        spent = row.training["training_seconds_by_clock"]
+        assert row.training.epochs < 10_000
+        spent = row.seconds_by_clock
         last_epoch = row.curve[-1]["seconds"] - (row.curve[-2]["seconds"] if len(row.curve) > 1 else 0.0)
         assert spent >= 3.0 and spent - last_epoch < 3.0  # whole epochs until the budget is reached
     standard, sor = rows
-    assert standard.training["epochs"] > sor.training["epochs"]  # SOR's epochs cost more
+    assert standard.training.epochs > sor.training.epochs  # SOR's epochs cost more
 
 
 def _row(defence: str, seconds: float, robust: float, pgd: float = 0.6, ensemble: float | None = None,
@@ -113,7 +112,9 @@ def _row(defence: str, seconds: float, robust: float, pgd: float = 0.6, ensemble
         attacks.append(attack("AutoAttack (ART ensemble)", ensemble, ensemble=True))
     checks = [Check("gradients are finite and non-zero", not failed, "")]
     result = TestSetEvaluation(0.9, FullEvaluation(RobustnessResult(THREAT, clean, attacks), checks=checks), 1000)
-    return ComparisonRow(defence, 0, {"epochs": 1, "training_seconds_by_clock": seconds}, result)
+    training = TrainingSummary(defence, RunKey({}, {}, {}, {}, {}, {}), 1, 1, seconds, seconds, 1, None, [], "wall",
+                               seconds)
+    return ComparisonRow(defence, 0, training, result)
 
 
 def test_flags_ensemble_gap_and_failed_checks():

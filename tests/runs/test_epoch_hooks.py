@@ -11,7 +11,7 @@ def test_the_monitor_and_best_robust_selection_use_l1_apgd_in_l1(digits, monkeyp
     from art_sor.evaluation.plan import EvaluationPlan
     from art_sor.runs import epoch_hooks
     from art_sor.runs.plans import ComparisonPlan
-    from art_sor.runs.setup import TrainingSetup
+    from art_sor.runs.training_setup import TrainingSetup
 
     l1, linf = ThreatModel(3.0, "l1"), ThreatModel(0.2, "inf")
     x, y = digits.x_test[:4], digits.y_test[:4]

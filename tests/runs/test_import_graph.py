@@ -69,8 +69,8 @@ def test_runs_has_no_import_cycle():
 def test_the_graph_sees_imports_in_functions_and_under_type_checking(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from art_sor.runs.plans import X\n"
-                     "def f():\n    from art_sor.runs import reports\n    import art_sor.runs.setup\n"
+                     "def f():\n    from art_sor.runs import reports\n    import art_sor.runs.training_setup\n"
                      "    from art_sor.core import threat\n")
-    assert imported_runs_modules(probe) == {"plans", "reports", "setup"}
+    assert imported_runs_modules(probe) == {"plans", "reports", "training_setup"}
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None

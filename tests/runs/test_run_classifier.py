@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import build_run_classifier
+from art_sor.runs.training_setup import TrainingSetup
 
 
 def test_zero_std_with_standardise_names_the_cause(digits):

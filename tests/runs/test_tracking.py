@@ -14,11 +14,12 @@ from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.runs.comparison import run_comparison
 from art_sor.runs.epoch_hooks import RobustnessMonitor
-from art_sor.runs.identity import RunMismatchError
+from art_sor.runs.job_context import JobContext
 from art_sor.runs.plans import ComparisonPlan
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.run_key import RunMismatchError
 from art_sor.runs.tracking import Tracking, epoch_metrics, flat_params, metric_name
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 mlflow_tracking = pytest.importorskip("mlflow.tracking")
@@ -133,11 +134,12 @@ def test_every_comparison_row_is_its_own_run_with_monitor_and_extra_metrics(digi
                           evaluation=EvaluationPlan(THREAT, attacks=("fgsm",), samples=30, curve=False,
                                                     geometry=False),
                           seeds=(0, 1), monitor_attack="fgsm", monitor_samples=20, extras="score v1")
-    rows = run_comparison(["standard"], digits, plan, tmp_path / "out", extra_metrics=lambda *_: {"score": 0.25},
-                          verbose=False, announce=lambda message: None, tracking=Tracking(log_dir=tmp_path / "tb"))
+    context = JobContext(verbose=False, announce=lambda message: None, tracking=Tracking(log_dir=tmp_path / "tb"))
+    rows = run_comparison(["standard"], digits, plan, tmp_path / "out", context,
+                          extra_metrics=lambda *_: {"score": 0.25})
     for row in rows:
         run_dir = tmp_path / "tb" / "standard" / f"seed-{row.seed}"
-        assert row.training["logs"] == {"tensorboard": str(run_dir.resolve())}
+        assert row.training.logs == {"tensorboard": str(run_dir.resolve())}
         assert scalars(run_dir, "train/monitor_robust_accuracy") == [
             (point["epoch"], pytest.approx(point["accuracy"])) for point in row.curve]
         assert scalars(run_dir, "eval/score") == [(2, 0.25)]

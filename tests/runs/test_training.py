@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from art_sor.core.threat import ThreatModel
-from art_sor.runs.setup import TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import TrainingSetup
 
 
 def test_augmentation_and_streaming_train(digits):

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from art_sor.core.threat import ThreatModel
-from art_sor.runs.setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.runs.training import train_defence
+from art_sor.runs.training_setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 
 
 @pytest.mark.parametrize("optimizer, name", [("sgd", "momentum"), ("adam", "betas")])

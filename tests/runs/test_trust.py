@@ -24,11 +24,11 @@ from art_sor.core.threat import ThreatModel
 from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.runs.epoch_hooks import Budget
 from art_sor.runs.folders import FolderError, exclusive
-from art_sor.runs.identity import RunMismatchError
 from art_sor.runs.plans import ComparisonPlan
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.run_key import RunMismatchError
 from art_sor.runs.training import train_defence
 from art_sor.runs.training_job import QUICK_FILE
+from art_sor.runs.training_setup import TrainingSetup
 from art_sor.storage import CorruptFileError, read_checked_json
 from art_sor.trainers.state import STATE_FILE
 
@@ -204,7 +204,7 @@ KILLABLE = textwrap.dedent("""
     torch.set_num_threads(1)
     from art_sor.core.threat import ThreatModel
     from art_sor.data.bundled import load_digits
-    from art_sor.runs.setup import TrainingSetup
+    from art_sor.runs.training_setup import TrainingSetup
     from art_sor.runs.training import train_defence
     setup = TrainingSetup(epochs=3, batch_size=50, train_samples=400, device="cpu")
     train_defence(sys.argv[1], load_digits(), ThreatModel(0.2, "inf"), setup, sys.argv[2], verbose=False)

@@ -217,7 +217,7 @@ def test_run_settings_reach_the_trainer_or_are_refused(digits_classifier):
 
 
 def test_step_settings_are_checked_once_and_stored_once(digits_classifier):
-    from art_sor.runs.setup import TrainingSetup
+    from art_sor.runs.training_setup import TrainingSetup
     from art_sor.trainers.sor_memory import SORMemoryTrainer
 
     for field, value in (("amp", "no"), ("batch_norm", "train"), ("micro_batch_size", 0)):

@@ -10,18 +10,13 @@ only when the keys are equal.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
-from art_sor.runs.folders import clear
-from art_sor.runs.setup import TrainingSetup
+from art_sor.runs.training_setup import OptimizerSettings, ScheduleSettings, TrainingSetup
 from art_sor.specs import Spec
-from art_sor.storage import read_checked_json, write_checked_json
-from art_sor.trainers.distributed import DataParallel
 from art_sor.trainers.state import differing_settings
 
 
@@ -84,68 +79,27 @@ class RunKey:
         """Inverse of :meth:`to_dict`."""
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
+    @property
+    def dataset_spec(self) -> str:
+        """The dataset's spec, e.g. ``digits`` or ``npz:PATH``."""
+        return self.dataset["spec"]
+
+    def training_setup(self, epochs: int) -> TrainingSetup:
+        """The training setup the key records, with ``epochs``, which the key leaves out.
+
+        The device and the data-loader processes, which the key leaves out too, take their defaults.
+        """
+        settings = dict(self.setup)
+        schedule = settings.pop("schedule")
+        return TrainingSetup(epochs=epochs, optimizer=OptimizerSettings(**settings.pop("optimizer")),
+                             schedule=ScheduleSettings(**{**schedule, "milestones": tuple(schedule["milestones"])}),
+                             **settings)
+
     def differences(self, stored: RunKey) -> list[str]:
         """The settings in which ``stored`` differs from this key, e.g. ``setup.optimizer.lr: 0.1 → 0.01``."""
         return differing_settings(stored.to_dict(), self.to_dict())
 
 
-JOB_FILE = "job.json"
-"""The key of what an ``evaluate`` or ``explain`` folder holds, beside its results."""
-
-
 def dataset_identity(data: Dataset) -> dict[str, Any]:
     """The dataset part of a key: its spec, source and a fingerprint of its arrays."""
     return plain({"spec": data.name, "source": data.source, "fingerprint": data.fingerprint()})
-
-
-def claim_folder(folder: Path, job: dict[str, Any], overwrite: bool = False,
-                 own_folders: Collection[str] | None = None) -> None:
-    """Record ``job`` as what ``folder`` holds, or refuse a folder that holds another job's results.
-
-    A folder holds one job: another command, or the same command for other defences, would replace its report.
-    A folder without a job file (new, or written before job files existed and holding nothing else) is claimed.
-    Every process of a data-parallel job decides before rank 0 writes, so that all decide alike.
-
-    :param overwrite: Clear a folder of another job (every process must pass the same) instead of refusing it.
-    :param own_folders: Subfolders the job writes (its defences' folders): a folder without a job file that holds
-                        only these, and files, was written by this kind of job before job files existed.
-    :raises RunMismatchError: Naming the differing settings, when the folder holds results of another job.
-    """
-    path = folder / JOB_FILE
-    job = plain(job)
-    problem = None
-    if path.exists():
-        stored = read_checked_json(path)
-        if stored.get("command") != job.get("command"):
-            # Another command's settings share no key with this one's: name the command, not every setting.
-            defences = f" (defences {', '.join(stored['defences'])})" if stored.get("defences") else ""
-            problem = (f"{folder} holds the results of the command {stored.get('command')}{defences}, not of "
-                       f"{job.get('command')}")
-        else:
-            differing = differing_settings(stored, job)
-            if differing:
-                problem = f"{folder} holds the results of another job: {'; '.join(differing)}"
-    elif folder.exists():
-        entries = [entry for entry in folder.iterdir() if not entry.name.startswith(".")]
-        # With own_folders, files are this kind of job's reports from before job files; other folders are not.
-        others = [entry.name for entry in entries
-                  if own_folders is None or (entry.is_dir() and entry.name not in own_folders)]
-        if others:
-            problem = f"{folder} holds results ({', '.join(sorted(others)[:3])}) of a job it does not name"
-    parallel = DataParallel.current()
-    parallel.barrier()  # every process has read the folder before rank 0 changes it
-    if problem is not None:
-        if not overwrite:
-            raise RunMismatchError(f"{problem}. Overwrite them, or choose another folder")
-        clear(folder)
-    if parallel.leader and (problem is not None or not path.exists()):
-        write_checked_json(path, job)
-
-
-def default_folder(kind: str, model_folder: str) -> Path:
-    """``art-sor-runs/<kind>-<model_folder>``: one folder per command and model.
-
-    :param model_folder: The model's part of the name (for a file,
-                         :func:`~art_sor.classifiers.opening.checkpoint_folder`).
-    """
-    return Path("art-sor-runs") / f"{kind}-{model_folder}"
