@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import click
 
-from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, job_context, model_dataset, open_checkpoint, open_dataset
+from art_sor.cli.options import EvaluateOptions
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -21,7 +21,6 @@ from art_sor.cli.params import (
 from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.runs.evaluation_job import ADVERSARIAL_FILE, evaluation_job, evaluation_threat
 from art_sor.runs.validation import validate_attacks
-from art_sor.specs import Spec
 
 
 @click.command()
@@ -47,11 +46,7 @@ from art_sor.specs import Spec
                 "evaluate-robustbench-<dataset>-<threat model>-<name>")
 @device_option
 @user_errors
-def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec | None,
-             data_root: Path | None, download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
-             model_dir: Path, eps: float | None, norm: str | None, attacks: tuple[Spec, ...], eval_samples: int,
-             curve: bool, geometry: bool, tolerance: float, batch_size: int, save_adversarial: bool, out: Path | None,
-             overwrite: bool, quiet: bool, device: str) -> None:
+def evaluate(**values: Any) -> None:
     """Evaluate CHECKPOINT under ART's attacks, with a security curve and gradient-obfuscation diagnostics.
 
     CHECKPOINT is an art-sor model checkpoint, a MadryLab robustness checkpoint (such as the SOR paper's models), a
@@ -60,15 +55,20 @@ def evaluate(checkpoint: Path | RobustBenchModel, architecture: str | None, data
     report.md, report.json and PNG plots; the evaluation is cached in OUT (written after every attack), so an
     interrupted run resumes and a rerun with the same model and settings reuses it.
     """
-    standardisation = standardisation_of(mean, std)
-    dataset = model_dataset(checkpoint, dataset)
-    data = open_dataset(dataset, data_root, download)
-    model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
-    threat = evaluation_threat(model, eps, norm, data.name)
-    plan = EvaluationPlan(threat, attacks=tuple(a.label for a in attacks) or None, samples=eval_samples,
-                          curve=curve, geometry=geometry, tolerance=tolerance, batch_size=batch_size)
+    options = EvaluateOptions.of(values)
+    standardisation = standardisation_of(options.mean, options.std)
+    dataset = model_dataset(options.checkpoint, options.dataset)
+    data = open_dataset(dataset, options.data_root, options.download)
+    model = open_checkpoint(options.checkpoint, data, options.architecture, options.device, standardisation,
+                            options.model_dir, options.download)
+    threat = evaluation_threat(model, options.eps, options.norm, data.name)
+    plan = EvaluationPlan(threat, attacks=tuple(a.label for a in options.attacks) or None,
+                          samples=options.eval_samples, curve=options.curve, geometry=options.geometry,
+                          tolerance=options.tolerance, batch_size=options.batch_size)
     validate_attacks(model.classifier, threat, plan.attack_specs)
-    report, paths = evaluation_job(model, data, plan, out, {"checkpoint": str(checkpoint), "command": command_line()},
-                                   job_context(quiet, overwrite), save_adversarial=save_adversarial)
+    report, paths = evaluation_job(model, data, plan, options.out,
+                                   {"checkpoint": str(options.checkpoint), "command": command_line()},
+                                   job_context(options.quiet, options.overwrite),
+                                   save_adversarial=options.save_adversarial)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 
-from art_sor.classifiers.published import RobustBenchModel
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, job_context, load_judge, model_dataset, open_checkpoint, open_dataset
+from art_sor.cli.options import ExplainOptions
 from art_sor.cli.params import (
     NORMS,
     Number,
@@ -20,7 +21,6 @@ from art_sor.cli.params import (
 )
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
 from art_sor.runs.explanation_job import ExplanationSettings, explanation_job
-from art_sor.specs import Spec
 
 
 @click.command()
@@ -42,11 +42,7 @@ from art_sor.specs import Spec
                 "explain-robustbench-<dataset>-<threat model>-<name>")
 @device_option
 @user_errors
-def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, dataset: Spec | None,
-            data_root: Path | None, download: bool, mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
-            model_dir: Path, images: tuple[int, ...], eps: float | None, norm: str, steps: int, judge: Path | None,
-            score_samples: int, counterfactual_samples: int, name: str | None, out: Path | None, overwrite: bool,
-            quiet: bool, device: str) -> None:
+def explain(**values: Any) -> None:
     """Explain test images with CHECKPOINT: SmoothGrad saliency and large-ε targeted counterfactuals.
 
     CHECKPOINT is any model that art-sor evaluate reads (art-sor or MadryLab checkpoint, bare state_dict with
@@ -55,19 +51,24 @@ def explain(checkpoint: Path | RobustBenchModel, architecture: str | None, datas
     Writes explanations.png (each image, its saliency and what would make it each class), corrections.png (what
     would correct the mistakes among them) and scores.md / scores.json (alignment scores).
     """
-    standardisation = standardisation_of(mean, std)
-    dataset = model_dataset(checkpoint, dataset)
-    data = open_dataset(dataset, data_root, download)
-    index = np.array(images or range(min(8, len(data.x_test))))
+    options = ExplainOptions.of(values)
+    standardisation = standardisation_of(options.mean, options.std)
+    dataset = model_dataset(options.checkpoint, options.dataset)
+    data = open_dataset(dataset, options.data_root, options.download)
+    index = np.array(options.images or range(min(8, len(data.x_test))))
     if index.max() >= len(data.x_test):
         raise click.BadParameter(f"{data.name} has {len(data.x_test)} test images (indices 0 to "
                                  f"{len(data.x_test) - 1})", param_hint="--image")
-    model = open_checkpoint(checkpoint, data, architecture, device, standardisation, model_dir, download)
-    judge_classifier, judge_state = load_judge(judge, data, device) if judge is not None else (None, None)
-    provenance = {"checkpoint": str(checkpoint), "judge": str(judge) if judge else None, "command": command_line()}
-    settings = ExplanationSettings(tuple(int(i) for i in index), eps, norm, steps, score_samples,
-                                   counterfactual_samples, name)
-    report, paths = explanation_job(model, data, settings, out, provenance, job_context(quiet, overwrite),
+    model = open_checkpoint(options.checkpoint, data, options.architecture, options.device, standardisation,
+                            options.model_dir, options.download)
+    judge = options.judge
+    judge_classifier, judge_state = load_judge(judge, data, options.device) if judge is not None else (None, None)
+    provenance = {"checkpoint": str(options.checkpoint), "judge": str(judge) if judge else None,
+                  "command": command_line()}
+    settings = ExplanationSettings(tuple(int(i) for i in index), options.eps, options.norm, options.steps,
+                                   options.score_samples, options.counterfactual_samples, options.name)
+    report, paths = explanation_job(model, data, settings, options.out, provenance,
+                                    job_context(options.quiet, options.overwrite),
                                     judge_classifier, judge_state["checksum"] if judge_state else None)
     click.echo(report.markdown())
     click.echo(f"Report: {paths['markdown']}")

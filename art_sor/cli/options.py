@@ -1,4 +1,4 @@
-"""The typed options of ``train`` and ``compare``: built once from click's values and the recipe, read by name."""
+"""The typed options of the commands that run a job: built once from click's values (and a recipe), read by name."""
 
 from __future__ import annotations
 
@@ -10,11 +10,29 @@ from art_sor.classifiers.published import RobustBenchModel
 from art_sor.classifiers.view import BatchNormMode
 from art_sor.specs import Spec
 
+Command = TypeVar("Command", bound="CommandOptions")
 Options = TypeVar("Options", bound="TrainingOptions")
 
 
 @dataclass(frozen=True)
-class TrainingOptions:
+class CommandOptions:
+    """A command's options, one field per option of the same Python name; ``--help`` describes them."""
+
+    @classmethod
+    def of(cls: type[Command], values: dict[str, Any]) -> Command:
+        """The options of a command's click values (merged with its recipe, if it reads one): one field per option.
+
+        :raises TypeError: When the command's options and the fields differ (an option added without its field).
+        """
+        names = {field.name for field in fields(cls)}
+        if set(values) != names:
+            raise TypeError(f"{cls.__name__} does not match the command's options: no field for "
+                            f"{sorted(set(values) - names)}, no option for {sorted(names - set(values))}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainingOptions(CommandOptions):
     """The options ``train`` and ``compare`` share (recipe, data, defences, threat model, setup, output, tracking).
 
     Each field is the option of the same Python name, after the recipe filled the options the user did not give;
@@ -61,18 +79,6 @@ class TrainingOptions:
     mlflow_experiment: str
     device: str
 
-    @classmethod
-    def of(cls: type[Options], values: dict[str, Any]) -> Options:
-        """The options of a command's click values, merged with its recipe: one field per option, no other.
-
-        :raises TypeError: When the command's options and the fields differ (an option added without its field).
-        """
-        names = {field.name for field in fields(cls)}
-        if set(values) != names:
-            raise TypeError(f"{cls.__name__} does not match the command's options: no field for "
-                            f"{sorted(set(values) - names)}, no option for {sorted(names - set(values))}")
-        return cls(**values)
-
 
 @dataclass(frozen=True)
 class TrainOptions(TrainingOptions):
@@ -97,3 +103,50 @@ class CompareOptions(TrainingOptions):
     judge: Path | None
     references: tuple[Path | RobustBenchModel, ...]
     model_dir: Path | None
+
+
+@dataclass(frozen=True)
+class ModelOptions(CommandOptions):
+    """The options ``evaluate`` and ``explain`` share: the model (CHECKPOINT and how to read it), data and output."""
+
+    checkpoint: Path | RobustBenchModel
+    architecture: str | None
+    dataset: Spec | None
+    data_root: Path | None
+    download: bool
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    model_dir: Path | None
+    out: Path | None
+    overwrite: bool
+    quiet: bool
+    device: str
+
+
+@dataclass(frozen=True)
+class EvaluateOptions(ModelOptions):
+    """The options of ``evaluate``: the shared ones, the threat model and the evaluation plan's."""
+
+    eps: float | None
+    norm: str | None
+    attacks: tuple[Spec, ...]
+    eval_samples: int
+    curve: bool
+    geometry: bool
+    tolerance: float
+    batch_size: int
+    save_adversarial: bool
+
+
+@dataclass(frozen=True)
+class ExplainOptions(ModelOptions):
+    """The options of ``explain``: the shared ones, the images, the counterfactuals' budget, judge and scores."""
+
+    images: tuple[int, ...]
+    eps: float | None
+    norm: str
+    steps: int
+    judge: Path | None
+    score_samples: int
+    counterfactual_samples: int
+    name: str | None
