@@ -49,6 +49,7 @@ from art_sor.data.bundled import load_digits
 from art_sor.data.user_data import load_image_folder, load_npz
 from art_sor.evaluation import EvaluationPlan, evaluate_attacks, evaluate_classifier
 from art_sor.explain.full_explanation import explain_classifier
+from art_sor.explain.plan import ExplanationPlan
 from art_sor.explain.scores import alignment_scores
 from art_sor.models import build_model
 from art_sor.registry import RegistryError
@@ -698,7 +699,7 @@ def silent_result_api_cases(w: Workspace) -> list[tuple[str, Callable[[], Any], 
                                                           geometry=False), verbose=False), "8/255"),
               ("explain_classifier of a model returning NaN",
                lambda: explain_classifier(classifier(linear(float("nan"))), x[:2], y[:2], tuple("0123456789"),
-                                          w.root / "explain-nan", "nan"), "NaN or inf")]
+                                          w.root / "explain-nan", ExplanationPlan(name="nan")), "NaN or inf")]
     cases += [(f"SORTrainer({label})", trainer(**kwargs), name) for label, kwargs, name in [
         ("hvp='exact', h=0.5", {"hvp": "exact", "h": 0.5}, "h=0.5 has no effect"),
         ("step='frank_wolfe'", {"step": "frank_wolfe"}, "step='frank_wolfe' has no effect"),

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from art_sor.cli.errors import user_errors
 from art_sor.cli.jobs import command_line, job_context, load_judge, model_dataset, open_checkpoint, open_dataset
@@ -19,8 +18,10 @@ from art_sor.cli.params import (
     output_options,
     standardisation_of,
 )
+from art_sor.core.errors import SettingError
 from art_sor.explain.counterfactuals import DEFAULT_STEPS
-from art_sor.runs.explanation_job import ExplanationSettings, explanation_job
+from art_sor.explain.plan import ExplanationPlan
+from art_sor.runs.explanation_job import explanation_job
 
 
 @click.command()
@@ -55,19 +56,20 @@ def explain(**values: Any) -> None:
     standardisation = standardisation_of(options.mean, options.std)
     dataset = model_dataset(options.checkpoint, options.dataset)
     data = open_dataset(dataset, options.data_root, options.download)
-    index = np.array(options.images or range(min(8, len(data.x_test))))
-    if index.max() >= len(data.x_test):
+    plan = ExplanationPlan(options.images or None, options.eps, options.norm, options.steps, options.score_samples,
+                           options.counterfactual_samples, options.name)
+    try:
+        plan.shown(len(data.x_test))
+    except SettingError as error:  # said with the dataset's name, before the model opens
         raise click.BadParameter(f"{data.name} has {len(data.x_test)} test images (indices 0 to "
-                                 f"{len(data.x_test) - 1})", param_hint="--image")
+                                 f"{len(data.x_test) - 1})", param_hint="--image") from error
     model = open_checkpoint(options.checkpoint, data, options.architecture, options.device, standardisation,
                             options.model_dir, options.download)
     judge = options.judge
     judge_classifier, judge_state = load_judge(judge, data, options.device) if judge is not None else (None, None)
     provenance = {"checkpoint": str(options.checkpoint), "judge": str(judge) if judge else None,
                   "command": command_line()}
-    settings = ExplanationSettings(tuple(int(i) for i in index), options.eps, options.norm, options.steps,
-                                   options.score_samples, options.counterfactual_samples, options.name)
-    report, paths = explanation_job(model, data, settings, options.out, provenance,
+    report, paths = explanation_job(model, data, plan, options.out, provenance,
                                     job_context(options.quiet, options.overwrite),
                                     judge_classifier, judge_state["checksum"] if judge_state else None)
     click.echo(report.markdown())

@@ -11,15 +11,12 @@ import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.inputs import check_dataset, check_finite_outputs, check_input_dtype
-from art_sor.core.norms import norm_label, parse_norm
+from art_sor.core.errors import SettingTypeError
+from art_sor.core.norms import norm_label
 from art_sor.core.threat import format_radius
-from art_sor.explain.counterfactuals import (
-    DEFAULT_STEPS,
-    class_counterfactuals,
-    correction_counterfactuals,
-    default_eps,
-)
+from art_sor.explain.counterfactuals import class_counterfactuals, correction_counterfactuals, default_eps
 from art_sor.explain.figures import correction_grid, explanation_grid
+from art_sor.explain.plan import ExplanationPlan
 from art_sor.explain.saliency import smoothgrad
 from art_sor.explain.scores import alignment_scores
 
@@ -32,7 +29,7 @@ class Explanation:
     :ivar eps: Counterfactual budget.
     :ivar norm: Its norm.
     :ivar steps: Targeted PGD steps.
-    :ivar images: Indices of the explained inputs (as the caller numbered them).
+    :ivar images: Indices of the explained inputs among those given.
     :ivar scores: Alignment scores (see :func:`~art_sor.explain.scores.alignment_scores`).
     :ivar figures: The PNG files written.
     :ivar judged: Whether an independent judge scored the counterfactuals.
@@ -58,35 +55,34 @@ class Explanation:
 
 
 def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...],
-                       out: str | os.PathLike[str], name: str, images: list[int] | None = None,
-                       score_x: np.ndarray | None = None, score_y: np.ndarray | None = None,
-                       judge: PyTorchClassifier | None = None, eps: float | None = None, norm: object = "l2",
-                       steps: int = DEFAULT_STEPS, counterfactual_samples: int = 50, verbose: bool = False
-                       ) -> Explanation:
-    """Explain ``x`` with saliency, counterfactuals and alignment scores.
+                       out: str | os.PathLike[str], plan: ExplanationPlan, judge: PyTorchClassifier | None = None,
+                       verbose: bool = False) -> Explanation:
+    """Explain the inputs ``plan`` shows among ``x`` with saliency, counterfactuals and alignment scores.
 
     Writes ``explanations.png`` (SmoothGrad saliency and counterfactuals toward every class) and
-    ``corrections.png`` (what would correct the mistakes among the inputs); the scores are computed on ``score_x``.
+    ``corrections.png`` (what would correct the mistakes among the inputs shown); the scores are computed on the
+    plan's leading score samples of ``x``.
 
     :param classifier: Any ART ``PyTorchClassifier``.
-    :param x: The inputs to show; never modified.
+    :param x: The inputs the plan's images index and its scores use; never modified.
     :param y: Their labels.
     :param class_names: Names of the classes, for titles.
     :param out: Folder for the figures.
-    :param name: The model's name in captions.
-    :param images: How the caller numbers the inputs (default ``0..n-1``), for the record.
-    :param score_x: Inputs for the scores (default ``x``).
-    :param score_y: Their labels.
+    :param plan: What is shown and scored, and the counterfactuals' budget, norm and steps.
     :param judge: Independent robust classifier that judges the counterfactuals, or ``None``.
-    :param eps: Counterfactual budget, by default :func:`~art_sor.explain.counterfactuals.default_eps`.
-    :param norm: ``"l2"`` or ``"inf"``.
-    :param steps: Targeted PGD steps.
-    :param counterfactual_samples: Leading score inputs whose counterfactuals toward every other class are scored.
     :param verbose: Show the counterfactual attacks' progress bars.
+    :raises SettingError: Naming ``plan`` when it is no :class:`~art_sor.explain.plan.ExplanationPlan`, or
+                          ``images`` when one is out of range for ``x``.
     """
+    if not isinstance(plan, ExplanationPlan):
+        raise SettingTypeError(f"plan must be an ExplanationPlan, got {type(plan).__name__}", "plan")
     x, y = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
-    norm = parse_norm(norm)
-    eps = eps if eps is not None else default_eps(classifier.input_shape, norm)
+    images = plan.shown(len(x))
+    score_x, score_y = x[:plan.score_samples], y[:plan.score_samples]
+    x, y = x[images], y[images]
+    norm, steps = plan.norm, plan.steps
+    eps = plan.eps if plan.eps is not None else default_eps(classifier.input_shape, norm)
+    name = plan.name or type(classifier.model).__name__
     out = Path(out)
     check_input_dtype(classifier, x)
     logits = classifier.predict(x)
@@ -105,9 +101,7 @@ def explain_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarr
         figures.append(str(correction_grid(x[wrong], y[wrong], predictions[wrong], corrected, corrected_predictions,
                                            class_names, f"{name}: what would correct these mistakes "
                                            f"({norm_label(norm)} ε = {format_radius(eps)})", out / "corrections.png")))
-    score_x, score_y = (x, y) if score_x is None else (score_x, score_y)
-    scores = alignment_scores(classifier, score_x, score_y, judge, counterfactual_samples, eps=eps, norm=norm,
+    scores = alignment_scores(classifier, score_x, score_y, judge, plan.counterfactual_samples, eps=eps, norm=norm,
                               verbose=verbose, steps=steps)
-    return Explanation(model=name, eps=float(eps), norm=norm, steps=steps,
-                       images=list(images) if images is not None else list(range(len(x))), scores=scores,
+    return Explanation(model=name, eps=float(eps), norm=norm, steps=steps, images=images, scores=scores,
                        figures=figures, judged=judge is not None)

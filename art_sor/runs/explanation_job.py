@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +10,8 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_sor.classifiers.opening import OpenedModel
 from art_sor.data import Dataset
-from art_sor.explain.counterfactuals import DEFAULT_STEPS
 from art_sor.explain.full_explanation import explain_classifier
+from art_sor.explain.plan import ExplanationPlan
 from art_sor.runs.explanation_report import explanation_report
 from art_sor.runs.folders import claim_folder, clear, default_folder, exclusive
 from art_sor.runs.job_context import JobContext
@@ -19,51 +19,27 @@ from art_sor.runs.reports import Written, write_report
 from art_sor.runs.run_key import dataset_identity
 
 
-@dataclass(frozen=True)
-class ExplanationSettings:
-    """What the ``explain`` job shows and scores: which test images, the counterfactuals' budget, the scores' samples.
-
-    :ivar images: Test-set indices of the images shown.
-    :ivar eps: The counterfactuals' budget (``None``: the norm's default).
-    :ivar norm: Its norm.
-    :ivar steps: Targeted PGD steps.
-    :ivar score_samples: Test images for the gradient-alignment score (the first n).
-    :ivar counterfactual_samples: Test images whose counterfactuals toward every other class are scored.
-    :ivar name: The model's name in captions (``None``: the model's own).
-    """
-
-    images: tuple[int, ...]
-    eps: float | None = None
-    norm: str = "l2"
-    steps: int = DEFAULT_STEPS
-    score_samples: int = 500
-    counterfactual_samples: int = 50
-    name: str | None = None
-
-
-def explanation_job(model: OpenedModel, data: Dataset, settings: ExplanationSettings, out: Path | None,
+def explanation_job(model: OpenedModel, data: Dataset, plan: ExplanationPlan, out: Path | None,
                     provenance: dict[str, Any], context: JobContext, judge: PyTorchClassifier | None = None,
                     judge_checksum: str | None = None) -> Written:
-    """``art-sor explain``: saliency, counterfactuals and alignment scores of test images under ``settings``.
+    """``art-sor explain``: saliency, counterfactuals and alignment scores of test images under ``plan``.
 
+    :param plan: What is shown and scored among the test images; without a name, the model's own.
     :param out: The folder, by default one per model (:func:`~art_sor.runs.folders.default_folder`).
     :param provenance: What the report records about where the model came from (checkpoint, judge, command line).
     :param judge: An independent robust classifier that judges the counterfactuals, or ``None``.
     :param judge_checksum: Its checkpoint's checksum, which the folder's identity records.
     """
+    images = plan.shown(len(data.x_test))  # before the folder is claimed: an index out of range stops the job
     with exclusive(out or default_folder("explain", model.folder)) as folder:
         if context.overwrite:
             clear(folder)
-        images, scored = list(settings.images), settings.score_samples
         claim_folder(folder, {"command": "explain", "model": model.identity, "dataset": dataset_identity(data),
-                              "images": images, "eps": settings.eps, "norm": settings.norm, "steps": settings.steps,
-                              "judge": judge_checksum, "score_samples": scored,
-                              "counterfactual_samples": settings.counterfactual_samples})
-        explanation = explain_classifier(model.classifier, data.x_test[images], data.y_test[images],
-                                         data.class_names, folder, settings.name or model.name, images=images,
-                                         score_x=data.x_test[:scored], score_y=data.y_test[:scored], judge=judge,
-                                         eps=settings.eps, norm=settings.norm, steps=settings.steps,
-                                         counterfactual_samples=settings.counterfactual_samples,
+                              "images": images, "eps": plan.eps, "norm": plan.norm, "steps": plan.steps,
+                              "judge": judge_checksum, "score_samples": plan.score_samples,
+                              "counterfactual_samples": plan.counterfactual_samples})
+        explanation = explain_classifier(model.classifier, data.x_test, data.y_test, data.class_names, folder,
+                                         plan if plan.name else replace(plan, name=model.name), judge=judge,
                                          verbose=context.verbose)
         provenance = {**provenance, "model": model.identity, "dataset": data.name, "trained": model.run}
         report = explanation_report(explanation, provenance)

@@ -14,6 +14,7 @@ from torch import nn
 from art_sor.classifiers.checkpoints import save_classifier
 from art_sor.classifiers.wrapping import wrap_model
 from art_sor.cli import main
+from art_sor.core.errors import SettingError
 from art_sor.explain import (
     class_counterfactuals,
     correction_counterfactuals,
@@ -163,6 +164,16 @@ def test_explain_cli_writes_figures_and_scores(digits_model, tmp_path):
     assert (tmp_path / "x" / "explanations.png").stat().st_size > 10_000
 
 
+def test_explain_cli_refuses_a_bad_plan_naming_its_option(digits_model, tmp_path):
+    path = save_classifier(tmp_path / "m.pt", digits_model, "small-cnn", metadata={"defence": "standard"})
+    result = CliRunner().invoke(main, ["explain", str(path), "--image", "9999", "--device", "cpu"])
+    assert result.exit_code == 2 and "Invalid value for --image: digits has 450 test images (indices 0 to 449)" \
+        in result.output
+    result = CliRunner().invoke(main, ["explain", str(path), "--norm", "l1", "--device", "cpu"])
+    assert result.exit_code == 2 and "--eps: there is no default counterfactual budget for L1" in result.output
+    assert not (tmp_path / "art-sor-runs").exists()
+
+
 def test_explain_steps_reach_every_counterfactual_including_the_scores(digits_model, tmp_path, monkeypatch):
     """``--steps`` is recorded in scores.json, so it must drive the scored counterfactuals too, not only the figures."""
     import importlib
@@ -209,6 +220,7 @@ def test_signed_maps_have_colour_scales(monkeypatch, tmp_path):
 
 def test_explanation_refuses_a_model_whose_outputs_are_not_finite(tmp_path, digits):
     from art_sor.explain.full_explanation import explain_classifier
+    from art_sor.explain.plan import ExplanationPlan
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     model[1].weight.data[0, 0] = float("inf")
@@ -216,8 +228,33 @@ def test_explanation_refuses_a_model_whose_outputs_are_not_finite(tmp_path, digi
     x = digits.x_test[:3].copy()
     x[:, 0, 0, 0] = 0.5  # the infinite weight reads this pixel
     with pytest.raises(ValueError, match="NaN or inf logits"):
-        explain_classifier(classifier, x, digits.y_test[:3], tuple("0123456789"), tmp_path, "nan")
+        explain_classifier(classifier, x, digits.y_test[:3], tuple("0123456789"), tmp_path, ExplanationPlan(name="nan"))
     assert not list(tmp_path.iterdir())
+
+
+def test_explain_classifier_shows_the_plans_images_and_scores_its_leading_samples(digits_model, digits, tmp_path,
+                                                                                 monkeypatch):
+    from art_sor.explain import full_explanation
+    from art_sor.explain.full_explanation import explain_classifier
+    from art_sor.explain.plan import ExplanationPlan
+
+    scored = []
+    original = full_explanation.alignment_scores
+    monkeypatch.setattr(full_explanation, "alignment_scores",
+                        lambda classifier, x, y, *args, **kwargs: scored.append((x, y)) or original(
+                            classifier, x, y, *args, **kwargs))
+    plan = ExplanationPlan(images=(4, 1), eps=1.5, steps=2, score_samples=6, counterfactual_samples=1)
+    explanation = explain_classifier(digits_model, digits.x_test, digits.y_test, tuple("0123456789"), tmp_path, plan)
+    assert explanation.images == [4, 1] and explanation.eps == 1.5 and explanation.steps == 2
+    assert explanation.model == type(digits_model.model).__name__  # the plan names none
+    np.testing.assert_array_equal(scored[0][0], digits.x_test[:6])
+    with pytest.raises(SettingError) as caught:
+        explain_classifier(digits_model, digits.x_test[:3], digits.y_test[:3], tuple("0123456789"), tmp_path,
+                           ExplanationPlan(images=(3,)))
+    assert caught.value.setting == "images"
+    with pytest.raises(SettingError) as caught:
+        explain_classifier(digits_model, digits.x_test, digits.y_test, tuple("0123456789"), tmp_path, {"steps": 2})
+    assert caught.value.setting == "plan"
 
 
 def test_a_failed_correction_is_not_titled_corrected():
