@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 from art_sor.classifiers.inputs import check_dataset
 from art_sor.core.checks import check_count
 from art_sor.core.errors import SettingError
-from art_sor.core.norms import Norm, geometry_of, parse_norm
-from art_sor.core.threat import ThreatModel
+from art_sor.core.norms import Norm, NormGeometry, geometry_of
+from art_sor.core.threat import ThreatModel, check_threat
 from art_sor.evaluation.robustness import evaluate_attacks
 from art_sor.specs import Spec
 
@@ -39,10 +39,11 @@ class SecurityCurve:
         return cls(**data)
 
 
-def unbounded_eps(classifier: PyTorchClassifier, norm: Norm) -> float:
+def unbounded_eps(classifier: PyTorchClassifier, norm: Norm | NormGeometry) -> float:
     """Half the data range, in the threat norm: enough to move every input to the box's centre.
 
-    At this ε all inputs can be mapped to one image, so no classifier can beat chance on balanced data.
+    ``norm`` is the norm's name or its geometry (a threat model's, looked up once). At this ε all inputs can be
+    mapped to one image, so no classifier can beat chance on balanced data.
     """
     if classifier.clip_values is None:
         raise SettingError("classifier has no clip_values, so the unbounded ε is undefined; pass eps_max", "eps_max")
@@ -52,32 +53,33 @@ def unbounded_eps(classifier: PyTorchClassifier, norm: Norm) -> float:
     return float(geometry_of(norm).size(half.reshape(1, -1))[0])
 
 
-def security_curve(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, norm: object,
+def security_curve(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndarray, threat: ThreatModel,
                    attack: str | Spec = "pgd:steps=50", eps_max: float | None = None, points: int = 9,
-                   eps_values: Sequence[float] | None = None, batch_size: int = 128, verbose: bool = True,
-                   also_at: Sequence[float] = ()) -> SecurityCurve:
-    """Accuracy under ``attack`` at ``points`` values of ε from 0 to ``eps_max`` (default :func:`unbounded_eps`).
+                   eps_values: Sequence[float] | None = None, batch_size: int = 128,
+                   verbose: bool = True) -> SecurityCurve:
+    """Accuracy under ``attack`` in ``threat``'s norm at ``points`` values of ε from 0 to ``eps_max``, and at its ε.
 
     ``pgd``'s step is ε/8 at every ε, so the attack scales with the budget.
 
+    :param threat: The threat model: its norm is the curve's, its radius (the evaluated one) one of its points.
+    :param eps_max: The largest ε, by default :func:`unbounded_eps`.
     :param eps_values: The ε values, instead of ``points`` evenly spaced ones.
-    :param also_at: Further ε values (the evaluated one, say), merged into the others in order.
     """
+    threat = check_threat(threat)
     x, labels = check_dataset(x, y, classifier.input_shape, classifier.nb_classes)
-    norm = parse_norm(norm)
     if eps_values is None:
-        eps_max = eps_max if eps_max is not None else unbounded_eps(classifier, norm)
+        eps_max = eps_max if eps_max is not None else unbounded_eps(classifier, threat.geometry)
         eps_values = np.linspace(0.0, eps_max, check_count(points, "points", minimum=2)).tolist()
-    eps_values = sorted({float(e) for e in eps_values} | {float(e) for e in also_at})
+    eps_values = sorted({float(e) for e in eps_values} | {threat.eps})
     spec = Spec.of(attack)
     accuracy = []
     for eps in tqdm(eps_values, desc=f"security curve ({spec.label})", disable=not verbose):
         if eps == 0:
             accuracy.append(float(np.mean(classifier.predict(x, batch_size=batch_size).argmax(1) == labels)))
         else:
-            result = evaluate_attacks(classifier, x, labels, ThreatModel(eps, norm), [spec], batch_size=batch_size,
-                                      verbose=False)
+            # One threat model per radius: the attacks take the ball whole; the norm is the threat's, not re-parsed.
+            ball = threat if eps == threat.eps else replace(threat, eps=eps)
+            result = evaluate_attacks(classifier, x, labels, ball, [spec], batch_size=batch_size, verbose=False)
             accuracy.append(result.attacks[0].accuracy)
-    return SecurityCurve(attack=spec.label, norm=norm, eps=[float(e) for e in eps_values], accuracy=accuracy,
+    return SecurityCurve(attack=spec.label, norm=threat.norm, eps=eps_values, accuracy=accuracy,
                          chance=1.0 / classifier.nb_classes)
-

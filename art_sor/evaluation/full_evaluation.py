@@ -123,9 +123,8 @@ def evaluate_classifier(classifier: PyTorchClassifier, x: np.ndarray, y: np.ndar
     security = None
     if plan.curve:
         n = plan.curve_samples or len(x)
-        security = security_curve(classifier, x[:n], labels[:n], threat.norm,
-                                  attack=curve_attack(robustness), points=plan.curve_points, also_at=(threat.eps,),
-                                  batch_size=batch_size, verbose=verbose)
+        security = security_curve(classifier, x[:n], labels[:n], threat, attack=curve_attack(robustness),
+                                  points=plan.curve_points, batch_size=batch_size, verbose=verbose)
     checks = obfuscation_checks(robustness, security, plan.tolerance)
     checks.append(gradient_check(classifier, x[:plan.gradient_check_samples], labels[:plan.gradient_check_samples],
                                  plan.tolerance))

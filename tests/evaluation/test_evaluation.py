@@ -174,9 +174,9 @@ def test_minimal_attacks_count_only_breaks_inside_the_ball(trained, digits):
 
 @pytest.mark.slow
 def test_security_curve_falls_to_chance(trained, digits):
-    curve = security_curve(trained["sor"], digits.x_test[:80], digits.y_test[:80], "inf", attack="pgd", points=5,
-                           verbose=False)
-    assert curve.eps[0] == 0 and curve.eps[-1] == pytest.approx(0.5)
+    curve = security_curve(trained["sor"], digits.x_test[:80], digits.y_test[:80], ThreatModel(0.25, "inf"),
+                           attack="pgd", points=5, verbose=False)
+    assert curve.eps == pytest.approx([0, 0.125, 0.25, 0.375, 0.5])  # the threat's radius is one of the points
     assert curve.accuracy[0] > 0.8 and curve.accuracy[-1] <= curve.chance
     assert all(b <= a + 0.02 for a, b in zip(curve.accuracy, curve.accuracy[1:], strict=False))
 
@@ -316,6 +316,25 @@ def test_the_security_curve_has_a_point_at_the_evaluated_eps(digits):
                                  EvaluationPlan(threat, attacks=["fgsm"], curve_points=3, geometry=False),
                                  verbose=False)
     assert report.curve.eps == [0.0, 8 / 255, 0.25, 0.5]
+
+
+def test_the_security_curve_takes_the_threat_model_whole(digits, monkeypatch):
+    from art_sor.core.errors import SettingTypeError
+    from art_sor.evaluation import curves
+
+    classifier = make_classifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8), clip_values=(0.0, 1.0))
+    threat = ThreatModel(0.3, "l2")
+    balls = []
+    original = curves.evaluate_attacks
+    monkeypatch.setattr(curves, "evaluate_attacks",
+                        lambda classifier, x, y, ball, *args, **kwargs: balls.append(ball) or original(
+                            classifier, x, y, ball, *args, **kwargs))
+    curve = security_curve(classifier, digits.x_test[:10], digits.y_test[:10], threat, attack="fgsm",
+                           eps_values=[0.0, 1.0], verbose=False)
+    assert curve.norm == "l2" and curve.eps == [0.0, 0.3, 1.0] and len(curve.accuracy) == 3
+    assert balls[0] is threat and balls[1] == ThreatModel(1.0, "l2")  # its own radius, then one per other point
+    with pytest.raises(SettingTypeError, match="threat must be a ThreatModel"):
+        security_curve(classifier, digits.x_test[:10], digits.y_test[:10], "l2", verbose=False)
 
 
 def test_evaluation_refuses_a_model_whose_outputs_are_not_finite(digits):
