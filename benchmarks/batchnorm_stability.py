@@ -120,8 +120,9 @@ def run(spec: str, batch_norm: str, seed: int, epochs: int) -> dict[str, Any]:
     # "batch" is the default; "frozen" patches the default's passes below.
     plain = batch_norm in ("batch", "frozen") or spec == "standard"
     trainer = DEFENCES.build(spec, classifier, THREAT, StepSettings(batch_norm="batch" if plain else "eval"))
-    if batch_norm == "frozen":
-        trainer._view.perturbation_mode = lambda mode, order=2: frozen_statistics(trainer._view)
+    if batch_norm == "frozen":  # the view's mode of the extra passes, replaced on this trainer's view only
+        view = trainer.view
+        view.perturbation_mode = lambda mode, order=2, update_running_stats=False: frozen_statistics(view)
     probe = Probe(model, torch.tensor(data.x_train[:256]))
     torch.manual_seed(seed)
     try:

@@ -54,6 +54,8 @@ _STEPS_PER_READ = 25
 Batch = tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor, np.ndarray | None]
 """Inputs, labels and the samples' positions in ``fit``'s arrays (``None`` for a generator's batches)."""
 Batches = Callable[[], Iterable[Batch]]
+LabelledBatch = tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]
+"""Inputs and their labels."""
 EpochCallback = Callable[["EpochTrainer", dict[str, Any]], bool | None]
 """Called after each epoch with the trainer and the epoch's record, before the record is saved; it may add
 entries to the record, and returning ``True`` stops training after this epoch."""
@@ -169,7 +171,6 @@ class EpochTrainer(Trainer):
         self._optimizer_settings = optimizer_settings(classifier.optimizer)
         self.history: list[dict[str, Any]] = []
         self.tags: dict[str, Any] = {}
-        self._last_batch: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None
         self._batch_size: int | None = None
         # What identifies the run's data and schedule in its saved states, so that a resume on others is refused.
         self._data: str | None = None
@@ -180,6 +181,15 @@ class EpochTrainer(Trainer):
     def parallel(self) -> DataParallel:
         """The process's place in the data-parallel group (a group of one without ``torch.distributed``)."""
         return self._parallel
+
+    @property
+    def view(self) -> ClassifierView:
+        """The classifier as the trainer's passes see it.
+
+        Inputs and labels as tensors on its device, its preprocessing, and the mode of the extra passes
+        (:meth:`~art_sor.classifiers.view.ClassifierView.perturbation_mode`), which a diagnostic may replace.
+        """
+        return self._view
 
     def config(self) -> dict[str, Any]:
         """Hyperparameters that identify this training run (saved with checkpoints and reports)."""
@@ -377,11 +387,12 @@ class EpochTrainer(Trainer):
             seen = 0
             learning_rate = float(self._classifier.optimizer.param_groups[0]["lr"])
             start, cpu_start = time.perf_counter(), time.process_time()
+            last_batch: LabelledBatch | None = None
             progress = tqdm(batches(), total=nb_batches, desc=f"{self.method} {epoch + 1}/{nb_epochs}",
                             disable=not verbose, leave=False)
             for step, (x_batch, y_batch, indices) in enumerate(progress, 1):
                 stats = self.training_step(x_batch, y_batch, indices)
-                self._last_batch = (x_batch, y_batch)
+                last_batch = (x_batch, y_batch)
                 if per_batch is not None:
                     per_batch.step()
                 seen += len(x_batch)
@@ -397,7 +408,7 @@ class EpochTrainer(Trainer):
             record = self._epoch_record(epoch, totals, seen, start, cpu_start, learning_rate)
             if scheduler is not None and per_batch is None:
                 scheduler.step()
-            if self._end_epoch(record, validation, epoch_callback, checkpoint_dir, scheduler):
+            if self._end_epoch(record, last_batch, validation, epoch_callback, checkpoint_dir, scheduler):
                 break
         self._classifier.model.eval()
         return self.history
@@ -447,9 +458,9 @@ class EpochTrainer(Trainer):
         record["learning_rate"] = learning_rate
         return record
 
-    def _end_epoch(self, record: dict[str, Any], validation: tuple[np.ndarray, np.ndarray] | None,
-                   epoch_callback: EpochCallback | None, checkpoint_dir: str | os.PathLike[str] | None,
-                   scheduler: Any | None) -> bool:
+    def _end_epoch(self, record: dict[str, Any], last_batch: LabelledBatch | None,
+                   validation: tuple[np.ndarray, np.ndarray] | None, epoch_callback: EpochCallback | None,
+                   checkpoint_dir: str | os.PathLike[str] | None, scheduler: Any | None) -> bool:
         """Complete an epoch's record (validation, divergence, collapse, callback), keep and save it.
 
         :return: Whether the callback asked to stop after this epoch.
@@ -460,7 +471,7 @@ class EpochTrainer(Trainer):
             predictions = self._classifier.predict(validation[0]).argmax(axis=1)
             record["validation_accuracy"] = float(np.mean(predictions == validation[1]))
         self._check_divergence(record)
-        warning = self.collapse_warning(record)
+        warning = self.collapse_warning(record, last_batch)
         if warning is not None:
             record["warnings"] = [warning]
             logger.warning("%s epoch %d: %s", self.method, epoch, warning)
@@ -490,11 +501,15 @@ class EpochTrainer(Trainer):
                                      f"{loss:.3g}, over {bound:.3g} ({_DIVERGED_FACTOR:g} times the loss of a "
                                      "uniform guess): training has diverged; lower the learning rate")
 
-    def collapse_warning(self, record: dict[str, Any]) -> str | None:
+    def collapse_warning(self, record: dict[str, Any], last_batch: LabelledBatch | None = None) -> str | None:
         """The warning for an epoch that sits at chance, or ``None`` for a healthy one.
 
         At chance means a training accuracy near ``1/K``, or a clean loss stalled near ``ln K``. The first epoch is
         spared: its running means include the random initialisation.
+
+        :param record: The epoch's record (``epoch``, ``train_accuracy``, ``loss`` or ``clean_loss``).
+        :param last_batch: The epoch's last batch ``(x, y)``. A trainer whose statistics are adversarial judges a
+                           collapse on its clean inputs too (the attack may simply still win); ``None``: not judged.
         """
         if record["epoch"] == 1:
             return None
@@ -511,9 +526,9 @@ class EpochTrainer(Trainer):
             return None
         symptom = (f"training accuracy {accuracy:.3f} is at chance (1/{classes})" if at_chance else
                    f"the clean loss {loss:.3f} has stalled at ln({classes}) = {math.log(classes):.3f}")
-        if self.adversarial_statistics and self._last_batch is not None:
+        if self.adversarial_statistics and last_batch is not None:
             # The attack may simply still win: a collapse shows on clean inputs too.
-            clean = self._clean_accuracy(*self._last_batch)
+            clean = self._clean_accuracy(*last_batch)
             if clean > _CHANCE_FACTOR / classes:
                 return None
             symptom = (f"the adversarial {symptom.replace('the clean loss', 'loss')}, and the clean accuracy of the "

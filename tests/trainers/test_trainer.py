@@ -670,8 +670,7 @@ def test_adversarial_accuracy_at_chance_is_no_collapse_while_clean_inputs_are_le
                                                                     clip_values=(0.0, 1.0)), True)):
         trainer = PGDTrainer(classifier, ThreatModel(0.3, "inf"))
         trainer.history = [{"epoch": 1, "loss": 2.31, "train_accuracy": 0.1}]
-        trainer._last_batch = (x[:100], y[:100])
-        warning = trainer.collapse_warning(at_chance)
+        warning = trainer.collapse_warning(at_chance, (x[:100], y[:100]))
         assert (warning is not None) == collapsed, warning
     assert "the clean accuracy of the epoch's last batch" in warning
 
