@@ -16,6 +16,7 @@ from art_sor.cli.params import (
     IntegerList,
     ModelSource,
     Number,
+    NumberList,
     SpecType,
     attack_option,
     dataset_options,
@@ -32,6 +33,7 @@ from art_sor.evaluation.attacks import quick_attack
 from art_sor.evaluation.plan import EvaluationPlan
 from art_sor.registry import ATTACKS, DEFENCES
 from art_sor.runs.alignment import ComparisonAlignment
+from art_sor.runs.budget_fractions import check_budget_fractions
 from art_sor.runs.comparison_job import comparison_job
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
 from art_sor.runs.plans import COMPARE_ATTACKS, DEFAULT_DEFENCES, ComparisonPlan
@@ -69,6 +71,10 @@ class BudgetOf(click.ParamType):
                    "caps them); default: equal epochs.")
 @click.option("--budget-of", type=BudgetOf(), default=None,
               help="Set --budget to the time SPEC needs for EPOCHS epochs, e.g. pgd-at:5.")
+@click.option("--budget-fractions", type=NumberList(), default=None,
+              help="Keep each run's model at the first epoch whose training time crosses each of these fractions of "
+                   "the budget and evaluate it too (a row per defence and fraction), e.g. 0.125,0.25,0.5,1: sorted, "
+                   "distinct, in (0, 1], the last 1.")
 @click.option("--clock", type=click.Choice(list(CLOCKS)), default="wall", show_default=True,
               help="How training time is measured: wall seconds, or CPU seconds of the process (steadier on a "
                    "shared CPU).")
@@ -101,6 +107,8 @@ def compare(ctx: click.Context, **values: Any) -> None:
     published models evaluated under the same plan in references.csv. Every model, training state and evaluation
     carries the full key of its settings, so a rerun resumes what was interrupted and reuses only what matches.
     """
+    if values["budget_fractions"] is not None:  # before the data loads
+        check_budget_fractions(values["budget_fractions"])  # SettingError: its option
     job = prepare_job(ctx, values, CompareOptions, default_out="compare-{dataset}-{norm}",
                       attacks=lambda options: [*options.attacks, options.monitor_attack
                                                or quick_attack(options.norm, 10)])
@@ -140,7 +148,8 @@ def compare(ctx: click.Context, **values: Any) -> None:
     plan = ComparisonPlan(setup=job.setup, evaluation=evaluation, budget=budget, seeds=options.seeds,
                           monitor_attack=options.monitor_attack.label if options.monitor_attack else "",
                           monitor_samples=options.monitor_samples,
-                          extras=extra.key() if extra else "", clock=options.clock)
+                          extras=extra.key() if extra else "", clock=options.clock,
+                          budget_fractions=options.budget_fractions or ())
     written = comparison_job(job.defences, job.data, plan, job.out, command_line(), job.context, references,
                              [str(source) for source in options.references], budget_from=options.budget_of,
                              extra_metrics=extra)

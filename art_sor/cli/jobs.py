@@ -131,6 +131,9 @@ def refuse_settings_without_effect(options: TrainingOptions, chosen: set[str]) -
          "--validation-samples sizes the split of --select best-robust; without it no images are held out"),
         ("seed", isinstance(options, CompareOptions),
          "compare trains one run per seed of --seeds; pass --seeds 5 instead"),
+        ("budget_fractions", isinstance(options, CompareOptions) and options.budget is None
+         and options.budget_of is None, "--budget-fractions are fractions of --budget or --budget-of, and neither "
+         "was given"),
     ]
     for name, ignored, reason in rules:
         if ignored and name in chosen:

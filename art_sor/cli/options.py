@@ -94,6 +94,7 @@ class CompareOptions(TrainingOptions):
     attacks: tuple[Spec, ...]
     budget: float | None
     budget_of: tuple[Spec, int] | None
+    budget_fractions: tuple[float, ...] | None
     clock: str
     seeds: tuple[int, ...]
     monitor_attack: Spec | None

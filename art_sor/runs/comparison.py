@@ -3,7 +3,8 @@
 Each defence (and seed) gets a folder holding its training state, finished model and cached evaluation, each
 carrying the full key of what produced it; rerunning a comparison reuses whatever is finished with the same
 settings and only does the rest. With a budget, every defence trains whole epochs until its cumulative training
-time reaches it, and a cheap attack after every epoch traces robustness against compute.
+time reaches it, and a cheap attack after every epoch traces robustness against compute; with budget fractions,
+the model of the first epoch that crosses each fraction is kept and evaluated too, in ``budget-<fraction>``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from art_sor.classifiers.opening import OpenedModel
+from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.registry import DEFENCES
+from art_sor.runs.budget_fractions import fraction_folder, kept_models
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
 from art_sor.runs.evaluating import EVALUATION_FILE, cached_evaluation, evaluate_model
 from art_sor.runs.folders import exclusive
@@ -72,6 +75,8 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
     :param context: Its tracking logs every row as its own run, named ``<defence folder>/seed-<seed>``, with its
                     settings, epochs (robustness monitor included) and final evaluation (extra metrics included).
     """
+    if plan.budget_fractions and plan.budget is None:
+        raise SettingError("budget_fractions are fractions of a budget, and the plan has none", "budget_fractions")
     specs = [DEFENCES.check(spec) for spec in specs]
     rows = ComparisonResult()
     leader = DataParallel.current().leader
@@ -90,26 +95,44 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
                 trained = train_defence(spec, data, plan.threat, replace(plan.setup, seed=seed), where,
                                         verbose=context.verbose, overwrite=context.overwrite, budget=plan.budget,
                                         monitor=monitor,
-                                        tracker=tracker)
+                                        tracker=tracker, budget_fractions=plan.budget_fractions)
                 if trained.reused:
                     announce(f"{prefix}: reused the finished model in {where}")
                 if not leader:
                     continue  # rank 0 evaluates and reports
-                identity = trained.key.to_dict() | {"epochs": trained.epochs}
-                result = cached_evaluation(plan.evaluation, identity, where / EVALUATION_FILE)
-                if result is not None:
-                    announce(f"{prefix}: reused its evaluation")
-                else:
-                    announce(f"{prefix}: evaluating")
-                    result = evaluate_model(trained.classifier, data, plan.evaluation, identity,
-                                            where / EVALUATION_FILE, verbose=context.verbose)
-                extra = _extra(trained, data, plan, identity, where, extra_metrics, context, prefix)
-                training = _training(trained, plan.timing_clock)
-                if tracker is not None:
-                    tracker.log_final(result.metrics() | extra, trained.epochs)
-                    training = replace(training, logs=tracker.where())
-                rows.append(ComparisonRow(spec.label, seed, training, result, _curve(trained, plan.timing_clock),
-                                          extra))
+                # The final model, or (with budget fractions) the model kept at each fraction the run crossed.
+                models: list[tuple[float | None, TrainedModel, Path]] = [(None, trained, where)]
+                if plan.budget_fractions and plan.budget is not None:
+                    models = [(kept.fraction, kept.model, fraction_folder(where, kept.fraction))
+                              for kept in kept_models(trained, plan.budget, plan.budget_fractions, where,
+                                                      plan.setup.device)]
+                measured = []
+                for fraction, model, place in models:
+                    label = (prefix if fraction is None
+                             else f"{prefix} at {fraction:g} of the budget (epoch {model.epochs})")
+                    identity = model.key.to_dict() | {"epochs": model.epochs}
+                    if fraction is not None:
+                        identity["budget_fraction"] = fraction
+                    result = cached_evaluation(plan.evaluation, identity, place / EVALUATION_FILE)
+                    if result is not None:
+                        announce(f"{label}: reused its evaluation")
+                    else:
+                        announce(f"{label}: evaluating")
+                        result = evaluate_model(model.classifier, data, plan.evaluation, identity,
+                                                place / EVALUATION_FILE, verbose=context.verbose)
+                    extra = _extra(model, data, plan, identity, place, extra_metrics, context, label)
+                    measured.append((fraction, model, result, extra))
+                logs = None
+                if tracker is not None and measured:  # the run's final evaluation: its last model's
+                    _, last, result, extra = measured[-1]
+                    tracker.log_final(result.metrics() | extra, last.epochs)
+                    logs = tracker.where()
+                for fraction, model, result, extra in measured:
+                    training = _training(model, plan.timing_clock)
+                    if logs is not None:
+                        training = replace(training, logs=logs)
+                    rows.append(ComparisonRow(spec.label, seed, training, result, _curve(model, plan.timing_clock),
+                                              extra, fraction))
     return rows
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from art_sor.classifiers.opening import OpenedModel
+from art_sor.core.errors import SettingError
 from art_sor.data import Dataset
 from art_sor.registry import DEFENCES
 from art_sor.runs.comparison import budget_of, evaluate_references, run_comparison
@@ -30,8 +31,12 @@ def comparison_job(specs: Sequence[Spec], data: Dataset, plan: ComparisonPlan, o
 
     :param budget_from: ``(defence, epochs)`` whose training time becomes the plan's budget (``--budget-of``),
                         measured first under the plan's clock.
+    :raises SettingError: Naming ``budget_fractions``, given without a budget, before any work.
     :return: The report and its files, or ``None`` on a data-parallel rank other than 0 (rank 0 reports).
     """
+    if plan.budget_fractions and plan.budget is None and budget_from is None:
+        raise SettingError("budget_fractions are fractions of a budget: give the plan one, or budget_from",
+                           "budget_fractions")
     specs = [DEFENCES.check(spec) for spec in specs]
     claim_for_defences(out, "compare", specs, context.overwrite, ("budget-reference", "references"))
     note = ""

@@ -52,6 +52,10 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
     protocol = (f"each defence trained whole epochs until its training time reached {plan.budget.seconds:.0f} "
                 f"{clock_text[plan.timing_clock]}" + (f" ({budget_note})" if budget_note else "")
                 if plan.budget else f"equal epochs ({plan.setup.epochs})")
+    if plan.budget_fractions:
+        protocol += (", and the model of the first epoch whose training time crossed each of "
+                     f"{', '.join(f'{100 * f:g} %' for f in plan.budget_fractions)} of it was kept and evaluated (a "
+                     "row per defence and fraction)")
     attacked = len(evaluation.robustness.clean)
     blocks: list[str | Table] = [
         f"{data.name}, {setup.architecture}, {plan.threat.label}; {protocol}. Seeds: "
@@ -66,7 +70,7 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
         f"Rows whose AutoAttack accuracy is more than {100 * ensemble_gap_threshold(attacked):.1f} points below the "
         f"PGD reference ({100 * ENSEMBLE_GAP:.0f} points plus two standard errors on {attacked} images), or that "
         "fail a diagnostic of `art_sor.evaluation.diagnostics`, are flagged as possible gradient obfuscation.",
-        *[f"Note: {note}." for note in attack_notes(evaluation)]]
+        *[f"Note: {note}." for note in attack_notes(evaluation)], *_unreached(rows, plan)]
     tables = {"results": table}
     if references:
         tables["references"] = reference_table(references)
@@ -87,10 +91,26 @@ def comparison_report(rows: Sequence[ComparisonRow], plan: ComparisonPlan, data:
     blocks += [logs] if logs else []
     blocks.append(f"Regenerate with: `{command}`")
     data_json = {"dataset": data.name, "threat": plan.threat.to_dict(), "evaluation": plan.evaluation.key(),
-                 "budget": plan.budget.to_dict() if plan.budget else None, "clock": plan.timing_clock,
+                 "budget": plan.budget.to_dict() if plan.budget else None,
+                 **({"budget_fractions": list(plan.budget_fractions)} if plan.budget_fractions else {}),
+                 "clock": plan.timing_clock,
                  "seeds": list(plan.seeds), "command": command, "notes": attack_notes(evaluation),
                  "pareto_front": [s.defence for s in summaries if s.on_front],
                  "rows": [row.to_dict() for row in rows], "references": [row.to_dict() for row in references]}
     return Report(title=f"Defences compared: {data.name}, {plan.threat.label}", blocks=blocks, data=data_json,
                   tables=tables,
                   plots={"robust_vs_compute.png": lambda path: plot_robustness_vs_compute(summaries, plan, path)})
+
+
+def _unreached(rows: Sequence[ComparisonRow], plan: ComparisonPlan) -> list[str]:
+    """A note for each run that stopped at its epoch cap before crossing some of the budget fractions."""
+    reached: dict[tuple[str, int], set[float | None]] = {}
+    for row in rows:
+        reached.setdefault((row.defence, row.seed), set()).add(row.budget_fraction)
+    notes = []
+    for (defence, seed), fractions in reached.items():
+        missing = [f"{100 * f:g} %" for f in plan.budget_fractions if f not in fractions]
+        if missing:
+            notes.append(f"Note: {defence} (seed {seed}) stopped at the cap of {plan.setup.epochs} epochs before "
+                         f"crossing {', '.join(missing)} of the budget, which have no row of it.")
+    return notes

@@ -46,6 +46,20 @@ class Budget:
         """Whether the epochs of ``history`` have used the whole budget."""
         return self.spent(history) >= self.seconds
 
+    def crossings(self, history: Sequence[dict[str, Any]], fractions: Sequence[float]) -> dict[float, int]:
+        """The first epoch of ``history`` whose cumulative training time reaches each fraction of the budget.
+
+        Fractions that ``history`` does not reach are left out; two fractions may share an epoch.
+        """
+        found: dict[float, int] = {}
+        spent = 0.0
+        for record in history:
+            spent += record[CLOCKS[self.clock]]
+            for fraction in fractions:
+                if fraction not in found and spent >= fraction * self.seconds:
+                    found[fraction] = int(record["epoch"])
+        return found
+
     def __call__(self, trainer: EpochTrainer, record: dict[str, Any]) -> bool:
         """Epoch hook: stop once the epochs so far, this one included, reach the budget."""
         return self.reached([*trainer.history, record])

@@ -12,6 +12,7 @@ from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.evaluation.attacks import quick_attack
 from art_sor.evaluation.plan import EvaluationPlan
+from art_sor.runs.budget_fractions import check_budget_fractions
 from art_sor.runs.epoch_hooks import CLOCKS, Budget
 from art_sor.runs.training_setup import TrainingSetup
 
@@ -39,6 +40,10 @@ class ComparisonPlan:
     :param extras: What the extra metrics are (e.g. ``alignment, judge=<path>``); their cache matches on it.
     :param clock: The clock training time is measured with, ``"wall"`` or ``"cpu"`` (see
                   :data:`~art_sor.runs.epoch_hooks.CLOCKS`); empty for the budget's, else ``"wall"``.
+    :param budget_fractions: Keep each run's model at the first epoch whose cumulative training time crosses each
+                             of these fractions of the budget, and evaluate each kept model (a row per fraction):
+                             in (0, 1], sorted, distinct, the last 1; empty to evaluate the final model only. They
+                             need a budget, which :func:`~art_sor.runs.comparison_job.comparison_job` may measure.
     """
 
     setup: TrainingSetup
@@ -49,8 +54,14 @@ class ComparisonPlan:
     monitor_samples: int = 200
     extras: str = ""
     clock: str = ""
+    budget_fractions: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.budget_fractions:
+            object.__setattr__(self, "budget_fractions", check_budget_fractions(self.budget_fractions))
+            if self.setup.select != "last":
+                raise SettingError(f"budget_fractions keeps the model of the epochs that cross them, which select="
+                                   f"{self.setup.select!r} would not report; select 'last'", "budget_fractions")
         if not self.monitor_attack:
             object.__setattr__(self, "monitor_attack", quick_attack(self.threat.norm, 10))
         if self.budget is not None and self.clock and self.clock != self.budget.clock:

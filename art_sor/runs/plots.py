@@ -61,22 +61,31 @@ def plot_robustness_vs_compute(summaries: Sequence[DefenceSummary], plan: Compar
     """Robust accuracy after every epoch against cumulative training time, one colour per defence.
 
     Thin lines are the per-epoch monitor (one per seed); each defence's final worst case is a large marker with the
-    seeds' spread as error bars; the dashed line joins the Pareto front.
+    seeds' spread as error bars; the dashed line joins the Pareto front. With budget fractions, each defence has a
+    marker per fraction, joined by a line of its colour: its front over the fractions.
     """
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    defences: dict[str, list[DefenceSummary]] = {}
+    for summary in summaries:
+        defences.setdefault(summary.defence, []).append(summary)
     with style() as plt:
         fig, ax = plt.subplots(figsize=(8.5, 5.0))
-        for index, summary in enumerate(summaries):
+        for index, (defence, group) in enumerate(defences.items()):
             colour = COLOURS[index % len(COLOURS)]
             marker = "os^Dv<>ph*"[index // len(COLOURS) % 10]
-            for row in summary.rows:
+            for row in group[-1].rows:  # the longest run's curve holds the others'
                 ax.plot([p["seconds"] for p in row.curve], [100 * p["accuracy"] for p in row.curve], color=colour,
                         alpha=0.8, linewidth=1.2)
-            seconds, worst = summary.seconds, summary.worst_case
-            ax.errorbar(seconds.mean, 100 * worst.mean, xerr=seconds.std or None, yerr=100 * worst.std or None,
-                        fmt=marker, color=colour, markersize=7, markeredgecolor="black",
-                        label=summary.defence + (" (front)" if summary.on_front else ""))
+            if len(group) > 1:
+                ax.plot([s.seconds.mean for s in group], [100 * s.worst_case.mean for s in group], color=colour,
+                        linewidth=2.0)
+            label = defence + (" (front)" if len(group) == 1 and group[0].on_front else "")
+            for position, summary in enumerate(group):
+                seconds, worst = summary.seconds, summary.worst_case
+                ax.errorbar(seconds.mean, 100 * worst.mean, xerr=seconds.std or None, yerr=100 * worst.std or None,
+                            fmt=marker, color=colour, markersize=7, markeredgecolor="black",
+                            label=None if position else label)
         front = sorted((s for s in summaries if s.on_front), key=lambda s: s.seconds.mean)
         ax.plot([s.seconds.mean for s in front], [100 * s.worst_case.mean for s in front], linestyle="--",
                 color="black", linewidth=1, label="Pareto front")
@@ -87,7 +96,9 @@ def plot_robustness_vs_compute(summaries: Sequence[DefenceSummary], plan: Compar
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"cumulative training time ({'CPU ' if plan.timing_clock == 'cpu' else ''}seconds, log scale)")
         ax.set_ylabel("robust accuracy (%)")
+        markers = ("worst case at each budget fraction, joined per defence"
+                   if plan.budget_fractions else "final worst case")
         ax.set_title(f"Robustness against training compute: {plan.threat.label}\nlines: {plan.monitor_attack} on "
-                     f"{plan.monitor_samples} test images after each epoch; markers: final worst case")
+                     f"{plan.monitor_samples} test images after each epoch; markers: {markers}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         save_figure(fig, path)

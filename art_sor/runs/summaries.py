@@ -111,7 +111,11 @@ def train_table(rows: Sequence[TrainingJobRow]) -> Table:
 
 @dataclass
 class ComparisonRow:
-    """One defence trained with one seed: its training, evaluation, curve and extra metrics."""
+    """One defence trained with one seed: its training, evaluation, curve and extra metrics.
+
+    With budget fractions, a run gives one row per fraction, each of the model kept at the first epoch whose
+    cumulative training time crossed it (its training, curve and evaluation up to that epoch).
+    """
 
     defence: str
     seed: int
@@ -119,6 +123,7 @@ class ComparisonRow:
     result: TestSetEvaluation
     curve: list[dict[str, float]] = field(default_factory=list)
     extra: dict[str, float] = field(default_factory=dict)
+    budget_fraction: float | None = None
 
     @property
     def worst_case_accuracy(self) -> float:
@@ -139,16 +144,18 @@ class ComparisonRow:
         return obfuscation_flags(self.result)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {"defence": self.defence, "seed": self.seed, "training": self.training.to_dict(), "curve": self.curve,
-                "extra": self.extra, "worst_case_accuracy": self.worst_case_accuracy, "flags": self.flags,
-                **self.result.to_dict()}
+        """JSON-friendly form; ``budget_fraction`` only in a row that has one."""
+        fraction = {} if self.budget_fraction is None else {"budget_fraction": self.budget_fraction}
+        return {"defence": self.defence, "seed": self.seed, **fraction, "training": self.training.to_dict(),
+                "curve": self.curve, "extra": self.extra, "worst_case_accuracy": self.worst_case_accuracy,
+                "flags": self.flags, **self.result.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ComparisonRow:
         """Inverse of :meth:`to_dict`."""
         return cls(defence=data["defence"], seed=data["seed"], training=TrainingSummary.from_dict(data["training"]),
-                   result=TestSetEvaluation.from_dict(data), curve=data["curve"], extra=data["extra"])
+                   result=TestSetEvaluation.from_dict(data), curve=data["curve"], extra=data["extra"],
+                   budget_fraction=data.get("budget_fraction"))
 
     def to_markdown(self) -> str:
         """A short summary: the comparison table of this row alone."""
@@ -211,11 +218,12 @@ class Spread:
 
 @dataclass
 class DefenceSummary:
-    """A defence over its seeds."""
+    """A defence over its seeds (at one fraction of the budget, where the comparison has budget fractions)."""
 
     defence: str
     rows: list[ComparisonRow]
     on_front: bool = False
+    budget_fraction: float | None = None
 
     def spread(self, value: Callable[[ComparisonRow], float]) -> Spread:
         """Mean and spread of ``value`` over the seeds."""
@@ -233,15 +241,16 @@ class DefenceSummary:
 
 
 def summarise(rows: Sequence[ComparisonRow]) -> list[DefenceSummary]:
-    """Rows grouped by defence (in order of appearance), with the Pareto front of robustness against compute.
+    """Rows grouped by defence and budget fraction (in order of appearance), with the Pareto front.
 
-    A defence is on the front when no other one is at least as robust (mean worst case) for at most the same mean
+    A summary is on the front when no other one is at least as robust (mean worst case) for at most the same mean
     training time, and better in one of the two.
     """
-    groups: dict[str, list[ComparisonRow]] = {}
+    groups: dict[tuple[str, float | None], list[ComparisonRow]] = {}
     for row in rows:
-        groups.setdefault(row.defence, []).append(row)
-    summaries = [DefenceSummary(defence, group) for defence, group in groups.items()]
+        groups.setdefault((row.defence, row.budget_fraction), []).append(row)
+    summaries = [DefenceSummary(defence, group, budget_fraction=fraction)
+                 for (defence, fraction), group in groups.items()]
     for summary in summaries:
         seconds, robust = summary.seconds.mean, summary.worst_case.mean
         summary.on_front = not any(
@@ -263,16 +272,21 @@ def obfuscation_flags(result: TestSetEvaluation) -> list[str]:
 
 
 def comparison_table(summaries: Sequence[DefenceSummary]) -> Table:
-    """The comparison table: cost, accuracies (mean ± std over seeds), Pareto membership and flags."""
+    """The comparison table: cost, accuracies (mean ± std over seeds), Pareto membership and flags.
+
+    With budget fractions, a row per defence and fraction, its share of the budget in a ``budget`` column, and
+    ``× standard`` against standard training at the same fraction.
+    """
     rows = [row for summary in summaries for row in summary.rows]
     attack_labels = list(dict.fromkeys(a.label for row in rows for a in row.result.evaluation.robustness.attacks))
     extra_labels = list(dict.fromkeys(label for row in rows for label in row.extra))
-    standard = next((s for s in summaries if s.defence == "standard"), None)
-    base = standard.seconds.mean if standard else None
-    header = ["defence", "seeds", "epochs", "train s", "× standard", "clean", *attack_labels, "worst case",
-              *extra_labels, "Pareto front", "flags"]
+    bases = {s.budget_fraction: s.seconds.mean for s in summaries if s.defence == "standard"}
+    fractions = any(summary.budget_fraction is not None for summary in summaries)
+    header = ["defence", *(["budget"] if fractions else []), "seeds", "epochs", "train s", "× standard", "clean",
+              *attack_labels, "worst case", *extra_labels, "Pareto front", "flags"]
     cells = []
     for summary in summaries:
+        base = bases.get(summary.budget_fraction)
         def accuracy(label: str, summary: DefenceSummary = summary) -> str:
             values = [next((a.accuracy for a in row.result.evaluation.robustness.attacks if a.label == label), None)
                       for row in summary.rows]
@@ -280,7 +294,9 @@ def comparison_table(summaries: Sequence[DefenceSummary]) -> Table:
 
         epochs = sorted({row.training.epochs for row in summary.rows})
         flags = sorted({flag for row in summary.rows for flag in row.flags})
-        cells.append([summary.defence, str(len(summary.rows)), "–".join(map(str, (epochs[0], epochs[-1])))
+        budget = [] if not fractions else [f"{100 * summary.budget_fraction:g} %"
+                                           if summary.budget_fraction is not None else ""]
+        cells.append([summary.defence, *budget, str(len(summary.rows)), "–".join(map(str, (epochs[0], epochs[-1])))
                       if len(epochs) > 1 else str(epochs[0]), summary.seconds.text(1.0, 0),
                       f"{summary.seconds.mean / base:.2f}" if base else "",
                       summary.spread(lambda row: row.result.clean_accuracy).text(),

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from art_sor.classifiers.checkpoints import save_classifier
+from art_sor.core.errors import SettingError
 from art_sor.core.threat import ThreatModel
 from art_sor.data import Dataset
 from art_sor.data.streaming import training_generator
 from art_sor.registry import DEFENCES
+from art_sor.runs.budget_fractions import FractionKeeper, check_budget_fractions
 from art_sor.runs.data_split import SplitData, split_training_data
 from art_sor.runs.epoch_hooks import BEST_FILE, BestRobustSelection, Budget, RobustnessMonitor
 from art_sor.runs.folders import clear, exclusive
@@ -30,7 +32,7 @@ from art_sor.trainers.state import STATE_FILE, ResumeMismatchError
 def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: TrainingSetup,
                   out_dir: str | os.PathLike[str] | None = None, verbose: bool = True, overwrite: bool = False,
                   budget: Budget | None = None, monitor: RobustnessMonitor | None = None,
-                  tracker: RunTracker | None = None) -> TrainedModel:
+                  tracker: RunTracker | None = None, budget_fractions: Sequence[float] = ()) -> TrainedModel:
     """Train one defence from a seeded initialisation.
 
     With ``out_dir``, the folder is held by this process while it trains; the training state is saved after
@@ -47,18 +49,36 @@ def train_defence(spec: Spec | str, data: Dataset, threat: ThreatModel, setup: T
     :param monitor: Measure robustness on a fixed subset after every epoch.
     :param tracker: Log the run's settings and every epoch it lacks (see :mod:`~art_sor.runs.tracking`); the
                     caller closes it, after logging the final evaluation.
+    :param budget_fractions: Fractions of ``budget`` (:func:`~art_sor.runs.budget_fractions.check_budget_fractions`)
+                             at which the model is kept in ``out_dir`` (see
+                             :class:`~art_sor.runs.budget_fractions.FractionKeeper`); they are part of the run's key,
+                             and :func:`~art_sor.runs.budget_fractions.kept_models` reads the models back.
     :raises RunMismatchError: See above.
+    :raises SettingError: Naming ``budget_fractions``, given without a budget or ``out_dir``, or with
+                          ``setup.select`` other than ``"last"``.
     """
+    if budget_fractions:
+        budget_fractions = check_budget_fractions(budget_fractions)
+        if budget is None or out_dir is None:
+            raise SettingError("budget_fractions keeps models at fractions of a budget in out_dir; give both",
+                               "budget_fractions")
+        if setup.select != "last":
+            raise SettingError(f"budget_fractions keeps the model of the epochs that cross them, which select="
+                               f"{setup.select!r} would not report; select 'last'", "budget_fractions")
     spec = DEFENCES.check(spec)
     split = split_training_data(data, setup)
     seed_everything(setup.seed)
     classifier = build_run_classifier(data, setup)
     trainer = DEFENCES.build(spec, classifier, threat, step_settings=setup.step_settings)
     protocol = {"budget": budget.to_dict() if budget else None, "monitor": monitor.to_dict() if monitor else None}
+    if budget_fractions:  # only then, so that the keys of runs without them stay as they were
+        protocol["budget_fractions"] = list(budget_fractions)
     key = RunKey.create(data, threat, spec, trainer.config(), setup, protocol)
     trainer.tags = {"run": key.to_dict()}
+    keeper = (FractionKeeper(budget, budget_fractions, Path(out_dir), setup.architecture, key)
+              if budget is not None and out_dir is not None and budget_fractions else None)
     # The tracker runs last, so that it logs the entries the other hooks add to the record.
-    hooks = [hook for hook in (monitor, budget, tracker) if hook is not None]
+    hooks = [hook for hook in (monitor, budget, keeper, tracker) if hook is not None]
     if out_dir is None:
         if tracker is not None:
             tracker.start(key)
