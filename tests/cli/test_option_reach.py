@@ -282,6 +282,8 @@ CHANGES: dict[str, dict[str, Change]] = {
                 "--budget-of": (["--epochs", "2", "--budget", "0.0001"], ["--epochs", "2", "--budget-of", "pgd-at:1"],
                                 (TRAINING,)),
                 "--clock": (["--budget", "0.0001"], ["--budget", "0.0001", "--clock", "cpu"], (BUDGET,)),
+                "--budget-fractions": (["--budget", "0.0001"], ["--budget", "0.0001", "--budget-fractions", "0.5,1"],
+                                       (ATTACKS,)),
                 "--seeds": ([], ["--seeds", "2"], (TRAINING,)),
                 "--monitor-attack": ([], ["--monitor-attack", "fgsm"], (ATTACKS,)),
                 "--monitor-samples": ([], ["--monitor-samples", "6"], (ATTACKS,)),
