@@ -23,7 +23,7 @@ from art_sor.data import Dataset
 from art_sor.registry import DEFENCES
 from art_sor.runs.budget_fractions import fraction_folder, kept_models
 from art_sor.runs.epoch_hooks import CLOCKS, Budget, RobustnessMonitor
-from art_sor.runs.evaluating import EVALUATION_FILE, cached_evaluation, evaluate_model
+from art_sor.runs.evaluating import EVALUATION_FILE, TestSetEvaluation, cached_evaluation, evaluate_model
 from art_sor.runs.folders import exclusive
 from art_sor.runs.job_context import JobContext
 from art_sor.runs.plans import ComparisonPlan, ExtraMetrics
@@ -106,22 +106,9 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
                     models = [(kept.fraction, kept.model, fraction_folder(where, kept.fraction))
                               for kept in kept_models(trained, plan.budget, plan.budget_fractions, where,
                                                       plan.setup.device)]
-                measured = []
-                for fraction, model, place in models:
-                    label = (prefix if fraction is None
-                             else f"{prefix} at {fraction:g} of the budget (epoch {model.epochs})")
-                    identity = model.key.to_dict() | {"epochs": model.epochs}
-                    if fraction is not None:
-                        identity["budget_fraction"] = fraction
-                    result = cached_evaluation(plan.evaluation, identity, place / EVALUATION_FILE)
-                    if result is not None:
-                        announce(f"{label}: reused its evaluation")
-                    else:
-                        announce(f"{label}: evaluating")
-                        result = evaluate_model(model.classifier, data, plan.evaluation, identity,
-                                                place / EVALUATION_FILE, verbose=context.verbose)
-                    extra = _extra(model, data, plan, identity, place, extra_metrics, context, label)
-                    measured.append((fraction, model, result, extra))
+                measured = [(fraction, model, *_measure(model, fraction, place, data, plan, extra_metrics, context,
+                                                        prefix))
+                            for fraction, model, place in models]
                 logs = None
                 if tracker is not None and measured:  # the run's final evaluation: its last model's
                     _, last, result, extra = measured[-1]
@@ -134,6 +121,24 @@ def run_comparison(specs: Sequence[Spec | str], data: Dataset, plan: ComparisonP
                     rows.append(ComparisonRow(spec.label, seed, training, result, _curve(model, plan.timing_clock),
                                               extra, fraction))
     return rows
+
+
+def _measure(model: TrainedModel, fraction: float | None, place: Path, data: Dataset, plan: ComparisonPlan,
+             extra_metrics: ExtraMetrics | None, context: JobContext,
+             prefix: str) -> tuple[TestSetEvaluation, dict[str, float]]:
+    """The evaluation and extra metrics of ``model``, kept at ``fraction`` of the budget if not ``None``, cached."""
+    label = prefix if fraction is None else f"{prefix} at {fraction:g} of the budget (epoch {model.epochs})"
+    identity = model.key.to_dict() | {"epochs": model.epochs}
+    if fraction is not None:
+        identity["budget_fraction"] = fraction
+    result = cached_evaluation(plan.evaluation, identity, place / EVALUATION_FILE)
+    if result is not None:
+        context.announce(f"{label}: reused its evaluation")
+    else:
+        context.announce(f"{label}: evaluating")
+        result = evaluate_model(model.classifier, data, plan.evaluation, identity, place / EVALUATION_FILE,
+                                verbose=context.verbose)
+    return result, _extra(model, data, plan, identity, place, extra_metrics, context, label)
 
 
 def _training(trained: TrainedModel, clock: str) -> TrainingSummary:
