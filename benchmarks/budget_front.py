@@ -35,6 +35,7 @@ from art_sor.evaluation.randomness import seeded
 from art_sor.evaluation.robustness import evaluate_attacks
 from art_sor.models import build_model
 from art_sor.registry import DEFENCES
+from art_sor.runs.epoch_hooks import Budget
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 BUDGET_DEFENCE, BUDGET_EPOCHS = "pgd-at", 5
@@ -71,6 +72,7 @@ def train_run(args: argparse.Namespace, spec: str, seed: int, budget: float | No
     trainer = DEFENCES.build(spec, classifier, threat)
     spent = 0.0
     kept: dict[str, int] = {}
+    clock = None if budget is None else Budget(budget, "cpu")  # the budget compare uses, by training CPU time
 
     def after_epoch(_trainer, record) -> bool:
         nonlocal spent
@@ -82,14 +84,14 @@ def train_run(args: argparse.Namespace, spec: str, seed: int, budget: float | No
                 monitor = evaluate_attacks(classifier, data.x_test[:args.monitor], data.y_test[:args.monitor],
                                            threat, ["pgd:steps=10"], verbose=False)
             record["monitor_pgd10"] = float(monitor.worst_case().mean())
-        if budget is None:
+        if clock is None:
             return False
-        for fraction in FRACTIONS:
-            key = f"{fraction:g}"
-            if key not in kept and spent >= fraction * budget:
-                kept[key] = record["epoch"]
-                torch.save(model.state_dict(), folder / f"model-{key}.pt")
-        return spent >= budget
+        epochs = [*_trainer.history, record]
+        for fraction, epoch in clock.crossings(epochs, FRACTIONS).items():
+            if epoch == record["epoch"]:  # this epoch is the first to cross the fraction
+                kept[f"{fraction:g}"] = epoch
+                torch.save(model.state_dict(), folder / f"model-{fraction:g}.pt")
+        return clock.reached(epochs)
 
     history = trainer.fit(x, y, batch_size=args.batch_size, nb_epochs=max_epochs, verbose=False,
                           epoch_callback=after_epoch)
